@@ -1,0 +1,222 @@
+package config
+
+import (
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/camagent/camagent/capture"
+)
+
+// Config is the whole configuration of the agent. Each part gets the section it
+// needs; the zero value is not valid: start from Default.
+type Config struct {
+	// Board names the board profile: one of Boards().
+	Board string `toml:"board"`
+	// ShutdownTimeout bounds the drain at shutdown (seal the open clip, flush
+	// the manifest, disconnect): 1s..60s.
+	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
+	Log             LogConfig     `toml:"log"`
+	Control         ControlConfig `toml:"control"`
+	Capture         CaptureConfig `toml:"capture"`
+	Storage         StorageConfig `toml:"storage"`
+}
+
+// LogConfig is the [log] section.
+type LogConfig struct {
+	// Level is one of debug, info, warn, error.
+	Level string `toml:"level"`
+	// Format is text or json.
+	Format string `toml:"format"`
+	// RingLines is how many recent lines the in-memory log ring keeps for
+	// `camagent ctl log`: 100..100000.
+	RingLines int `toml:"ring_lines"`
+}
+
+// ControlConfig is the [control] section.
+type ControlConfig struct {
+	// Socket is the control socket's absolute path, at most MaxSocketPath bytes.
+	Socket string `toml:"socket"`
+}
+
+// CaptureConfig is the [capture] section.
+type CaptureConfig struct {
+	// Device is the V4L2 device's absolute path.
+	Device string `toml:"device"`
+	// Formats is the pixel formats to ask the device for, most wanted first;
+	// each one of capture.FormatNames(), no duplicates, at least one.
+	Formats []string `toml:"formats"`
+	// Width and Height ask for a frame size (16..7680 by 16..4320); the driver
+	// may choose a close one.
+	Width  int `toml:"width"`
+	Height int `toml:"height"`
+	// FPS asks for a frame rate: 1..120.
+	FPS float64 `toml:"fps"`
+	// Buffers is the number of V4L2 buffers: 2..32.
+	Buffers int `toml:"buffers"`
+	// Controls sets V4L2 controls by name when the device opens (at most
+	// MaxControls; names 1..31 printable ASCII bytes). Whether the device has
+	// a control is only known when it opens.
+	Controls map[string]int32 `toml:"controls"`
+}
+
+// StorageConfig is the [storage] section.
+type StorageConfig struct {
+	// Mount is the SD card's mount point, an absolute path.
+	Mount string `toml:"mount"`
+}
+
+// Section names, as Changed reports them.
+const (
+	SectionBoard           = "board"
+	SectionShutdownTimeout = "shutdown_timeout"
+	SectionLog             = "log"
+	SectionControl         = "control"
+	SectionCapture         = "capture"
+	SectionStorage         = "storage"
+)
+
+// Limits and allowed values.
+const (
+	MinShutdownTimeout = time.Second
+	MaxShutdownTimeout = 60 * time.Second
+	MinRingLines       = 100
+	MaxRingLines       = 100000
+	// MaxSocketPath is the longest unix socket path Linux accepts (sun_path is
+	// 108 bytes with its NUL).
+	MaxSocketPath = 107
+	MinWidth      = 16
+	MaxWidth      = 7680
+	MinHeight     = 16
+	MaxHeight     = 4320
+	MinFPS        = 1
+	MaxFPS        = 120
+	MinBuffers    = 2
+	MaxBuffers    = 32
+	// MaxControls bounds [capture.controls].
+	MaxControls = 64
+	// MaxControlName is the longest V4L2 control name (the name field is 32
+	// bytes with its NUL).
+	MaxControlName = 31
+	// MaxFileSize bounds the configuration file.
+	MaxFileSize = 64 << 10
+)
+
+// Boards lists the board profiles the agent knows.
+func Boards() []string { return []string{"qemu-virt", "raspberry-pi", "generic-uvc"} }
+
+// LogLevels lists the allowed values of log.level.
+func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
+
+// LogFormats lists the allowed values of log.format.
+func LogFormats() []string { return []string{"text", "json"} }
+
+// Default returns the configuration used for every key the file leaves out.
+// Each call returns new slices and maps.
+func Default() Config {
+	return Config{
+		Board:           "generic-uvc",
+		ShutdownTimeout: Duration{10 * time.Second},
+		Log:             LogConfig{Level: "info", Format: "text", RingLines: 4000},
+		Control:         ControlConfig{Socket: "/run/camagent.sock"},
+		Capture: CaptureConfig{
+			Device:   "/dev/video0",
+			Formats:  []string{"MJPEG", "YUYV", "NV12", "GREY"},
+			Width:    640,
+			Height:   480,
+			FPS:      25,
+			Buffers:  4,
+			Controls: map[string]int32{},
+		},
+		Storage: StorageConfig{Mount: "/mnt/sd"},
+	}
+}
+
+// Duration is a time.Duration written as text in the file: "10s", "1m30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration ("10s", "500ms", "1m").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as Go formats it ("10s").
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// SlogLevel returns Level as a slog.Level (info for an invalid level, which
+// Validate refuses).
+func (l LogConfig) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// PixelFormats returns Formats as fourccs, in order, skipping names capture
+// does not know (Validate refuses those).
+func (c CaptureConfig) PixelFormats() []capture.PixelFormat {
+	out := make([]capture.PixelFormat, 0, len(c.Formats))
+	for _, n := range c.Formats {
+		if f, err := capture.ParseFormat(n); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Equal reports whether c and o hold the same settings (a nil and an empty
+// Controls map are equal).
+func (c Config) Equal(o Config) bool { return len(Changed(c, o)) == 0 }
+
+// Changed returns the sections (Section* names, in that order) whose settings
+// differ between prev and next, so that the daemon restarts only those parts.
+func Changed(prev, next Config) []string {
+	var out []string
+	if prev.Board != next.Board {
+		out = append(out, SectionBoard)
+	}
+	if prev.ShutdownTimeout != next.ShutdownTimeout {
+		out = append(out, SectionShutdownTimeout)
+	}
+	if prev.Log != next.Log {
+		out = append(out, SectionLog)
+	}
+	if prev.Control != next.Control {
+		out = append(out, SectionControl)
+	}
+	if !prev.Capture.equal(next.Capture) {
+		out = append(out, SectionCapture)
+	}
+	if prev.Storage != next.Storage {
+		out = append(out, SectionStorage)
+	}
+	return out
+}
+
+// Clone returns a copy of c that shares no slice or map with it.
+func (c Config) Clone() Config {
+	c.Capture.Formats = slices.Clone(c.Capture.Formats)
+	c.Capture.Controls = maps.Clone(c.Capture.Controls)
+	return c
+}
+
+func (c CaptureConfig) equal(o CaptureConfig) bool {
+	return c.Device == o.Device && slices.Equal(c.Formats, o.Formats) &&
+		c.Width == o.Width && c.Height == o.Height && sameFloat(c.FPS, o.FPS) &&
+		c.Buffers == o.Buffers && maps.Equal(c.Controls, o.Controls)
+}
+
+// sameFloat is == except that NaN equals NaN, so that Changed never reports a
+// change between two copies of the same (invalid) value.
+func sameFloat(a, b float64) bool { return a == b || (a != a && b != b) }

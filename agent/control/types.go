@@ -1,0 +1,97 @@
+package control
+
+import "time"
+
+// DefaultSocket is where the agent listens unless configured otherwise.
+const DefaultSocket = "/run/camagent.sock"
+
+// Route paths served by the agent.
+const (
+	// PathStatus answers GET with a Status.
+	PathStatus = "/v1/status"
+	// PathLogs answers GET with a LogsResponse; the query parameter n asks for
+	// the last n lines (default DefaultLogLines, at most MaxLogLines).
+	PathLogs = "/v1/logs"
+)
+
+// Limits of the logs route.
+const (
+	DefaultLogLines = 100
+	MaxLogLines     = 5000
+)
+
+// Part states reported in PartStatus.State.
+const (
+	PartStarting = "starting"
+	PartRunning  = "running"
+	PartBackoff  = "backoff"
+	PartStopped  = "stopped"
+	PartFailed   = "failed"
+)
+
+// Status is the agent's answer to GET /v1/status.
+type Status struct {
+	Version       string        `json:"version"`
+	Started       time.Time     `json:"started"`
+	UptimeSeconds float64       `json:"uptime_s"`
+	ConfigPath    string        `json:"config_path"`
+	ConfigHash    string        `json:"config_hash"`
+	ConfigLoaded  time.Time     `json:"config_loaded"`
+	Parts         []PartStatus  `json:"parts"`
+	Capture       CaptureStatus `json:"capture"`
+	Storage       StorageStatus `json:"storage"`
+}
+
+// PartStatus is the lifecycle state of one long-running part of the agent.
+type PartStatus struct {
+	Name string `json:"name"`
+	// State is one of PartStarting, PartRunning, PartBackoff, PartStopped,
+	// PartFailed.
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	Restarts  int       `json:"restarts"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// CaptureStatus describes the camera and the frames it delivers.
+type CaptureStatus struct {
+	Device string `json:"device"`
+	State  string `json:"state"`
+	Format string `json:"format"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Stride int    `json:"stride"`
+	// FPS is the measured frame rate; NegotiatedFPS is what the driver agreed to.
+	FPS           float64       `json:"fps"`
+	NegotiatedFPS float64       `json:"negotiated_fps"`
+	Frames        uint64        `json:"frames"`
+	Dropped       uint64        `json:"dropped"`
+	BadFrames     uint64        `json:"bad_frames"`
+	Queues        []QueueStatus `json:"queues,omitempty"`
+}
+
+// QueueStatus is the counters of one consumer's frame queue.
+type QueueStatus struct {
+	Name      string `json:"name"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
+}
+
+// StorageStatus describes the SD card.
+type StorageStatus struct {
+	Mount      string `json:"mount"`
+	State      string `json:"state"`
+	FreeBytes  uint64 `json:"free_bytes"`
+	TotalBytes uint64 `json:"total_bytes"`
+}
+
+// LogsResponse is the agent's answer to GET /v1/logs: the last lines of its
+// log, oldest first.
+type LogsResponse struct {
+	Lines []string `json:"lines"`
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}

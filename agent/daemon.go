@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/camagent/camagent/agent/config"
+	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/logring"
+	"github.com/camagent/camagent/agent/supervise"
+	"github.com/camagent/camagent/board"
+	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/storage"
+)
+
+// DefaultConfigPath is where `camagent run` looks for its config file.
+const DefaultConfigPath = "/etc/camagent/camagent.toml"
+
+// runCmd is `camagent run`: the daemon.
+func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", DefaultConfigPath, "the agent's TOML config `file`")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	cfg, src, err := config.LoadWith(*path, os.Getenv)
+	if err != nil {
+		return errors.New(config.OneLine(err))
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d := newDaemon(cfg, src, stderr, hostDeps())
+	return d.run(ctx)
+}
+
+// deps are what the daemon takes from the machine; tests replace them.
+type deps struct {
+	// openSource opens the camera described by the capture config.
+	openSource func(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error)
+	procRoot   string // where /proc is
+	mountTable string // the mount table the SD card is looked up in
+}
+
+func hostDeps() deps {
+	return deps{openSource: openV4L2, procRoot: "/proc", mountTable: "/proc/self/mounts"}
+}
+
+// openV4L2 opens the V4L2 device the capture config names.
+func openV4L2(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error) {
+	return capture.OpenV4L2(capture.V4L2Config{
+		Device: c.Device, Formats: c.PixelFormats(), Width: c.Width, Height: c.Height,
+		FPS: c.FPS, Buffers: c.Buffers, Controls: c.Controls, Warn: warn,
+	})
+}
+
+// daemon wires the agent's parts and holds what the status report shows.
+type daemon struct {
+	deps    deps
+	log     *slog.Logger
+	level   *slog.LevelVar
+	ring    *logring.Ring
+	started time.Time
+	bootID  string
+
+	mu  sync.Mutex
+	cfg config.Config
+	src config.Source
+
+	hub     *capture.Hub
+	capture *capture.Runner
+	card    *storage.Card
+	health  storage.Health
+	sup     *supervise.Supervisor
+}
+
+func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps) *daemon {
+	d := &daemon{deps: dp, cfg: cfg, src: src, started: time.Now(), level: new(slog.LevelVar),
+		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
+	d.level.Set(cfg.Log.SlogLevel())
+	out := io.MultiWriter(console, d.ring)
+	opts := &slog.HandlerOptions{Level: d.level}
+	if cfg.Log.Format == "json" {
+		d.log = slog.New(slog.NewJSONHandler(out, opts))
+	} else {
+		d.log = slog.New(slog.NewTextHandler(out, opts))
+	}
+	d.bootID, _ = board.BootID(dp.procRoot)
+	d.card = d.newCard(cfg.Storage.Mount)
+	d.capture = capture.NewRunner(capture.RunnerConfig{
+		Open:   d.openCamera,
+		Hub:    d.hub,
+		Logger: d.log.With("part", "capture"),
+	})
+	d.sup = supervise.New(supervise.Config{Logger: d.log},
+		part{"control", d.serveControl},
+		part{"config", d.watchConfig},
+		part{"storage", d.watchStorage},
+		part{"capture", d.capture.Run},
+	)
+	return d
+}
+
+// part adapts a function to supervise.Part.
+type part struct {
+	name string
+	run  func(context.Context) error
+}
+
+func (p part) Name() string                  { return p.name }
+func (p part) Run(ctx context.Context) error { return p.run(ctx) }
+
+func (d *daemon) config() (config.Config, config.Source) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg, d.src
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	cfg, src := d.config()
+	prof, _ := board.Lookup(cfg.Board)
+	d.log.Info("camagent starting", "version", version, "board", prof.Name, "config", src.Path,
+		"config_hash", src.Hash, "boot_id", d.bootID)
+	// Keep the rest of the agent going while the supervisor runs the parts; a
+	// clean exit is ctx ending and every part returning within the grace period.
+	err := d.sup.Run(ctx, cfg.ShutdownTimeout.Duration)
+	d.finish()
+	if err != nil {
+		d.log.Error("shutdown", "err", err)
+		return err
+	}
+	d.log.Info("camagent stopped", "uptime", time.Since(d.started).Round(time.Second))
+	return nil
+}
+
+// openCamera opens the camera with the current capture config.
+func (d *daemon) openCamera() (capture.Source, error) {
+	cfg, _ := d.config()
+	return d.deps.openSource(cfg.Capture, d.log.With("part", "capture").Warn)
+}
+
+func (d *daemon) newCard(mount string) *storage.Card {
+	c := storage.NewCard(mount)
+	c.MountTable = d.deps.mountTable
+	return c
+}
+
+// serveControl runs the control socket.
+func (d *daemon) serveControl(ctx context.Context) error {
+	cfg, _ := d.config()
+	srv := control.NewServer(control.ServerConfig{
+		Path:   cfg.Control.Socket,
+		Logger: d.log.With("part", "control"),
+		Routes: []control.Route{
+			control.StatusRoute(func(context.Context) (control.Status, error) { return d.status(), nil }),
+			control.LogsRoute(d.tail),
+		},
+	})
+	return srv.Run(ctx)
+}
+
+func (d *daemon) tail(n int) []string {
+	lines := d.ring.Tail(n)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.Text
+	}
+	return out
+}
+
+// watchConfig applies valid changes of the config file as they happen.
+func (d *daemon) watchConfig(ctx context.Context) error {
+	_, src := d.config()
+	w := config.NewWatcher(src.Path, d.log.With("part", "config"), os.Getenv)
+	return w.Run(ctx, d.apply)
+}
+
+// apply switches to a new, already validated config and restarts the parts
+// whose section changed.
+func (d *daemon) apply(next config.Config, src config.Source) {
+	d.mu.Lock()
+	prev := d.cfg
+	d.cfg, d.src = next, src
+	d.mu.Unlock()
+	changed := config.Changed(prev, next)
+	d.log.Info("config reloaded", "hash", src.Hash, "changed", changed)
+	for _, section := range changed {
+		switch section {
+		case "log":
+			d.level.Set(next.Log.SlogLevel())
+			if next.Log.Format != prev.Log.Format || next.Log.RingLines != prev.Log.RingLines {
+				d.log.Warn("log.format and log.ring_lines take effect at the next start")
+			}
+		case "capture", "control", "storage":
+			if section == "storage" {
+				d.mu.Lock()
+				d.card = d.newCard(next.Storage.Mount)
+				d.mu.Unlock()
+			}
+			d.sup.Restart(section)
+		case "board":
+			d.log.Warn("board takes effect at the next start")
+		}
+	}
+}
+
+// watchStorage probes the SD card every few seconds, logs each change of its
+// state, and keeps the run record on it.
+func (d *daemon) watchStorage(ctx context.Context) error {
+	const every = 5 * time.Second
+	wrote := false
+	last := ""
+	for {
+		d.mu.Lock()
+		card := d.card
+		d.mu.Unlock()
+		h := card.Probe()
+		d.mu.Lock()
+		d.health = h
+		d.mu.Unlock()
+		if h.State != last {
+			if h.Err != nil {
+				d.log.Warn("sd card", "state", h.State, "err", h.Err)
+			} else {
+				d.log.Info("sd card", "state", h.State, "device", h.Device, "fs", h.FSType,
+					"free_mb", h.FreeBytes>>20, "total_mb", h.TotalBytes>>20)
+			}
+			last = h.State
+		}
+		if h.State == storage.StateWritable && !wrote {
+			wrote = d.startRunRecord(card)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// startRunRecord reports how the previous run ended and marks this one as
+// running (not yet cleanly stopped).
+func (d *daemon) startRunRecord(card *storage.Card) bool {
+	prev, ok, err := card.LoadRunRecord()
+	switch {
+	case err != nil:
+		d.log.Warn("previous run record unreadable", "err", err)
+	case ok && !prev.CleanShutdown:
+		d.log.Warn("previous run did not shut down cleanly (power loss or crash)", "boot_id", prev.BootID, "started", prev.Started)
+	case ok:
+		d.log.Info("previous run shut down cleanly", "boot_id", prev.BootID, "frames", prev.Frames)
+	}
+	if err := card.SaveRunRecord(d.runRecord(false)); err != nil {
+		d.log.Warn("cannot write the run record", "err", err)
+		return false
+	}
+	return true
+}
+
+func (d *daemon) runRecord(clean bool) storage.RunRecord {
+	r := storage.RunRecord{BootID: d.bootID, Version: version, Started: d.started.UTC(),
+		CleanShutdown: clean, Frames: d.capture.Stats().Frames}
+	if clean {
+		r.Stopped = time.Now().UTC()
+	}
+	return r
+}
+
+// finish runs after every part has stopped: it marks the run record clean.
+func (d *daemon) finish() {
+	d.mu.Lock()
+	card := d.card
+	d.mu.Unlock()
+	if h := card.Probe(); h.State != storage.StateWritable && h.State != storage.StateFull {
+		d.log.Warn("run record not written", "sd", h.State)
+		return
+	}
+	if err := card.SaveRunRecord(d.runRecord(true)); err != nil {
+		d.log.Warn("run record not written", "err", err)
+	}
+}
+
+// status assembles the control socket's status report.
+func (d *daemon) status() control.Status {
+	cfg, src := d.config()
+	d.mu.Lock()
+	h := d.health
+	d.mu.Unlock()
+	cs := d.capture.Stats()
+	st := control.Status{
+		Version: version, Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
+		ConfigPath: src.Path, ConfigHash: src.Hash, ConfigLoaded: src.Loaded,
+		Capture: control.CaptureStatus{
+			Device: cfg.Capture.Device, State: cs.State,
+			Width: cs.Format.Width, Height: cs.Format.Height, Stride: cs.Format.Stride,
+			FPS: cs.FPS, NegotiatedFPS: cs.Format.FPS,
+			Frames: cs.Frames, Dropped: cs.Dropped, BadFrames: cs.BadFrames,
+		},
+		Storage: control.StorageStatus{Mount: cfg.Storage.Mount, State: h.State,
+			FreeBytes: h.FreeBytes, TotalBytes: h.TotalBytes},
+	}
+	if cs.Format.Pixel != 0 {
+		st.Capture.Format = cs.Format.Pixel.String()
+	}
+	for _, q := range d.hub.Stats() {
+		st.Capture.Queues = append(st.Capture.Queues, control.QueueStatus{Name: q.Name, Delivered: q.Delivered, Dropped: q.Dropped})
+	}
+	for _, p := range d.sup.Status() {
+		st.Parts = append(st.Parts, control.PartStatus{Name: p.Name, State: p.State, Since: p.Since,
+			Restarts: p.Restarts, LastError: p.LastError})
+	}
+	return st
+}

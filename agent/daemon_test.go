@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/agent/config"
+	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/storage"
+)
+
+// tickSource is a camera that yields a grey frame on every tick.
+type tickSource struct {
+	f    capture.Format
+	pool *capture.Pool
+	tick *time.Ticker
+	seq  uint64
+}
+
+func newTickSource() *tickSource {
+	f := capture.Format{Pixel: capture.FormatGREY, Width: 64, Height: 48, Stride: 64, FPS: 100}
+	return &tickSource{f: f, pool: capture.NewPool(4, f.FrameSize()), tick: time.NewTicker(10 * time.Millisecond)}
+}
+
+func (s *tickSource) Format() capture.Format { return s.f }
+func (s *tickSource) Close() error           { s.tick.Stop(); return nil }
+func (s *tickSource) Next(ctx context.Context) (*capture.Frame, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.tick.C:
+	}
+	fr, err := s.pool.Get()
+	if err != nil {
+		return nil, err
+	}
+	fr.SetLen(s.f.FrameSize())
+	fr.Format, fr.Seq, fr.Time = s.f, s.seq, time.Now()
+	s.seq++
+	return fr, nil
+}
+
+// syncBuffer is a console the test can read while the daemon writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// replaceFile swaps in a new file by rename, as provisioning tools do.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or the test's patience (30 s) runs out.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDaemon runs the whole daemon with a fake camera: status over the control
+// socket, hot reload (a bad file refused, a good one applied), a camera that
+// fails and is reopened, and a clean shutdown that marks the run record.
+func TestDaemon(t *testing.T) {
+	dir := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	card := filepath.Join(dir, "sd")
+	os.Mkdir(card, 0o755)
+	mounts := filepath.Join(dir, "mounts")
+	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	cfgPath := filepath.Join(dir, "camagent.toml")
+	body := func(level string) string {
+		return fmt.Sprintf("shutdown_timeout = \"5s\"\n[log]\nlevel = %q\n[control]\nsocket = %q\n[storage]\nmount = %q\n", level, sock, card)
+	}
+	replaceFile(t, cfgPath, body("info"))
+
+	cfg, src, err := config.LoadWith(cfgPath, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opens sync.Mutex
+	openCount := 0
+	dp := deps{procRoot: dir, mountTable: mounts,
+		openSource: func(config.CaptureConfig, func(string, ...any)) (capture.Source, error) {
+			opens.Lock()
+			defer opens.Unlock()
+			openCount++
+			if openCount == 1 {
+				return nil, errors.New("open /dev/video0: no such device")
+			}
+			return newTickSource(), nil
+		}}
+	console := &syncBuffer{}
+	d := newDaemon(cfg, src, console, dp)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+
+	client := &control.Client{Socket: sock}
+	var st control.Status
+	waitFor(t, "frames in the status report", func() bool {
+		st, err = client.Status(ctx)
+		return err == nil && st.Capture.Frames > 0
+	})
+	if st.ConfigPath != cfgPath || st.ConfigHash != src.Hash || st.Capture.Format != "GREY" || st.Capture.Width != 64 {
+		t.Errorf("status = %+v", st)
+	}
+	parts := map[string]control.PartStatus{}
+	for _, p := range st.Parts {
+		parts[p.Name] = p
+	}
+	if c := parts["capture"]; c.State != "running" || c.Restarts != 1 || !strings.Contains(c.LastError, "no such device") {
+		t.Errorf("capture part = %+v, want running after one restart", c)
+	}
+	if st.Storage.State != storage.StateWritable {
+		t.Errorf("storage = %+v", st.Storage)
+	}
+
+	// A malformed file is refused and the running config stays.
+	replaceFile(t, cfgPath, body("loud"))
+	waitFor(t, "the bad config to be rejected", func() bool { return strings.Contains(console.String(), "config rejected") })
+	if !strings.Contains(console.String(), "log.level") {
+		t.Errorf("rejection does not name the key:\n%s", console.String())
+	}
+	if st, _ := client.Status(ctx); st.ConfigHash != src.Hash {
+		t.Errorf("hash changed to %s after a rejected file", st.ConfigHash)
+	}
+	// A good one is applied.
+	replaceFile(t, cfgPath, body("debug"))
+	waitFor(t, "the new config", func() bool {
+		st, err := client.Status(ctx)
+		return err == nil && st.ConfigHash != src.Hash
+	})
+	if d.level.Level().String() != "DEBUG" {
+		t.Errorf("log level = %v after reload", d.level.Level())
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run = %v, want a clean shutdown", err)
+	}
+	rec, ok, err := storage.NewCard(card).LoadRunRecord()
+	if err != nil || !ok || !rec.CleanShutdown || rec.Frames == 0 {
+		t.Errorf("run record = %+v %v %v, want clean with frames", rec, ok, err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind: %v", err)
+	}
+}

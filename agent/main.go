@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+)
+
+// version is stamped by the Makefile (-X main.version=...).
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "camagent:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errUsage is returned after the usage text has already been printed.
+var errUsage = errors.New("usage")
+
+const usage = `usage: camagent <command> [flags]
+
+commands:
+  run       run the agent daemon (-config FILE)
+  ctl       talk to the running agent: status, logs
+  detect    run motion detection offline over a Y4M file
+  version   print the version
+
+Run 'camagent <command> -h' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		return runCmd(ctx, rest, stderr)
+	case "ctl":
+		return ctlCmd(ctx, rest, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "camagent %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "camagent: unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}

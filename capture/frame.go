@@ -1,0 +1,182 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// PixelFormat is a V4L2 fourcc.
+type PixelFormat uint32
+
+func fourcc(a, b, c, d byte) PixelFormat {
+	return PixelFormat(uint32(a) | uint32(b)<<8 | uint32(c)<<16 | uint32(d)<<24)
+}
+
+// The pixel formats the agent understands, by their V4L2 fourcc.
+var (
+	FormatYUYV  = fourcc('Y', 'U', 'Y', 'V')
+	FormatNV12  = fourcc('N', 'V', '1', '2')
+	FormatGREY  = fourcc('G', 'R', 'E', 'Y')
+	FormatMJPEG = fourcc('M', 'J', 'P', 'G')
+	FormatH264  = fourcc('H', '2', '6', '4')
+)
+
+var formatNames = map[string]PixelFormat{
+	"YUYV": FormatYUYV, "NV12": FormatNV12, "GREY": FormatGREY,
+	"MJPEG": FormatMJPEG, "H264": FormatH264,
+}
+
+// FormatNames lists the names ParseFormat accepts, in preference order.
+func FormatNames() []string { return []string{"H264", "MJPEG", "YUYV", "NV12", "GREY"} }
+
+// ParseFormat returns the format named by one of FormatNames.
+func ParseFormat(name string) (PixelFormat, error) {
+	if f, ok := formatNames[name]; ok {
+		return f, nil
+	}
+	return 0, fmt.Errorf("capture: unknown pixel format %q (allowed: %v)", name, FormatNames())
+}
+
+// String returns the format's name, or its fourcc text when it has none.
+func (f PixelFormat) String() string {
+	for n, v := range formatNames {
+		if v == f {
+			return n
+		}
+	}
+	b := []byte{byte(f), byte(f >> 8), byte(f >> 16), byte(f >> 24)}
+	return string(b)
+}
+
+// Compressed reports whether frames of this format are a bitstream rather than
+// raw pixels.
+func (f PixelFormat) Compressed() bool { return f == FormatMJPEG || f == FormatH264 }
+
+// Format describes the frames a source produces, as the driver really chose it.
+type Format struct {
+	Pixel  PixelFormat
+	Width  int
+	Height int
+	Stride int // bytes per line of the first plane; 0 for compressed formats
+	// FPS is the negotiated frame rate (0 if unknown).
+	FPS float64
+}
+
+// FrameSize returns the largest number of bytes one frame of f can hold.
+func (f Format) FrameSize() int {
+	switch f.Pixel {
+	case FormatYUYV:
+		return f.stride(2) * f.Height
+	case FormatNV12:
+		return f.stride(1) * f.Height * 3 / 2
+	case FormatGREY:
+		return f.stride(1) * f.Height
+	default:
+		// A compressed frame is bounded by the raw YUYV size of the picture.
+		return f.Width * f.Height * 2
+	}
+}
+
+func (f Format) stride(bpp int) int {
+	if f.Stride > 0 {
+		return f.Stride
+	}
+	return f.Width * bpp
+}
+
+func (f Format) String() string {
+	return fmt.Sprintf("%s %dx%d stride %d @ %.4g fps", f.Pixel, f.Width, f.Height, f.Stride, f.FPS)
+}
+
+// Frame is one captured picture. Its Data lives in a pooled buffer: every holder
+// calls Release exactly once when done, and Retain before handing it on.
+type Frame struct {
+	Format
+	Seq  uint64    // sequence number from the source, starting at 0
+	Time time.Time // capture time
+	Data []byte    // the frame's bytes (len is the payload size)
+
+	buf  []byte // the whole pooled buffer
+	refs atomic.Int32
+	pool *Pool
+}
+
+// Retain adds a holder of f.
+func (f *Frame) Retain() { f.refs.Add(1) }
+
+// Release drops a holder of f; the last one returns the buffer to its pool.
+func (f *Frame) Release() {
+	switch n := f.refs.Add(-1); {
+	case n == 0:
+		if f.pool != nil {
+			f.pool.put(f)
+		}
+	case n < 0:
+		panic("capture: Frame released more often than retained")
+	}
+}
+
+// ErrPoolEmpty is returned by Pool.Get when every buffer is held.
+var ErrPoolEmpty = errors.New("capture: frame pool empty")
+
+// ErrFrameTooBig is returned by Frame.Fill when the payload exceeds the buffer.
+var ErrFrameTooBig = errors.New("capture: frame larger than its pool buffer")
+
+// Pool holds a fixed number of frame buffers of one size; it never grows.
+type Pool struct {
+	free chan *Frame
+	size int
+}
+
+// NewPool makes n buffers of size bytes each.
+func NewPool(n, size int) *Pool {
+	p := &Pool{free: make(chan *Frame, n), size: size}
+	for range n {
+		p.free <- &Frame{buf: make([]byte, size), pool: p}
+	}
+	return p
+}
+
+// BufferSize returns the size of each buffer.
+func (p *Pool) BufferSize() int { return p.size }
+
+// Available returns how many buffers are free now.
+func (p *Pool) Available() int { return len(p.free) }
+
+// Get returns a free frame with one holder, or ErrPoolEmpty without waiting.
+func (p *Pool) Get() (*Frame, error) {
+	select {
+	case f := <-p.free:
+		f.refs.Store(1)
+		f.Data = f.buf[:0]
+		return f, nil
+	default:
+		return nil, ErrPoolEmpty
+	}
+}
+
+func (p *Pool) put(f *Frame) {
+	select {
+	case p.free <- f:
+	default:
+		panic("capture: frame returned to a full pool")
+	}
+}
+
+// Fill copies src into the frame's buffer and sets Data to it.
+func (f *Frame) Fill(src []byte) error {
+	if len(src) > len(f.buf) {
+		return fmt.Errorf("%w: %d > %d bytes", ErrFrameTooBig, len(src), len(f.buf))
+	}
+	f.Data = f.buf[:copy(f.buf, src)]
+	return nil
+}
+
+// Buffer returns the frame's whole buffer, for sources that write into it
+// directly; call SetLen afterwards.
+func (f *Frame) Buffer() []byte { return f.buf }
+
+// SetLen sets Data to the first n bytes of the buffer.
+func (f *Frame) SetLen(n int) { f.Data = f.buf[:n] }
