@@ -178,8 +178,9 @@ func (d *daemon) tail(n int) []string {
 
 // watchConfig applies valid changes of the config file as they happen.
 func (d *daemon) watchConfig(ctx context.Context) error {
-	_, src := d.config()
+	cfg, src := d.config()
 	w := config.NewWatcher(src.Path, d.log.With("part", "config"), os.Getenv)
+	w.SetCurrent(cfg, src)
 	return w.Run(ctx, d.apply)
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/camagent/camagent/board"
 	"log/slog"
 	"maps"
 	"slices"
@@ -104,7 +105,7 @@ const (
 )
 
 // Boards lists the board profiles the agent knows.
-func Boards() []string { return []string{"qemu-virt", "raspberry-pi", "generic-uvc"} }
+func Boards() []string { return board.Names() }
 
 // LogLevels lists the allowed values of log.level.
 func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
