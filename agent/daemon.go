@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"github.com/camagent/camagent/agent/supervise"
 	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/synth"
+	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
 )
 
@@ -51,15 +54,37 @@ type deps struct {
 }
 
 func hostDeps() deps {
-	return deps{openSource: openV4L2, procRoot: "/proc", mountTable: "/proc/self/mounts"}
+	return deps{openSource: openSource, procRoot: "/proc", mountTable: "/proc/self/mounts"}
 }
 
-// openV4L2 opens the V4L2 device the capture config names.
-func openV4L2(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error) {
-	return capture.OpenV4L2(capture.V4L2Config{
-		Device: c.Device, Formats: c.PixelFormats(), Width: c.Width, Height: c.Height,
-		FPS: c.FPS, Buffers: c.Buffers, Controls: c.Controls, Warn: warn,
-	})
+// openSource opens what capture.source names: the V4L2 device, or a synthetic
+// scene or Y4M file played at its own frame rate.
+func openSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error) {
+	switch c.Source {
+	case "synthetic":
+		return capture.NewRealtime(func() (capture.Source, error) {
+			return synth.New(synth.Config{Scene: synth.Scene(c.Scene), Width: c.Width &^ 1, Height: c.Height &^ 1,
+				FPS: c.FPS, Format: capture.FormatYUYV})
+		}, true)
+	case "y4m":
+		return capture.NewRealtime(func() (capture.Source, error) {
+			f, err := os.Open(c.File)
+			if err != nil {
+				return nil, fmt.Errorf("capture: %w", err)
+			}
+			r, err := y4m.NewReader(f, y4m.ReaderOptions{})
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("capture: %s: %w", c.File, err)
+			}
+			return r, nil
+		}, c.Loop)
+	default:
+		return capture.OpenV4L2(capture.V4L2Config{
+			Device: c.Device, Formats: c.PixelFormats(), Width: c.Width, Height: c.Height,
+			FPS: c.FPS, Buffers: c.Buffers, Controls: c.Controls, Warn: warn,
+		})
+	}
 }
 
 // daemon wires the agent's parts and holds what the status report shows.
@@ -300,7 +325,7 @@ func (d *daemon) status() control.Status {
 		Version: version, Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
 		ConfigPath: src.Path, ConfigHash: src.Hash, ConfigLoaded: src.Loaded,
 		Capture: control.CaptureStatus{
-			Device: cfg.Capture.Device, State: cs.State,
+			Device: sourceName(cfg.Capture), State: cs.State,
 			Width: cs.Format.Width, Height: cs.Format.Height, Stride: cs.Format.Stride,
 			FPS: cs.FPS, NegotiatedFPS: cs.Format.FPS,
 			Frames: cs.Frames, Dropped: cs.Dropped, BadFrames: cs.BadFrames,
@@ -319,4 +344,15 @@ func (d *daemon) status() control.Status {
 			Restarts: p.Restarts, LastError: p.LastError})
 	}
 	return st
+}
+
+// sourceName says where frames come from, for the status report.
+func sourceName(c config.CaptureConfig) string {
+	switch c.Source {
+	case "synthetic":
+		return "synthetic:" + c.Scene
+	case "y4m":
+		return "y4m:" + c.File
+	}
+	return c.Device
 }

@@ -43,6 +43,17 @@ type ControlConfig struct {
 
 // CaptureConfig is the [capture] section.
 type CaptureConfig struct {
+	// Source is where frames come from: one of Sources(). "v4l2" is the
+	// camera; "synthetic" draws a scene with known motion (Scene) and "y4m"
+	// replays a recorded file (File), for development and tests.
+	Source string `toml:"source"`
+	// Scene names the synthetic scene (capture/synth), used when Source is
+	// "synthetic".
+	Scene string `toml:"scene"`
+	// File is the Y4M file to replay when Source is "y4m"; Loop replays it
+	// from the start when it ends.
+	File string `toml:"file"`
+	Loop bool   `toml:"loop"`
 	// Device is the V4L2 device's absolute path.
 	Device string `toml:"device"`
 	// Formats is the pixel formats to ask the device for, most wanted first;
@@ -107,6 +118,9 @@ const (
 // Boards lists the board profiles the agent knows.
 func Boards() []string { return board.Names() }
 
+// Sources lists the allowed values of capture.source.
+func Sources() []string { return []string{"v4l2", "synthetic", "y4m"} }
+
 // LogLevels lists the allowed values of log.level.
 func LogLevels() []string { return []string{"debug", "info", "warn", "error"} }
 
@@ -122,6 +136,9 @@ func Default() Config {
 		Log:             LogConfig{Level: "info", Format: "text", RingLines: 4000},
 		Control:         ControlConfig{Socket: "/run/camagent.sock"},
 		Capture: CaptureConfig{
+			Source:   "v4l2",
+			Scene:    "objects",
+			Loop:     true,
 			Device:   "/dev/video0",
 			Formats:  []string{"MJPEG", "YUYV", "NV12", "GREY"},
 			Width:    640,
@@ -213,7 +230,8 @@ func (c Config) Clone() Config {
 }
 
 func (c CaptureConfig) equal(o CaptureConfig) bool {
-	return c.Device == o.Device && slices.Equal(c.Formats, o.Formats) &&
+	return c.Source == o.Source && c.Scene == o.Scene && c.File == o.File && c.Loop == o.Loop &&
+		c.Device == o.Device && slices.Equal(c.Formats, o.Formats) &&
 		c.Width == o.Width && c.Height == o.Height && sameFloat(c.FPS, o.FPS) &&
 		c.Buffers == o.Buffers && maps.Equal(c.Controls, o.Controls)
 }

@@ -27,6 +27,9 @@ func custom() Config {
 	c.Log = LogConfig{Level: "debug", Format: "json", RingLines: 100000}
 	c.Control.Socket = "/tmp/camagent/ctl.sock"
 	c.Capture = CaptureConfig{
+		Source:  "v4l2",
+		Scene:   "objects",
+		Loop:    true,
 		Device:  "/dev/video2",
 		Formats: []string{"YUYV", "H264"},
 		Width:   1280,
@@ -76,6 +79,10 @@ func parseCases(t testing.TB) []parseCase {
 		}},
 		{name: "inline table", in: "log = { format = \"json\" }\n", want: func(c *Config) { c.Log.Format = "json" }},
 		{name: "shorter formats replace the default", in: "[capture]\nformats = [\"GREY\"]\n", want: func(c *Config) { c.Capture.Formats = []string{"GREY"} }},
+		{name: "synthetic source", in: "[capture]\nsource = \"synthetic\"\nscene = \"foliage\"\n", want: func(c *Config) { c.Capture.Source, c.Capture.Scene = "synthetic", "foliage" }},
+		{name: "y4m source", in: "[capture]\nsource = \"y4m\"\nfile = \"/data/a.y4m\"\nloop = false\n", want: func(c *Config) {
+			c.Capture.Source, c.Capture.File, c.Capture.Loop = "y4m", "/data/a.y4m", false
+		}},
 		{name: "fps as float", in: "[capture]\nfps = 7.5\n", want: func(c *Config) { c.Capture.FPS = 7.5 }},
 		{name: "ranges low", in: "shutdown_timeout = \"1s\"\n[log]\nring_lines = 100\n[capture]\nwidth = 16\nheight = 16\nfps = 1\nbuffers = 2\n", want: func(c *Config) {
 			c.ShutdownTimeout = Duration{time.Second}
@@ -103,6 +110,10 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "control.socket relative", in: "[control]\nsocket = \"camagent.sock\"\n", err: `config: control.socket: "camagent.sock" is not an absolute path`},
 		{name: "control.socket long", in: "[control]\nsocket = \"" + long + "\"\n", err: `config: control.socket: "/sssssssssssssssssssssssssssssssssssssssssssssss"... is 108 bytes, at most 107`},
 		{name: "control.socket NUL", in: "[control]\nsocket = \"/run/a\\u0000b\"\n", err: `config: control.socket: "/run/a\x00b" contains a NUL byte`},
+		{name: "capture.source unknown", in: "[capture]\nsource = \"usb\"\n", err: `config: capture.source: "usb" is not one of v4l2, synthetic, y4m`},
+		{name: "capture.scene unknown", in: "[capture]\nsource = \"synthetic\"\nscene = \"rain\"\n", err: `config: capture.scene: "rain" is not one of static, objects, light-change, day-night, flicker, foliage, shake, drift`},
+		{name: "capture.file needed for y4m", in: "[capture]\nsource = \"y4m\"\n", err: `config: capture.file: is empty, want an absolute path`},
+		{name: "capture.loop not a bool", in: "[capture]\nloop = \"yes\"\n", err: `config: capture.loop: want true or false, got the string "yes"`},
 		{name: "capture.device empty", in: "[capture]\ndevice = \"\"\n", err: `config: capture.device: is empty, want an absolute path`},
 		{name: "capture.device relative", in: "[capture]\ndevice = \"video0\"\n", err: `config: capture.device: "video0" is not an absolute path`},
 		{name: "capture.formats empty", in: "[capture]\nformats = []\n", err: `config: capture.formats: is empty, want at least one of H264, MJPEG, YUYV, NV12, GREY`},
@@ -148,7 +159,7 @@ func parseCases(t testing.TB) []parseCase {
 
 		// Unknown keys.
 		{name: "unknown key", in: "[capture]\nfsp = 25\n", err: `config: unknown key capture.fsp (did you mean capture.fps?)`},
-		{name: "unknown key far from any", in: "[capture]\nzoom = 2\n", err: `config: unknown key capture.zoom ([capture] has device, formats, width, height, fps, buffers, controls)`},
+		{name: "unknown key far from any", in: "[capture]\nzoom = 2\n", err: `config: unknown key capture.zoom ([capture] has source, scene, file, loop, device, formats, width, height, fps, buffers, controls)`},
 		{name: "unknown key case", in: "Board = \"qemu-virt\"\n", err: `config: unknown key Board (did you mean board?)`},
 		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, log, control, capture, storage)`},
 		{name: "unknown section", in: "[motion]\nthreshold = 3\n", err: `config: unknown key motion (the known keys are board, shutdown_timeout, log, control, capture, storage)`},

@@ -93,6 +93,7 @@ const (
 	kindNumber        // an integer or a float, held in a float64
 	kindDuration      // a string time.ParseDuration accepts
 	kindStrings       // an array of strings
+	kindBool          // true or false
 	kindControl       // capture.controls.<name>: an integer, held in an int32
 )
 
@@ -114,6 +115,10 @@ func schema() []field {
 		{key: "control", kind: kindTable},
 		{key: "control.socket", kind: kindString},
 		{key: "capture", kind: kindTable},
+		{key: "capture.source", kind: kindString},
+		{key: "capture.scene", kind: kindString},
+		{key: "capture.file", kind: kindString},
+		{key: "capture.loop", kind: kindBool},
 		{key: "capture.device", kind: kindString},
 		{key: "capture.formats", kind: kindStrings},
 		{key: "capture.width", kind: kindInt, lo: MinWidth, hi: MaxWidth},
@@ -244,6 +249,10 @@ func checkType(f field, v any) *Error {
 		}
 		if _, err := time.ParseDuration(s); err != nil {
 			return keyError(f.key, `%s is not a duration like "10s" or "500ms"`, quote(s))
+		}
+	case kindBool:
+		if _, ok := v.(bool); !ok {
+			return keyError(f.key, "want true or false, got %s", describe(v))
 		}
 	case kindStrings:
 		a, ok := v.([]any)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/synth"
 )
 
 // Validate checks every value against its allowed range. It returns nil, or
@@ -25,6 +26,11 @@ func (c Config) Validate() error {
 	p.add(checkOneOf("log.format", c.Log.Format, LogFormats()))
 	p.add(checkRange("log.ring_lines", c.Log.RingLines, MinRingLines, MaxRingLines))
 	p.add(checkSocket("control.socket", c.Control.Socket))
+	p.add(checkOneOf("capture.source", c.Capture.Source, Sources()))
+	p.add(checkOneOf("capture.scene", c.Capture.Scene, sceneNames()))
+	if c.Capture.Source == "y4m" || c.Capture.File != "" {
+		p.add(checkAbs("capture.file", c.Capture.File))
+	}
 	p.add(checkAbs("capture.device", c.Capture.Device))
 	checkFormats(&p, "capture.formats", c.Capture.Formats)
 	p.add(checkRange("capture.width", c.Capture.Width, MinWidth, MaxWidth))
@@ -36,6 +42,14 @@ func (c Config) Validate() error {
 	checkControls(&p, "capture.controls", c.Capture.Controls)
 	p.add(checkAbs("storage.mount", c.Storage.Mount))
 	return p.err()
+}
+
+func sceneNames() []string {
+	var out []string
+	for _, s := range synth.Scenes() {
+		out = append(out, string(s))
+	}
+	return out
 }
 
 func checkOneOf(key, v string, allowed []string) *Error {
