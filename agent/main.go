@@ -3,20 +3,29 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"strings"
 )
 
 // version is stamped by the Makefile (-X main.version=...).
 var version = "dev"
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "camagent:", err)
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "camagent") {
+			msg = "camagent: " + msg
 		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }

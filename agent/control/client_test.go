@@ -240,3 +240,33 @@ func FuzzServeRequest(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkStatusRoundTrip(b *testing.B) {
+	dir, err := os.MkdirTemp("", "cs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	s := NewServer(ServerConfig{Path: dir + "/a.sock", Routes: []Route{StatusRoute(statusFunc)}})
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		b.Fatal(err)
+	}
+	c := &Client{Socket: dir + "/a.sock"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Status(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package control
 
 import (
 	"bytes"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -27,9 +26,6 @@ func checkGoroutines(t *testing.T) {
 			}
 			if len(extra) == 0 {
 				return
-			}
-			if os.Getenv("LEAKDEBUG") != "" {
-				t.Logf("waiting %v for: %s", wait, strings.Join(extra, "\n\n"))
 			}
 			time.Sleep(wait)
 		}
