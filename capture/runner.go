@@ -66,7 +66,7 @@ func NewRunner(cfg RunnerConfig) *Runner {
 type Stats struct {
 	State     string
 	Format    Format
-	FPS       float64 // measured over the last report interval
+	FPS       float64 // measured over the last second
 	Frames    uint64
 	Dropped   uint64
 	BadFrames uint64
@@ -124,6 +124,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	first := true
 	start := r.now()
 	lastReport, lastFrames := start, r.frames.Load()
+	lastRate, rateFrames := lastReport, lastFrames
 	for {
 		fr, err := src.Next(ctx)
 		switch {
@@ -150,11 +151,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.hub.Publish(fr)
 		fr.Release()
 		n := r.frames.Add(1)
-		if now := r.now(); now.Sub(lastReport) >= r.report {
-			fps := float64(n-lastFrames) / now.Sub(lastReport).Seconds()
+		now := r.now()
+		if now.Sub(lastRate) >= time.Second {
+			fps := float64(n-rateFrames) / now.Sub(lastRate).Seconds()
 			r.mu.Lock()
 			r.fps = fps
 			r.mu.Unlock()
+			lastRate, rateFrames = now, n
+		}
+		if now.Sub(lastReport) >= r.report {
+			fps := float64(n-lastFrames) / now.Sub(lastReport).Seconds()
 			r.log.Info("capture", "frames", n, "fps", fmt.Sprintf("%.2f", fps),
 				"dropped", r.dropped.Load(), "bad", r.bad.Load())
 			lastReport, lastFrames = now, n

@@ -187,11 +187,12 @@ func (s *V4L2) Close() error {
 }
 
 // v4l2Format mirrors struct v4l2_format: a u32 type and a 200-byte union that
-// holds a pointer in one of its members (so it is 8-aligned on 64-bit).
+// holds a pointer in one of its members, so the union is pointer-aligned: at
+// offset 8 on 64-bit (208 bytes in all), at offset 4 on 32-bit (204 bytes).
 type v4l2Format struct {
 	typ   uint32
-	union [200 - unsafe.Sizeof(uintptr(0))]byte
-	_     uintptr
+	_     [unsafe.Sizeof(uintptr(0)) - 4]byte
+	union [200]byte
 }
 
 // v4l2PixFormat mirrors the head of struct v4l2_pix_format.

@@ -1,0 +1,492 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bounds on each wait. A healthy camera needs a fraction of each (its first
+// frame comes about 3 s of guest time after QEMU starts); they only keep a
+// broken camera from hanging the test.
+const (
+	firstFrameWait = 45 * time.Second
+	commandWait    = 20 * time.Second
+	powerOffWait   = 45 * time.Second
+)
+
+// sdCase is one SD card file system: how to make it, read a file from it and
+// check it from the host after the camera powered off.
+type sdCase struct {
+	fs    string
+	read  func(img, path string) *exec.Cmd
+	check func(img string) *exec.Cmd
+}
+
+func TestCamera(t *testing.T) {
+	if os.Getenv("CAMAGENT_E2E") != "1" {
+		t.Skip("boots the QEMU camera, so it runs only with CAMAGENT_E2E=1 (make e2e sets it, " +
+			"after building out/initramfs.cpio.gz; make deps installs QEMU, mtools, dosfstools, e2fsprogs)")
+	}
+	root := repoRoot(t)
+	initramfs := filepath.Join(root, "out", "initramfs.cpio.gz")
+	if _, err := os.Stat(initramfs); err != nil {
+		t.Fatalf("the camera image is missing (make image builds it): %v", err)
+	}
+	for _, tool := range []string{"bash", "busybox", "qemu-system-aarch64", "mtype", "fsck.vfat", "debugfs", "e2fsck"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (make deps installs it): %v", tool, err)
+		}
+	}
+
+	tests := []sdCase{
+		{
+			fs:    "vfat",
+			read:  func(img, path string) *exec.Cmd { return exec.Command("mtype", "-i", img, "::"+path) },
+			check: func(img string) *exec.Cmd { return exec.Command("fsck.vfat", "-n", img) },
+		},
+		{
+			fs:    "ext4",
+			read:  func(img, path string) *exec.Cmd { return exec.Command("debugfs", "-R", "cat /"+path, img) },
+			check: func(img string) *exec.Cmd { return exec.Command("e2fsck", "-fn", img) },
+		},
+	}
+	for _, tc := range tests {
+		// A camera that fails on one card fails the same way on the next: stop.
+		if !t.Run(tc.fs, func(t *testing.T) { testCamera(t, root, initramfs, tc) }) {
+			break
+		}
+	}
+}
+
+// status is the part of `camagent ctl status -json` the test checks.
+type status struct {
+	Capture struct {
+		Frames int64   `json:"frames"`
+		FPS    float64 `json:"fps"`
+		Format string  `json:"format"`
+		Width  int     `json:"width"`
+		Height int     `json:"height"`
+	} `json:"capture"`
+	Parts []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"parts"`
+}
+
+// state is the part of the SD card's camagent/state.json the test checks.
+type state struct {
+	CleanShutdown bool  `json:"clean_shutdown"`
+	Frames        int64 `json:"frames"`
+}
+
+var (
+	firstFrameRE = regexp.MustCompile(`[^\n]*msg="first frame"[^\n]*\n`)
+	slogTimeRE   = regexp.MustCompile(`\btime=(\S+)`)
+	initRE       = regexp.MustCompile(`camera \[([0-9.]+)\]: init started`)
+	agentStartRE = regexp.MustCompile(`camera \[([0-9.]+)\]: starting camagent`)
+	restartRE    = regexp.MustCompile(`camagent exited \(status \d+\)`)
+	stoppedRE    = regexp.MustCompile(`camagent stopped \(status (\d+)\)`)
+	// stat -c %y and /proc/uptime in the guest
+	guestWallRE   = regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ [+-]\d{4}`)
+	guestUptimeRE = regexp.MustCompile(`(?m)^([0-9]+\.[0-9]+) [0-9]+\.[0-9]+$`)
+	// a kernel message on the console
+	kernelLineRE = regexp.MustCompile(`(?m)^\[ *[0-9]+\.[0-9]+\] .*\n`)
+)
+
+func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
+	began := time.Now()
+	img := filepath.Join(t.TempDir(), "sd.img")
+	if out, err := exec.Command("bash", filepath.Join(root, "scripts", "sd.sh"), img, tc.fs).CombinedOutput(); err != nil {
+		t.Fatalf("scripts/sd.sh %s %s: %v\n%s", img, tc.fs, err, out)
+	}
+	peer := startPeer(t)
+	v := boot(t, root, initramfs, img, peer, filepath.Join(root, "out", "e2e-console-"+tc.fs+".log"))
+
+	// Boot to the agent's first frame.
+	ff := v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame")
+	sinceStart := time.Since(v.started)
+	if !strings.Contains(ff[0], "YUYV") {
+		t.Errorf("first-frame line does not name the format YUYV: %q", ff[0])
+	}
+	logBootTimes(t, v, ff[0], sinceStart)
+
+	// The agent's status, through the console shell.
+	out := v.run(t, "camagent ctl status -json", 0)
+	var st status
+	if err := decodeJSON(out, &st); err != nil {
+		t.Fatalf("camagent ctl status -json: not one JSON object: %v\n%s", err, out)
+	}
+	if st.Capture.Frames <= 0 || st.Capture.Format != "YUYV" || st.Capture.Width != 640 || st.Capture.Height != 480 {
+		t.Errorf("capture status = %+v, want frames > 0 of YUYV 640x480", st.Capture)
+	}
+	if len(st.Parts) == 0 {
+		t.Errorf("status lists no parts:\n%s", out)
+	}
+	t.Logf("status: %d frames at %.1f fps, %s %dx%d, %d parts", st.Capture.Frames, st.Capture.FPS,
+		st.Capture.Format, st.Capture.Width, st.Capture.Height, len(st.Parts))
+
+	// The network: the guest reaches the host's loopback only through the
+	// forwarded port.
+	if out := v.run(t, "echo ping | nc -w 5 10.0.2.100 8443", 0); !strings.Contains(out, "pong ping") {
+		t.Errorf("guest to 10.0.2.100:8443 (forwarded to 127.0.0.1:%d): got %q, want pong ping", peer, out)
+	}
+
+	// Clean power-off, as typed by someone on the console.
+	mark := v.mark()
+	v.send(t, "poweroff")
+	select {
+	case <-v.exited:
+	case <-time.After(powerOffWait):
+		t.Fatalf("QEMU still running %v after poweroff\n%s", powerOffWait, v.tail())
+	}
+	if v.waitErr != nil {
+		t.Errorf("QEMU exit: %v\n%s", v.waitErr, v.tail())
+	}
+	v.con.wait() // the last console lines
+	text := v.con.text(0)
+	if m := restartRE.FindString(text); m != "" {
+		t.Errorf("the agent did not run through: %q\n%s", m, v.tail())
+	}
+	if m := stoppedRE.FindStringSubmatch(v.con.text(mark)); m == nil || m[1] != "0" {
+		t.Errorf("the agent's exit on SIGTERM: want \"camagent stopped (status 0)\"\n%s", v.tail())
+	}
+
+	// The SD card, from the host.
+	raw, err := tc.read(img, "camagent/state.json").Output()
+	if err != nil {
+		t.Fatalf("reading camagent/state.json from the %s SD image: %v", tc.fs, err)
+	}
+	var sd state
+	if err := json.Unmarshal(raw, &sd); err != nil {
+		t.Fatalf("camagent/state.json is not JSON: %v\n%s", err, raw)
+	}
+	if !sd.CleanShutdown || sd.Frames < st.Capture.Frames {
+		t.Errorf("camagent/state.json = %s, want clean_shutdown true and frames >= %d (the status before)", raw, st.Capture.Frames)
+	}
+	if out, err := tc.check(img).CombinedOutput(); err != nil || bytes.Contains(out, []byte("Dirty bit")) {
+		t.Errorf("%s SD image check: %v\n%s", tc.fs, err, out)
+	}
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, raw)
+	t.Logf("SD card (%s): camagent/state.json %s; file system clean", tc.fs, compact.Bytes())
+	t.Logf("wall time: %.1f s (QEMU ran %.1f s)", time.Since(began).Seconds(), v.ran.Seconds())
+}
+
+// logBootTimes logs boot-to-first-frame: on the host clock from QEMU's start,
+// and on the guest kernel's clock (uptime), mapping the agent's log timestamp
+// to uptime with one reading of both guest clocks.
+func logBootTimes(t *testing.T, v *vm, line string, sinceStart time.Duration) {
+	t.Helper()
+	msg := fmt.Sprintf("boot to first frame: %.2f s from QEMU start (host clock)", sinceStart.Seconds())
+	text := v.con.text(0)
+	if m := initRE.FindStringSubmatch(text); m != nil {
+		msg += fmt.Sprintf("; kernel uptime at /init %s s", m[1])
+	}
+	if m := agentStartRE.FindStringSubmatch(text); m != nil {
+		msg += fmt.Sprintf(", at camagent start %s s", m[1])
+	}
+	if ff, err := guestFirstFrame(t, v, line); err != nil {
+		msg += fmt.Sprintf(", at first frame unknown (%v)", err)
+	} else {
+		msg += fmt.Sprintf(", at first frame %.2f s", ff)
+	}
+	t.Log(msg)
+}
+
+func guestFirstFrame(t *testing.T, v *vm, line string) (float64, error) {
+	m := slogTimeRE.FindStringSubmatch(line)
+	if m == nil {
+		return 0, errors.New("no time= in the agent's line")
+	}
+	logged, err := time.Parse(time.RFC3339Nano, m[1])
+	if err != nil {
+		return 0, fmt.Errorf("agent time: %w", err)
+	}
+	out := v.run(t, "touch /tmp/.clk; stat -c %y /tmp/.clk; cat /proc/uptime", 0)
+	wall, up := guestWallRE.FindString(out), guestUptimeRE.FindStringSubmatch(out)
+	if wall == "" || up == nil {
+		return 0, fmt.Errorf("guest clocks: %q", out)
+	}
+	now, err := time.Parse("2006-01-02 15:04:05.999999999 -0700", wall)
+	if err != nil {
+		return 0, fmt.Errorf("guest wall clock: %w", err)
+	}
+	uptime, err := strconv.ParseFloat(up[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("guest uptime: %w", err)
+	}
+	return uptime - now.Sub(logged).Seconds(), nil
+}
+
+// decodeJSON decodes the first JSON object in out, a command's output on the
+// console (where a log line of the agent may come before it).
+func decodeJSON(out string, v any) error {
+	i := strings.Index(out, "{")
+	if i < 0 {
+		return errors.New("no JSON object")
+	}
+	return json.NewDecoder(strings.NewReader(out[i:])).Decode(v)
+}
+
+// startPeer listens on the host's loopback and answers each connection's first
+// line with "pong LINE"; it stands in for the dev cloud the guest will reach.
+func startPeer(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on loopback: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(commandWait))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			_, _ = fmt.Fprintf(c, "pong %s", line)
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// vm is one QEMU camera, its serial console on QEMU's stdin and stdout.
+type vm struct {
+	cmd     *exec.Cmd
+	started time.Time
+	con     *console
+	stdin   io.WriteCloser
+	stderr  syncBuffer
+	exited  chan struct{} // closed when QEMU has exited; waitErr and ran are set then
+	waitErr error
+	ran     time.Duration
+	seq     int
+}
+
+// boot starts QEMU through scripts/qemu.sh boot with the SD image img and the
+// guest's port 8443 forwarded to the host's 127.0.0.1:peer. QEMU and its
+// forwarders are killed when the test ends, and the console is saved to logPath.
+func boot(t *testing.T, root, initramfs, img string, peer int, logPath string) *vm {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("console pipe: %v", err)
+	}
+	v := &vm{con: newConsole(), exited: make(chan struct{})}
+	v.cmd = exec.Command("bash", filepath.Join(root, "scripts", "qemu.sh"), "boot")
+	v.cmd.Env = append(os.Environ(),
+		"CAMERA_INITRAMFS="+initramfs, "CAMERA_SD="+img, fmt.Sprintf("CAMERA_FWD=8443:%d", peer),
+		"CAMERA_CONSOLE=stdio", "CAMERA_MONITOR=none",
+		// Kernel errors stay off the console: under load vivid's capture thread
+		// runs late and the kernel warns about it (schedule_timeout), which
+		// would cut into command output. Emergencies (panic, power down) show.
+		"CAMERA_APPEND=loglevel=3")
+	v.cmd.Stdout = pw
+	v.cmd.Stderr = &v.stderr
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // QEMU and its forwarders, killed together
+	if v.stdin, err = v.cmd.StdinPipe(); err != nil {
+		t.Fatalf("console stdin: %v", err)
+	}
+	if err := v.cmd.Start(); err != nil {
+		t.Fatalf("start scripts/qemu.sh boot: %v", err)
+	}
+	v.started = time.Now()
+	_ = pw.Close()
+	go v.con.read(pr)
+	go func() {
+		v.waitErr = v.cmd.Wait()
+		v.ran = time.Since(v.started)
+		close(v.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-v.exited:
+		default:
+			_ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+			<-v.exited
+		}
+		v.con.wait()
+		_ = pr.Close()
+		if err := os.WriteFile(logPath, []byte(v.con.text(0)), 0o644); err == nil {
+			t.Logf("console saved in %s", logPath)
+		}
+	})
+	return v
+}
+
+// waitFor waits up to limit for re to match the console after offset from and
+// returns the submatches; it fails the test with the console's tail otherwise.
+func (v *vm) waitFor(t *testing.T, re *regexp.Regexp, from int, limit time.Duration, what string) []string {
+	t.Helper()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		changed, eof := v.con.changed()
+		if m := re.FindStringSubmatch(v.con.text(from)); m != nil {
+			return m
+		}
+		if eof {
+			t.Fatalf("waiting for %s: QEMU's console closed (exit: %v)\n%s", what, v.exitState(), v.tail())
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("waiting for %s: not seen within %v (QEMU started %v ago)\n%s",
+				what, limit, time.Since(v.started).Round(time.Second), v.tail())
+		}
+	}
+}
+
+// run types cmd on the console shell and returns what it printed (without
+// kernel messages); it fails the test unless cmd exits with want.
+func (v *vm) run(t *testing.T, cmd string, want int) string {
+	t.Helper()
+	v.seq++
+	begin, end := fmt.Sprintf("@@BEGIN-%d@@", v.seq), fmt.Sprintf("@@END-%d@@", v.seq)
+	// The quotes keep the console's echo of the typed line from matching.
+	typed := fmt.Sprintf(`echo "%s""%s"; %s; echo "%s""%s" $?`, begin[:4], begin[4:], cmd, end[:4], end[4:])
+	re := regexp.MustCompile(`(?s)` + regexp.QuoteMeta(begin) + `\n(.*?)` + regexp.QuoteMeta(end) + ` (\d+)\n`)
+	from := v.mark()
+	v.send(t, typed)
+	m := v.waitFor(t, re, from, commandWait, "the output of "+cmd)
+	if m[2] != strconv.Itoa(want) {
+		t.Fatalf("%s: exit status %s, want %d\n%s", cmd, m[2], want, m[1])
+	}
+	return kernelLineRE.ReplaceAllString(m[1], "")
+}
+
+func (v *vm) mark() int { return v.con.len() }
+
+func (v *vm) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(v.stdin, line+"\n"); err != nil {
+		t.Fatalf("console write %q: %v\n%s", line, err, v.tail())
+	}
+}
+
+func (v *vm) exitState() string {
+	select {
+	case <-v.exited:
+		if v.waitErr != nil {
+			return v.waitErr.Error()
+		}
+		return "status 0"
+	default:
+		return "still running"
+	}
+}
+
+// tail is the end of the console and QEMU's own error output, for failures.
+func (v *vm) tail() string {
+	lines := strings.Split(strings.TrimRight(v.con.text(0), "\n"), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	s := "--- console (last lines) ---\n" + strings.Join(lines, "\n") + "\n---"
+	if e := strings.TrimSpace(v.stderr.String()); e != "" {
+		s += "\n--- QEMU stderr ---\n" + e + "\n---"
+	}
+	return s
+}
+
+// console collects what the guest writes on its serial console.
+type console struct {
+	mu     sync.Mutex
+	raw    []byte
+	notify chan struct{} // closed and replaced on every change
+	eof    bool
+	done   chan struct{} // closed when read returns
+}
+
+func newConsole() *console {
+	return &console{notify: make(chan struct{}), done: make(chan struct{})}
+}
+
+// read copies r into the console until r ends (QEMU and its children exited).
+func (c *console) read(r io.Reader) {
+	defer close(c.done)
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		c.mu.Lock()
+		c.raw = append(c.raw, buf[:n]...)
+		if err != nil {
+			c.eof = true
+		}
+		close(c.notify)
+		c.notify = make(chan struct{})
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *console) wait() { <-c.done }
+
+func (c *console) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.raw)
+}
+
+// changed returns a channel closed at the next change, and whether the
+// console has ended.
+func (c *console) changed() (<-chan struct{}, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.notify, c.eof
+}
+
+// ansiRE matches the terminal control sequences the shell's line editor sends.
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\r`)
+
+// text is the console from offset from on, without carriage returns and
+// terminal control sequences.
+func (c *console) text(from int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ansiRE.ReplaceAllString(string(c.raw[from:]), "")
+}
+
+// syncBuffer is a bytes.Buffer safe for QEMU's stderr copier and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

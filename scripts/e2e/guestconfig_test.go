@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/camagent/camagent/agent/config"
+)
+
+// TestGuestConfig checks, without QEMU, that the QEMU camera's config
+// (scripts/qemu/camagent.toml, installed as /etc/camagent/camagent.toml) is one
+// the agent accepts, so a schema change breaks here and not in the guest.
+func TestGuestConfig(t *testing.T) {
+	path := filepath.Join(repoRoot(t), "scripts", "qemu", "camagent.toml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read the guest config: %v", err)
+	}
+	c, err := config.Parse(data)
+	if err != nil {
+		t.Fatalf("the agent refuses %s: %v", path, err)
+	}
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"board", c.Board, "qemu-virt"},
+		{"storage.mount", c.Storage.Mount, "/mnt/sd"}, // /init mounts the SD card there
+		{"capture.device", c.Capture.Device, "/dev/video0"},
+		{"capture.formats", len(c.Capture.Formats) == 1 && c.Capture.Formats[0] == "YUYV", true},
+		{"capture.controls OSD Text Mode", c.Capture.Controls["OSD Text Mode"], int32(2)},
+		{"capture.controls Horizontal Movement", c.Capture.Controls["Horizontal Movement"], int32(6)},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+// repoRoot is the repository's top folder, found from the test's working
+// folder (scripts/e2e under go test) by its go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("working folder: %v", err)
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			bytes.HasPrefix(b, []byte("module github.com/camagent/camagent\n")) {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("no go.mod of github.com/camagent/camagent above the working folder")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# qemu.sh run|shell|stop|boot: the QEMU camera (qemu-system-aarch64 -M virt with
+# Debian's arm64 kernel, the initramfs from scripts/image.sh, the kernel's vivid
+# driver as the camera and a raw disk image as the SD card).
+#
+#   run [--fs vfat|ext4]  boot the camera in the background and show its console
+#                         (the agent's log) until it powers off; Ctrl-C presses
+#                         the power button, so camagent stops cleanly. Creates the
+#                         SD card image if absent (vfat unless --fs ext4).
+#   shell                 attach this terminal to the running camera's serial
+#                         console (Ctrl-] detaches).
+#   stop                  press the running camera's power button and wait.
+#   boot                  run QEMU in the foreground with the serial console on
+#                         stdin/stdout (or on CAMERA_CONSOLE, a socket path); for
+#                         tests. The SD card image must exist; -no-reboot.
+#
+# The console of `run` is the unix socket out/console.sock (logged to
+# out/console.log), its QEMU monitor out/monitor.sock.
+#
+# Environment (defaults in brackets):
+#   CAMERA_INITRAMFS  initramfs                         [out/initramfs.cpio.gz]
+#   CAMERA_KERNEL     kernel Image                      [.cache/guest/vmlinuz]
+#   CAMERA_SD         SD card image                     [out/sd.img]
+#   CAMERA_SD_FS      file system of a new SD image     [vfat]
+#   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
+#                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
+#                                                       [8443 1883]
+#   CAMERA_APPEND     more kernel command line, e.g. vivid.num_inputs=2
+#   CAMERA_CONSOLE    boot only: stdio or a unix socket path (the socket waits
+#                     for a client before QEMU starts)  [stdio]
+#   CAMERA_MONITOR    boot only: QEMU monitor socket path, or none  [none]
+#
+# The network is QEMU user networking with restrict=on: the guest (10.0.2.15)
+# reaches nothing but the forwarded ports, and each forwarded connection is
+# carried by scripts/qemu/fwd.sh to 127.0.0.1 only.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/out
+initramfs=${CAMERA_INITRAMFS:-$out/initramfs.cpio.gz}
+kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest/vmlinuz}
+sd=${CAMERA_SD:-$out/sd.img}
+sd_fs=${CAMERA_SD_FS:-vfat}
+fwd=${CAMERA_FWD:-8443 1883}
+console_sock=$out/console.sock
+console_log=$out/console.log
+monitor_sock=$out/monitor.sock
+pidfile=$out/qemu.pid
+
+say() { printf 'qemu: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# qemu_args: the machine, shared by run and boot (console and monitor apart).
+qemu_args() {
+  [ -f "$kernel" ] || die "no kernel at $kernel (make deps)"
+  [ -f "$initramfs" ] || die "no initramfs at $initramfs (make image)"
+  [ -f "$sd" ] || die "no SD card image at $sd (scripts/sd.sh)"
+  command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 missing (make deps)"
+  local netdev="user,id=n0,restrict=on" f g h fwdcmd
+  for f in $fwd; do
+    g=${f%%:*} h=${f##*:}
+    [[ $g =~ ^[0-9]+$ && $h =~ ^[0-9]+$ ]] || die "CAMERA_FWD entry $f: want PORT or GUESTPORT:HOSTPORT"
+    # QEMU splits the command like a shell; commas in -netdev values are doubled.
+    fwdcmd="'$top/scripts/qemu/fwd.sh' $h"
+    netdev+=",guestfwd=tcp:10.0.2.100:$g-cmd:${fwdcmd//,/,,}"
+  done
+  # shellcheck disable=SC2054 # commas separate QEMU's sub-options
+  args=(
+    -M virt -cpu cortex-a53 -m 512 -smp 1 -nographic -nic none
+    -kernel "$kernel" -initrd "$initramfs"
+    -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
+    -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd
+    -netdev "$netdev" -device virtio-net-device,netdev=n0
+  )
+}
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+# monitor CMD: one command to the running camera's QEMU monitor.
+monitor() {
+  [ -S "$monitor_sock" ] || return 1
+  printf '%s\n' "$1" | socat - "UNIX-CONNECT:$monitor_sock" >/dev/null 2>&1
+}
+
+# power_off PID: press the power button (the guest stops camagent, unmounts the
+# SD card and powers off), wait up to 30 s for QEMU (PID) to exit, then quit
+# QEMU, then kill it.
+power_off() {
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  say "pressing the power button (camagent stops, the SD card is unmounted)"
+  monitor system_powerdown || say "cannot reach the monitor at $monitor_sock"
+  for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  say "the camera did not power off within 30 s: quitting QEMU"
+  monitor quit || true
+  for ((i = 0; i < 25; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill "$pid" 2>/dev/null || true
+}
+
+cmd_run() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+    --fs) sd_fs=${2:-}; shift 2 ;;
+    --fs=*) sd_fs=${1#--fs=}; shift ;;
+    --ext4) sd_fs=ext4; shift ;;
+    *) die "run: unknown argument $1" ;;
+    esac
+  done
+  command -v socat >/dev/null || die "socat missing (make deps)"
+  running && die "the camera is already running (pid $(cat "$pidfile")): make shell attaches, scripts/qemu.sh stop stops it"
+  mkdir -p "$out"
+  if [ -f "$sd" ]; then
+    say "SD card $sd (kept from before; delete it for a new $sd_fs card)"
+  else
+    bash "$top/scripts/sd.sh" "$sd" "$sd_fs"
+  fi
+  qemu_args
+  rm -f "$console_sock" "$monitor_sock" "$pidfile"
+  [ -f "$console_log" ] && mv -f "$console_log" "$console_log.old"
+  qpid=
+  trap 'power_off "$qpid"' INT TERM
+  # Own session: the terminal's Ctrl-C must reach this script, not QEMU.
+  setsid qemu-system-aarch64 "${args[@]}" \
+    -chardev "socket,id=con,path=$console_sock,server=on,wait=off,logfile=$console_log" \
+    -serial chardev:con \
+    -monitor "unix:$monitor_sock,server=on,wait=off" \
+    -pidfile "$pidfile" </dev/null &
+  qpid=$!
+  say "camera booting (pid $qpid); console log $console_log"
+  say "make shell attaches to the console; Ctrl-C here powers the camera off"
+  local i
+  for ((i = 0; i < 50; i++)); do [ -f "$console_log" ] && break; kill -0 $qpid 2>/dev/null || break; sleep 0.1; done
+  # tail ends after QEMU. The shell's line editor asks the terminal for the
+  # cursor position (ESC [6n): a terminal showing the log would answer into
+  # this terminal's input, so the question is dropped.
+  tail -n +1 -F --pid=$qpid "$console_log" 2>/dev/null | sed -u 's/\x1b\[6n//g' &
+  tpid=$!
+  trap 'kill $tpid 2>/dev/null || true' EXIT
+  # wait returns early when a trapped signal arrives; QEMU may still be running.
+  while kill -0 $qpid 2>/dev/null; do wait $qpid || true; done
+  local st=0
+  wait $qpid || st=$?
+  wait $tpid || true # the last console lines
+  rm -f "$console_sock" "$monitor_sock" "$pidfile"
+  say "camera off (QEMU exit status $st)"
+}
+
+cmd_shell() {
+  command -v socat >/dev/null || die "socat missing (make deps)"
+  if ! running || [ ! -S "$console_sock" ]; then die "the camera is not running (make run)"; fi
+  if [ -t 0 ]; then
+    say "attached to the camera console; press Enter for a prompt, Ctrl-] to detach"
+    exec socat -,raw,echo=0,escape=0x1d "UNIX-CONNECT:$console_sock"
+  fi
+  exec socat - "UNIX-CONNECT:$console_sock"
+}
+
+cmd_stop() {
+  running || die "the camera is not running"
+  power_off "$(cat "$pidfile")"
+}
+
+cmd_boot() {
+  qemu_args
+  local console=${CAMERA_CONSOLE:-stdio} mon=${CAMERA_MONITOR:-none}
+  if [ "$console" = stdio ]; then
+    args+=(-chardev "stdio,id=con,signal=off")
+  else
+    args+=(-chardev "socket,id=con,path=$console,server=on,wait=on")
+  fi
+  args+=(-serial chardev:con -no-reboot)
+  if [ "$mon" = none ]; then args+=(-monitor none); else args+=(-monitor "unix:$mon,server=on,wait=off"); fi
+  exec qemu-system-aarch64 "${args[@]}"
+}
+
+case ${1:-} in
+run) shift; cmd_run "$@" ;;
+shell) cmd_shell ;;
+stop) cmd_stop ;;
+boot) cmd_boot ;;
+*) die "usage: qemu.sh run [--fs vfat|ext4] | shell | stop | boot" ;;
+esac
