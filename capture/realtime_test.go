@@ -16,8 +16,10 @@ type listSource struct {
 	t0   time.Time
 }
 
-func (s *listSource) Format() Format { return Format{Pixel: FormatGREY, Width: 4, Height: 4, Stride: 4} }
-func (s *listSource) Close() error   { return nil }
+func (s *listSource) Format() Format {
+	return Format{Pixel: FormatGREY, Width: 4, Height: 4, Stride: 4}
+}
+func (s *listSource) Close() error { return nil }
 func (s *listSource) Next(context.Context) (*Frame, error) {
 	if s.i == s.n {
 		return nil, io.EOF
