@@ -8,5 +8,7 @@
 //	camagent run       run the daemon (config, capture, storage, control socket)
 //	camagent ctl       ask the running daemon over its control socket
 //	camagent detect    run the motion detector offline over a Y4M file
+//	camagent provision create the device key, print the device ID, write a CSR
+//	camagent verify    check a clip and its signed manifest offline
 //	camagent version   print the version
 package main

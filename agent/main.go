@@ -39,6 +39,8 @@ commands:
   run       run the agent daemon (-config FILE)
   ctl       talk to the running agent: status, logs
   detect    run motion detection offline over a Y4M file
+  provision create the device key if needed, print the device ID, write a CSR, install a certificate
+  verify    check a clip and its signed manifest offline
   version   print the version
 
 Run 'camagent <command> -h' for a command's flags.
@@ -54,6 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCmd(ctx, rest, stderr)
 	case "ctl":
 		return ctlCmd(ctx, rest, stdout, stderr)
+	case "provision":
+		return provisionCmd(ctx, rest, stdout, stderr)
+	case "verify":
+		return verifyCmd(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "camagent %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return nil

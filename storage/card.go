@@ -39,9 +39,22 @@ type Card struct {
 	statfs func(path string) (free, total uint64, err error)
 }
 
+// CardOption changes how a Card looks at the machine.
+type CardOption func(*Card)
+
+// WithStatFS replaces statfs(2): f reports the free and total bytes of the
+// filesystem at path. Tests use it to simulate a small or full card.
+func WithStatFS(f func(path string) (free, total uint64, err error)) CardOption {
+	return func(c *Card) { c.statfs = f }
+}
+
 // NewCard returns the card mounted at mount.
-func NewCard(mount string) *Card {
-	return &Card{Mount: mount, MountTable: "/proc/self/mounts", MinFree: 1 << 20, statfs: statFS}
+func NewCard(mount string, opts ...CardOption) *Card {
+	c := &Card{Mount: mount, MountTable: "/proc/self/mounts", MinFree: 1 << 20, statfs: statFS}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Dir returns the agent's folder on the card.

@@ -5,14 +5,71 @@
 // or failing with I/O errors; the agent must notice each, report it, keep
 // detecting motion, and resume recording by itself when a writable card is
 // back. Card probes the mount table (never writing to a mount point that is not
-// mounted, which would fill the root filesystem instead) and statfs for space.
+// mounted, which would fill the root filesystem instead) and statfs for space;
+// Store.Check adds what the last write said (StateIOError after EIO; StateOf
+// maps write errors to states).
 //
 // Every file the agent writes on the card is written crash-safe: to a temporary
 // name in the same directory, synced, renamed, and the directory synced
 // (WriteFileAtomic), so a power cut leaves either the old or the new file.
 //
-// Layout on the card, under the mount point:
+// # Clips
+//
+// Store is the clip store. Store.Create starts a clip as <base>.mp4.part: the
+// init segment, then (ClipWriter.AddSample) one fragment of about
+// DefaultFragmentDuration per write, each followed by fdatasync, so a power
+// cut costs at most the fragment being written; writes are batched per
+// fragment, never per frame. ClipWriter.Seal writes the last fragment, closes
+// the file, renames it to <base>.mp4 and syncs the folder: the clip is sealed
+// and its video is never modified again (only retention deletes it). Then the
+// clip is completed, in this order:
+//
+//  1. the thumbnail <base>.jpg (write-temp, fsync, rename, folder fsync);
+//  2. StoreConfig.OnSeal, which writes the signed manifest <base>.manifest
+//     (it gets the ClipInfo with the SHA-256 and size of the video and the
+//     thumbnail);
+//  3. the metadata <base>.json, written last: a clip whose metadata exists is
+//     complete, and only complete clips are uploaded (StoreConfig.OnComplete
+//     tells the upload queue; a watcher can wait for *.json instead).
+//
+// Store.Recover runs at start-up and whenever the card comes back: each .part
+// that is not being written is cut back to its last whole fragment (fmp4.Scan
+// checks every box and each fragment's checksum) and sealed, or removed when
+// it holds none; each sealed clip without metadata is completed (OnSeal is
+// called again, so it must accept a clip it has seen); sidecars without a
+// clip and temporary files are removed; the counts are logged and returned.
+//
+// # Layout on the card, under the mount point
 //
 //	camagent/state.json   the agent's run record: boot ID, start time, whether
 //	                      the previous run shut down cleanly, frames captured
+//	camagent/clips/YYYY/MM/DD/HHMMSS-e<event>[-<n>].<ext>
+//	                      one clip's files, named by the UTC capture time of
+//	                      its first frame and the motion event that opened it
+//	                      (-2, -3, ... when that name is taken: event numbers
+//	                      restart with the agent):
+//	  .mp4.part           the clip being written (or left by a crash)
+//	  .mp4                the sealed clip: fragmented MP4, H.264 (avc1) or
+//	                      MJPEG (mp4v, object type 0x6C)
+//	  .jpg                its thumbnail, about 320 pixels wide
+//	  .manifest           its signed manifest (written by the OnSeal hook)
+//	  .json               its metadata (Metadata): events, times, frames,
+//	                      codec, size, SHA-256 of the video and thumbnail
+//	  .uploaded           the upload marker (Store.MarkUploaded): the time the
+//	                      upload finished
+//
+// # Retention
+//
+// Store.Enforce keeps the free space above Retention.FreeFloor and the clips
+// below Retention.Quota by deleting the oldest clips that are already
+// uploaded; clips not uploaded yet are deleted, oldest first, only while the
+// free space is below Retention.CriticalFloor. A clip being written is never
+// deleted. A deletion removes the video first and then its sidecars, so a
+// crash in between leaves only sidecars, which Recover removes. Each deletion
+// is logged and reported to StoreConfig.OnDelete. The recorder runs retention
+// before opening each clip and every minute while it records.
+//
+// Store.Clips lists the clips for `camagent ctl clips`: recording, sealed,
+// uploaded, incomplete (sealed video, metadata not written yet) or partial
+// (a .part Recover has not handled yet).
 package storage

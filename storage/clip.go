@@ -1,0 +1,418 @@
+package storage
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/camagent/camagent/storage/fmp4"
+)
+
+// DefaultFragmentDuration is the length of a clip fragment: one write and one
+// fdatasync each, and the most a power cut can take from a clip.
+const DefaultFragmentDuration = 2 * time.Second
+
+// ClipSpec says what clip to create.
+type ClipSpec struct {
+	// Start is the capture time of the clip's first frame: it names the clip,
+	// and sample times count from it.
+	Start time.Time
+	// Event is the motion event that opened the clip (it names the clip).
+	Event uint64
+	Track fmp4.Track
+	// FragmentDuration is the target length of a fragment; default
+	// DefaultFragmentDuration. An H.264 fragment ends at the first keyframe
+	// after it.
+	FragmentDuration time.Duration
+}
+
+// ClipFinish is what the recorder knows about a clip when it seals it.
+type ClipFinish struct {
+	Events    []uint64  // the motion events the clip shows
+	EventTime time.Time // when the first of them started
+	Part      int       // 1, 2, ... for the clips of one event split by length
+	Thumbnail []byte    // a JPEG, or nil for none
+	PeakScore float64
+	PeakTime  time.Time
+}
+
+// ClipWriter writes one clip as <base>.mp4.part: the init segment at
+// creation, then each fragment in one write followed by fdatasync. Seal
+// renames it to <base>.mp4 and writes the sidecars. A ClipWriter is used by
+// one goroutine.
+type ClipWriter struct {
+	s       *Store
+	name    string
+	spec    ClipSpec
+	dir     string
+	part    string
+	final   string
+	f       File
+	mux     *fmp4.Writer
+	sum     hash.Hash
+	size    int64
+	fragDur time.Duration
+
+	frames    int // samples in written fragments
+	pending   int // samples added since the last fragment
+	fragments int
+	firstPTS  time.Duration
+	lastPTS   time.Duration
+	interval  time.Duration // between the last two samples
+	err       error         // sticky write error
+	closed    bool
+}
+
+// clipOut is the io.Writer the muxer writes the file through: it hashes and
+// counts what reaches the file.
+type clipOut struct{ c *ClipWriter }
+
+func (o clipOut) Write(p []byte) (int, error) {
+	n, err := o.c.f.Write(p)
+	o.c.sum.Write(p[:n])
+	o.c.size += int64(n)
+	o.c.s.bytesWritten.Add(uint64(n))
+	return n, err
+}
+
+// Create starts a clip: it checks that the card is writable (ErrNotWritable
+// otherwise: the card is never written while it is not mounted), creates the
+// day folder, the .part file and its init segment, and syncs the folder so
+// that the file survives a power cut.
+func (s *Store) Create(spec ClipSpec) (*ClipWriter, error) {
+	if spec.FragmentDuration <= 0 {
+		spec.FragmentDuration = DefaultFragmentDuration
+	}
+	c := &ClipWriter{s: s, spec: spec, fragDur: spec.FragmentDuration, sum: sha256.New()}
+	mux, err := fmp4.NewWriter(clipOut{c}, spec.Track)
+	if err != nil {
+		return nil, fmt.Errorf("storage: create clip: %w", err)
+	}
+	c.mux = mux
+	if h := s.Check(); h.State != StateWritable {
+		return nil, fmt.Errorf("storage: create clip: %w: card %s: %w", ErrNotWritable, h.State, h.Err)
+	}
+	s.mu.Lock()
+	name, err := s.reserveLocked(spec)
+	if err == nil {
+		c.name, c.part, c.final = name, s.path(name, ExtClip+ExtPart), s.path(name, ExtClip)
+		c.dir = filepath.Dir(c.part)
+		c.f, err = s.create(c.part)
+		if err != nil {
+			delete(s.open, name)
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, s.noteWriteError("create clip", fmt.Errorf("storage: create clip: %w", err))
+	}
+	if err := c.mux.WriteInit(); err != nil {
+		c.Abort()
+		return nil, s.noteWriteError("create clip", fmt.Errorf("storage: write %s: %w", c.part, err))
+	}
+	if err := SyncDir(c.dir); err != nil {
+		c.Abort()
+		return nil, s.noteWriteError("create clip", err)
+	}
+	s.syncs.Add(1)
+	return c, nil
+}
+
+// reserveLocked makes the clip's day folder and picks a name no file has.
+func (s *Store) reserveLocked(spec ClipSpec) (string, error) {
+	cn := ClipName{Start: spec.Start.UTC().Truncate(time.Second), Event: spec.Event}
+	base := cn.String()
+	if err := s.mkdirs(filepath.Dir(s.path(base, ""))); err != nil {
+		return "", err
+	}
+	for n := 1; n <= 1000; n++ {
+		cn.N = n
+		name := cn.String()
+		if s.open[name] != nil || exists(s.path(name, ExtClip)) || exists(s.path(name, ExtClip+ExtPart)) || exists(s.path(name, ExtMetadata)) {
+			continue
+		}
+		s.open[name] = &progress{path: s.path(name, ExtClip+ExtPart), start: spec.Start, event: spec.Event}
+		return name, nil
+	}
+	return "", fmt.Errorf("storage: no free name for %s", base)
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// mkdirs creates dir and its parents up to the card's folder, syncing the
+// parent of each folder it creates.
+func (s *Store) mkdirs(dir string) error {
+	if dir == filepath.Clean(s.card.Mount) || dir == filepath.Dir(dir) {
+		return nil
+	}
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("storage: %s is not a folder", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if err := s.mkdirs(parent); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("storage: create %s: %w", dir, err)
+	}
+	s.syncs.Add(1)
+	return SyncDir(parent)
+}
+
+// writeSidecar writes a sidecar crash-safe (two syncs: the file and its
+// folder) and counts what it wrote.
+func (s *Store) writeSidecar(path string, data []byte) error {
+	if err := WriteFileAtomic(path, data, 0o644); err != nil {
+		return err
+	}
+	s.syncs.Add(2)
+	s.bytesWritten.Add(uint64(len(data)))
+	return nil
+}
+
+// Name returns the clip's name.
+func (c *ClipWriter) Name() string { return c.name }
+
+// Frames returns the samples added so far.
+func (c *ClipWriter) Frames() int { return c.frames + c.pending }
+
+// Err returns the write error that stopped the clip, if any.
+func (c *ClipWriter) Err() error { return c.err }
+
+// AddSample adds one frame with its capture time t, which must be after the
+// previous one's (and not before the clip's start). A fragment is written and
+// synced first when the current one has reached its length and this frame
+// may start one. A write error stops the clip: it and every later call return
+// it; seal or abort the clip then. Other errors (bad timestamp, invalid or
+// oversized sample) reject only this sample.
+func (c *ClipWriter) AddSample(data []byte, t time.Time, key bool) error {
+	if c.err != nil {
+		return c.err
+	}
+	if c.closed {
+		return fmt.Errorf("storage: clip %s: %w", c.name, fmp4.ErrState)
+	}
+	pts := t.Sub(c.spec.Start)
+	if c.mux.PendingSamples() > 0 && c.mux.FragmentDuration() >= c.fragDur && c.mux.WouldStartFragment(key) {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	err := c.mux.AddSample(data, pts, key)
+	if errors.Is(err, fmp4.ErrFragmentFull) && c.mux.WouldStartFragment(key) {
+		if err := c.flush(); err != nil {
+			return err
+		}
+		err = c.mux.AddSample(data, pts, key)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: clip %s: %w", c.name, err)
+	}
+	if c.frames+c.pending == 0 {
+		c.firstPTS = pts
+	} else {
+		c.interval = pts - c.lastPTS
+	}
+	c.lastPTS = pts
+	c.pending++
+	return nil
+}
+
+// duration is the time the added samples span, the last lasting as long as
+// the interval before it.
+func (c *ClipWriter) duration() time.Duration {
+	if c.frames+c.pending == 0 {
+		return 0
+	}
+	last := c.interval
+	if last <= 0 {
+		last = c.mux.Track().FrameDuration
+	}
+	return c.lastPTS - c.firstPTS + last
+}
+
+// Flush writes the pending samples as a fragment and syncs it.
+func (c *ClipWriter) Flush() error {
+	if c.err != nil {
+		return c.err
+	}
+	return c.flush()
+}
+
+func (c *ClipWriter) flush() error {
+	if c.mux.PendingSamples() == 0 {
+		return nil
+	}
+	if _, err := c.mux.Flush(); err != nil {
+		return c.fail("write fragment", err)
+	}
+	if err := c.f.Datasync(); err != nil {
+		return c.fail("sync fragment", err)
+	}
+	c.s.syncs.Add(1)
+	c.s.noteWriteOK()
+	c.frames += c.pending
+	c.pending = 0
+	c.fragments++
+	d := c.duration()
+	c.s.mu.Lock()
+	if p := c.s.open[c.name]; p != nil {
+		p.frames, p.duration, p.size = c.frames, d, c.size
+	}
+	c.s.mu.Unlock()
+	return nil
+}
+
+func (c *ClipWriter) fail(op string, err error) error {
+	c.err = c.s.noteWriteError(op, fmt.Errorf("storage: %s of %s: %w", op, c.part, err))
+	return c.err
+}
+
+// Abort stops the clip without sealing it: the file is closed and left as a
+// .part for Recover (which cuts it back to its last whole fragment), or
+// removed when it holds no fragment. Use it after a write error.
+func (c *ClipWriter) Abort() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	err := c.f.Close()
+	if c.fragments == 0 {
+		if rerr := os.Remove(c.part); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	c.s.mu.Lock()
+	delete(c.s.open, c.name)
+	c.s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("storage: abort %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// Seal writes the last fragment, closes the file, renames it to <base>.mp4
+// and syncs the folder: from then on the video is never modified. Then it
+// completes the clip: the thumbnail sidecar, the OnSeal hook (the manifest),
+// and the metadata sidecar last, each written crash-safe. A clip without any
+// sample is removed (ErrEmptyClip). After a write error the clip is aborted
+// (left to Recover) and the error returned; if only the completion fails,
+// the clip is sealed but incomplete (ErrIncomplete) and Recover completes it.
+func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
+	if c.closed {
+		return ClipInfo{}, fmt.Errorf("storage: seal %s: %w", c.name, fmp4.ErrState)
+	}
+	if c.err == nil {
+		c.flush()
+	}
+	if c.err != nil {
+		c.Abort()
+		return ClipInfo{}, c.err
+	}
+	c.closed = true
+	defer func() {
+		c.s.mu.Lock()
+		delete(c.s.open, c.name)
+		c.s.mu.Unlock()
+	}()
+	if c.fragments == 0 {
+		err := errors.Join(c.f.Close(), os.Remove(c.part))
+		if err != nil {
+			return ClipInfo{}, fmt.Errorf("storage: seal %s: %w: %w", c.name, ErrEmptyClip, err)
+		}
+		return ClipInfo{}, fmt.Errorf("storage: seal %s: %w", c.name, ErrEmptyClip)
+	}
+	if err := c.f.Close(); err != nil {
+		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: close %s: %w", c.part, err))
+	}
+	if err := os.Rename(c.part, c.final); err != nil {
+		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: seal %s: %w", c.name, err))
+	}
+	if err := SyncDir(c.dir); err != nil {
+		return ClipInfo{}, c.s.noteWriteError("seal", err)
+	}
+	c.s.syncs.Add(1)
+	tr := c.mux.Track()
+	start := c.spec.Start.Add(c.firstPTS)
+	info := ClipInfo{Name: c.name, Path: c.final, State: ClipIncomplete, Size: c.size, Duration: c.duration(),
+		Frames: c.frames, Start: start, EventTime: fin.EventTime, Events: fin.Events, Part: fin.Part,
+		Codec: codecName(tr.Codec), Width: tr.Width, Height: tr.Height, SHA256: hex.EncodeToString(c.sum.Sum(nil)),
+		Manifest: c.s.path(c.name, ExtManifest), PeakScore: fin.PeakScore}
+	m := Metadata{Version: MetadataVersion, Name: c.name, Events: fin.Events, EventTime: fin.EventTime,
+		Start: start, End: c.spec.Start.Add(c.lastPTS), DurationMS: info.Duration.Milliseconds(), Frames: c.frames,
+		Codec: info.Codec, Width: tr.Width, Height: tr.Height, Size: c.size, SHA256: info.SHA256, Part: fin.Part,
+		PeakScore: fin.PeakScore, PeakTime: fin.PeakTime}
+	if len(m.Events) > MaxClipEvents {
+		m.Events = m.Events[:MaxClipEvents]
+		info.Events = m.Events
+	}
+	if err := c.s.complete(&info, &m, fin.Thumbnail); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+func codecName(c fmp4.Codec) string {
+	if c == fmp4.H264 {
+		return CodecH264
+	}
+	return CodecMJPEG
+}
+
+// complete writes a sealed clip's thumbnail (unless thumb is nil), runs the
+// OnSeal hook and writes the metadata, then indexes the clip.
+func (s *Store) complete(info *ClipInfo, m *Metadata, thumb []byte) error {
+	if len(thumb) > 0 {
+		path := s.path(info.Name, ExtThumbnail)
+		if err := s.writeSidecar(path, thumb); err != nil {
+			return s.noteWriteError("write thumbnail", err)
+		}
+		sum := sha256.Sum256(thumb)
+		info.Thumbnail, info.ThumbnailSize, info.ThumbnailSHA256 = path, int64(len(thumb)), hex.EncodeToString(sum[:])
+	}
+	if info.Thumbnail != "" {
+		m.Thumbnail, m.ThumbnailSize, m.ThumbnailSHA256 = filepath.Base(info.Thumbnail), info.ThumbnailSize, info.ThumbnailSHA256
+	}
+	if s.onSeal != nil {
+		if err := s.onSeal(*info); err != nil {
+			s.log.Warn("clip sealed but its seal hook failed; recovery will retry", "clip", info.Name, "err", err)
+			return fmt.Errorf("storage: complete %s: %w: %w", info.Name, ErrIncomplete, err)
+		}
+	}
+	m.Sealed = s.now().UTC()
+	data, err := m.encode()
+	if err != nil {
+		return err
+	}
+	path := s.path(info.Name, ExtMetadata)
+	if err := s.writeSidecar(path, data); err != nil {
+		return s.noteWriteError("write metadata", err)
+	}
+	info.Metadata, info.State = path, ClipSealed
+	size, uploaded := s.clipSize(info.Name)
+	if uploaded {
+		info.State = ClipUploaded
+	}
+	s.mu.Lock()
+	s.addLocked(entry{name: info.Name, size: size, uploaded: uploaded})
+	s.mu.Unlock()
+	s.sealed.Add(1)
+	s.log.Info("clip sealed", "clip", info.Name, "frames", info.Frames, "duration", info.Duration.Round(time.Millisecond),
+		"bytes", info.Size, "recovered", info.Recovered)
+	if s.onComplete != nil {
+		s.onComplete(*info)
+	}
+	return nil
+}

@@ -1,0 +1,433 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"time"
+
+	"github.com/camagent/camagent/storage/fmp4"
+)
+
+// RecoveryReport counts what Recover did.
+type RecoveryReport struct {
+	At time.Time `json:"at"`
+	// Sealed .part files, cut back to their last whole fragment; CutBytes
+	// were cut off them in all.
+	Sealed   int   `json:"sealed"`
+	CutBytes int64 `json:"cut_bytes"`
+	// Removed .part files that held no whole fragment.
+	Removed int `json:"removed"`
+	// Completed sealed clips that lacked their metadata (a crash while
+	// sealing, or a failed OnSeal hook).
+	Completed int `json:"completed"`
+	// Orphans are sidecars without a clip and temporary files, removed.
+	Orphans int `json:"orphans"`
+	// Failed counts clips that could not be handled (I/O errors); they are
+	// left as they are.
+	Failed int `json:"failed"`
+	// Clips is the number of sealed clips on the card afterwards.
+	Clips int `json:"clips"`
+}
+
+// Which files of a clip a day folder holds.
+const (
+	hasClip = 1 << iota
+	hasPart
+	hasMetadata
+	hasSidecar // thumbnail, manifest or uploaded marker
+)
+
+func extBit(ext string) int {
+	switch ext {
+	case ExtClip:
+		return hasClip
+	case ExtClip + ExtPart:
+		return hasPart
+	case ExtMetadata:
+		return hasMetadata
+	}
+	return hasSidecar
+}
+
+// maxScanEntries bounds the folders and files the store looks at per level.
+const maxScanEntries = 100000
+
+// days returns the day folders (YYYY/MM/DD) of the store, oldest first.
+func (s *Store) days() ([]string, error) {
+	var out []string
+	years, err := readDirNames(s.dir, 4)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	for _, y := range years {
+		months, err := readDirNames(path.Join(s.dir, y), 2)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range months {
+			days, err := readDirNames(path.Join(s.dir, y, m), 2)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range days {
+				out = append(out, y+"/"+m+"/"+d)
+			}
+		}
+	}
+	return out, nil
+}
+
+// readDirNames returns the sorted names of the folders in dir made of n
+// digits; other entries are left alone.
+func readDirNames(dir string, n int) ([]string, error) {
+	entries, err := readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if _, ok := digits(e.Name(), n, n); ok && e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+func readDir(dir string) ([]fs.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", dir, err)
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(maxScanEntries)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("storage: read %s: %w", dir, err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return compareStrings(a.Name(), b.Name()) })
+	return entries, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// dayClips groups the clip files of a day folder by clip name; temps are the
+// temporary files of WriteFileAtomic in it.
+func (s *Store) dayClips(day string) (names []string, files map[string]int, temps []string, err error) {
+	entries, err := readDir(s.path(day, ""))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files = map[string]int{}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		if isTemp(e.Name()) {
+			temps = append(temps, e.Name())
+			continue
+		}
+		base, ext, ok := splitFile(e.Name())
+		if !ok {
+			continue
+		}
+		name := day + "/" + base
+		if _, err := ParseClipName(name); err != nil {
+			continue
+		}
+		if files[name] == 0 {
+			names = append(names, name)
+		}
+		files[name] |= extBit(ext)
+	}
+	return names, files, temps, nil
+}
+
+// Recover puts the card's clips in order after a crash or power cut, and
+// rebuilds the store's index. Each .part that is not being written is cut
+// back to its last whole fragment and sealed, or removed when it holds none;
+// each sealed clip without metadata is completed (thumbnail, OnSeal,
+// metadata); sidecars left without a clip and temporary files are removed.
+// Sealed videos are never changed. It returns ErrNotWritable when the card
+// is missing, read-only or failing.
+func (s *Store) Recover() (RecoveryReport, error) {
+	s.recoverMu.Lock()
+	defer s.recoverMu.Unlock()
+	rep := RecoveryReport{At: s.now()}
+	if h := s.Check(); h.State != StateWritable && h.State != StateFull {
+		return rep, fmt.Errorf("storage: recover: %w: card %s: %w", ErrNotWritable, h.State, h.Err)
+	}
+	days, err := s.days()
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, day := range days {
+		names, files, temps, err := s.dayClips(day)
+		if err != nil {
+			rep.Failed++
+			errs = append(errs, err)
+			continue
+		}
+		for _, t := range temps {
+			if os.Remove(s.path(day+"/"+t, "")) == nil {
+				rep.Orphans++
+			}
+		}
+		for _, name := range names {
+			s.mu.Lock()
+			open := s.open[name] != nil
+			s.mu.Unlock()
+			if open {
+				continue
+			}
+			if err := s.recoverClip(name, files[name], &rep); err != nil {
+				rep.Failed++
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.mu.Lock()
+	s.rescanLocked()
+	rep.Clips = len(s.index)
+	s.recovery = rep
+	s.mu.Unlock()
+	if rep.Sealed+rep.Removed+rep.Completed+rep.Orphans+rep.Failed > 0 {
+		s.log.Warn("recovered clips after an unclean stop", "sealed", rep.Sealed, "cut_bytes", rep.CutBytes,
+			"removed", rep.Removed, "completed", rep.Completed, "orphans", rep.Orphans, "failed", rep.Failed, "clips", rep.Clips)
+	} else {
+		s.log.Info("clip store checked", "clips", rep.Clips)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// recoverClip handles the files of one clip; have says which exist.
+func (s *Store) recoverClip(name string, have int, rep *RecoveryReport) error {
+	switch {
+	case have&hasPart != 0 && have&hasClip != 0:
+		// Sealing is a rename, so both cannot come from one clip: the
+		// sealed video wins and is left alone.
+		if err := os.Remove(s.path(name, ExtClip+ExtPart)); err != nil {
+			return fmt.Errorf("storage: recover %s: %w", name, err)
+		}
+		rep.Orphans++
+	case have&hasPart != 0:
+		sealed, err := s.sealPart(name, rep)
+		if err != nil || !sealed {
+			return err
+		}
+		have |= hasClip
+	case have&hasClip == 0:
+		for _, ext := range sidecars {
+			if os.Remove(s.path(name, ext)) == nil {
+				rep.Orphans++
+			}
+		}
+		return nil
+	}
+	if have&hasMetadata == 0 {
+		if err := s.completeLeft(name, have&hasPart != 0); err != nil {
+			return err
+		}
+		if have&hasPart == 0 {
+			rep.Completed++
+		}
+	}
+	return nil
+}
+
+// sealPart cuts a .part back to its last whole fragment and seals it, or
+// removes it when it has none.
+func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
+	part, final := s.path(name, ExtClip+ExtPart), s.path(name, ExtClip)
+	dir := path.Dir(part)
+	f, err := os.OpenFile(part, os.O_RDWR, 0)
+	if err != nil {
+		return false, fmt.Errorf("storage: recover %s: %w", name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return false, fmt.Errorf("storage: recover %s: %w", name, err)
+	}
+	r, err := fmp4.Scan(f, st.Size())
+	if err != nil {
+		f.Close()
+		return false, fmt.Errorf("storage: recover %s: scan: %w", name, err)
+	}
+	if len(r.Fragments) == 0 {
+		f.Close()
+		if err := os.Remove(part); err != nil {
+			return false, fmt.Errorf("storage: recover %s: %w", name, err)
+		}
+		rep.Removed++
+		s.log.Info("removed a clip with no whole fragment", "clip", name, "bytes", st.Size(), "why", r.Stop)
+		return false, SyncDir(dir)
+	}
+	if r.ValidSize < st.Size() {
+		if err := f.Truncate(r.ValidSize); err != nil {
+			f.Close()
+			return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: truncate: %w", name, err))
+		}
+		rep.CutBytes += st.Size() - r.ValidSize
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: sync: %w", name, err))
+	}
+	if err := f.Close(); err != nil {
+		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: close: %w", name, err))
+	}
+	if err := os.Rename(part, final); err != nil {
+		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: seal: %w", name, err))
+	}
+	if err := SyncDir(dir); err != nil {
+		return false, s.noteWriteError("recover", err)
+	}
+	rep.Sealed++
+	s.log.Info("sealed a clip cut back to its last whole fragment", "clip", name, "fragments", len(r.Fragments),
+		"cut_bytes", st.Size()-r.ValidSize, "why", r.Stop)
+	return true, nil
+}
+
+// maxThumbnailFile bounds a thumbnail read back from the card.
+const maxThumbnailFile = 4 << 20
+
+// completeLeft completes a sealed clip whose metadata is missing, from what
+// the video itself and its name tell.
+func (s *Store) completeLeft(name string, recovered bool) error {
+	cn, err := ParseClipName(name)
+	if err != nil {
+		return err
+	}
+	p := s.path(name, ExtClip)
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("storage: complete %s: %w", name, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("storage: complete %s: %w", name, err)
+	}
+	r, err := fmp4.Scan(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("storage: complete %s: scan: %w", name, err)
+	}
+	if len(r.Fragments) == 0 {
+		return fmt.Errorf("storage: complete %s: no whole fragment: %w", name, r.Stop)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+		return fmt.Errorf("storage: complete %s: hash: %w", name, err)
+	}
+	ts := uint64(max(r.Track.Timescale, 1))
+	base := time.Duration(r.Fragments[0].BaseTime/ts)*time.Second + time.Duration(r.Fragments[0].BaseTime%ts*uint64(time.Second)/ts)
+	start := cn.Start.Add(base)
+	info := ClipInfo{Name: name, Path: p, State: ClipIncomplete, Size: st.Size(), Duration: r.Duration(),
+		Frames: r.Samples(), Start: start, Events: []uint64{cn.Event}, Codec: codecName(r.Track.Codec),
+		Width: r.Track.Width, Height: r.Track.Height, SHA256: hex.EncodeToString(h.Sum(nil)),
+		Manifest: s.path(name, ExtManifest), Recovered: recovered}
+	m := Metadata{Version: MetadataVersion, Name: name, Events: info.Events, Start: start, End: start.Add(info.Duration),
+		DurationMS: info.Duration.Milliseconds(), Frames: info.Frames, Codec: info.Codec, Width: info.Width,
+		Height: info.Height, Size: info.Size, SHA256: info.SHA256, Recovered: recovered}
+	var thumb []byte
+	tp := s.path(name, ExtThumbnail)
+	if old, err := readFileMax(tp, maxThumbnailFile); err == nil {
+		sum := sha256.Sum256(old)
+		info.Thumbnail, info.ThumbnailSize, info.ThumbnailSHA256 = tp, int64(len(old)), hex.EncodeToString(sum[:])
+	} else if r.Track.Codec == fmp4.MJPEG {
+		thumb = s.thumbnailOf(f, &r)
+	}
+	return s.complete(&info, &m, thumb)
+}
+
+func readFileMax(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("storage: %s is larger than %d bytes", p, limit)
+	}
+	return b, nil
+}
+
+// thumbnailOf makes a thumbnail of the first picture of the middle fragment
+// of an MJPEG clip; nil when that fails.
+func (s *Store) thumbnailOf(f io.ReaderAt, r *fmp4.Report) []byte {
+	fr := r.Fragments[len(r.Fragments)/2]
+	var hdr [8]byte
+	if _, err := f.ReadAt(hdr[:4], fr.Offset); err != nil {
+		return nil
+	}
+	mdat := fr.Offset + int64(binary.BigEndian.Uint32(hdr[:4]))
+	if _, err := f.ReadAt(hdr[:], mdat); err != nil || string(hdr[4:]) != "mdat" {
+		return nil
+	}
+	n := fr.End() - mdat - 8
+	if n <= 0 || n > fmp4.DefaultMaxFragmentSize {
+		return nil
+	}
+	data := make([]byte, n)
+	if _, err := f.ReadAt(data, mdat+8); err != nil {
+		return nil
+	}
+	var out bytes.Buffer
+	s.thumbMu.Lock()
+	defer s.thumbMu.Unlock()
+	if err := s.thumb.FromJPEG(&out, data); err != nil {
+		s.log.Debug("no thumbnail for a recovered clip", "err", err)
+		return nil
+	}
+	return out.Bytes()
+}
+
+// rescanLocked rebuilds the index from the sealed clips on the card.
+func (s *Store) rescanLocked() {
+	s.index, s.used, s.indexed = s.index[:0], 0, true
+	days, err := s.days()
+	if err != nil {
+		s.log.Warn("cannot list the clips", "err", err)
+		return
+	}
+	for _, day := range days {
+		names, files, _, err := s.dayClips(day)
+		if err != nil {
+			s.log.Warn("cannot list the clips", "err", err)
+			continue
+		}
+		for _, name := range names {
+			if files[name]&hasClip == 0 {
+				continue
+			}
+			size, uploaded := s.clipSize(name)
+			s.index = append(s.index, entry{name: name, size: size, uploaded: uploaded})
+			s.used += size
+		}
+	}
+	slices.SortFunc(s.index, func(a, b entry) int { return compareStrings(a.name, b.name) })
+}
