@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -105,9 +107,11 @@ type daemon struct {
 	card    *storage.Card
 	health  storage.Health
 	sup     *supervise.Supervisor
+	pipe    pipeline
 }
 
 func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps) *daemon {
+	var err error
 	d := &daemon{deps: dp, cfg: cfg, src: src, started: time.Now(), level: new(slog.LevelVar),
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
 	d.level.Set(cfg.Log.SlogLevel())
@@ -118,7 +122,14 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 	} else {
 		d.log = slog.New(slog.NewTextHandler(out, opts))
 	}
-	d.bootID, _ = board.BootID(dp.procRoot)
+	d.bootID, err = board.BootID(dp.procRoot)
+	if err != nil {
+		// Manifests name the run; without the kernel's ID, make one up.
+		var b [16]byte
+		rand.Read(b[:])
+		d.bootID = fmt.Sprintf("%x", b)
+		d.log.Warn("no kernel boot ID; using a random one", "err", err, "boot_id", d.bootID)
+	}
 	d.card = d.newCard(cfg.Storage.Mount)
 	d.capture = capture.NewRunner(capture.RunnerConfig{
 		Open:   d.openCamera,
@@ -129,6 +140,8 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 		part{"control", d.serveControl},
 		part{"config", d.watchConfig},
 		part{"storage", d.watchStorage},
+		part{"recorder", d.runRecorder},
+		part{"motion", d.runMotion},
 		part{"capture", d.capture.Run},
 	)
 	return d
@@ -187,6 +200,7 @@ func (d *daemon) serveControl(ctx context.Context) error {
 		Routes: []control.Route{
 			control.StatusRoute(func(context.Context) (control.Status, error) { return d.status(), nil }),
 			control.LogsRoute(d.tail),
+			{Method: http.MethodPost, Path: control.PathCaptureControl, Write: true, Handler: http.HandlerFunc(d.serveCaptureControl)},
 		},
 	})
 	return srv.Run(ctx)
@@ -225,13 +239,18 @@ func (d *daemon) apply(next config.Config, src config.Source) {
 			if next.Log.Format != prev.Log.Format || next.Log.RingLines != prev.Log.RingLines {
 				d.log.Warn("log.format and log.ring_lines take effect at the next start")
 			}
-		case "capture", "control", "storage":
-			if section == "storage" {
-				d.mu.Lock()
-				d.card = d.newCard(next.Storage.Mount)
-				d.mu.Unlock()
-			}
+		case "capture", "control":
 			d.sup.Restart(section)
+		case "storage":
+			d.mu.Lock()
+			d.card = d.newCard(next.Storage.Mount)
+			d.mu.Unlock()
+			d.sup.Restart("storage")
+			d.sup.Restart("recorder")
+		case "motion":
+			d.sup.Restart("motion")
+		case "identity":
+			d.log.Warn("identity takes effect at the next start")
 		case "board":
 			d.log.Warn("board takes effect at the next start")
 		}
@@ -339,6 +358,23 @@ func (d *daemon) status() control.Status {
 	for _, q := range d.hub.Stats() {
 		st.Capture.Queues = append(st.Capture.Queues, control.QueueStatus{Name: q.Name, Delivered: q.Delivered, Dropped: q.Dropped})
 	}
+	if ms, last, events, ok := d.motionStatus(); ok {
+		if len(events) > 10 {
+			events = events[len(events)-10:]
+		}
+		st.Motion = &control.MotionStatus{Stats: ms, Score: last.Score, Threshold: last.Threshold, Boxes: last.Boxes, Recent: events}
+	}
+	d.pipe.mu.Lock()
+	rec, store := d.pipe.rec, d.pipe.store
+	d.pipe.mu.Unlock()
+	if rec != nil {
+		rs := rec.Status()
+		st.Recorder = &rs
+	}
+	if store != nil {
+		ss := store.Status()
+		st.Clips = &ss
+	}
 	for _, p := range d.sup.Status() {
 		st.Parts = append(st.Parts, control.PartStatus{Name: p.Name, State: p.State, Since: p.Since,
 			Restarts: p.Restarts, LastError: p.LastError})
@@ -355,4 +391,19 @@ func sourceName(c config.CaptureConfig) string {
 		return "y4m:" + c.File
 	}
 	return c.Device
+}
+
+// serveCaptureControl sets a V4L2 control on the running camera (the QEMU
+// camera's vivid movement, a real camera's exposure) without a restart.
+func (d *daemon) serveCaptureControl(w http.ResponseWriter, r *http.Request) {
+	var req control.CaptureControl
+	if !control.ReadJSON(w, r, &req) {
+		return
+	}
+	if err := d.capture.SetControl(req.Name, req.Value); err != nil {
+		control.WriteError(w, http.StatusConflict, err.Error())
+		return
+	}
+	d.log.Info("capture control set", "name", req.Name, "value", req.Value)
+	control.WriteJSON(w, http.StatusOK, req)
 }

@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return provisionCmd(ctx, rest, stdout, stderr)
 	case "verify":
 		return verifyCmd(ctx, rest, stdout, stderr)
+	case "detect":
+		return detectCmd(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "camagent %s %s/%s %s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version())
 		return nil

@@ -4,10 +4,12 @@ import (
 	"github.com/camagent/camagent/board"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/motion"
 )
 
 // Config is the whole configuration of the agent. Each part gets the section it
@@ -17,11 +19,15 @@ type Config struct {
 	Board string `toml:"board"`
 	// ShutdownTimeout bounds the drain at shutdown (seal the open clip, flush
 	// the manifest, disconnect): 1s..60s.
-	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
-	Log             LogConfig     `toml:"log"`
-	Control         ControlConfig `toml:"control"`
-	Capture         CaptureConfig `toml:"capture"`
-	Storage         StorageConfig `toml:"storage"`
+	ShutdownTimeout Duration       `toml:"shutdown_timeout"`
+	Log             LogConfig      `toml:"log"`
+	Control         ControlConfig  `toml:"control"`
+	Capture         CaptureConfig  `toml:"capture"`
+	Storage         StorageConfig  `toml:"storage"`
+	Identity        IdentityConfig `toml:"identity"`
+	// Motion is the motion detector's [motion] section; its keys and limits
+	// are documented on motion.Config.
+	Motion motion.Config `toml:"motion"`
 }
 
 // LogConfig is the [log] section.
@@ -77,6 +83,37 @@ type CaptureConfig struct {
 type StorageConfig struct {
 	// Mount is the SD card's mount point, an absolute path.
 	Mount string `toml:"mount"`
+	// PreRoll is how much video before an event a clip starts with (0..60s),
+	// kept in memory in at most PreRollMB MiB (1..256).
+	PreRoll   Duration `toml:"pre_roll"`
+	PreRollMB int      `toml:"pre_roll_mb"`
+	// PostRoll is how long a clip goes on after motion ends (0..10m); an
+	// event inside it extends the clip. MaxClip splits longer events (1s..4h).
+	PostRoll Duration `toml:"post_roll"`
+	MaxClip  Duration `toml:"max_clip"`
+	// ClipFPS is the frame rate raw frames are JPEG-encoded at (1..60), with
+	// JPEGQuality (1..100). Fragment is the clip fragment length (1s..10s):
+	// what a power cut can lose at most.
+	ClipFPS     float64  `toml:"clip_fps"`
+	JPEGQuality int      `toml:"jpeg_quality"`
+	Fragment    Duration `toml:"fragment"`
+	// Retention, in MiB (0 means the default): keep FreeFloorMB free by
+	// deleting the oldest uploaded clips, go below it down to CriticalFloorMB
+	// before deleting clips not yet uploaded, and keep the clips under QuotaMB.
+	FreeFloorMB     int `toml:"free_floor_mb"`
+	CriticalFloorMB int `toml:"critical_floor_mb"`
+	QuotaMB         int `toml:"quota_mb"`
+}
+
+// IdentityConfig is the [identity] section: the device's key.
+type IdentityConfig struct {
+	// Key is the device's private key file (created at first start, mode
+	// 0600) on a persistent partition; its certificate, owner binding and
+	// manifest sequence state live beside it.
+	Key string `toml:"key"`
+	// CloudKey is the cloud's pairing public key (PEM) that owner bindings
+	// are verified with; "" while the device has not been provisioned.
+	CloudKey string `toml:"cloud_key"`
 }
 
 // Section names, as Changed reports them.
@@ -87,6 +124,8 @@ const (
 	SectionControl         = "control"
 	SectionCapture         = "capture"
 	SectionStorage         = "storage"
+	SectionIdentity        = "identity"
+	SectionMotion          = "motion"
 )
 
 // Limits and allowed values.
@@ -147,7 +186,11 @@ func Default() Config {
 			Buffers:  4,
 			Controls: map[string]int32{},
 		},
-		Storage: StorageConfig{Mount: "/mnt/sd"},
+		Storage: StorageConfig{Mount: "/mnt/sd", PreRoll: Duration{5 * time.Second}, PreRollMB: 4,
+			PostRoll: Duration{5 * time.Second}, MaxClip: Duration{5 * time.Minute}, ClipFPS: 10,
+			JPEGQuality: 75, Fragment: Duration{2 * time.Second}},
+		Identity: IdentityConfig{Key: "/var/lib/camagent/device.key"},
+		Motion:   motion.DefaultConfig(),
 	}
 }
 
@@ -219,6 +262,12 @@ func Changed(prev, next Config) []string {
 	if prev.Storage != next.Storage {
 		out = append(out, SectionStorage)
 	}
+	if prev.Identity != next.Identity {
+		out = append(out, SectionIdentity)
+	}
+	if !reflect.DeepEqual(prev.Motion, next.Motion) {
+		out = append(out, SectionMotion)
+	}
 	return out
 }
 
@@ -226,6 +275,10 @@ func Changed(prev, next Config) []string {
 func (c Config) Clone() Config {
 	c.Capture.Formats = slices.Clone(c.Capture.Formats)
 	c.Capture.Controls = maps.Clone(c.Capture.Controls)
+	c.Motion.Zones = slices.Clone(c.Motion.Zones)
+	for i := range c.Motion.Zones {
+		c.Motion.Zones[i].Polygon = slices.Clone(c.Motion.Zones[i].Polygon)
+	}
 	return c
 }
 

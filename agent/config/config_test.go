@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/motion"
 )
 
 // custom is testdata/custom.toml as a Config.
@@ -83,6 +84,9 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "y4m source", in: "[capture]\nsource = \"y4m\"\nfile = \"/data/a.y4m\"\nloop = false\n", want: func(c *Config) {
 			c.Capture.Source, c.Capture.File, c.Capture.Loop = "y4m", "/data/a.y4m", false
 		}},
+		{name: "exclude zone", in: "[[motion.zones]]\npolygon = [[0.6, 0], [1, 0], [1, 0.4]]\nexclude = true\n", want: func(c *Config) {
+			c.Motion.Zones = []motion.Zone{{Polygon: [][2]float64{{0.6, 0}, {1, 0}, {1, 0.4}}, Exclude: true}}
+		}},
 		{name: "fps as float", in: "[capture]\nfps = 7.5\n", want: func(c *Config) { c.Capture.FPS = 7.5 }},
 		{name: "ranges low", in: "shutdown_timeout = \"1s\"\n[log]\nring_lines = 100\n[capture]\nwidth = 16\nheight = 16\nfps = 1\nbuffers = 2\n", want: func(c *Config) {
 			c.ShutdownTimeout = Duration{time.Second}
@@ -114,6 +118,10 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "capture.scene unknown", in: "[capture]\nsource = \"synthetic\"\nscene = \"rain\"\n", err: `config: capture.scene: "rain" is not one of static, objects, light-change, day-night, flicker, foliage, shake, drift`},
 		{name: "capture.file needed for y4m", in: "[capture]\nsource = \"y4m\"\n", err: `config: capture.file: is empty, want an absolute path`},
 		{name: "capture.loop not a bool", in: "[capture]\nloop = \"yes\"\n", err: `config: capture.loop: want true or false, got the string "yes"`},
+		{name: "storage.pre_roll too long", in: "[storage]\npre_roll = \"2m\"\n", err: `config: storage.pre_roll: 2m0s is out of range 0s..60s`},
+		{name: "storage.jpeg_quality", in: "[storage]\njpeg_quality = 0\n", err: `config: storage.jpeg_quality: 0 is out of range 1..100`},
+		{name: "storage floors inverted", in: "[storage]\nfree_floor_mb = 10\ncritical_floor_mb = 20\n", err: `config: storage.critical_floor_mb: 20 is above storage.free_floor_mb (10)`},
+		{name: "identity.key relative", in: "[identity]\nkey = \"device.key\"\n", err: `config: identity.key: "device.key" is not an absolute path`},
 		{name: "capture.device empty", in: "[capture]\ndevice = \"\"\n", err: `config: capture.device: is empty, want an absolute path`},
 		{name: "capture.device relative", in: "[capture]\ndevice = \"video0\"\n", err: `config: capture.device: "video0" is not an absolute path`},
 		{name: "capture.formats empty", in: "[capture]\nformats = []\n", err: `config: capture.formats: is empty, want at least one of H264, MJPEG, YUYV, NV12, GREY`},
@@ -161,11 +169,14 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "unknown key", in: "[capture]\nfsp = 25\n", err: `config: unknown key capture.fsp (did you mean capture.fps?)`},
 		{name: "unknown key far from any", in: "[capture]\nzoom = 2\n", err: `config: unknown key capture.zoom ([capture] has source, scene, file, loop, device, formats, width, height, fps, buffers, controls)`},
 		{name: "unknown key case", in: "Board = \"qemu-virt\"\n", err: `config: unknown key Board (did you mean board?)`},
-		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, log, control, capture, storage)`},
-		{name: "unknown section", in: "[motion]\nthreshold = 3\n", err: `config: unknown key motion (the known keys are board, shutdown_timeout, log, control, capture, storage)`},
-		{name: "unknown nested section", in: "[motion.zones]\na = 1\n", err: `config: unknown key motion (the known keys are board, shutdown_timeout, log, control, capture, storage)`},
-		{name: "quoted dotted key", in: "\"capture.width\" = 5\n", err: `config: unknown key "capture.width" (the known keys are board, shutdown_timeout, log, control, capture, storage)`},
-		{name: "every unknown key", in: "[log]\nlevl = \"debug\"\n[storage]\nmnt = \"/x\"\npath = \"/y\"\n", err: "config: unknown key log.levl (did you mean log.level?)\nconfig: unknown key storage.mnt (did you mean storage.mount?)\nconfig: unknown key storage.path ([storage] has mount)"},
+		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion)`},
+		{name: "unknown section", in: "[detector]\nthreshold = 3\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion)`},
+		{name: "unknown nested section", in: "[detector.zones]\na = 1\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion)`},
+		{name: "zones as a table", in: "[motion.zones]\na = 1\n", err: `config: motion.zones: want an array of tables ([[motion.zones]]), got a table`},
+		{name: "zone point not a pair", in: "[[motion.zones]]\npolygon = [[0.1, 0.2, 0.3]]\n", err: `config: motion.zones.polygon: point 0: want [x, y], got an array`},
+		{name: "motion out of range", in: "[motion]\ngrid_width = 8\n", err: `config: motion: grid_width: 8 outside 16..1024`},
+		{name: "quoted dotted key", in: "\"capture.width\" = 5\n", err: `config: unknown key "capture.width" (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion)`},
+		{name: "every unknown key", in: "[log]\nlevl = \"debug\"\n[storage]\nmnt = \"/x\"\npath = \"/y\"\n", err: "config: unknown key log.levl (did you mean log.level?)\nconfig: unknown key storage.mnt (did you mean storage.mount?)\nconfig: unknown key storage.path ([storage] has mount, pre_roll, pre_roll_mb, post_roll, max_clip, clip_fps, jpeg_quality, fragment, free_floor_mb, critical_floor_mb, quota_mb)"},
 
 		// Syntax.
 		{name: "syntax error line", in: "board = \"qemu-virt\"\n\nwidth = = 3\n", err: `config: line 3: expected value but found '=' instead`},
@@ -321,7 +332,8 @@ func TestExampleFile(t *testing.T) {
 		have[k.String()] = true
 	}
 	for _, f := range schema() {
-		if !have[f.key] {
+		// Zones are an array of tables, empty by default: shown commented out.
+		if !have[f.key] && !strings.HasPrefix(f.key, "motion.zones") {
 			t.Errorf("the example does not show %s", f.key)
 		}
 	}

@@ -94,6 +94,8 @@ const (
 	kindDuration      // a string time.ParseDuration accepts
 	kindStrings       // an array of strings
 	kindBool          // true or false
+	kindTables        // an array of tables
+	kindPoints        // an array of [x, y] number pairs
 	kindControl       // capture.controls.<name>: an integer, held in an int32
 )
 
@@ -128,6 +130,37 @@ func schema() []field {
 		{key: "capture.controls", kind: kindTable},
 		{key: "storage", kind: kindTable},
 		{key: "storage.mount", kind: kindString},
+		{key: "storage.pre_roll", kind: kindDuration},
+		{key: "storage.pre_roll_mb", kind: kindInt, lo: 1, hi: 256},
+		{key: "storage.post_roll", kind: kindDuration},
+		{key: "storage.max_clip", kind: kindDuration},
+		{key: "storage.clip_fps", kind: kindNumber, lo: 1, hi: 60},
+		{key: "storage.jpeg_quality", kind: kindInt, lo: 1, hi: 100},
+		{key: "storage.fragment", kind: kindDuration},
+		{key: "storage.free_floor_mb", kind: kindInt, lo: 0, hi: 1 << 30},
+		{key: "storage.critical_floor_mb", kind: kindInt, lo: 0, hi: 1 << 30},
+		{key: "storage.quota_mb", kind: kindInt, lo: 0, hi: 1 << 30},
+		{key: "identity", kind: kindTable},
+		{key: "identity.key", kind: kindString},
+		{key: "identity.cloud_key", kind: kindString},
+		{key: "motion", kind: kindTable},
+		{key: "motion.grid_width", kind: kindInt, lo: 16, hi: 1024},
+		{key: "motion.blur", kind: kindBool},
+		{key: "motion.threshold", kind: kindInt, lo: 1, hi: 255},
+		{key: "motion.noise_k", kind: kindNumber, lo: 0, hi: 50},
+		{key: "motion.learn_rate", kind: kindNumber, lo: 0, hi: 1},
+		{key: "motion.still_time", kind: kindDuration},
+		{key: "motion.shake", kind: kindInt, lo: 0, hi: 2},
+		{key: "motion.min_area", kind: kindNumber, lo: 0, hi: 1},
+		{key: "motion.despeckle", kind: kindString},
+		{key: "motion.zones", kind: kindTables},
+		{key: "motion.zones.polygon", kind: kindPoints},
+		{key: "motion.zones.exclude", kind: kindBool},
+		{key: "motion.light_change", kind: kindNumber, lo: 0, hi: 1},
+		{key: "motion.lightning_threshold", kind: kindNumber, lo: 0, hi: 1},
+		{key: "motion.min_motion_frames", kind: kindInt, lo: 1, hi: 1000},
+		{key: "motion.event_gap", kind: kindDuration},
+		{key: "motion.cooldown", kind: kindDuration},
 	}
 }
 
@@ -174,11 +207,13 @@ func checkKeys(p *problems, keys []toml.Key, raw map[string]any) {
 				bad[id] = true
 				break
 			}
-			v, ok := value(raw, pre)
-			if !ok {
-				continue
+			var e *Error
+			for _, v := range values(raw, pre) {
+				if e = checkType(f, v); e != nil {
+					break
+				}
 			}
-			if e := checkType(f, v); e != nil {
+			if e != nil {
 				p.add(e)
 				bad[id] = true
 				break
@@ -199,19 +234,29 @@ func keyID(k toml.Key) string {
 	return b.String()
 }
 
-// value finds a key's value in the decoded document.
-func value(raw map[string]any, k toml.Key) (any, bool) {
-	var v any = raw
+// values finds every value of a key in the decoded document: one, or one per
+// table of an array of tables on the key's way ([[motion.zones]]).
+func values(raw map[string]any, k toml.Key) []any {
+	cur := []any{raw}
 	for _, part := range k {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
+		var next []any
+		for _, v := range cur {
+			var tables []map[string]any
+			switch t := v.(type) {
+			case map[string]any:
+				tables = []map[string]any{t}
+			case []map[string]any:
+				tables = t
+			}
+			for _, m := range tables {
+				if x, ok := m[part]; ok {
+					next = append(next, x)
+				}
+			}
 		}
-		if v, ok = m[part]; !ok {
-			return nil, false
-		}
+		cur = next
 	}
-	return v, true
+	return cur
 }
 
 func checkType(f field, v any) *Error {
@@ -249,6 +294,28 @@ func checkType(f field, v any) *Error {
 		}
 		if _, err := time.ParseDuration(s); err != nil {
 			return keyError(f.key, `%s is not a duration like "10s" or "500ms"`, quote(s))
+		}
+	case kindTables:
+		if _, ok := v.([]map[string]any); !ok {
+			return keyError(f.key, "want an array of tables ([[%s]]), got %s", f.key, describe(v))
+		}
+	case kindPoints:
+		a, ok := v.([]any)
+		if !ok {
+			return keyError(f.key, "want an array of [x, y] points, got %s", describe(v))
+		}
+		for i, e := range a {
+			pt, ok := e.([]any)
+			if !ok || len(pt) != 2 {
+				return keyError(f.key, "point %d: want [x, y], got %s", i, describe(e))
+			}
+			for _, c := range pt {
+				switch c.(type) {
+				case float64, int64:
+				default:
+					return keyError(f.key, "point %d: want numbers, got %s", i, describe(c))
+				}
+			}
 		}
 	case kindBool:
 		if _, ok := v.(bool); !ok {

@@ -40,7 +40,30 @@ func (c Config) Validate() error {
 	}
 	p.add(checkRange("capture.buffers", c.Capture.Buffers, MinBuffers, MaxBuffers))
 	checkControls(&p, "capture.controls", c.Capture.Controls)
-	p.add(checkAbs("storage.mount", c.Storage.Mount))
+	st := c.Storage
+	p.add(checkAbs("storage.mount", st.Mount))
+	p.add(checkDuration("storage.pre_roll", st.PreRoll.Duration, 0, time.Minute))
+	p.add(checkRange("storage.pre_roll_mb", st.PreRollMB, 1, 256))
+	p.add(checkDuration("storage.post_roll", st.PostRoll.Duration, 0, 10*time.Minute))
+	p.add(checkDuration("storage.max_clip", st.MaxClip.Duration, time.Second, 4*time.Hour))
+	if f := st.ClipFPS; !(f >= 1 && f <= 60) {
+		p.addKey("storage.clip_fps", "%s is out of range 1..60", formatFloat(f))
+	}
+	p.add(checkRange("storage.jpeg_quality", st.JPEGQuality, 1, 100))
+	p.add(checkDuration("storage.fragment", st.Fragment.Duration, time.Second, 10*time.Second))
+	p.add(checkRange("storage.free_floor_mb", st.FreeFloorMB, 0, 1<<30))
+	p.add(checkRange("storage.critical_floor_mb", st.CriticalFloorMB, 0, 1<<30))
+	p.add(checkRange("storage.quota_mb", st.QuotaMB, 0, 1<<30))
+	if st.FreeFloorMB > 0 && st.CriticalFloorMB > st.FreeFloorMB {
+		p.addKey("storage.critical_floor_mb", "%d is above storage.free_floor_mb (%d)", st.CriticalFloorMB, st.FreeFloorMB)
+	}
+	if err := c.Motion.Validate(); err != nil {
+		p.addKey("motion", "%s", strings.TrimPrefix(err.Error(), "motion: invalid config: "))
+	}
+	p.add(checkAbs("identity.key", c.Identity.Key))
+	if c.Identity.CloudKey != "" {
+		p.add(checkAbs("identity.cloud_key", c.Identity.CloudKey))
+	}
 	return p.err()
 }
 
@@ -141,6 +164,13 @@ func keyPart(s string) string {
 }
 
 // seconds writes a whole number of seconds as "60s" rather than "1m0s".
+func checkDuration(key string, d, lo, hi time.Duration) *Error {
+	if d >= lo && d <= hi {
+		return nil
+	}
+	return keyError(key, "%s is out of range %s..%s", d, seconds(lo), seconds(hi))
+}
+
 func seconds(d time.Duration) string {
 	if d%time.Second == 0 {
 		return fmt.Sprintf("%ds", d/time.Second)

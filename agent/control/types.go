@@ -1,6 +1,12 @@
 package control
 
-import "time"
+import (
+	"time"
+
+	"github.com/camagent/camagent/capture/motion"
+	"github.com/camagent/camagent/storage"
+	clipsrec "github.com/camagent/camagent/storage/recorder"
+)
 
 // DefaultSocket is where the agent listens unless configured otherwise.
 const DefaultSocket = "/run/camagent.sock"
@@ -12,6 +18,9 @@ const (
 	// PathLogs answers GET with a LogsResponse; the query parameter n asks for
 	// the last n lines (default DefaultLogLines, at most MaxLogLines).
 	PathLogs = "/v1/logs"
+	// PathCaptureControl takes a POST of a CaptureControl: set a V4L2
+	// control (by its driver name) on the running camera. A write route.
+	PathCaptureControl = "/v1/capture/control"
 )
 
 // Limits of the logs route.
@@ -40,6 +49,25 @@ type Status struct {
 	Parts         []PartStatus  `json:"parts"`
 	Capture       CaptureStatus `json:"capture"`
 	Storage       StorageStatus `json:"storage"`
+	// Motion, Recorder and Clips are present once those parts have run.
+	Motion   *MotionStatus        `json:"motion,omitempty"`
+	Recorder *clipsrec.Status     `json:"recorder,omitempty"`
+	Clips    *storage.StoreStatus `json:"clips,omitempty"`
+}
+
+// MotionStatus is the detector's counters and the newest frame's result.
+type MotionStatus struct {
+	motion.Stats
+	Score     float64        `json:"score"`
+	Threshold float64        `json:"threshold"`
+	Boxes     []motion.Box   `json:"boxes"`
+	Recent    []motion.Event `json:"recent_events,omitempty"` // newest last
+}
+
+// CaptureControl asks the agent to set a V4L2 control on the camera.
+type CaptureControl struct {
+	Name  string `json:"name"`
+	Value int32  `json:"value"`
 }
 
 // PartStatus is the lifecycle state of one long-running part of the agent.

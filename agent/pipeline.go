@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/motion"
+	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/recorder"
+)
+
+// Queue depths of the frame consumers: motion wants the newest frame, the
+// recorder absorbs a short stall of the JPEG encoder.
+const (
+	motionQueue   = 2
+	recorderQueue = 8
+	keptEvents    = 100 // recent motion events for the status and the shell
+)
+
+// pipeline is what turns frames into evidence: the motion part finds events,
+// the recorder part writes them as clips to the SD card, and the sealer signs
+// each sealed clip's manifest.
+type pipeline struct {
+	mu     sync.Mutex
+	rec    *recorder.Recorder // nil while the recorder part is not running
+	store  *storage.Store
+	det    *motion.Detector // nil until the first frame
+	events []motion.Event   // newest last, at most keptEvents
+	last   motion.Result    // the newest frame's result (Boxes copied)
+	boxes  [motion.MaxBoxes]motion.Box
+
+	sealMu sync.Mutex
+	sealer *sealer
+}
+
+// runMotion is the motion part: it analyses every frame it gets, reports
+// events to the recorder, and gives the recorder the peak frame for the
+// thumbnail.
+func (d *daemon) runMotion(ctx context.Context) error {
+	q := d.hub.Subscribe("motion", motionQueue)
+	defer d.hub.Unsubscribe(q)
+	cfg, _ := d.config()
+	log := d.log.With("part", "motion")
+	var det *motion.Detector
+	var format capture.Format
+	for {
+		f, err := q.Next(ctx)
+		if err != nil {
+			if det != nil {
+				if ev := det.Flush(); ev != nil {
+					d.onEvent(ev)
+				}
+			}
+			return err
+		}
+		if det == nil || f.Format != format {
+			format = f.Format
+			if det, err = motion.New(cfg.Motion, format, log); err != nil {
+				f.Release()
+				return err
+			}
+			d.pipe.mu.Lock()
+			d.pipe.det = det
+			d.pipe.mu.Unlock()
+			log.Info("motion detection started", "format", format.Pixel.String(), "width", format.Width, "height", format.Height)
+		}
+		res, err := det.Process(f)
+		if err == nil {
+			if res.Motion {
+				if rec := d.recorder(); rec != nil {
+					rec.Peak(f, res.Score)
+				}
+			}
+			d.noteResult(&res)
+		}
+		f.Release()
+		if err != nil && !errors.Is(err, capture.ErrBadFrame) {
+			return err
+		}
+	}
+}
+
+func (d *daemon) recorder() *recorder.Recorder {
+	d.pipe.mu.Lock()
+	defer d.pipe.mu.Unlock()
+	return d.pipe.rec
+}
+
+// noteResult keeps the newest result for the status and reports events.
+func (d *daemon) noteResult(res *motion.Result) {
+	d.pipe.mu.Lock()
+	d.pipe.last = *res
+	d.pipe.last.Boxes = d.pipe.boxes[:copy(d.pipe.boxes[:], res.Boxes)]
+	d.pipe.last.Started, d.pipe.last.Ended = nil, nil
+	d.pipe.mu.Unlock()
+	for _, ev := range [2]*motion.Event{res.Started, res.Ended} {
+		if ev != nil {
+			d.onEvent(ev)
+		}
+	}
+}
+
+// onEvent logs an event's start or end, keeps it, and tells the recorder.
+func (d *daemon) onEvent(ev *motion.Event) {
+	e := ev.Clone()
+	log := d.log.With("part", "motion")
+	if e.Ongoing() {
+		log.Info("motion event started", "event", e.ID, "at", e.Start.Format(time.RFC3339Nano))
+	} else {
+		log.Info("motion event ended", "event", e.ID, "duration", e.End.Sub(e.Start).Round(time.Millisecond),
+			"peak_score", e.PeakScore, "peak_frame", e.PeakFrame, "boxes", len(e.Boxes))
+	}
+	d.pipe.mu.Lock()
+	if n := len(d.pipe.events); n > 0 && d.pipe.events[n-1].ID == e.ID {
+		d.pipe.events[n-1] = e
+	} else {
+		if len(d.pipe.events) == keptEvents {
+			copy(d.pipe.events, d.pipe.events[1:])
+			d.pipe.events = d.pipe.events[:keptEvents-1]
+		}
+		d.pipe.events = append(d.pipe.events, e)
+	}
+	rec := d.pipe.rec
+	d.pipe.mu.Unlock()
+	if rec != nil {
+		rec.Notify(recorder.Event{ID: e.ID, Start: e.Start, End: e.End})
+	}
+}
+
+// runRecorder is the recorder part: a clip store on the configured card and a
+// recorder fed from its own frame queue. Recovery of clips left by a power
+// cut runs when the recorder starts and whenever the card comes back.
+func (d *daemon) runRecorder(ctx context.Context) error {
+	cfg, _ := d.config()
+	s := cfg.Storage
+	log := d.log.With("part", "recorder")
+	store, err := storage.NewStore(storage.StoreConfig{
+		Card:   d.newCard(s.Mount),
+		Logger: d.log.With("part", "storage"),
+		Retention: storage.Retention{FreeFloor: mib(s.FreeFloorMB), CriticalFloor: mib(s.CriticalFloorMB),
+			Quota: mib(s.QuotaMB)},
+		OnSeal: d.seal,
+		OnDelete: func(del storage.Deletion) {
+			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	q := d.hub.Subscribe("recorder", recorderQueue)
+	defer d.hub.Unsubscribe(q)
+	rec, err := recorder.New(recorder.Config{
+		Store: store, Queue: q, Logger: log,
+		PreRoll: s.PreRoll.Duration, PreRollBytes: s.PreRollMB << 20, PostRoll: s.PostRoll.Duration,
+		MaxClip: s.MaxClip.Duration, FPS: s.ClipFPS, Quality: s.JPEGQuality, FragmentDuration: s.Fragment.Duration,
+	})
+	if err != nil {
+		return err
+	}
+	d.pipe.mu.Lock()
+	d.pipe.rec, d.pipe.store = rec, store
+	// An event already going on when the recorder (re)starts is recorded too.
+	for _, e := range d.pipe.events {
+		if e.Ongoing() {
+			rec.Notify(recorder.Event{ID: e.ID, Start: e.Start})
+		}
+	}
+	d.pipe.mu.Unlock()
+	defer func() {
+		d.pipe.mu.Lock()
+		d.pipe.rec = nil
+		d.pipe.mu.Unlock()
+	}()
+	return rec.Run(ctx)
+}
+
+func mib(n int) uint64 { return uint64(n) << 20 }
+
+// seal is the store's OnSeal hook: it signs the clip's manifest. The key is
+// opened on first use; while it cannot be, clips stay sealed but incomplete
+// (never uploaded) and are signed when the store recovers them later.
+func (d *daemon) seal(info storage.ClipInfo) error {
+	s, err := d.openSealer()
+	if err != nil {
+		return err
+	}
+	return s.Seal(info)
+}
+
+func (d *daemon) openSealer() (*sealer, error) {
+	d.pipe.sealMu.Lock()
+	defer d.pipe.sealMu.Unlock()
+	if d.pipe.sealer != nil {
+		return d.pipe.sealer, nil
+	}
+	cfg, _ := d.config()
+	s, err := openSealer(identityConfig{key: cfg.Identity.Key, cloudKey: cfg.Identity.CloudKey}, d.bootID,
+		d.log.With("part", "identity"))
+	if err != nil {
+		d.log.Warn("device key unavailable: clips are kept unsigned until it is", "err", err)
+		return nil, err
+	}
+	d.pipe.mu.Lock()
+	store := d.pipe.store
+	d.pipe.mu.Unlock()
+	if store != nil {
+		if err := s.adoptNewest(store.Dir()); err != nil {
+			d.log.Warn("manifest chain", "err", err)
+		}
+	}
+	d.pipe.sealer = s
+	return s, nil
+}
+
+// motionStatus is the motion part of the status report.
+func (d *daemon) motionStatus() (st motion.Stats, last motion.Result, events []motion.Event, ok bool) {
+	d.pipe.mu.Lock()
+	defer d.pipe.mu.Unlock()
+	if d.pipe.det == nil {
+		return st, last, nil, false
+	}
+	last = d.pipe.last
+	last.Boxes = append([]motion.Box(nil), last.Boxes...)
+	for _, e := range d.pipe.events {
+		events = append(events, e.Clone())
+	}
+	return d.pipe.det.Stats(), last, events, true
+}

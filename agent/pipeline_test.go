@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/agent/config"
+	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/board/keystore"
+	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/synth"
+	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/manifest"
+	"github.com/camagent/camagent/uplink/verify"
+)
+
+// TestPipeline runs the daemon on a synthetic scene with moving objects, in
+// real time: motion must become an event, the event a sealed clip with a
+// thumbnail on the card, and the clip a manifest signed by the device key
+// that a viewer paired with this device accepts.
+func TestPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scene in real time (about 6 s)")
+	}
+	dir := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "cp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	card := filepath.Join(dir, "sd")
+	os.Mkdir(card, 0o755)
+	mounts := filepath.Join(dir, "mounts")
+	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	keyPath := filepath.Join(dir, "identity", "device.key")
+	// Pair the device with account "alice" as the cloud would: a binding
+	// signed by the cloud's pairing key, next to the device key.
+	os.MkdirAll(filepath.Dir(keyPath), 0o700)
+	key, _, err := keystore.Open(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, _, err := keystore.Open(filepath.Join(dir, "cloud.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _, _ := keystore.Open(filepath.Join(dir, "alice.key"))
+	ownerDER, _ := identity.PublicKeyDER(owner.Public())
+	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: key.DeviceID(), OwnerAccount: "alice",
+		OwnerKey: ownerDER, Issued: time.Now()}, cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := identity.SaveOwnerBinding(identity.BindingPath(keyPath), binding, cloud.Public(), key.DeviceID()); err != nil {
+		t.Fatal(err)
+	}
+	cloudPEM, _ := identity.PublicKeyPEM(cloud.Public())
+	cloudKeyPath := filepath.Join(dir, "cloud.pub")
+	os.WriteFile(cloudKeyPath, cloudPEM, 0o644)
+	cfgPath := filepath.Join(dir, "camagent.toml")
+	replaceFile(t, cfgPath, fmt.Sprintf(`[control]
+socket = %q
+[capture]
+source = "synthetic"
+scene = "objects"
+width = 320
+height = 240
+fps = 25
+[storage]
+mount = %q
+pre_roll = "1s"
+post_roll = "1s"
+clip_fps = 5
+fragment = "1s"
+[identity]
+key = %q
+cloud_key = %q
+[motion]
+event_gap = "1s"
+`, sock, card, keyPath, cloudKeyPath))
+	cfg, src, err := config.LoadWith(cfgPath, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := deps{procRoot: dir, mountTable: mounts,
+		openSource: func(c config.CaptureConfig, _ func(string, ...any)) (capture.Source, error) {
+			// One pass of the scene: its first motion span is frames 24..76.
+			return capture.NewRealtime(func() (capture.Source, error) {
+				return synth.New(synth.Config{Scene: synth.Objects, Width: c.Width, Height: c.Height, FPS: c.FPS, Seed: 1})
+			}, false)
+		}}
+	d := newDaemon(cfg, src, &syncBuffer{}, dp)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v", err)
+		}
+	}()
+
+	client := &control.Client{Socket: sock}
+	var st control.Status
+	waitFor(t, "a sealed clip", func() bool {
+		st, err = client.Status(ctx)
+		return err == nil && st.Clips != nil && st.Clips.Sealed > 0
+	})
+	if st.Motion == nil || st.Motion.Stats.Events == 0 {
+		t.Errorf("motion status = %+v, want an event", st.Motion)
+	}
+	store, err := storage.NewStore(storage.StoreConfig{Card: storage.NewCard(card)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clips, err := store.Clips()
+	if err != nil || len(clips) == 0 {
+		t.Fatalf("clips = %v, %v", clips, err)
+	}
+	c := clips[0]
+	if c.Thumbnail == "" || c.Frames == 0 || c.Codec == "" {
+		t.Errorf("clip = %+v, want frames and a thumbnail", c)
+	}
+	cose, err := os.ReadFile(c.Manifest)
+	if err != nil {
+		t.Fatalf("no manifest for %s: %v", c.Name, err)
+	}
+	body, _ := os.ReadFile(c.Path)
+	viewer := verify.Viewer{Account: "alice", Devices: map[string]crypto.PublicKey{key.DeviceID(): key.Public()}}
+	if dec := verify.CheckBytes(body, manifest.RoleClip, cose, viewer); !dec.Show {
+		t.Errorf("viewer refuses the clip: %s: %s", dec.Code, dec.Reason)
+	} else if dec.Manifest.Seq == 0 || dec.Manifest.BootID == "" {
+		t.Errorf("manifest = %+v", dec.Manifest)
+	}
+	thumb, _ := os.ReadFile(c.Thumbnail)
+	if dec := verify.CheckBytes(thumb, manifest.RoleThumbnail, cose, viewer); !dec.Show {
+		t.Errorf("viewer refuses the thumbnail: %s: %s", dec.Code, dec.Reason)
+	}
+	// Neither another account nor a viewer of another device sees it.
+	other, _, _ := keystore.Open(filepath.Join(dir, "other.key"))
+	for name, v := range map[string]verify.Viewer{
+		"another account": {Account: "mallory", Devices: viewer.Devices},
+		"another device":  {Account: "alice", Devices: map[string]crypto.PublicKey{other.DeviceID(): other.Public()}},
+	} {
+		if dec := verify.CheckBytes(body, manifest.RoleClip, cose, v); dec.Show {
+			t.Errorf("%s was shown the clip", name)
+		}
+	}
+}

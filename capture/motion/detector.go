@@ -1,0 +1,1016 @@
+package motion
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"math/bits"
+	"sync/atomic"
+	"time"
+
+	"github.com/camagent/camagent/capture"
+)
+
+// Box is a rectangle in input pixels.
+type Box struct {
+	X, Y, W, H int
+}
+
+// Result is what one frame showed.
+type Result struct {
+	Frame  uint64    // the frame's Seq
+	Time   time.Time // the frame's capture time
+	Motion bool      // at least one motion region passed the filters
+	// Score is the fraction of the analysed area covered by motion regions.
+	Score float64
+	// Boxes are the motion regions in input pixels, largest first (at most
+	// MaxBoxes). The slice is reused by the next Process.
+	Boxes []Box
+	// Noise is the robust standard deviation of frame minus background on the
+	// grid, in luma levels; Threshold the difference that counted as change.
+	Noise, Threshold float64
+	// Light reports that a global light change was compensated.
+	Light bool
+	// Recalibrated reports that the background was re-learned (a Rebase, a
+	// day/night switch, or more than Lightning of the grid changed); no motion
+	// is reported until it has settled.
+	Recalibrated bool
+	// Started and Ended are the event that started or ended with this frame,
+	// or nil. They point into the detector and change with the next Process;
+	// use Event.Clone to keep one.
+	Started, Ended *Event
+}
+
+// MaxBoxes bounds the boxes reported per frame and per event.
+const MaxBoxes = 16
+
+// warmupFrames is how many frames after the one a background is (re)learned
+// from refine it without reporting motion.
+const warmupFrames = 10
+
+// Stats are the detector's counters; safe to read from any goroutine.
+type Stats struct {
+	Frames         uint64  `json:"frames"`
+	BadFrames      uint64  `json:"bad_frames"`
+	Events         uint64  `json:"events"`
+	LightChanges   uint64  `json:"light_changes"`
+	Recalibrations uint64  `json:"recalibrations"`
+	Night          bool    `json:"night"`
+	Noise          float64 `json:"noise"`
+	GridWidth      int     `json:"grid_width"`
+	GridHeight     int     `json:"grid_height"`
+}
+
+// Detector finds motion in the frames of one capture.Format. It allocates
+// everything at construction; Process allocates nothing per frame. Process is
+// not safe for concurrent use; NightMode, Rebase and Stats may be called from
+// any goroutine.
+type Detector struct {
+	cfg    Config
+	log    *slog.Logger
+	format capture.Format
+	g      grid
+	luma   *luma
+
+	cur, tmp []uint16 // Q4 grid luma
+	bg       []uint16 // Q8 background
+	fresh    []uint8  // frames a cell still re-learns without reporting
+	prev     []uint16 // the previous frame's grid, Q4
+	still    []uint16 // frames a changed cell has stayed unchanged
+	nFresh   int      // cells with fresh > 0 (or about to be)
+	fg, work bitmask
+	morphTmp []uint64
+	zone     bitmask
+	analysed int // cells in zone
+	samples  []int32
+
+	hist    [histSize]uint32
+	regionX []uint8  // column of each grid column in the 4x4 partition
+	regionY []uint8  // row of each grid row, times 4
+	rowHist []uint16 // per-row histograms of ratios (rowBins each)
+	rowGain []int32  // per-row gains, Q16
+	recip   []int32  // 2^24 / (Q4 value), by Q4 value / 4
+	binHist [lutBins][256]uint32
+	bgHist  [256]uint32
+	lut     [257]int32 // bg level -> expected cur, Q4
+
+	alpha, alphaMove int32 // Q12
+	minCells         int32
+	stillFrames      uint16  // 0: no absorption
+	noise            float64 // smoothed noise sigma, levels
+	noiseFrames      int     // frames the noise was measured on
+	thr              float64 // levels
+	started          bool
+	warm             int  // warm-up frames left
+	warming          bool // the current frame is part of the warm-up
+	warmShow         bool // report regions during this warm-up (the picture moved)
+	// moved is the fraction of the grid changed when the current frame shows
+	// the whole picture moving (not a light change), else 0.
+	moved float64
+
+	reg   *regions
+	kept  []bool
+	shown bool // the current mask is reported (not warming up)
+	boxes []Box
+	order []int32
+
+	ev events
+
+	rebase atomic.Bool
+	night  atomic.Bool
+	stats  struct {
+		frames, bad, events, light, recal atomic.Uint64
+		noise                             atomic.Uint64 // float64 bits
+	}
+}
+
+// A frame is shaken when at least shakeRegions of the 16 regions of the grid
+// hold shakeCells cells explained by a shift of the background.
+const (
+	shakeRegions = 6
+	shakeCells   = 3
+)
+
+const (
+	histSize = 1024 // quarter levels, +-128 levels
+	histZero = histSize / 2
+	lutBins  = 16
+)
+
+// New makes a detector for frames of format f. logger may be nil.
+func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	g, err := newGrid(f, cfg.GridWidth)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newLuma(f, g)
+	if err != nil {
+		return nil, err
+	}
+	n := g.gw * g.gh
+	d := &Detector{
+		cfg: cfg, log: logger, format: f, g: g, luma: l,
+		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n),
+		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
+		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
+		recip: make([]int32, 4096/4),
+		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
+		zone: zoneMask(cfg.Zones, g.gw, g.gh),
+		reg:  newRegions(g.gw, g.gh),
+	}
+	d.morphTmp = make([]uint64, 3*d.fg.words)
+	d.regionX, d.regionY = make([]uint8, g.gw), make([]uint8, g.gh)
+	for x := range d.regionX {
+		d.regionX[x] = uint8(x * 4 / g.gw)
+	}
+	for y := range d.regionY {
+		d.regionY[y] = uint8(y * 4 / g.gh * 4)
+	}
+	for i := range d.recip {
+		d.recip[i] = int32(1 << 24 / max(i*4+2, 16))
+	}
+	d.kept = make([]bool, len(d.reg.area))
+	d.boxes = make([]Box, 0, MaxBoxes)
+	d.order = make([]int32, 0, MaxBoxes)
+	d.analysed = d.zone.count()
+	if d.analysed == 0 {
+		return nil, fmt.Errorf("%w: zones: no cell of the %dx%d grid is analysed", ErrConfig, g.gw, g.gh)
+	}
+	// Statistics sample every other cell of every other row (all cells on
+	// small grids), inside the zones.
+	step := 2
+	if d.analysed < 2000 {
+		step = 1
+	}
+	for y := 0; y < g.gh; y += step {
+		for x := (y / step) % step; x < g.gw; x += step {
+			if d.zone.get(x, y) {
+				d.samples = append(d.samples, int32(y*g.gw+x))
+			}
+		}
+	}
+	d.alpha = int32(max(1, math.Round(cfg.LearnRate*4096)))
+	d.alphaMove = max(1, d.alpha/4)
+	d.minCells = int32(max(1, math.Ceil(cfg.MinArea*float64(n))))
+	fps := f.FPS
+	if !(fps > 0) {
+		fps = 25
+	}
+	if cfg.StillTime > 0 {
+		d.stillFrames = uint16(min(max(math.Round(cfg.StillTime.Seconds()*fps), 1), math.MaxUint16))
+	}
+	d.ev.init(cfg)
+	d.thr = float64(cfg.Threshold)
+	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
+	return d, nil
+}
+
+// Grid returns the analysis grid's size and the side of a cell in input
+// pixels. The grid covers the picture from the top left corner; columns and
+// rows left over at the right and bottom (less than a cell) are not analysed.
+func (d *Detector) Grid() (w, h, cell int) { return d.g.gw, d.g.gh, d.g.cell }
+
+// Rebase makes the next frame the new background: it is re-learned without
+// raising an event. Call it when the camera switches exposure mode or moves.
+func (d *Detector) Rebase() { d.rebase.Store(true) }
+
+// NightMode tells the detector that the camera switched to (on) or from
+// night (IR, grey) mode; the background is re-learned.
+func (d *Detector) NightMode(on bool) {
+	if d.night.Swap(on) != on {
+		d.log.Info("motion: night mode", "on", on)
+	}
+	d.Rebase()
+}
+
+// Stats returns the counters.
+func (d *Detector) Stats() Stats {
+	return Stats{
+		Frames: d.stats.frames.Load(), BadFrames: d.stats.bad.Load(),
+		Events: d.stats.events.Load(), LightChanges: d.stats.light.Load(),
+		Recalibrations: d.stats.recal.Load(), Night: d.night.Load(),
+		Noise:     math.Float64frombits(d.stats.noise.Load()),
+		GridWidth: d.g.gw, GridHeight: d.g.gh,
+	}
+}
+
+// Mask writes the current frame's motion mask into dst (resized to the grid,
+// row-major; 255 for cells in reported motion regions, or every analysed
+// cell when the whole picture moved; 0 elsewhere) and returns it with the
+// grid's size. It allocates only when dst is too small.
+func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
+	n := d.g.gw * d.g.gh
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	dst = dst[:n]
+	clear(dst)
+	if d.moved > 0 {
+		for i := range dst {
+			if d.zone.get(i%d.g.gw, i/d.g.gw) {
+				dst[i] = 255
+			}
+		}
+		return dst, d.g.gw, d.g.gh
+	}
+	if d.shown {
+		r := d.reg
+		for i := range r.runs {
+			if d.kept[r.label[i]] {
+				row := dst[int(r.runY[i])*d.g.gw:]
+				for x := r.runX0[i]; x < r.runX1[i]; x++ {
+					row[x] = 255
+				}
+			}
+		}
+	}
+	return dst, d.g.gw, d.g.gh
+}
+
+// Process analyses one frame. A frame that cannot be read (wrong format or
+// size, corrupt or unsupported MJPEG) is counted and reported as an error
+// wrapping capture.ErrBadFrame; the detector's state is unchanged by it.
+// Process does not release f.
+func (d *Detector) Process(f *capture.Frame) (Result, error) {
+	res := Result{Frame: f.Seq, Time: f.Time, Boxes: d.boxes[:0]}
+	if err := d.read(f); err != nil {
+		n := d.stats.bad.Add(1)
+		if n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... bad frame
+			d.log.Warn("motion: skipping bad frame", "seq", f.Seq, "bad_frames", n, "err", err)
+		}
+		return res, fmt.Errorf("motion: frame %d: %w", f.Seq, err)
+	}
+	d.stats.frames.Add(1)
+	if d.cfg.Blur {
+		d.blur()
+	}
+	d.shown, d.moved = false, 0
+	learned := false
+	if reb := d.rebase.Swap(false); !d.started || reb {
+		d.recalibrate()
+		res.Recalibrated, learned = d.started, true
+		d.started = true
+	} else {
+		res.Light, learned = d.compare()
+		res.Recalibrated = learned
+	}
+	if !learned {
+		if d.stillFrames > 0 {
+			d.absorbStill()
+		}
+		if d.cfg.Shake > 0 {
+			d.explainShake()
+		}
+		d.findRegions(&res)
+	}
+	if d.moved > 0 {
+		// The whole picture moved: motion everywhere, as one region.
+		res.Motion, res.Score = true, d.moved
+		res.Boxes = append(res.Boxes[:0], Box{W: d.g.gw * d.g.cell, H: d.g.gh * d.g.cell})
+	}
+	copy(d.prev, d.cur)
+	res.Noise, res.Threshold = d.noise, d.thr
+	d.stats.noise.Store(math.Float64bits(d.noise))
+	d.ev.update(&res)
+	if res.Started != nil {
+		d.stats.events.Add(1)
+	}
+	return res, nil
+}
+
+func (d *Detector) read(f *capture.Frame) error {
+	if f.Pixel != d.format.Pixel || f.Width != d.format.Width || f.Height != d.format.Height {
+		return fmt.Errorf("%w: frame is %s %dx%d, detector expects %s %dx%d", capture.ErrBadFrame,
+			f.Pixel, f.Width, f.Height, d.format.Pixel, d.format.Width, d.format.Height)
+	}
+	if stride := f.Stride; !f.Pixel.Compressed() && stride != d.luma.stride && (stride != 0 || d.luma.stride != f.Width*d.luma.bpp) {
+		return fmt.Errorf("%w: stride %d, detector expects %d", capture.ErrBadFrame, f.Stride, d.luma.stride)
+	}
+	if err := d.luma.read(f.Data, d.cur); err != nil {
+		return fmt.Errorf("%w: %w", capture.ErrBadFrame, err)
+	}
+	return nil
+}
+
+// blur applies the 3x3 binomial filter (1 2 1)x(1 2 1)/16 with edge
+// replication, in Q4.
+func (d *Detector) blur() {
+	w, h := d.g.gw, d.g.gh
+	cur, t := d.cur, d.tmp
+	for y := range h {
+		r, o := cur[y*w:(y+1)*w], t[y*w:(y+1)*w]
+		o[0] = 3*r[0] + r[1]
+		for x := 1; x < w-1; x++ {
+			o[x] = r[x-1] + 2*r[x] + r[x+1]
+		}
+		o[w-1] = r[w-2] + 3*r[w-1]
+	}
+	for y := range h {
+		up, mid, dn := t[max(y-1, 0)*w:], t[y*w:], t[min(y+1, h-1)*w:]
+		o := cur[y*w : (y+1)*w]
+		up, mid, dn = up[:len(o)], mid[:len(o)], dn[:len(o)]
+		for x := range o {
+			o[x] = (up[x] + 2*mid[x] + dn[x] + 8) >> 4
+		}
+	}
+}
+
+// recalibrate makes the current frame the background and starts a warm-up.
+func (d *Detector) recalibrate() {
+	for i, c := range d.cur {
+		d.bg[i] = c << 4
+	}
+	clear(d.fresh)
+	clear(d.still)
+	d.nFresh = 0
+	d.warm = warmupFrames
+	d.warmShow = false
+	if d.started {
+		d.stats.recal.Add(1)
+		d.log.Info("motion: background re-learned")
+	}
+}
+
+// distribution summarises a histogram of differences: the median, in levels,
+// the fraction of samples beyond the threshold, and the noise: the
+// interquartile spread of the samples within the threshold (the unchanged
+// part, so that large motion does not pass for noise), as a standard
+// deviation. noise is NaN when too few samples are unchanged to tell.
+type distribution struct {
+	p50     float64
+	changed float64
+	noise   float64
+}
+
+func (s distribution) sigma() float64 { return s.noise }
+
+func (d *Detector) distribution() distribution {
+	n := uint32(len(d.samples))
+	var s distribution
+	lo := max(histZero-int(d.thr*4), 0) // buckets lo..hi are unchanged
+	hi := min(histZero+int(d.thr*4)-1, histSize-1)
+	var cum, inside uint32
+	for b, c := range d.hist {
+		if cum < n/2 && cum+c > n/2 {
+			s.p50 = (float64(b-histZero) + float64(n/2-cum)/float64(c)) / 4
+		}
+		cum += c
+		if b >= lo && b <= hi {
+			inside += c
+		}
+	}
+	s.changed = float64(n-inside) / float64(n)
+	s.noise = math.NaN()
+	if inside < n/4 {
+		return s
+	}
+	// Quartiles of the unchanged part.
+	targets := [2]uint32{inside / 4, 3 * inside / 4}
+	var q [2]float64
+	k := 0
+	cum = 0
+	for b := lo; b <= hi && k < 2; b++ {
+		c := d.hist[b]
+		for k < 2 && cum+c > targets[k] {
+			q[k] = (float64(b-histZero) + float64(targets[k]-cum)/float64(c)) / 4
+			k++
+		}
+		cum += c
+	}
+	s.noise = (q[1] - q[0]) / 1.349
+	return s
+}
+
+func bucket(diffQ4 int32) int32 {
+	return min(max(diffQ4>>2+histZero, 0), histSize-1)
+}
+
+// compare updates the background with the current frame and sets fg to the
+// cells that changed. It reports whether a global light change was
+// compensated and whether the background was re-learned instead.
+func (d *Detector) compare() (light, recal bool) {
+	s := d.differences(false)
+	warming := d.warm > 0
+	if warming {
+		d.warm--
+	}
+	d.warming = warming
+	global := func(s distribution) bool {
+		return s.changed >= d.cfg.LightChange || math.Abs(s.p50) >= max(1, d.thr/8)
+	}
+	d.moved = 0
+	moving := false
+	if !warming && global(s) && !d.edgesKept() {
+		// Not a light change: the picture moved (a panning camera, a
+		// scrolling pattern, a large object). Motion, and when most of the
+		// picture moved, a new background as well.
+		moving = true
+		if s.changed >= d.cfg.Lightning {
+			d.recalibrate()
+			d.moved = s.changed
+			// Motion goes on being reported while the background is
+			// re-learned: against the running mean of the frames since.
+			d.warmShow = true
+			return false, true
+		}
+	}
+	if !warming && !moving && (s.sigma() >= bandGate || math.IsNaN(s.sigma()) || global(s)) && d.removeBands() {
+		s = d.differences(false)
+	}
+	light = !warming && !moving && global(s)
+	if warming && s.changed >= d.cfg.LightChange && !d.edgesKept() {
+		// The picture keeps moving while the background is re-learned.
+		d.moved = s.changed
+	}
+	if light {
+		d.fitLight()
+		s = d.differences(true)
+		if s.changed >= d.cfg.Lightning {
+			d.recalibrate()
+			return false, true
+		}
+		d.stats.light.Add(1)
+	}
+	// Noise: a slow running average, kept while the background is being
+	// learned (its running mean of a changing picture is no measure of
+	// noise). The first frames after the start set it quickly.
+	rate := 0.1
+	if d.noiseFrames < warmupFrames {
+		rate = 0.3
+	}
+	if sigma := s.sigma(); !warming && !math.IsNaN(sigma) {
+		d.noise += (sigma - d.noise) * rate
+		d.noiseFrames++
+	}
+	d.thr = max(float64(d.cfg.Threshold), d.cfg.NoiseK*d.noise)
+
+	alpha, alphaMove := d.alpha, d.alphaMove
+	if warming {
+		// The running mean of the frames so far: frame k of the warm-up
+		// weighs 1/(k+1).
+		k := int32(warmupFrames - d.warm + 1)
+		alpha = max(alpha, 4096/k)
+		alphaMove = alpha
+	}
+	thr := int32(d.thr * 256) // Q8
+	if light || d.nFresh > 0 {
+		d.updateSlow(light, thr, alpha, alphaMove)
+	} else {
+		d.updateFast(thr, alpha, alphaMove)
+	}
+	return light, false
+}
+
+// differences histograms the samples' differences from the background (as
+// relit by the light LUT when light) and returns their distribution.
+func (d *Detector) differences(light bool) distribution {
+	clear(d.hist[:])
+	if light {
+		for _, i := range d.samples {
+			d.hist[bucket(int32(d.cur[i])-d.expected(int32(d.bg[i])))]++
+		}
+	} else {
+		for _, i := range d.samples {
+			d.hist[bucket(int32(d.cur[i])-int32(d.bg[i]>>4))]++
+		}
+	}
+	return d.distribution()
+}
+
+// Rolling flicker: a CMOS sensor reads its rows one after the other, so mains
+// flicker under fluorescent or LED light shows as bright and dark horizontal
+// bands that drift down the picture. When the frame is noisy (bandGate, the
+// interquartile noise estimate in levels) or its light changed, the detector
+// takes the median ratio of each row to the background (an object covering
+// less than half of a row does not move it; clipped cells are left out) and
+// divides out how each row differs from the median row, smoothed over
+// neighbouring rows and limited to 1 +- bandMax, so that a row-wide object is
+// not erased. The global part of the change is left to the light mapping,
+// fitted afterwards on what the rows leave.
+const (
+	bandGate = 1.5
+	bandMax  = 0.2
+	rowBins  = 128 // steps of 1/256 around 1
+)
+
+// removeBands divides the per-row gains out of cur and reports whether any
+// row had one.
+func (d *Detector) removeBands() bool {
+	gw, gh := d.g.gw, d.g.gh
+	clear(d.rowHist)
+	for _, i := range d.samples {
+		base, c := int32(d.bg[i]>>4), int32(d.cur[i])
+		if base <= clipLo>>4 || base >= clipHi>>4 || c <= clipLo>>4 || c >= clipHi>>4 {
+			continue // clipped: no ratio to learn from
+		}
+		// (cur-base)/base in 1/256, through a table of 2^24/base.
+		rel := int32(int64(c-base) * int64(d.recip[base>>2]) >> 16)
+		d.rowHist[int(i)/gw*rowBins+int(min(max(rel+rowBins/2, 0), rowBins-1))]++
+	}
+	// Median per sampled row, as a gain in Q16; rows without samples are 0.
+	// The median of the row gains is the global part of the change, which is
+	// left to the light mapping; only the variation across rows is removed,
+	// and none when the global change is large (clipping then skews rows).
+	var gains [rowBins]uint16
+	var rows uint32
+	for y := range gh {
+		h := d.rowHist[y*rowBins : (y+1)*rowBins]
+		var n uint32
+		for _, c := range h {
+			n += uint32(c)
+		}
+		d.rowGain[y] = 0
+		if n >= 8 {
+			m := median16(h, n)
+			d.rowGain[y] = int32(math.Round((1 + (m-rowBins/2)/256) * 65536))
+			gains[min(int(m), rowBins-1)]++
+			rows++
+		}
+	}
+	if rows == 0 {
+		return false
+	}
+	global := 1 + (median16(gains[:], rows)-rowBins/2)/256
+	if math.Abs(global-1) > bandMax/2 {
+		return false
+	}
+	lo, hi := int32(math.Round((1-bandMax)*65536)), int32(math.Round((1+bandMax)*65536))
+	for y := range gh {
+		if g := d.rowGain[y]; g != 0 {
+			d.rowGain[y] = min(max(int32(float64(g)/global), lo), hi)
+		}
+	}
+	// Fill rows without samples from the nearest row above (or below).
+	last := int32(0)
+	for y := range gh {
+		if d.rowGain[y] == 0 {
+			d.rowGain[y] = last
+		} else {
+			last = d.rowGain[y]
+		}
+	}
+	for y := gh - 1; y >= 0; y-- {
+		if d.rowGain[y] == 0 {
+			d.rowGain[y] = last
+		} else {
+			last = d.rowGain[y]
+		}
+	}
+	// Smooth with a median of three rows and divide out.
+	changed := false
+	prev := d.rowGain[0]
+	for y := range gh {
+		a, b, c := prev, d.rowGain[y], d.rowGain[min(y+1, gh-1)]
+		prev = b
+		g := max(min(a, b), min(max(a, b), c))
+		if g == 65536 {
+			continue
+		}
+		changed = true
+		m := int32((1<<32 + int64(g)/2) / int64(g)) // 65536/gain, Q16
+		row := d.cur[y*gw : (y+1)*gw]
+		for x, v := range row {
+			row[x] = uint16(min((int32(v)*m+1<<15)>>16, 4080))
+		}
+	}
+	return changed
+}
+
+// median16 is median for 16-bit counts.
+func median16(h []uint16, n uint32) float64 {
+	half := n / 2
+	var cum uint32
+	for b, c := range h {
+		if cum+uint32(c) > half {
+			return float64(b) + (float64(half-cum)+0.5)/float64(c)
+		}
+		cum += uint32(c)
+	}
+	return float64(len(h))
+}
+
+// updateFast compares and learns, the common case. It is branch-free per
+// cell: m is -1 where the difference exceeds the threshold.
+func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
+	gw := d.g.gw
+	da := alphaMove - alpha
+	for y := range d.g.gh {
+		row := d.fg.row(y)
+		zr := d.zone.row(y)[:len(row)]
+		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
+		for wi := range row {
+			x0 := wi * 64
+			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
+			b = b[:len(c)]
+			var word uint64
+			for x, cv := range c {
+				bv := int32(b[x])
+				diff := int32(cv)<<4 - bv
+				sign := diff >> 31
+				m := (thr - (diff ^ sign - sign)) >> 31
+				word |= uint64(m&1) << uint(x)
+				b[x] = uint16(bv + (diff*(alpha+da&m)+2048)>>12)
+			}
+			row[wi] = word & zr[wi]
+		}
+	}
+}
+
+// Background cells at the ends of the range (Q8), or relit to them, cannot be
+// trusted when the light changes by more than a little: clipping lost what
+// they hold, and a cell that mixes clipped and unclipped pixels does not
+// follow the mapping. They are re-learned from the frame instead.
+const (
+	clipLo = 3 * 256
+	clipHi = 252 * 256
+)
+
+// updateSlow is updateFast with relighting of the background through the
+// light LUT and cells that are re-learning (fresh).
+func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
+	gw := d.g.gw
+	nFresh := 0
+	for y := range d.g.gh {
+		row := d.fg.row(y)
+		zr := d.zone.row(y)
+		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
+		fresh := d.fresh[y*gw : (y+1)*gw]
+		for wi := range row {
+			x0, x1 := wi*64, min(wi*64+64, gw)
+			var word uint64
+			for x := x0; x < x1; x++ {
+				b := int32(bg[x])
+				c := int32(cur[x]) << 4
+				if light {
+					e := d.expected(b) << 4
+					if (b <= clipLo || b >= clipHi || e <= clipLo || e >= clipHi) && (e-b > 512 || b-e > 512) {
+						b, fresh[x] = c, warmupFrames
+					} else {
+						b = e
+					}
+				}
+				diff := c - b
+				a := alpha
+				if fr := fresh[x]; fr > 0 {
+					a = max(alpha, 4096/int32(warmupFrames-fr+2))
+					fresh[x] = fr - 1
+					nFresh++
+				} else if diff > thr || -diff > thr {
+					word |= 1 << uint(x-x0)
+					a = alphaMove
+				}
+				bg[x] = uint16(b + (diff*a+2048)>>12)
+			}
+			row[wi] = word & zr[wi]
+		}
+	}
+	d.nFresh = nFresh
+}
+
+// edgesKept tells a light change from a moved picture: light changes the
+// brightness of the scene but leaves its edges where they were. Among the
+// samples where the background changes by at least a threshold over two
+// cells to the right or down (an edge, blurred over about two cells), with
+// no clipped cell, it counts those where the frame still has an edge of the
+// same sign and at least an eighth of the strength. Fewer than half kept
+// means the picture moved. With too few edges to tell, it assumes light. (A
+// pattern moved by exactly its period keeps its edges, and passes.)
+func (d *Detector) edgesKept() bool {
+	gw, n := d.g.gw, len(d.cur)
+	strong := int32(d.thr * 16) // Q4
+	var edges, kept int
+	for _, i := range d.samples {
+		b0, c0 := int32(d.bg[i]>>4), int32(d.cur[i])
+		if b0 <= clipLo>>4 || b0 >= clipHi>>4 || c0 <= clipLo>>4 || c0 >= clipHi>>4 {
+			continue
+		}
+		for _, j := range [2]int{int(i) + 2, int(i) + 2*gw} {
+			if j >= n || (j == int(i)+2 && j%gw < 2) {
+				continue
+			}
+			b1, c1 := int32(d.bg[j]>>4), int32(d.cur[j])
+			if b1 <= clipLo>>4 || b1 >= clipHi>>4 || c1 <= clipLo>>4 || c1 >= clipHi>>4 {
+				continue
+			}
+			gb, gc := b1-b0, c1-c0
+			if gb < 0 {
+				gb, gc = -gb, -gc
+			}
+			if gb < strong {
+				continue
+			}
+			edges++
+			if gc >= gb/8 {
+				kept++
+			}
+		}
+	}
+	return edges < minEdges || 2*kept >= edges
+}
+
+// minEdges is how many strong edges edgesKept needs to judge.
+const minEdges = 16
+
+// expected maps a Q8 background value through the light LUT to Q4.
+func (d *Detector) expected(bgQ8 int32) int32 {
+	i, f := bgQ8>>8, bgQ8&255
+	a := d.lut[i]
+	return a + ((d.lut[i+1]-a)*f)>>8
+}
+
+// fitLight fits the brightness mapping from background to frame: for each of
+// 16 background brightness bins with enough samples, the median background
+// maps to the median frame value (medians, so moving objects covering less
+// than half of a bin do not pull it). The knots are joined linearly, extended
+// at the ends as a gain, and forced monotone.
+func (d *Detector) fitLight() {
+	clear(d.binHist[:])
+	clear(d.bgHist[:])
+	for _, i := range d.samples {
+		b := d.bg[i] >> 8
+		d.bgHist[b]++
+		d.binHist[b>>4][d.cur[i]>>4]++
+	}
+	minKnot := uint32(max(8, len(d.samples)/100))
+	var kx, ky [lutBins]float64
+	nk := 0
+	for bin := range lutBins {
+		var n uint32
+		for _, c := range d.bgHist[bin*16 : bin*16+16] {
+			n += c
+		}
+		if n < minKnot {
+			continue
+		}
+		kx[nk] = float64(bin*16) + median(d.bgHist[bin*16:bin*16+16], n)
+		ky[nk] = median(d.binHist[bin][:], n)
+		nk++
+	}
+	if nk == 0 {
+		for i := range d.lut {
+			d.lut[i] = int32(min(i, 255) * 16)
+		}
+		return
+	}
+	// Beyond the end knots the mapping is taken as a pure gain (light is
+	// multiplicative: black stays black), from the end knot's ratio.
+	lowGain, highGain := 1.0, 1.0
+	if kx[0] >= 4 {
+		lowGain = ky[0] / kx[0]
+	}
+	if kx[nk-1] >= 4 {
+		highGain = ky[nk-1] / kx[nk-1]
+	}
+	k := 0
+	prev := int32(0)
+	for i := range d.lut {
+		x := float64(i)
+		for k < nk && kx[k] < x {
+			k++
+		}
+		var y float64
+		switch {
+		case k == 0:
+			y = x * lowGain
+		case k == nk:
+			y = x * highGain
+		default:
+			t := (x - kx[k-1]) / (kx[k] - kx[k-1])
+			y = ky[k-1] + t*(ky[k]-ky[k-1])
+		}
+		v := int32(min(max(math.Round(y*16), 0), 4080))
+		v = max(v, prev)
+		d.lut[i], prev = v, v
+	}
+}
+
+// median returns the interpolated median position of a histogram of n
+// samples, in buckets from its start (bucket b covers [b, b+1)).
+func median(h []uint32, n uint32) float64 {
+	half := n / 2
+	var cum uint32
+	for b, c := range h {
+		if cum+c > half {
+			return float64(b) + (float64(half-cum)+0.5)/float64(c)
+		}
+		cum += c
+	}
+	return float64(len(h))
+}
+
+// absorbStill counts, for each changed cell, the frames it has stayed within
+// half a threshold of the previous frame, and takes a cell that stayed so for
+// StillTime into the background (and out of the motion mask): whatever
+// changed there has stopped. Unchanged cells reset their count.
+func (d *Detector) absorbStill() {
+	gw := d.g.gw
+	half := int32(d.thr * 8) // Q4
+	for y := range d.g.gh {
+		row := d.fg.row(y)
+		base := y * gw
+		for wi, w := range row {
+			x0, x1 := wi*64, min(wi*64+64, gw)
+			still := d.still[base+x0 : base+x1]
+			if w == 0 {
+				clear(still)
+				continue
+			}
+			cur, prev, bg := d.cur[base+x0:base+x1], d.prev[base+x0:base+x1], d.bg[base+x0:base+x1]
+			prev, bg = prev[:len(cur)], bg[:len(cur)]
+			still = still[:len(cur)]
+			for x, c := range cur {
+				if w>>uint(x)&1 == 0 {
+					still[x] = 0
+					continue
+				}
+				if dl := int32(c) - int32(prev[x]); dl > half || -dl > half {
+					still[x] = 0
+					continue
+				}
+				if still[x]++; still[x] >= d.stillFrames {
+					bg[x], still[x] = c<<4, 0
+					w &^= 1 << uint(x)
+				}
+			}
+			row[wi] = w
+		}
+	}
+}
+
+// explainShake looks for camera shake: changed cells whose value lies within
+// the range (widened by the threshold) of the background values within Shake
+// cells. An edge moved by a shake, or by less than a cell, makes a value
+// between its neighbours', which no background model at one cell explains.
+// A shake moves every edge of the picture, so when such cells are found all
+// over it (in shakeRegions of the 4x4 regions of the grid), they are cleared;
+// otherwise they are more likely the soft border of a real object, and kept.
+// Cost is in proportion to the changed cells.
+func (d *Detector) explainShake() {
+	gw, gh, r := d.g.gw, d.g.gh, d.cfg.Shake
+	// A shake needs changed cells all over the picture; most frames with
+	// motion have them in a few regions, and stop here.
+	if d.spread(&d.fg) < shakeRegions {
+		return
+	}
+	thr := int32(d.thr * 256)
+	for y := range gh {
+		row, sh := d.fg.row(y), d.work.row(y)
+		y0, y1 := max(y-r, 0), min(y+r, gh-1)
+		cur := d.cur[y*gw : (y+1)*gw]
+		for wi, w := range row {
+			var explained uint64
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				x := wi*64 + b
+				x0, x1 := max(x-r, 0), min(x+r, gw-1)
+				lo, hi := int32(math.MaxInt32), int32(0)
+				for yy := y0; yy <= y1; yy++ {
+					for _, v := range d.bg[yy*gw+x0 : yy*gw+x1+1] {
+						lo, hi = min(lo, int32(v)), max(hi, int32(v))
+					}
+				}
+				if c := int32(cur[x]) << 4; c >= lo-thr && c <= hi+thr {
+					explained |= 1 << uint(b)
+				}
+			}
+			sh[wi] = explained
+		}
+	}
+	if d.spread(&d.work) < shakeRegions {
+		return
+	}
+	for i, w := range d.work.bits {
+		d.fg.bits[i] &^= w
+	}
+}
+
+// spread counts the regions of a 4x4 partition of the grid that hold at
+// least shakeCells cells of m.
+func (d *Detector) spread(m *bitmask) int {
+	var regions [16]int32
+	for y := range m.h {
+		ry := d.regionY[y]
+		for wi, w := range m.row(y) {
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				regions[ry+d.regionX[wi*64+b]]++
+			}
+		}
+	}
+	n := 0
+	for _, c := range regions {
+		if c >= shakeCells {
+			n++
+		}
+	}
+	return n
+}
+
+// findRegions despeckles fg, labels it and fills the result.
+func (d *Detector) findRegions(res *Result) {
+	src, dst := &d.fg, &d.work
+	for i := 0; i < len(d.cfg.Despeckle); i++ {
+		op := d.cfg.Despeckle[i]
+		if op == 'l' {
+			break
+		}
+		morph(dst, src, op, d.morphTmp)
+		src, dst = dst, src
+	}
+	r := d.reg
+	r.labelMask(src)
+	largestOnly := len(d.cfg.Despeckle) > 0 && d.cfg.Despeckle[len(d.cfg.Despeckle)-1] == 'l'
+	largest := int32(-1)
+	var area int32
+	for k := range int32(r.n) {
+		d.kept[k] = r.area[k] >= d.minCells
+		if d.kept[k] && (largest < 0 || r.area[k] > r.area[largest]) {
+			largest = k
+		}
+	}
+	if largestOnly {
+		for k := range int32(r.n) {
+			d.kept[k] = k == largest
+		}
+	}
+	if d.warming && !d.warmShow {
+		return
+	}
+	d.shown = true
+	// The MaxBoxes largest regions, by insertion into a short sorted list.
+	order := d.order[:0]
+	for k := range int32(r.n) {
+		if !d.kept[k] {
+			continue
+		}
+		area += r.area[k]
+		pos := len(order)
+		for pos > 0 && r.area[order[pos-1]] < r.area[k] {
+			pos--
+		}
+		if pos >= MaxBoxes {
+			continue
+		}
+		if len(order) < MaxBoxes {
+			order = append(order, 0)
+		}
+		copy(order[pos+1:], order[pos:len(order)-1])
+		order[pos] = k
+	}
+	c := d.g.cell
+	for _, k := range order {
+		x, y := int(r.x0[k])*c, int(r.y0[k])*c
+		res.Boxes = append(res.Boxes, Box{X: x, Y: y,
+			W: min(int(r.x1[k])*c, d.g.w) - x, H: min(int(r.y1[k])*c, d.g.h) - y})
+	}
+	res.Motion = area > 0
+	res.Score = float64(area) / float64(d.analysed)
+}
