@@ -47,15 +47,17 @@ lint: ## gofmt check and go vet
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-unit: ## unit and integration tests (with -race)
+unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...
+	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
 
 e2e: image ## the QEMU end-to-end test
 	CAMAGENT_E2E=1 go test -count=1 -v -timeout 15m ./scripts/e2e/
 
 test: deps lint cross unit e2e ## everything: vet, cross builds, unit, integration and QEMU end-to-end tests
 
-bench: ## benchmarks
+bench: ## benchmarks (motion vs OpenCV MOG2, recorder, uploads, manifests, ...)
+	@bash scripts/deps.sh bench
 	go test -run '^$$' -bench . -benchmem ./...
 
 FUZZTIME ?= 10s

@@ -25,6 +25,10 @@ as_root() {
   else say "need root to run: $* (run as root or install sudo)"; exit 1; fi
 }
 
+# `deps.sh bench` adds what `make bench` compares against: OpenCV's MOG2
+# background subtractor (Debian's python3-opencv, run with /usr/bin/python3).
+if [ "${1:-}" = bench ]; then host_pkgs+=(python3-opencv); fi
+
 missing=()
 for p in "${host_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
