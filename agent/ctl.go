@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,6 +23,9 @@ Ask the running agent over its control socket.
 commands:
   status        uptime, config, parts, capture and storage
   logs [-n N]   the agent's last N log lines (default %d, at most %d)
+  control NAME VALUE
+                set a V4L2 control of the running camera by its driver name
+                (vivid: control "Horizontal Movement" 6 moves, 3 stops)
 
 flags:
 `
@@ -42,7 +46,7 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("camagent ctl: missing command (commands: status, logs)")
+		return errors.New("camagent ctl: missing command (commands: status, logs, control)")
 	}
 	c := &control.Client{Socket: *socket}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
@@ -51,8 +55,10 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return ctlStatus(ctx, c, rest, *asJSON, stdout, stderr)
 	case "logs":
 		return ctlLogs(ctx, c, rest, *asJSON, stdout, stderr)
+	case "control":
+		return ctlControl(ctx, c, rest, stdout)
 	default:
-		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs)", cmd)
+		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, control)", cmd)
 	}
 }
 
@@ -74,6 +80,22 @@ func ctlStatus(ctx context.Context, c *control.Client, args []string, asJSON boo
 		return writeJSON(stdout, st)
 	}
 	return writeStatus(stdout, st)
+}
+
+func ctlControl(ctx context.Context, c *control.Client, args []string, stdout io.Writer) error {
+	if len(args) != 2 {
+		return errors.New(`camagent ctl control: want NAME VALUE, e.g. control "Horizontal Movement" 6`)
+	}
+	v, err := strconv.ParseInt(args[1], 10, 32)
+	if err != nil {
+		return fmt.Errorf("camagent ctl control: value %q is not a 32-bit integer", args[1])
+	}
+	req := control.CaptureControl{Name: args[0], Value: int32(v)}
+	if err := c.Post(ctx, control.PathCaptureControl, req, &req); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s = %d\n", printable(req.Name), req.Value)
+	return err
 }
 
 func ctlLogs(ctx context.Context, c *control.Client, args []string, asJSON bool, stdout, stderr io.Writer) error {
@@ -157,6 +179,21 @@ func writeStatus(w io.Writer, st control.Status) error {
 		p("storage\tnot reported\n")
 	} else {
 		p("storage\t%s %s, %s free of %s\n", printable(sd.Mount), printable(sd.State), byteSize(sd.FreeBytes), byteSize(sd.TotalBytes))
+	}
+	if cl := st.Clips; cl != nil {
+		p("  clips\t%d on the card (%d uploaded, %s), %d sealed, %d deleted by retention\n",
+			cl.Clips, cl.Uploaded, byteSize(uint64(max(cl.Bytes, 0))), cl.Sealed, cl.Deleted)
+		for _, r := range cl.Recording {
+			p("  recording\t%s\n", printable(r))
+		}
+	}
+	if m := st.Motion; m != nil {
+		p("motion\tscore %.4f, noise %.1f, threshold %.1f, %d boxes, %d events, %d frames analysed\n",
+			m.Score, m.Noise, m.Threshold, len(m.Boxes), m.Stats.Events, m.Frames)
+	}
+	if r := st.Recorder; r != nil {
+		p("recorder\t%s (card %s), %d clips, %d frames recorded, %d skipped for the clip rate, %d dropped behind\n",
+			printable(r.State), printable(r.Card), r.Clips, r.Recorded, r.SkippedRate, r.DroppedBehind)
 	}
 	return tw.Flush()
 }

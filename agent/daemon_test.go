@@ -154,6 +154,13 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("storage = %+v", st.Storage)
 	}
 
+	// The fake camera has no controls: the request is refused with the reason.
+	var out, errOut bytes.Buffer
+	err = ctlCmd(ctx, []string{"-socket", sock, "control", "Horizontal Movement", "6"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "no running source with controls") {
+		t.Errorf("ctl control on a camera without controls = %v", err)
+	}
+
 	// A malformed file is refused and the running config stays.
 	replaceFile(t, cfgPath, body("loud"))
 	waitFor(t, "the bad config to be rejected", func() bool { return strings.Contains(console.String(), "config rejected") })
