@@ -18,6 +18,7 @@ import (
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
+	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/agent/supervise"
 	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/capture"
@@ -114,6 +115,7 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 	var err error
 	d := &daemon{deps: dp, cfg: cfg, src: src, started: time.Now(), level: new(slog.LevelVar),
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
+	d.pipe.feed = shell.NewMotionFeed(shell.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
 	out := io.MultiWriter(console, d.ring)
 	opts := &slog.HandlerOptions{Level: d.level}
@@ -197,11 +199,11 @@ func (d *daemon) serveControl(ctx context.Context) error {
 	srv := control.NewServer(control.ServerConfig{
 		Path:   cfg.Control.Socket,
 		Logger: d.log.With("part", "control"),
-		Routes: []control.Route{
+		Routes: append([]control.Route{
 			control.StatusRoute(func(context.Context) (control.Status, error) { return d.status(), nil }),
 			control.LogsRoute(d.tail),
 			{Method: http.MethodPost, Path: control.PathCaptureControl, Write: true, Handler: http.HandlerFunc(d.serveCaptureControl)},
-		},
+		}, d.shellRoutes()...),
 	})
 	return srv.Run(ctx)
 }

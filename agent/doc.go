@@ -7,6 +7,8 @@
 //
 //	camagent run       run the daemon (config, capture, storage, control socket)
 //	camagent ctl       ask the running daemon over its control socket
+//	camagent shell     the serial debug shell, over the control socket
+//	camagent sign-challenge  answer a shell unlock challenge (technician's side)
 //	camagent detect    run the motion detector offline over a Y4M file
 //	camagent provision create the device key, print the device ID, write a CSR
 //	camagent verify    check a clip and its signed manifest offline

@@ -38,6 +38,9 @@ const usage = `usage: camagent <command> [flags]
 commands:
   run       run the agent daemon (-config FILE)
   ctl       talk to the running agent: status, logs
+  shell     the serial debug shell (talks to the running agent)
+  sign-challenge
+            sign a shell unlock challenge with the vendor's or owner's key
   detect    run motion detection offline over a Y4M file
   provision create the device key if needed, print the device ID, write a CSR, install a certificate
   verify    check a clip and its signed manifest offline
@@ -60,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return provisionCmd(ctx, rest, stdout, stderr)
 	case "verify":
 		return verifyCmd(ctx, rest, stdout, stderr)
+	case "shell":
+		return shellCmd(ctx, rest, os.Stdin, stdout, stderr)
+	case "sign-challenge":
+		return signChallengeCmd(ctx, rest, stdout, stderr)
 	case "detect":
 		return detectCmd(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

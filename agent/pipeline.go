@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
@@ -31,6 +32,9 @@ type pipeline struct {
 	events []motion.Event   // newest last, at most keptEvents
 	last   motion.Result    // the newest frame's result (Boxes copied)
 	boxes  [motion.MaxBoxes]motion.Box
+	// feed is every frame's result for the shell's `motion` command.
+	feed      *shell.MotionFeed
+	feedBoxes [shell.MaxBoxes]shell.Box
 
 	sealMu sync.Mutex
 	sealer *sealer
@@ -95,6 +99,7 @@ func (d *daemon) noteResult(res *motion.Result) {
 	d.pipe.last = *res
 	d.pipe.last.Boxes = d.pipe.boxes[:copy(d.pipe.boxes[:], res.Boxes)]
 	d.pipe.last.Started, d.pipe.last.Ended = nil, nil
+	d.pipe.feed.Add(motionSample(res, &d.pipe.feedBoxes))
 	d.pipe.mu.Unlock()
 	for _, ev := range [2]*motion.Event{res.Started, res.Ended} {
 		if ev != nil {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +117,14 @@ event_gap = "1s"
 	})
 	if st.Motion == nil || st.Motion.Stats.Events == 0 {
 		t.Errorf("motion status = %+v, want an event", st.Motion)
+	}
+	// The serial shell sees the same event and clip.
+	var out, errOut bytes.Buffer
+	if err := shellCmd(ctx, []string{"-socket", sock}, strings.NewReader("events\nclips\nexit\n"), &out, &errOut); err != nil {
+		t.Errorf("shell: %v (%s)", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "e1") && !strings.Contains(out.String(), ".mp4") {
+		t.Errorf("shell shows no clip:\n%s", out.String())
 	}
 	store, err := storage.NewStore(storage.StoreConfig{Card: storage.NewCard(card)})
 	if err != nil {

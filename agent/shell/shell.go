@@ -1,0 +1,332 @@
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/camagent/camagent/agent/control"
+)
+
+// Defaults of Config.
+const (
+	// DefaultFollowLimit bounds `log -f` and `motion -f` when input is not a
+	// terminal (there is no Ctrl-C to stop them).
+	DefaultFollowLimit = 30 * time.Second
+	// requestTimeout bounds each request to the agent.
+	requestTimeout = MaxWait + 10*time.Second
+	// lockTimeout bounds the lock request sent on exit.
+	lockTimeout = 2 * time.Second
+)
+
+// Prompts: '#' while the shell is unlocked, as root's prompt.
+const (
+	PromptLocked   = "camagent> "
+	PromptUnlocked = "camagent# "
+)
+
+// Config configures a Shell. Agent, In and Out are required.
+type Config struct {
+	// Agent answers the shell's requests (a *control.Client).
+	Agent Agent
+	// In and Out are the shell's input and output.
+	In  io.Reader
+	Out io.Writer
+	// Terminal says that In and Out are a terminal already in raw mode: the
+	// shell edits lines with x/term (echo, history, completion, escape
+	// sequences). Otherwise it reads plain lines and writes plain text.
+	Terminal bool
+	// Width and Height are the terminal's size when known; 0 keeps x/term's
+	// 80x24 (a serial line has no size).
+	Width, Height int
+	// PrintStatus prints the agent's status (camagent's `ctl status`
+	// format); nil prints a short summary.
+	PrintStatus func(w io.Writer, st control.Status) error
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// FollowLimit bounds following without a terminal (default
+	// DefaultFollowLimit).
+	FollowLimit time.Duration
+}
+
+// Shell is one interactive session. Create it with New and call Run once.
+type Shell struct {
+	cfg      Config
+	agent    Agent
+	now      func() time.Time
+	hist     *History
+	commands []*command
+	names    []string // command names, for completion
+	keys     []string // config keys, for completion
+
+	// Set up by Run.
+	in   *input
+	out  io.Writer
+	term *term.Terminal
+
+	// The unlock session, known only to this shell and the agent.
+	session    string
+	sessionEnd time.Time
+	sessionBy  string
+}
+
+// New returns a shell for cfg.
+func New(cfg Config) *Shell {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.FollowLimit <= 0 {
+		cfg.FollowLimit = DefaultFollowLimit
+	}
+	s := &Shell{cfg: cfg, agent: cfg.Agent, now: cfg.Now, hist: NewHistory(DefaultHistory), out: cfg.Out, keys: configKeys()}
+	s.commands = s.commandTable()
+	for _, c := range s.commands {
+		s.names = append(s.names, c.name)
+	}
+	return s
+}
+
+// History returns the shell's history.
+func (s *Shell) History() *History { return s.hist }
+
+// Run reads and runs commands until exit, the end of input (Ctrl-D), or the
+// end of ctx. It locks the session it unlocked before it returns. It returns
+// nil on exit or end of input, ctx's error when ctx ended, and an error when
+// input or output failed.
+func (s *Shell) Run(ctx context.Context) error {
+	s.in = newInput(s.cfg.In)
+	defer s.in.stop()
+	if s.cfg.Terminal {
+		s.term = term.NewTerminal(&ttyConn{in: s.in, out: s.cfg.Out, cancel: ctx.Done()}, PromptLocked)
+		s.term.History = s.hist
+		s.term.AutoCompleteCallback = s.autoComplete
+		if s.cfg.Width > 0 && s.cfg.Height > 0 {
+			_ = s.term.SetSize(s.cfg.Width, s.cfg.Height)
+		}
+		s.out = s.term
+	}
+	defer s.lockOnExit(ctx)
+	s.banner(ctx)
+	for {
+		line, err := s.readLine(ctx, s.prompt())
+		switch {
+		case errors.Is(err, ErrLineTooLong):
+			s.printf("error: %v\n", err)
+			continue
+		case errors.Is(err, io.EOF):
+			s.printf("\n")
+			return nil
+		case err != nil && ctx.Err() != nil:
+			return context.Cause(ctx)
+		case err != nil:
+			return fmt.Errorf("shell: read: %w", err)
+		}
+		if s.execute(ctx, line) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// banner greets the technician and says which agent answers.
+func (s *Shell) banner(ctx context.Context) {
+	s.printf("camagent shell: type help for the commands; Tab completes; exit or Ctrl-D leaves.\n")
+	var st control.Status
+	if err := s.get(ctx, control.PathStatus, &st); err != nil {
+		s.printf("warning: %s\n", describe(err))
+		return
+	}
+	s.printf("agent camagent %s, up %s\n", clean(st.Version),
+		time.Duration(st.UptimeSeconds*float64(time.Second)).Round(time.Second))
+}
+
+// prompt returns the prompt, and forgets an unlock whose time is up.
+func (s *Shell) prompt() string {
+	if s.session != "" && !s.now().Before(s.sessionEnd) {
+		s.session = ""
+		s.printf("(the unlock expired; privileged commands are refused again)\n")
+	}
+	if s.session != "" {
+		return PromptUnlocked
+	}
+	return PromptLocked
+}
+
+// readLine reads one line with prompt.
+func (s *Shell) readLine(ctx context.Context, prompt string) (string, error) {
+	if s.term != nil {
+		s.term.SetPrompt(prompt)
+		line, err := s.term.ReadLine()
+		switch {
+		case errors.Is(err, errStopped):
+			return "", context.Cause(ctx)
+		case errors.Is(err, term.ErrPasteIndicator):
+			// A pasted line (a terminal left in bracketed-paste mode marks
+			// them) is a line like any other.
+			return line, nil
+		}
+		return line, err
+	}
+	if _, err := io.WriteString(s.out, prompt); err != nil {
+		return "", err
+	}
+	line, err := s.in.readLine(ctx.Done())
+	if errors.Is(err, errStopped) {
+		return "", context.Cause(ctx)
+	}
+	if err == nil {
+		s.hist.Add(line)
+	}
+	return line, err
+}
+
+// execute runs one line; it reports whether the shell should end.
+func (s *Shell) execute(ctx context.Context, line string) (quit bool) {
+	words, err := Parse(line)
+	if err != nil {
+		s.printf("error: %v\n", err)
+		return false
+	}
+	if len(words) == 0 {
+		return false
+	}
+	c := s.lookup(words[0])
+	if c == nil {
+		s.printf("error: unknown command %q%s; type help\n", clean(words[0]), s.suggest(words[0]))
+		return false
+	}
+	if c.quit {
+		return true
+	}
+	if c.privileged != nil && s.session == "" {
+		if name := c.privileged(words[1:]); name != "" {
+			s.printf("error: %v: %s needs an unlocked shell; run unlock (a challenge for the vendor or owner key to sign)\n",
+				ErrLocked, name)
+			return false
+		}
+	}
+	if err := c.run(ctx, words[1:]); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.printf("error: %s\n", describe(err))
+	}
+	return false
+}
+
+// lookup finds a command by name or alias.
+func (s *Shell) lookup(name string) *command {
+	for _, c := range s.commands {
+		if c.name == name || c.alias == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// suggest names commands close to a mistyped one.
+func (s *Shell) suggest(word string) string {
+	var close []string
+	for _, n := range s.names {
+		if strings.HasPrefix(n, word) || editDistance(word, n) <= 2 {
+			close = append(close, n)
+		}
+	}
+	if len(close) == 0 {
+		return ""
+	}
+	return " (did you mean " + strings.Join(close, ", ") + "?)"
+}
+
+// editDistance is the Levenshtein distance of two short words.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// autoComplete is the terminal's key hook: Tab completes, and Ctrl-C
+// (delivered as keyClearLine) clears the line.
+func (s *Shell) autoComplete(line string, pos int, key rune) (string, int, bool) {
+	switch key {
+	case keyClearLine:
+		return "", 0, true
+	case '\t':
+		newLine, newPos, cands := s.Complete(line, pos)
+		if len(cands) > 1 {
+			_, _ = s.term.Write([]byte(strings.Join(cands, "  ") + "\n"))
+		}
+		return newLine, newPos, true
+	}
+	return "", 0, false
+}
+
+// lockOnExit ends the unlock session at the agent, even when ctx has ended.
+func (s *Shell) lockOnExit(ctx context.Context) {
+	if s.session == "" {
+		return
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTimeout)
+	defer cancel()
+	if err := s.agent.Post(lctx, PathLock, SessionRequest{Session: s.session}, nil); err == nil {
+		s.printf("locked\n")
+	}
+	s.session = ""
+}
+
+// printf writes to the shell's output. Text that came from the agent must
+// have gone through clean first.
+func (s *Shell) printf(format string, a ...any) {
+	_, _ = fmt.Fprintf(s.out, format, a...)
+}
+
+// get and post are the agent's Get and Post, bounded by requestTimeout.
+func (s *Shell) get(ctx context.Context, path string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return s.agent.Get(ctx, path, out)
+}
+
+func (s *Shell) post(ctx context.Context, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	return s.agent.Post(ctx, path, in, out)
+}
+
+// describe turns an error from the agent into one line for the technician.
+func describe(err error) string {
+	var ae *control.APIError
+	switch {
+	case errors.As(err, &ae) && ae.StatusCode == 404 && strings.HasPrefix(ae.Message, "no such endpoint"):
+		return fmt.Sprintf("the agent does not serve %s (is it an older camagent?)", clean(ae.Path))
+	case errors.As(err, &ae):
+		return clean(ae.Message)
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the agent did not answer in time"
+	}
+	return clean(err.Error())
+}
