@@ -52,12 +52,13 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 type deps struct {
 	// openSource opens the camera described by the capture config.
 	openSource func(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error)
+	root       string // where the board's /sys and /dev are ("/")
 	procRoot   string // where /proc is
 	mountTable string // the mount table the SD card is looked up in
 }
 
 func hostDeps() deps {
-	return deps{openSource: openSource, procRoot: "/proc", mountTable: "/proc/self/mounts"}
+	return deps{openSource: openSource, root: "/", procRoot: "/proc", mountTable: "/proc/self/mounts"}
 }
 
 // openSource opens what capture.source names: the V4L2 device, or a synthetic
@@ -109,6 +110,7 @@ type daemon struct {
 	health  storage.Health
 	sup     *supervise.Supervisor
 	pipe    pipeline
+	hw      *hardware
 }
 
 func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps) *daemon {
@@ -133,6 +135,11 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 		d.log.Warn("no kernel boot ID; using a random one", "err", err, "boot_id", d.bootID)
 	}
 	d.card = d.newCard(cfg.Storage.Mount)
+	prof, _ := board.Lookup(cfg.Board)
+	d.hw = &hardware{}
+	if dp.root != "" {
+		d.hw = openHardware(prof, dp.root, d.log)
+	}
 	d.capture = capture.NewRunner(capture.RunnerConfig{
 		Open:   d.openCamera,
 		Hub:    d.hub,
@@ -145,6 +152,7 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 		part{"recorder", d.runRecorder},
 		part{"motion", d.runMotion},
 		part{"capture", d.capture.Run},
+		part{"board", d.runHardware},
 	)
 	return d
 }
@@ -321,8 +329,10 @@ func (d *daemon) runRecord(clean bool) storage.RunRecord {
 	return r
 }
 
-// finish runs after every part has stopped: it marks the run record clean.
+// finish runs after every part has stopped: it marks the run record clean
+// and stops the watchdog (magic close) and the status LED.
 func (d *daemon) finish() {
+	defer d.hw.close(d.log)
 	d.mu.Lock()
 	card := d.card
 	d.mu.Unlock()

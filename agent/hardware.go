@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/camagent/camagent/agent/supervise"
+	"github.com/camagent/camagent/board"
+	"github.com/camagent/camagent/board/led"
+	"github.com/camagent/camagent/board/watchdog"
+	"github.com/camagent/camagent/storage"
+)
+
+// hardware is the board's status LED and watchdog, as the profile names them.
+// Either may be absent (a no-op); a board that has them but fails to open them
+// is logged and the agent runs without.
+type hardware struct {
+	led *led.LED
+	wd  *watchdog.Watchdog
+
+	lastFrames uint64
+}
+
+func openHardware(prof board.Profile, root string, log *slog.Logger) *hardware {
+	h := &hardware{}
+	var err error
+	if h.led, err = board.OpenStatusLED(prof, root, log.With("part", "led")); err != nil {
+		log.Warn("status LED unavailable", "err", err)
+		h.led = nil
+	} else if err := h.led.SetPattern(led.Booting); err != nil {
+		log.Warn("status LED", "err", err)
+	}
+	if h.wd, err = board.OpenWatchdog(prof, root, log.With("part", "watchdog")); err != nil {
+		log.Warn("watchdog unavailable", "err", err)
+		h.wd = nil
+	}
+	return h
+}
+
+// runHardware is the board part: every second it shows the agent's state on
+// the status LED; the watchdog is petted only while the agent is healthy, so
+// a wedged agent gets the board reset.
+func (d *daemon) runHardware(ctx context.Context) error {
+	h := d.hw
+	if h.wd != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			if err := h.wd.Run(ctx, d.healthy); err != nil && ctx.Err() == nil {
+				d.log.Warn("watchdog", "err", err)
+			}
+		}()
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	shown, last := false, led.Off
+	for {
+		if p := d.pattern(); h.led != nil && (!shown || p != last) {
+			if err := h.led.SetPattern(p); err != nil {
+				d.log.Warn("status LED", "err", err)
+			}
+			shown, last = true, p
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// pattern is what the status LED shows: a fault (a part restarting, no
+// writable card), recording, or online.
+func (d *daemon) pattern() led.Pattern {
+	for _, p := range d.sup.Status() {
+		if p.State == supervise.StateBackoff {
+			return led.Fault
+		}
+	}
+	d.mu.Lock()
+	state := d.health.State
+	d.mu.Unlock()
+	if state != "" && state != storage.StateWritable {
+		return led.Fault
+	}
+	if rec := d.recorder(); rec != nil && rec.Status().Clip != "" {
+		return led.Recording
+	}
+	return led.Online
+}
+
+// healthy tells the watchdog whether to keep the board alive: every part is
+// running and frames still arrive.
+func (d *daemon) healthy() bool {
+	for _, p := range d.sup.Status() {
+		if p.State == supervise.StateBackoff {
+			return false
+		}
+	}
+	n := d.capture.Stats().Frames
+	ok := n != d.hw.lastFrames
+	d.hw.lastFrames = n
+	return ok
+}
+
+// close stops the watchdog with the magic close and gives the LED back.
+func (h *hardware) close(log *slog.Logger) {
+	if h.wd != nil {
+		if err := h.wd.Close(); err != nil {
+			log.Warn("watchdog close", "err", err)
+		}
+	}
+	if h.led != nil {
+		if err := h.led.Restore(); err != nil {
+			log.Warn("status LED restore", "err", err)
+		}
+	}
+}
