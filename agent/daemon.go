@@ -138,7 +138,7 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 	prof, _ := board.Lookup(cfg.Board)
 	d.hw = &hardware{}
 	if dp.root != "" {
-		d.hw = openHardware(prof, dp.root, d.log)
+		d.hw = openHardware(prof, dp.root, d.log, d.nightMode)
 	}
 	d.capture = capture.NewRunner(capture.RunnerConfig{
 		Open:   d.openCamera,

@@ -7,8 +7,10 @@ import (
 
 	"github.com/camagent/camagent/agent/supervise"
 	"github.com/camagent/camagent/board"
+	"github.com/camagent/camagent/board/daynight"
 	"github.com/camagent/camagent/board/led"
 	"github.com/camagent/camagent/board/watchdog"
+	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage"
 )
 
@@ -18,13 +20,27 @@ import (
 type hardware struct {
 	led *led.LED
 	wd  *watchdog.Watchdog
+	ir  *board.IR
+	// dayNight switches the IR-cut filter and IR LEDs from the scene's
+	// brightness; nil on boards without them.
+	dayNight *daynight.Controller
 
 	lastFrames uint64
 }
 
-func openHardware(prof board.Profile, root string, log *slog.Logger) *hardware {
+func openHardware(prof board.Profile, root string, log *slog.Logger, onSwitch func(daynight.Mode)) *hardware {
 	h := &hardware{}
 	var err error
+	if h.ir, err = board.OpenIR(prof, root, log.With("part", "ir")); err != nil {
+		log.Warn("IR cut filter and LEDs unavailable", "err", err)
+		h.ir = nil
+	} else if !h.ir.Absent() {
+		h.dayNight, err = daynight.New(daynight.Config{IRCut: h.ir.Cut, IRLED: h.ir.LED, OnSwitch: onSwitch,
+			Logger: log.With("part", "daynight")})
+		if err != nil {
+			log.Warn("day/night control off", "err", err)
+		}
+	}
 	if h.led, err = board.OpenStatusLED(prof, root, log.With("part", "led")); err != nil {
 		log.Warn("status LED unavailable", "err", err)
 		h.led = nil
@@ -112,9 +128,37 @@ func (h *hardware) close(log *slog.Logger) {
 			log.Warn("watchdog close", "err", err)
 		}
 	}
+	if h.ir != nil {
+		if err := h.ir.Close(); err != nil {
+			log.Warn("IR lines close", "err", err)
+		}
+	}
 	if h.led != nil {
 		if err := h.led.Restore(); err != nil {
 			log.Warn("status LED restore", "err", err)
 		}
+	}
+}
+
+// observeLight feeds a frame's brightness to the day/night controller.
+func (h *hardware) observeLight(f *capture.Frame, log *slog.Logger) {
+	if h.dayNight == nil {
+		return
+	}
+	if l, ok := daynight.MeanLuma(f.Format, f.Data); ok {
+		if err := h.dayNight.Observe(f.Time, l); err != nil {
+			log.Warn("day/night switch failed", "err", err)
+		}
+	}
+}
+
+// nightMode tells the motion detector that the IR switch changed the picture,
+// so the switch itself is not taken for motion.
+func (d *daemon) nightMode(m daynight.Mode) {
+	d.pipe.mu.Lock()
+	det := d.pipe.det
+	d.pipe.mu.Unlock()
+	if det != nil {
+		det.NightMode(m == daynight.Night)
 	}
 }

@@ -71,6 +71,7 @@ func (d *daemon) runMotion(ctx context.Context) error {
 			d.pipe.mu.Unlock()
 			log.Info("motion detection started", "format", format.Pixel.String(), "width", format.Width, "height", format.Height)
 		}
+		d.hw.observeLight(f, log)
 		res, err := det.Process(f)
 		if err == nil {
 			if res.Motion {
