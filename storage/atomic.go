@@ -33,11 +33,17 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if err = tmp.Sync(); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", path, err)
 	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("storage: close %s: %w", path, err)
-	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("storage: rename into %s: %w", path, err)
+	}
+	// vfat keeps a file's size and first cluster in its directory entry, and
+	// a rename only marks the moved inode dirty: without this second fsync
+	// the entry on the card keeps the old (or zero) size until writeback.
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("storage: sync %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("storage: close %s: %w", path, err)
 	}
 	return SyncDir(dir)
 }

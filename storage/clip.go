@@ -334,11 +334,17 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 		}
 		return ClipInfo{}, fmt.Errorf("storage: seal %s: %w", c.name, ErrEmptyClip)
 	}
-	if err := c.f.Close(); err != nil {
-		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: close %s: %w", c.part, err))
-	}
 	if err := os.Rename(c.part, c.final); err != nil {
+		c.f.Close()
 		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: seal %s: %w", c.name, err))
+	}
+	// See WriteFileAtomic: on vfat the renamed file's entry needs its own sync.
+	if err := c.f.Datasync(); err != nil {
+		c.f.Close()
+		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: sync %s: %w", c.final, err))
+	}
+	if err := c.f.Close(); err != nil {
+		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: close %s: %w", c.final, err))
 	}
 	if err := SyncDir(c.dir); err != nil {
 		return ClipInfo{}, c.s.noteWriteError("seal", err)

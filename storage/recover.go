@@ -293,11 +293,17 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 		f.Close()
 		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: sync: %w", name, err))
 	}
+	if err := os.Rename(part, final); err != nil {
+		f.Close()
+		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: seal: %w", name, err))
+	}
+	// See WriteFileAtomic: on vfat the renamed file's entry needs its own sync.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: sync: %w", name, err))
+	}
 	if err := f.Close(); err != nil {
 		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: close: %w", name, err))
-	}
-	if err := os.Rename(part, final); err != nil {
-		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: seal: %w", name, err))
 	}
 	if err := SyncDir(dir); err != nil {
 		return false, s.noteWriteError("recover", err)

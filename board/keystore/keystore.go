@@ -179,6 +179,14 @@ func installNew(path string, data []byte) (err error) {
 		if err := os.Rename(tmp.Name(), path); err != nil {
 			return fmt.Errorf("keystore: create %s: %w", path, err)
 		}
+		// vfat: the renamed file's directory entry is written by its own sync.
+		if f, err := os.Open(path); err == nil {
+			err = f.Sync()
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("keystore: sync %s: %w", path, err)
+			}
+		}
 	}
 	if err := storage.SyncDir(dir); err != nil {
 		return fmt.Errorf("keystore: create %s: %w", path, err)
