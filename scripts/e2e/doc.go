@@ -3,9 +3,28 @@
 // driver as the camera, a disk image as the SD card) with scripts/qemu.sh, talks
 // to the agent through the serial console, powers the camera off and checks the
 // SD card from the host. It exists so that one command (make e2e) shows that
-// the agent captures, answers and shuts down cleanly on a real kernel, which no
-// unit test on the host can show.
+// the agent captures, detects motion, records, signs, survives a power cut and
+// shuts down cleanly on a real kernel, which no unit test on the host can show.
 //
-// The test runs only with CAMAGENT_E2E=1 (make e2e sets it), since it needs the
-// built image and QEMU.
+// The vfat card (a consumer SD card) carries the long checks:
+//
+//   - a still scene (vivid's movement and clock off) for 60 s of stream time:
+//     no motion event, no clip;
+//   - vivid's movement switched on for 6 s through `camagent ctl control`: an
+//     event starts within 1 s of stream time (the agent's log times of the
+//     control change and the event), and ends after the event gap once the
+//     movement stops; its clip is sealed and signed;
+//   - after a clean power-off, from the host: the clip, thumbnail, metadata
+//     and manifest copied out with mtools, probed and decoded with ffprobe and
+//     ffmpeg, and verified with a host build of `camagent verify`;
+//   - a second boot records and seals a short clip, starts another and is
+//     killed (SIGKILL to QEMU, a power cut) while that one is a .part with
+//     whole fragments; a third boot must recover it; from the host the
+//     recovered clip and both clips sealed before the cut must probe and
+//     verify.
+//
+// The ext4 card only boots, answers and powers off cleanly.
+//
+// Console logs are saved in out/e2e-console-*.log. The test runs only with
+// CAMAGENT_E2E=1 (make e2e sets it), since it needs the built image and QEMU.
 package e2e

@@ -32,11 +32,14 @@ const (
 )
 
 // sdCase is one SD card file system: how to make it, read a file from it and
-// check it from the host after the camera powered off.
+// check it from the host after the camera powered off. The vfat card (a
+// consumer SD card) also carries the motion, clip and power-cut checks
+// (clips_test.go); the ext4 run stays short.
 type sdCase struct {
 	fs    string
 	read  func(img, path string) *exec.Cmd
 	check func(img string) *exec.Cmd
+	clips bool
 }
 
 func TestCamera(t *testing.T) {
@@ -49,7 +52,8 @@ func TestCamera(t *testing.T) {
 	if _, err := os.Stat(initramfs); err != nil {
 		t.Fatalf("the camera image is missing (make image builds it): %v", err)
 	}
-	for _, tool := range []string{"bash", "busybox", "qemu-system-aarch64", "mtype", "fsck.vfat", "debugfs", "e2fsck"} {
+	for _, tool := range []string{"bash", "busybox", "qemu-system-aarch64", "mtype", "mcopy", "fsck.vfat", "debugfs",
+		"e2fsck", "ffprobe", "ffmpeg", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is missing (make deps installs it): %v", tool, err)
 		}
@@ -60,6 +64,7 @@ func TestCamera(t *testing.T) {
 			fs:    "vfat",
 			read:  func(img, path string) *exec.Cmd { return exec.Command("mtype", "-i", img, "::"+path) },
 			check: func(img string) *exec.Cmd { return exec.Command("fsck.vfat", "-n", img) },
+			clips: true,
 		},
 		{
 			fs:    "ext4",
@@ -67,27 +72,91 @@ func TestCamera(t *testing.T) {
 			check: func(img string) *exec.Cmd { return exec.Command("e2fsck", "-fn", img) },
 		},
 	}
+	began := time.Now()
 	for _, tc := range tests {
 		// A camera that fails on one card fails the same way on the next: stop.
 		if !t.Run(tc.fs, func(t *testing.T) { testCamera(t, root, initramfs, tc) }) {
 			break
 		}
 	}
+	t.Logf("wall time of the QEMU runs: %.1f s", time.Since(began).Seconds())
 }
 
 // status is the part of `camagent ctl status -json` the test checks.
 type status struct {
-	Capture struct {
-		Frames int64   `json:"frames"`
-		FPS    float64 `json:"fps"`
-		Format string  `json:"format"`
-		Width  int     `json:"width"`
-		Height int     `json:"height"`
-	} `json:"capture"`
-	Parts []struct {
+	Capture captureStatus `json:"capture"`
+	Parts   []struct {
 		Name  string `json:"name"`
 		State string `json:"state"`
 	} `json:"parts"`
+	// Present once the motion and recorder parts run.
+	Motion   *motionStatus   `json:"motion"`
+	Recorder *recorderStatus `json:"recorder"`
+	Clips    *clipsStatus    `json:"clips"`
+}
+
+type captureStatus struct {
+	Frames int64   `json:"frames"`
+	FPS    float64 `json:"fps"`
+	Format string  `json:"format"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	Queues []struct {
+		Name      string `json:"name"`
+		Delivered uint64 `json:"delivered"`
+		Dropped   uint64 `json:"dropped"`
+	} `json:"queues"`
+}
+
+// queues says how many frames each consumer got and lost.
+func (c captureStatus) queues() string {
+	var parts []string
+	for _, q := range c.Queues {
+		parts = append(parts, fmt.Sprintf("%s %d delivered, %d dropped", q.Name, q.Delivered, q.Dropped))
+	}
+	return strings.Join(parts, "; ")
+}
+
+type motionStatus struct {
+	Frames         uint64  `json:"frames"`
+	Events         uint64  `json:"events"`
+	Recalibrations uint64  `json:"recalibrations"`
+	Noise          float64 `json:"noise"`
+	Score          float64 `json:"score"`
+	Threshold      float64 `json:"threshold"`
+	Recent         []struct {
+		ID        uint64    `json:"id"`
+		Start     time.Time `json:"start"`
+		End       time.Time `json:"end"`
+		PeakScore float64   `json:"peak_score"`
+	} `json:"recent_events"`
+}
+
+type recorderStatus struct {
+	State         string `json:"state"`
+	Clip          string `json:"clip"`
+	Frames        uint64 `json:"frames"`
+	SkippedRate   uint64 `json:"skipped_rate"`
+	DroppedBehind uint64 `json:"dropped_behind"`
+	Encoded       uint64 `json:"encoded"`
+	Recorded      uint64 `json:"recorded"`
+	Clips         uint64 `json:"clips"`
+	LastError     string `json:"last_error"`
+}
+
+type clipsStatus struct {
+	State        string   `json:"state"`
+	Clips        int      `json:"clips"`
+	Sealed       uint64   `json:"sealed"`
+	Syncs        uint64   `json:"syncs"`
+	Recording    []string `json:"recording"`
+	LastRecovery struct {
+		Sealed   int   `json:"sealed"`
+		CutBytes int64 `json:"cut_bytes"`
+		Removed  int   `json:"removed"`
+		Failed   int   `json:"failed"`
+		Clips    int   `json:"clips"`
+	} `json:"last_recovery"`
 }
 
 // state is the part of the SD card's camagent/state.json the test checks.
@@ -112,6 +181,8 @@ var (
 
 func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 	began := time.Now()
+	ph := phases{last: began}
+	defer ph.log(t)
 	img := filepath.Join(t.TempDir(), "sd.img")
 	if out, err := exec.Command("bash", filepath.Join(root, "scripts", "sd.sh"), img, tc.fs).CombinedOutput(); err != nil {
 		t.Fatalf("scripts/sd.sh %s %s: %v\n%s", img, tc.fs, err, out)
@@ -128,16 +199,12 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 	logBootTimes(t, v, ff[0], sinceStart)
 
 	// The agent's status, through the console shell.
-	out := v.run(t, "camagent ctl status -json", 0)
-	var st status
-	if err := decodeJSON(out, &st); err != nil {
-		t.Fatalf("camagent ctl status -json: not one JSON object: %v\n%s", err, out)
-	}
+	st := v.status(t)
 	if st.Capture.Frames <= 0 || st.Capture.Format != "YUYV" || st.Capture.Width != 640 || st.Capture.Height != 480 {
 		t.Errorf("capture status = %+v, want frames > 0 of YUYV 640x480", st.Capture)
 	}
 	if len(st.Parts) == 0 {
-		t.Errorf("status lists no parts:\n%s", out)
+		t.Errorf("status lists no parts")
 	}
 	t.Logf("status: %d frames at %.1f fps, %s %dx%d, %d parts", st.Capture.Frames, st.Capture.FPS,
 		st.Capture.Format, st.Capture.Width, st.Capture.Height, len(st.Parts))
@@ -147,28 +214,40 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 	if out := v.run(t, "echo ping | nc -w 5 10.0.2.100 8443", 0); !strings.Contains(out, "pong ping") {
 		t.Errorf("guest to 10.0.2.100:8443 (forwarded to 127.0.0.1:%d): got %q, want pong ping", peer, out)
 	}
+	ph.done("boot to first frame, status, network")
 
-	// Clean power-off, as typed by someone on the console.
-	mark := v.mark()
-	v.send(t, "poweroff")
-	select {
-	case <-v.exited:
-	case <-time.After(powerOffWait):
-		t.Fatalf("QEMU still running %v after poweroff\n%s", powerOffWait, v.tail())
-	}
-	if v.waitErr != nil {
-		t.Errorf("QEMU exit: %v\n%s", v.waitErr, v.tail())
-	}
-	v.con.wait() // the last console lines
-	text := v.con.text(0)
-	if m := restartRE.FindString(text); m != "" {
-		t.Errorf("the agent did not run through: %q\n%s", m, v.tail())
-	}
-	if m := stoppedRE.FindStringSubmatch(v.con.text(mark)); m == nil || m[1] != "0" {
-		t.Errorf("the agent's exit on SIGTERM: want \"camagent stopped (status 0)\"\n%s", v.tail())
+	var c *clipRun
+	if tc.clips {
+		// Built on the host while the camera watches a still scene.
+		agent := buildHostAgent(t, root)
+		stillScene(t, v, firstFrameTime(t, ff[0]))
+		ph.done("still scene")
+		c = motionClip(t, v)
+		c.agent = agent
+		ph.done("motion event and clip")
 	}
 
-	// The SD card, from the host.
+	// Clean power-off, as typed by someone on the console, then the SD card
+	// from the host.
+	frames := v.status(t).Capture.Frames
+	v.powerOff(t)
+	checkRunRecord(t, tc, img, frames)
+	if out, err := tc.check(img).CombinedOutput(); err != nil || bytes.Contains(out, []byte("Dirty bit")) {
+		t.Errorf("%s SD image check: %v\n%s", tc.fs, err, out)
+	}
+	ph.done("power-off")
+	if tc.clips {
+		c.sha = checkClip(t, img, c, filepath.Join(t.TempDir(), "clip"))
+		ph.done("clip checks on the host")
+		powerCut(t, root, initramfs, img, peer, c, &ph)
+	}
+	t.Logf("wall time: %.1f s (QEMU ran %.1f s)", time.Since(began).Seconds(), v.ran.Seconds())
+}
+
+// checkRunRecord checks the agent's run record on the card after a clean
+// power-off: clean_shutdown and at least frames frames.
+func checkRunRecord(t *testing.T, tc sdCase, img string, frames int64) {
+	t.Helper()
 	raw, err := tc.read(img, "camagent/state.json").Output()
 	if err != nil {
 		t.Fatalf("reading camagent/state.json from the %s SD image: %v", tc.fs, err)
@@ -177,16 +256,34 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 	if err := json.Unmarshal(raw, &sd); err != nil {
 		t.Fatalf("camagent/state.json is not JSON: %v\n%s", err, raw)
 	}
-	if !sd.CleanShutdown || sd.Frames < st.Capture.Frames {
-		t.Errorf("camagent/state.json = %s, want clean_shutdown true and frames >= %d (the status before)", raw, st.Capture.Frames)
-	}
-	if out, err := tc.check(img).CombinedOutput(); err != nil || bytes.Contains(out, []byte("Dirty bit")) {
-		t.Errorf("%s SD image check: %v\n%s", tc.fs, err, out)
+	if !sd.CleanShutdown || sd.Frames < frames {
+		t.Errorf("camagent/state.json = %s, want clean_shutdown true and frames >= %d (the status before)", raw, frames)
 	}
 	var compact bytes.Buffer
 	_ = json.Compact(&compact, raw)
-	t.Logf("SD card (%s): camagent/state.json %s; file system clean", tc.fs, compact.Bytes())
-	t.Logf("wall time: %.1f s (QEMU ran %.1f s)", time.Since(began).Seconds(), v.ran.Seconds())
+	t.Logf("SD card (%s): camagent/state.json %s", tc.fs, compact.Bytes())
+}
+
+// phases times the steps of one card's run, for the log.
+type phases struct {
+	last  time.Time
+	names []string
+	took  []time.Duration
+}
+
+func (p *phases) done(name string) {
+	now := time.Now()
+	p.names = append(p.names, name)
+	p.took = append(p.took, now.Sub(p.last))
+	p.last = now
+}
+
+func (p *phases) log(t *testing.T) {
+	var b strings.Builder
+	for i, n := range p.names {
+		fmt.Fprintf(&b, "\n  %-46s %6.1f s", n, p.took[i].Seconds())
+	}
+	t.Logf("phases (host wall time):%s", b.String())
 }
 
 // logBootTimes logs boot-to-first-frame: on the host clock from QEMU's start,
@@ -211,28 +308,81 @@ func logBootTimes(t *testing.T, v *vm, line string, sinceStart time.Duration) {
 }
 
 func guestFirstFrame(t *testing.T, v *vm, line string) (float64, error) {
+	logged, err := logTime(line)
+	if err != nil {
+		return 0, err
+	}
+	now, uptime, err := v.guestClocks(t)
+	if err != nil {
+		return 0, err
+	}
+	return uptime - now.Sub(logged).Seconds(), nil
+}
+
+// logTime is the time= of one of the agent's log lines.
+func logTime(line string) (time.Time, error) {
 	m := slogTimeRE.FindStringSubmatch(line)
 	if m == nil {
-		return 0, errors.New("no time= in the agent's line")
+		return time.Time{}, errors.New("no time= in the agent's line")
 	}
 	logged, err := time.Parse(time.RFC3339Nano, m[1])
 	if err != nil {
-		return 0, fmt.Errorf("agent time: %w", err)
+		return time.Time{}, fmt.Errorf("agent time: %w", err)
 	}
+	return logged, nil
+}
+
+// firstFrameTime is the guest's wall-clock time of the first frame (the
+// agent's log line).
+func firstFrameTime(t *testing.T, line string) time.Time {
+	t.Helper()
+	ts, err := logTime(line)
+	if err != nil {
+		t.Fatalf("first-frame line %q: %v", line, err)
+	}
+	return ts
+}
+
+// guestClocks reads the guest's wall clock (the agent's log clock) and its
+// kernel uptime in seconds, in one console command.
+func (v *vm) guestClocks(t *testing.T) (time.Time, float64, error) {
+	t.Helper()
 	out := v.run(t, "touch /tmp/.clk; stat -c %y /tmp/.clk; cat /proc/uptime", 0)
 	wall, up := guestWallRE.FindString(out), guestUptimeRE.FindStringSubmatch(out)
 	if wall == "" || up == nil {
-		return 0, fmt.Errorf("guest clocks: %q", out)
+		return time.Time{}, 0, fmt.Errorf("guest clocks: %q", out)
 	}
 	now, err := time.Parse("2006-01-02 15:04:05.999999999 -0700", wall)
 	if err != nil {
-		return 0, fmt.Errorf("guest wall clock: %w", err)
+		return time.Time{}, 0, fmt.Errorf("guest wall clock: %w", err)
 	}
 	uptime, err := strconv.ParseFloat(up[1], 64)
 	if err != nil {
-		return 0, fmt.Errorf("guest uptime: %w", err)
+		return time.Time{}, 0, fmt.Errorf("guest uptime: %w", err)
 	}
-	return uptime - now.Sub(logged).Seconds(), nil
+	return now, uptime, nil
+}
+
+// guestNow is the guest's wall clock, the clock of the agent's log lines
+// and of the frames' capture times.
+func (v *vm) guestNow(t *testing.T) time.Time {
+	t.Helper()
+	now, _, err := v.guestClocks(t)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, v.tail())
+	}
+	return now
+}
+
+// status runs `camagent ctl status -json` on the console and decodes it.
+func (v *vm) status(t *testing.T) status {
+	t.Helper()
+	out := v.run(t, "camagent ctl status -json", 0)
+	var st status
+	if err := decodeJSON(out, &st); err != nil {
+		t.Fatalf("camagent ctl status -json: not one JSON object: %v\n%s", err, out)
+	}
+	return st
 }
 
 // decodeJSON decodes the first JSON object in out, a command's output on the
@@ -342,28 +492,51 @@ func boot(t *testing.T, root, initramfs, img string, peer int, logPath string) *
 // returns the submatches; it fails the test with the console's tail otherwise.
 func (v *vm) waitFor(t *testing.T, re *regexp.Regexp, from int, limit time.Duration, what string) []string {
 	t.Helper()
+	var m []string
+	v.until(t, limit, what, "", func() bool {
+		m = re.FindStringSubmatch(v.con.text(from))
+		return m != nil
+	})
+	return m
+}
+
+// until waits up to limit for found to report true, checking at every change
+// of the console. It fails the test with hint (what to look at next) and the
+// console's tail otherwise.
+func (v *vm) until(t *testing.T, limit time.Duration, what, hint string, found func() bool) {
+	t.Helper()
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
+	if hint != "" {
+		hint = "\n" + hint
+	}
 	for {
 		changed, eof := v.con.changed()
-		if m := re.FindStringSubmatch(v.con.text(from)); m != nil {
-			return m
+		if found() {
+			return
 		}
 		if eof {
-			t.Fatalf("waiting for %s: QEMU's console closed (exit: %v)\n%s", what, v.exitState(), v.tail())
+			t.Fatalf("waiting for %s: QEMU's console closed (exit: %v)%s\n%s", what, v.exitState(), hint, v.tail())
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			t.Fatalf("waiting for %s: not seen within %v (QEMU started %v ago)\n%s",
-				what, limit, time.Since(v.started).Round(time.Second), v.tail())
+			t.Fatalf("waiting for %s: not seen within %v (QEMU started %v ago)%s\n%s",
+				what, limit, time.Since(v.started).Round(time.Second), hint, v.tail())
 		}
 	}
 }
 
 // run types cmd on the console shell and returns what it printed (without
-// kernel messages); it fails the test unless cmd exits with want.
+// kernel messages); it fails the test unless cmd exits with want within
+// commandWait.
 func (v *vm) run(t *testing.T, cmd string, want int) string {
+	t.Helper()
+	return v.runFor(t, cmd, want, commandWait)
+}
+
+// runFor is run with a limit for a command that takes long (a sleep).
+func (v *vm) runFor(t *testing.T, cmd string, want int, limit time.Duration) string {
 	t.Helper()
 	v.seq++
 	begin, end := fmt.Sprintf("@@BEGIN-%d@@", v.seq), fmt.Sprintf("@@END-%d@@", v.seq)
@@ -372,9 +545,9 @@ func (v *vm) run(t *testing.T, cmd string, want int) string {
 	re := regexp.MustCompile(`(?s)` + regexp.QuoteMeta(begin) + `\n(.*?)` + regexp.QuoteMeta(end) + ` (\d+)\n`)
 	from := v.mark()
 	v.send(t, typed)
-	m := v.waitFor(t, re, from, commandWait, "the output of "+cmd)
+	m := v.waitFor(t, re, from, limit, "the output of "+cmd)
 	if m[2] != strconv.Itoa(want) {
-		t.Fatalf("%s: exit status %s, want %d\n%s", cmd, m[2], want, m[1])
+		t.Fatalf("%s: exit status %s, want %d\n%s\n%s", cmd, m[2], want, m[1], v.tail())
 	}
 	return kernelLineRE.ReplaceAllString(m[1], "")
 }
@@ -386,6 +559,43 @@ func (v *vm) send(t *testing.T, line string) {
 	if _, err := io.WriteString(v.stdin, line+"\n"); err != nil {
 		t.Fatalf("console write %q: %v\n%s", line, err, v.tail())
 	}
+}
+
+// powerOff types poweroff on the console, as someone at the camera would,
+// waits for QEMU to exit and checks that the agent ran through and stopped
+// cleanly on SIGTERM.
+func (v *vm) powerOff(t *testing.T) {
+	t.Helper()
+	mark := v.mark()
+	v.send(t, "poweroff")
+	select {
+	case <-v.exited:
+	case <-time.After(powerOffWait):
+		t.Fatalf("QEMU still running %v after poweroff: see camera-poweroff's lines (scripts/qemu/camera-poweroff)\n%s",
+			powerOffWait, v.tail())
+	}
+	if v.waitErr != nil {
+		t.Errorf("QEMU exit: %v\n%s", v.waitErr, v.tail())
+	}
+	v.con.wait() // the last console lines
+	if m := restartRE.FindString(v.con.text(0)); m != "" {
+		t.Errorf("the agent did not run through: %q (look for its last lines before that in the console)\n%s", m, v.tail())
+	}
+	if m := stoppedRE.FindStringSubmatch(v.con.text(mark)); m == nil || m[1] != "0" {
+		t.Errorf("the agent's exit on SIGTERM: want \"camagent stopped (status 0)\"\n%s", v.tail())
+	}
+}
+
+// kill cuts the camera's power: SIGKILL to QEMU (and its forwarders), so
+// nothing in the guest gets to run again; what the guest had written to the
+// virtual disk stays, what was still in its page cache is lost.
+func (v *vm) kill(t *testing.T) {
+	t.Helper()
+	if err := syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL QEMU: %v", err)
+	}
+	<-v.exited
+	v.con.wait()
 }
 
 func (v *vm) exitState() string {

@@ -4,9 +4,22 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/camagent/camagent/agent/config"
+)
+
+// The guest config's settings the QEMU test's timing and paths depend on
+// (clips_test.go); TestGuestConfig checks scripts/qemu/camagent.toml says the
+// same.
+const (
+	cfgEventGap  = 2 * time.Second // [motion] event_gap
+	cfgStillTime = 2 * time.Second // [motion] still_time
+	cfgPostRoll  = 2 * time.Second // [storage] post_roll
+	cfgClipFPS   = 4               // [storage] clip_fps
+	cfgSDMount   = "/mnt/sd"       // [storage] mount; /init mounts the SD card there
 )
 
 // TestGuestConfig checks, without QEMU, that the QEMU camera's config
@@ -27,11 +40,21 @@ func TestGuestConfig(t *testing.T) {
 		got, want any
 	}{
 		{"board", c.Board, "qemu-virt"},
-		{"storage.mount", c.Storage.Mount, "/mnt/sd"}, // /init mounts the SD card there
+		{"storage.mount", c.Storage.Mount, cfgSDMount},
 		{"capture.device", c.Capture.Device, "/dev/video0"},
 		{"capture.formats", len(c.Capture.Formats) == 1 && c.Capture.Formats[0] == "YUYV", true},
+		{"capture.width", c.Capture.Width, 640},
+		{"capture.height", c.Capture.Height, 480},
+		// A still picture at start (no clock, no movement): the test moves it.
 		{"capture.controls OSD Text Mode", c.Capture.Controls["OSD Text Mode"], int32(2)},
-		{"capture.controls Horizontal Movement", c.Capture.Controls["Horizontal Movement"], int32(6)},
+		{"capture.controls Horizontal Movement", c.Capture.Controls["Horizontal Movement"], int32(3)},
+		{"motion.event_gap", c.Motion.EventGap, cfgEventGap},
+		{"motion.still_time", c.Motion.StillTime, cfgStillTime},
+		{"storage.post_roll", c.Storage.PostRoll.Duration, cfgPostRoll},
+		{"storage.clip_fps", c.Storage.ClipFPS, float64(cfgClipFPS)},
+		// The card is the guest's only persistent disk: the key must survive
+		// reboots for the manifests to chain and verify.
+		{"identity.key on the SD card", strings.HasPrefix(c.Identity.Key, cfgSDMount+"/"), true},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {
