@@ -28,6 +28,22 @@ type Config struct {
 	// Motion is the motion detector's [motion] section; its keys and limits
 	// are documented on motion.Config.
 	Motion motion.Config `toml:"motion"`
+	Upload UploadConfig  `toml:"upload"`
+}
+
+// UploadConfig is the [upload] section: where sealed, signed clips go.
+type UploadConfig struct {
+	// URL is the ingest's base URL (https://...); "" keeps clips on the card.
+	URL string `toml:"url"`
+	// CA is the PEM file of the CA the ingest's certificate chains to.
+	CA string `toml:"ca"`
+	// ServerName overrides the name checked on the ingest's certificate.
+	ServerName string `toml:"server_name"`
+	// BandwidthKBps caps the upload in KiB/s (0: no cap).
+	BandwidthKBps int `toml:"bandwidth_kbps"`
+	// StartDelay is the longest random wait before the first attempt after
+	// start or an outage, so cameras do not all reconnect at once.
+	StartDelay Duration `toml:"start_delay"`
 }
 
 // LogConfig is the [log] section.
@@ -126,6 +142,7 @@ const (
 	SectionStorage         = "storage"
 	SectionIdentity        = "identity"
 	SectionMotion          = "motion"
+	SectionUpload          = "upload"
 )
 
 // Limits and allowed values.
@@ -191,6 +208,7 @@ func Default() Config {
 			JPEGQuality: 75, Fragment: Duration{2 * time.Second}},
 		Identity: IdentityConfig{Key: "/var/lib/camagent/device.key"},
 		Motion:   motion.DefaultConfig(),
+		Upload:   UploadConfig{StartDelay: Duration{30 * time.Second}},
 	}
 }
 
@@ -267,6 +285,9 @@ func Changed(prev, next Config) []string {
 	}
 	if !reflect.DeepEqual(prev.Motion, next.Motion) {
 		out = append(out, SectionMotion)
+	}
+	if prev.Upload != next.Upload {
+		out = append(out, SectionUpload)
 	}
 	return out
 }

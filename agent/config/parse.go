@@ -161,6 +161,12 @@ func schema() []field {
 		{key: "motion.min_motion_frames", kind: kindInt, lo: 1, hi: 1000},
 		{key: "motion.event_gap", kind: kindDuration},
 		{key: "motion.cooldown", kind: kindDuration},
+		{key: "upload", kind: kindTable},
+		{key: "upload.url", kind: kindString},
+		{key: "upload.ca", kind: kindString},
+		{key: "upload.server_name", kind: kindString},
+		{key: "upload.bandwidth_kbps", kind: kindInt, lo: 0, hi: 1 << 30},
+		{key: "upload.start_delay", kind: kindDuration},
 	}
 }
 

@@ -60,6 +60,14 @@ func (c Config) Validate() error {
 	if err := c.Motion.Validate(); err != nil {
 		p.addKey("motion", "%s", strings.TrimPrefix(err.Error(), "motion: invalid config: "))
 	}
+	if u := c.Upload; u.URL != "" {
+		if !strings.HasPrefix(u.URL, "https://") {
+			p.addKey("upload.url", "%s is not an https:// URL", quote(u.URL))
+		}
+		p.add(checkAbs("upload.ca", u.CA))
+	}
+	p.add(checkRange("upload.bandwidth_kbps", c.Upload.BandwidthKBps, 0, 1<<30))
+	p.add(checkDuration("upload.start_delay", c.Upload.StartDelay.Duration, 0, time.Hour))
 	p.add(checkAbs("identity.key", c.Identity.Key))
 	if c.Identity.CloudKey != "" {
 		p.add(checkAbs("identity.cloud_key", c.Identity.CloudKey))
