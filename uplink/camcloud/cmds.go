@@ -1,0 +1,404 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/ingest"
+	"github.com/camagent/camagent/uplink/ingest/devca"
+	"github.com/camagent/camagent/uplink/ingest/protocol"
+	"github.com/camagent/camagent/uplink/verify"
+)
+
+const (
+	defaultData   = "camcloud-data"
+	defaultListen = "127.0.0.1:8443"
+	defaultURL    = "https://127.0.0.1:8443"
+)
+
+// flags is what every command shares.
+type flags struct {
+	fs    *flag.FlagSet
+	data  *string
+	level *string
+}
+
+func newFlags(name string, stderr io.Writer) flags {
+	fs := flag.NewFlagSet("camcloud "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return flags{fs: fs, data: fs.String("data", defaultData, "the cloud's data `dir`"),
+		level: fs.String("log-level", "info", "debug, info, warn or error")}
+}
+
+func (f flags) parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, f.fs.Arg(0))
+	}
+	return nil
+}
+
+func (f flags) logger(stderr io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*f.level)); err != nil {
+		return nil, fmt.Errorf("%w: -log-level: %v", errUsage, err)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+func (f flags) open(stderr io.Writer) (*cloud, []string, error) {
+	log, err := f.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return openCloud(*f.data, log, time.Now)
+}
+
+// serveCmd is `camcloud serve`.
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("serve", stderr)
+	listen := f.fs.String("listen", defaultListen, "`address` to listen on (loopback by default)")
+	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
+	maxObject := f.fs.Uint64("max-object", ingest.DefaultMaxObjectSize, "largest object a manifest may declare, in `bytes`")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	c, created, err := f.open(stderr)
+	if err != nil {
+		return err
+	}
+	for _, p := range created {
+		c.log.Info("created", "file", p)
+	}
+	cert, err := c.serverCert(splitHosts(*hosts))
+	if err != nil {
+		return err
+	}
+	ing, err := c.ingestServer(*maxObject)
+	if err != nil {
+		return err
+	}
+	tok, err := c.newEnrollToken()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: c.handler(ing), TLSConfig: ingest.TLSConfig(cert), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)}
+	fmt.Fprintf(stdout, "camcloud: listening on https://%s\n  data: %s\n  CA certificate (devices trust it): %s\n"+
+		"  pairing public key (devices verify their owner binding with it): %s\n  one-time enrollment token: %s\n",
+		ln.Addr(), c.dir, filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile), tok)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// initCmd is `camcloud init`: create what serve would, and print the paths.
+func initCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("init", stderr)
+	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	c, _, err := f.open(stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := c.serverCert(splitHosts(*hosts)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ca: %s\npairing: %s\n", filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile))
+	return nil
+}
+
+// enrollCmd is `camcloud enroll`: sign a device CSR offline.
+func enrollCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("enroll", stderr)
+	csrPath := f.fs.String("csr", "", "the device's certificate signing request (PEM `file`, from camagent provision)")
+	out := f.fs.String("out", "", "where to write the device certificate (PEM `file`)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if *csrPath == "" || *out == "" {
+		return fmt.Errorf("%w: enroll needs -csr and -out", errUsage)
+	}
+	c, _, err := f.open(stderr)
+	if err != nil {
+		return err
+	}
+	csr, err := readMax(*csrPath, devca.MaxCSR)
+	if err != nil {
+		return err
+	}
+	certPEM, id, err := c.signCSR(csr)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(*out, certPEM, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "device id: %s\ncertificate: %s\n", id, *out)
+	return nil
+}
+
+// pairCmd is `camcloud pair`: pair a device to an account and write the
+// signed owner binding.
+func pairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("pair", stderr)
+	device := f.fs.String("device", "", "the device `ID`")
+	acct := f.fs.String("account", "", "the owner `account`")
+	out := f.fs.String("out", "", "where to write the owner binding (default DATA/bindings/<device>.binding)")
+	pubPath := f.fs.String("pubkey", "", "the device's public key (PEM `file`), if it was not enrolled here")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := identity.ValidDeviceID(*device); err != nil || *acct == "" {
+		return fmt.Errorf("%w: pair needs -device ID and -account NAME (%v)", errUsage, err)
+	}
+	c, _, err := f.open(stderr)
+	if err != nil {
+		return err
+	}
+	var pub crypto.PublicKey
+	if *pubPath != "" {
+		b, err := readMax(*pubPath, 16<<10)
+		if err != nil {
+			return err
+		}
+		k, err := identity.ParsePublicKeyPEM(b)
+		if err != nil {
+			return err
+		}
+		if id, _ := identity.DeviceID(k); id != *device {
+			return fmt.Errorf("the key in %s is device %s, not %s", *pubPath, id, *device)
+		}
+		pub = k
+	}
+	now := c.now()
+	ownerPub, token, err := c.reg.ensureAccount(c.dir, *acct, now)
+	if err != nil {
+		return err
+	}
+	if err := c.reg.pair(*device, *acct, pub, now); err != nil {
+		return err
+	}
+	der, err := identity.PublicKeyDER(ownerPub)
+	if err != nil {
+		return err
+	}
+	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: *device, OwnerAccount: *acct, OwnerKey: der,
+		Issued: now}, c.pairing)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		if err := os.MkdirAll(filepath.Join(c.dir, "bindings"), 0o700); err != nil {
+			return err
+		}
+		*out = filepath.Join(c.dir, "bindings", *device+".binding")
+	}
+	if err := writeAtomic(*out, binding, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "paired: %s -> %s\nowner binding: %s\n", *device, *acct, *out)
+	if token != "" {
+		fmt.Fprintf(stdout, "new account %s; viewer token (shown once): %s\n", *acct, token)
+	}
+	return nil
+}
+
+// tokenCmd is `camcloud token`: a new viewer token for an account.
+func tokenCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("token", stderr)
+	acct := f.fs.String("account", "", "the `account`")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	tok, err := openRegistry(*f.data).newViewerToken(*acct)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// listCmd is `camcloud list`: a viewer of one account. It fetches every
+// stored object of the account's devices with its manifest through the read
+// API and checks it with package verify against the keys pinned at pairing.
+func listCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("list", stderr)
+	acct := f.fs.String("account", "", "the viewer's `account`")
+	token := f.fs.String("token", os.Getenv("CAMCLOUD_TOKEN"), "viewer `token` (default $CAMCLOUD_TOKEN, else a new one)")
+	base := f.fs.String("url", defaultURL, "the cloud's base `URL`")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if *acct == "" {
+		return fmt.Errorf("%w: list needs -account", errUsage)
+	}
+	if _, err := url.Parse(*base); err != nil {
+		return fmt.Errorf("%w: -url: %v", errUsage, err)
+	}
+	reg := openRegistry(*f.data)
+	d, err := reg.view()
+	if err != nil {
+		return err
+	}
+	ids, keys := d.devicesOf(*acct)
+	if len(ids) == 0 {
+		return fmt.Errorf("no device is paired to %q", *acct)
+	}
+	if *token == "" {
+		if *token, err = reg.newViewerToken(*acct); err != nil {
+			return err
+		}
+	}
+	caPEM, err := readMax(filepath.Join(*f.data, devca.CertFile), 64<<10)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	v := viewerClient{hc: &http.Client{Transport: tr, Timeout: 5 * time.Minute}, base: *base, token: *token,
+		viewer: verify.Viewer{Account: *acct, Devices: keys}, out: stdout}
+	var shown, refused, pending int
+	for _, id := range ids {
+		s, r, p, err := v.device(ctx, id)
+		shown, refused, pending = shown+s, refused+r, pending+p
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%d shown, %d refused, %d not uploaded yet\n", shown, refused, pending)
+	if refused > 0 {
+		return fmt.Errorf("%d objects refused", refused)
+	}
+	return nil
+}
+
+type viewerClient struct {
+	hc     *http.Client
+	base   string
+	token  string
+	viewer verify.Viewer
+	out    io.Writer
+}
+
+func (v viewerClient) get(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+v.token)
+	resp, err := v.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		a, err := protocol.DecodeErrorAnswer(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return nil, fmt.Errorf("GET %s: %s: %s", path, a.Code, a.Error)
+	}
+	return resp, nil
+}
+
+// device lists and checks one device's items.
+func (v viewerClient) device(ctx context.Context, id string) (shown, refused, pending int, err error) {
+	var after uint64
+	for {
+		path := fmt.Sprintf(protocol.PathDevicesFmt, id)
+		if after > 0 {
+			path += fmt.Sprintf("?after=%d", after)
+		}
+		resp, err := v.get(ctx, path)
+		if err != nil {
+			return shown, refused, pending, err
+		}
+		list, err := protocol.DecodeItemList(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return shown, refused, pending, err
+		}
+		for _, it := range list.Items {
+			for _, o := range it.Objects {
+				if !o.Stored {
+					pending++
+					fmt.Fprintf(v.out, "PENDING %s #%d %s (%d bytes not uploaded yet)\n", id, it.Seq, o.Role, o.Size)
+					continue
+				}
+				d, err := v.object(ctx, id, it.Seq, o.Role)
+				if err != nil {
+					return shown, refused, pending, err
+				}
+				if d.Show {
+					shown++
+					m := d.Manifest
+					clock := "clock trusted"
+					if !m.ClockTrusted {
+						clock = "clock NOT trusted"
+					}
+					fmt.Fprintf(v.out, "SHOW    %s #%d %s %d bytes, captured %s (%s), owner %s\n", id, it.Seq, o.Role, o.Size,
+						m.Start().Format(time.RFC3339), clock, m.Owner)
+				} else {
+					refused++
+					fmt.Fprintf(v.out, "REFUSE  %s #%d %s: %s: %s\n", id, it.Seq, o.Role, d.Code, d.Reason)
+				}
+			}
+		}
+		if list.Next == 0 {
+			return shown, refused, pending, nil
+		}
+		after = list.Next
+	}
+}
+
+// object fetches one object with its manifest and decides.
+func (v viewerClient) object(ctx context.Context, id string, seq uint64, role string) (verify.Decision, error) {
+	resp, err := v.get(ctx, fmt.Sprintf(protocol.PathItemFmt, id, seq, role))
+	if err != nil {
+		return verify.Decision{}, err
+	}
+	defer resp.Body.Close()
+	cose, err := base64.StdEncoding.DecodeString(resp.Header.Get(protocol.HeaderManifest))
+	if err != nil {
+		return verify.Decision{Code: verify.CodeMalformed, Reason: "manifest header: " + err.Error()}, nil
+	}
+	return verify.Check(resp.Body, role, cose, v.viewer), nil
+}

@@ -1,0 +1,42 @@
+// Command camcloud is the development cloud: the reference ingest (package
+// ingest) on the host's loopback, with a development CA, owner accounts and
+// pairing, so that a camera under QEMU (or a test) uploads to something real
+// and every clip it records shows up here verified.
+//
+// It is a development tool, not a product: one process, files in one data
+// directory, the CA and pairing keys in plain files (0600).
+//
+//	camcloud serve  [-data DIR] [-listen 127.0.0.1:8443] [-hosts ...]
+//	camcloud init   [-data DIR] [-hosts ...]
+//	camcloud enroll [-data DIR] -csr device.csr -out device.crt
+//	camcloud pair   [-data DIR] -device ID -account NAME [-out owner.binding] [-pubkey device.pub]
+//	camcloud token  [-data DIR] -account NAME
+//	camcloud list   [-data DIR] -account NAME [-token T] [-url https://127.0.0.1:8443]
+//
+// serve (the default) creates on first start, in the data directory: the dev
+// CA (ca.key, ca.crt: devices trust ca.crt and get their certificates from
+// it), the ingest's TLS certificate for -hosts (server.crt, reissued when the
+// hosts change or it nears expiry), and the pairing key (pairing.key,
+// pairing.pub: devices verify their owner binding with pairing.pub). It
+// listens on 127.0.0.1:8443 by default; the QEMU guest reaches it as
+// 10.0.2.100:8443 through a forward to that address, which is why 10.0.2.100
+// is in the default -hosts. It prints a one-time enrollment token: a device
+// may POST its CSR (PEM) to /v1/enroll with "Authorization: Bearer <token>"
+// over plain server-authenticated TLS and gets its certificate back; the
+// token is then spent. enroll does the same offline from files, which is
+// what scripts use.
+//
+// pair creates the owner account if needed (an owner key pair in
+// accounts/NAME.key, and a first viewer token, printed once), records the
+// pairing in registry.json (which a running serve picks up), and writes the
+// owner binding signed with the pairing key, for the device to install. The
+// device's public key is pinned from its CSR at enrollment (or -pubkey).
+//
+// list is a viewer: it lists the account's devices' items through the read
+// API, fetches each object with its manifest, and checks it with package
+// verify against the keys pinned at pairing, printing SHOW or REFUSE and why.
+//
+// Data directory layout: ca.key, ca.crt, server.key, server.crt,
+// pairing.key, pairing.pub, registry.json, accounts/, bindings/,
+// enroll.token, ingest/ (the ingest's store/, staging/ and quarantine/).
+package main

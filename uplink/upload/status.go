@@ -1,0 +1,101 @@
+package upload
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is the uploader's state for `camagent ctl uploads`.
+type Status struct {
+	// State is starting, idle, pacing, uploading, backoff or stopped.
+	State   string `json:"state"`
+	Current string `json:"current,omitempty"` // the clip being sent
+	// Queued is the clips waiting (QueuedBytes their total size); Items
+	// shows the first MaxStatusItems of them in the order they will go.
+	Queued      int          `json:"queued"`
+	QueuedBytes uint64       `json:"queued_bytes"`
+	Items       []ItemStatus `json:"items"`
+	// Truncated: the card holds more clips than the in-memory queue.
+	Truncated bool `json:"truncated,omitempty"`
+	// Since start: clips uploaded and object bytes sent.
+	Uploaded   uint64    `json:"uploaded"`
+	BytesSent  uint64    `json:"bytes_sent"`
+	LastUpload time.Time `json:"last_upload,omitzero"`
+	// Failures is the number of consecutive failed attempts (an outage).
+	Failures    int       `json:"failures"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastCode    string    `json:"last_code,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// NextAttempt is when the uploader acts next, when it is waiting.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Watching    int       `json:"watching"` // folders under fsnotify watch
+}
+
+// ItemStatus is one queued clip.
+type ItemStatus struct {
+	Name string `json:"name"`
+	Seq  uint64 `json:"seq"`
+	// Phase is "manifest" (manifest and thumbnail not yet at the ingest),
+	// "body" (only the clip body is left), "parked" (refused; tried again
+	// at RetryAt) or "broken" (never sent; Reason says why).
+	Phase   string    `json:"phase"`
+	Sent    uint64    `json:"sent"` // bytes the ingest has, as far as this run knows
+	Total   uint64    `json:"total"`
+	Reason  string    `json:"reason,omitempty"`
+	RetryAt time.Time `json:"retry_at,omitzero"`
+}
+
+// Status returns a snapshot of the queue and the uploader's state.
+func (u *Uploader) Status() Status {
+	now := u.clk.now()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	st := Status{State: u.state, Current: u.current, Queued: len(u.queue), Truncated: u.truncated,
+		Uploaded: u.uploaded, BytesSent: u.bytesSent, LastUpload: u.lastUpload, Failures: u.failures,
+		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Watching: len(u.watched)}
+	if st.State == "backoff" || st.State == "pacing" || st.State == "starting" || (st.State == "idle" && !u.nextAttempt.IsZero()) {
+		st.NextAttempt = u.nextAttempt
+	}
+	qs := make([]*qitem, 0, len(u.queue))
+	for _, q := range u.queue {
+		st.QueuedBytes += q.total
+		qs = append(qs, q)
+	}
+	rank := func(q *qitem) int {
+		switch {
+		case q.broken != "":
+			return 2
+		case q.parked.After(now):
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(qs, func(a, b *qitem) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		if before(a, b) {
+			return -1
+		}
+		if before(b, a) {
+			return 1
+		}
+		return 0
+	})
+	for _, q := range qs[:min(len(qs), MaxStatusItems)] {
+		is := ItemStatus{Name: q.name, Seq: q.item.Seq, Phase: "manifest", Total: q.total}
+		for _, n := range q.sent {
+			is.Sent += n
+		}
+		switch {
+		case q.broken != "":
+			is.Phase, is.Reason = "broken", q.broken
+		case q.parked.After(now):
+			is.Phase, is.Reason, is.RetryAt = "parked", q.code, q.parked
+		case q.body:
+			is.Phase = "body"
+		}
+		st.Items = append(st.Items, is)
+	}
+	return st
+}
