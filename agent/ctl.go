@@ -23,6 +23,7 @@ Ask the running agent over its control socket.
 commands:
   status        uptime, config, parts, capture and storage
   logs [-n N]   the agent's last N log lines (default %d, at most %d)
+  uploads       the upload queue, with progress
   control NAME VALUE
                 set a V4L2 control of the running camera by its driver name
                 (vivid: control "Horizontal Movement" 6 moves, 3 stops)
@@ -46,7 +47,7 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("camagent ctl: missing command (commands: status, logs, control)")
+		return errors.New("camagent ctl: missing command (commands: status, logs, uploads, control)")
 	}
 	c := &control.Client{Socket: *socket}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
@@ -57,8 +58,10 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return ctlLogs(ctx, c, rest, *asJSON, stdout, stderr)
 	case "control":
 		return ctlControl(ctx, c, rest, stdout)
+	case "uploads":
+		return ctlUploads(ctx, c, rest, *asJSON, stdout, stderr)
 	default:
-		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, control)", cmd)
+		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, uploads, control)", cmd)
 	}
 }
 

@@ -152,6 +152,7 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 		part{"recorder", d.runRecorder},
 		part{"motion", d.runMotion},
 		part{"capture", d.capture.Run},
+		part{"upload", d.runUpload},
 		part{"board", d.runHardware},
 	)
 	return d
@@ -210,6 +211,7 @@ func (d *daemon) serveControl(ctx context.Context) error {
 		Routes: append([]control.Route{
 			control.StatusRoute(func(context.Context) (control.Status, error) { return d.status(), nil }),
 			control.LogsRoute(d.tail),
+			uploadsRoute(d.uploadStatus),
 			{Method: http.MethodPost, Path: control.PathCaptureControl, Write: true, Handler: http.HandlerFunc(d.serveCaptureControl)},
 		}, d.shellRoutes()...),
 	})
@@ -257,8 +259,11 @@ func (d *daemon) apply(next config.Config, src config.Source) {
 			d.mu.Unlock()
 			d.sup.Restart("storage")
 			d.sup.Restart("recorder")
+			d.sup.Restart("upload")
 		case "motion":
 			d.sup.Restart("motion")
+		case "upload":
+			d.sup.Restart("upload")
 		case "identity":
 			d.log.Warn("identity takes effect at the next start")
 		case "board":

@@ -11,6 +11,8 @@ import (
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/storage/recorder"
+	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/upload"
 )
 
 // Queue depths of the frame consumers: motion wants the newest frame, the
@@ -35,6 +37,8 @@ type pipeline struct {
 	// feed is every frame's result for the shell's `motion` command.
 	feed      *shell.MotionFeed
 	feedBoxes [shell.MaxBoxes]shell.Box
+
+	up *upload.Uploader // nil while the upload part is not running
 
 	sealMu sync.Mutex
 	sealer *sealer
@@ -148,7 +152,8 @@ func (d *daemon) runRecorder(ctx context.Context) error {
 		Logger: d.log.With("part", "storage"),
 		Retention: storage.Retention{FreeFloor: mib(s.FreeFloorMB), CriticalFloor: mib(s.CriticalFloorMB),
 			Quota: mib(s.QuotaMB)},
-		OnSeal: d.seal,
+		OnSeal:     d.seal,
+		OnComplete: d.notifyUpload,
 		OnDelete: func(del storage.Deletion) {
 			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
 		},
@@ -234,4 +239,69 @@ func (d *daemon) motionStatus() (st motion.Stats, last motion.Result, events []m
 		events = append(events, e.Clone())
 	}
 	return d.pipe.det.Stats(), last, events, true
+}
+
+// runUpload is the upload part: once the clip store and the device key are
+// there, it sends every complete clip (manifest, thumbnail, then body) to the
+// ingest named by [upload] url. Without a url clips stay on the card.
+func (d *daemon) runUpload(ctx context.Context) error {
+	cfg, _ := d.config()
+	u := cfg.Upload
+	if u.URL == "" {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	var store *storage.Store
+	for store == nil {
+		d.pipe.mu.Lock()
+		store = d.pipe.store
+		d.pipe.mu.Unlock()
+		if store == nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	s, err := d.openSealer()
+	if err != nil {
+		return err
+	}
+	up, err := newUploader(uploadSettings{URL: u.URL, CAFile: u.CA, ServerName: u.ServerName,
+		CertFile: identity.CertPath(cfg.Identity.Key), Bandwidth: int64(u.BandwidthKBps) << 10,
+		StartDelay: u.StartDelay.Duration}, s.key, store, d.log.With("part", "upload"))
+	if err != nil {
+		return err
+	}
+	d.pipe.mu.Lock()
+	d.pipe.up = up
+	d.pipe.mu.Unlock()
+	defer func() {
+		d.pipe.mu.Lock()
+		d.pipe.up = nil
+		d.pipe.mu.Unlock()
+	}()
+	return up.Run(ctx)
+}
+
+// notifyUpload is the store's OnComplete hook: a clip is ready to go.
+func (d *daemon) notifyUpload(info storage.ClipInfo) {
+	d.pipe.mu.Lock()
+	up := d.pipe.up
+	d.pipe.mu.Unlock()
+	if up != nil {
+		up.Notify(info)
+	}
+}
+
+// uploadStatus is the upload queue for the control socket.
+func (d *daemon) uploadStatus() upload.Status {
+	d.pipe.mu.Lock()
+	up := d.pipe.up
+	d.pipe.mu.Unlock()
+	if up == nil {
+		return upload.Status{}
+	}
+	return up.Status()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/ingest/ingesttest"
 	"github.com/camagent/camagent/uplink/manifest"
 	"github.com/camagent/camagent/uplink/verify"
 )
@@ -63,6 +64,21 @@ func TestPipeline(t *testing.T) {
 	if _, err := identity.SaveOwnerBinding(identity.BindingPath(keyPath), binding, cloud.Public(), key.DeviceID()); err != nil {
 		t.Fatal(err)
 	}
+	// The ingest: mutual TLS on loopback, its CA signs the device's CSR, and
+	// its registry knows the pairing.
+	env := ingesttest.Start(t, ingesttest.Options{})
+	csr, err := identity.CSR(key, key.DeviceID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := env.CA.SignCSR(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(identity.CertPath(keyPath), certPEM, 0o644)
+	caPath := filepath.Join(dir, "ingest-ca.crt")
+	os.WriteFile(caPath, env.CA.CertPEM(), 0o644)
+	env.Registry.Pair(key.DeviceID(), "alice")
 	cloudPEM, _ := identity.PublicKeyPEM(cloud.Public())
 	cloudKeyPath := filepath.Join(dir, "cloud.pub")
 	os.WriteFile(cloudKeyPath, cloudPEM, 0o644)
@@ -86,7 +102,11 @@ key = %q
 cloud_key = %q
 [motion]
 event_gap = "1s"
-`, sock, card, keyPath, cloudKeyPath))
+[upload]
+url = %q
+ca = %q
+start_delay = "0s"
+`, sock, card, keyPath, cloudKeyPath, env.URL, caPath))
 	cfg, src, err := config.LoadWith(cfgPath, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +173,19 @@ event_gap = "1s"
 	if dec := verify.CheckBytes(thumb, manifest.RoleThumbnail, cose, viewer); !dec.Show {
 		t.Errorf("viewer refuses the thumbnail: %s: %s", dec.Code, dec.Reason)
 	}
+	// The clip, its thumbnail and manifest reach the ingest, stored under the
+	// device that signed them.
+	waitFor(t, "the clip at the ingest", func() bool { return env.Ingest.Stats().ObjectsStored >= 2 })
+	if st := env.Ingest.Stats(); st.ManifestsAccepted == 0 || st.LookupMixups != 0 {
+		t.Errorf("ingest stats = %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(env.Root, "store", "devices", key.DeviceID())); err != nil {
+		t.Errorf("nothing stored under the device's ID: %v", err)
+	}
+	waitFor(t, "the clip marked uploaded", func() bool {
+		ok, _ := store.IsUploaded(c.Name)
+		return ok
+	})
 	// Neither another account nor a viewer of another device sees it.
 	other, _, _ := keystore.Open(filepath.Join(dir, "other.key"))
 	for name, v := range map[string]verify.Viewer{
