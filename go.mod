@@ -6,13 +6,10 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/blackjack/webcam v0.6.1
 	github.com/fsnotify/fsnotify v1.10.1
-	golang.org/x/sync v0.25.0
+	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/veraison/go-cose v1.3.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 )
 
-require (
-	github.com/fxamacker/cbor/v2 v2.10.0 // indirect
-	github.com/veraison/go-cose v1.3.0 // indirect
-	github.com/x448/float16 v0.8.4 // indirect
-)
+require github.com/x448/float16 v0.8.4 // indirect
