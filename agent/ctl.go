@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/shell"
 )
 
 const ctlUsage = `usage: camagent ctl [-socket PATH] [-json] <command>
@@ -23,6 +24,7 @@ Ask the running agent over its control socket.
 commands:
   status        uptime, config, parts, capture and storage
   logs [-n N]   the agent's last N log lines (default %d, at most %d)
+  clips         the clips on the SD card: state, size, duration, event time
   uploads       the upload queue, with progress
   control NAME VALUE
                 set a V4L2 control of the running camera by its driver name
@@ -47,7 +49,7 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("camagent ctl: missing command (commands: status, logs, uploads, control)")
+		return errors.New("camagent ctl: missing command (commands: status, logs, clips, uploads, control)")
 	}
 	c := &control.Client{Socket: *socket}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
@@ -60,8 +62,10 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return ctlControl(ctx, c, rest, stdout)
 	case "uploads":
 		return ctlUploads(ctx, c, rest, *asJSON, stdout, stderr)
+	case "clips":
+		return ctlClips(ctx, c, rest, *asJSON, stdout)
 	default:
-		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, uploads, control)", cmd)
+		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, clips, uploads, control)", cmd)
 	}
 }
 
@@ -99,6 +103,29 @@ func ctlControl(ctx context.Context, c *control.Client, args []string, stdout io
 	}
 	_, err = fmt.Fprintf(stdout, "%s = %d\n", printable(req.Name), req.Value)
 	return err
+}
+
+func ctlClips(ctx context.Context, c *control.Client, args []string, asJSON bool, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("camagent ctl clips: unexpected argument %q", args[0])
+	}
+	var resp shell.ClipsResponse
+	if err := c.Get(ctx, shell.PathClips, &resp); err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, resp)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "CLIP\tSTATE\tSIZE\tDURATION\tFRAMES\tEVENT\n")
+	for _, cl := range resp.Clips {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", printable(cl.Name), printable(cl.State), byteSize(uint64(max(cl.Size, 0))),
+			cl.Duration.Round(10*time.Millisecond), cl.Frames, stamp(cl.EventTime))
+	}
+	if len(resp.Clips) == 0 {
+		fmt.Fprintf(tw, "(no clips)\n")
+	}
+	return tw.Flush()
 }
 
 func ctlLogs(ctx context.Context, c *control.Client, args []string, asJSON bool, stdout, stderr io.Writer) error {

@@ -146,6 +146,10 @@ start_delay = "0s"
 	if !strings.Contains(out.String(), "e1") && !strings.Contains(out.String(), ".mp4") {
 		t.Errorf("shell shows no clip:\n%s", out.String())
 	}
+	out.Reset()
+	if err := ctlCmd(ctx, []string{"-socket", sock, "clips"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "sealed") && !strings.Contains(out.String(), "uploaded") {
+		t.Errorf("ctl clips = %v:\n%s", err, out.String())
+	}
 	store, err := storage.NewStore(storage.StoreConfig{Card: storage.NewCard(card)})
 	if err != nil {
 		t.Fatal(err)
