@@ -19,6 +19,7 @@ deps: ## install the host packages and fetch the guest kernel (idempotent)
 
 build: ## build camagent (and camcloud) for this host into out/
 	$(GOBUILD) -o $(OUT)/camagent ./agent
+	$(GOBUILD) -o $(OUT)/camcloud ./uplink/camcloud
 
 $(OUT)/camagent-arm64: $(GOFILES)
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $@ ./agent
@@ -37,6 +38,7 @@ image: deps $(OUT)/camagent-arm64 ## build the QEMU camera's initramfs
 	@bash scripts/image.sh $(OUT)/camagent-arm64 $(OUT)/initramfs.cpio.gz
 
 run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log
+	@$(MAKE) --no-print-directory build
 	@bash scripts/qemu.sh run
 
 shell: ## attach to the running QEMU camera's serial console

@@ -3,10 +3,15 @@
 # Debian's arm64 kernel, the initramfs from scripts/image.sh, the kernel's vivid
 # driver as the camera and a raw disk image as the SD card).
 #
-#   run [--fs vfat|ext4]  boot the camera in the background and show its console
-#                         (the agent's log) until it powers off; Ctrl-C presses
-#                         the power button, so camagent stops cleanly. Creates the
-#                         SD card image if absent (vfat unless --fs ext4).
+#   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443,
+#                         data in out/cloud, log in out/camcloud.log), boot the
+#                         camera in the background and show its console (the
+#                         agent's log) until it powers off; Ctrl-C presses the
+#                         power button, so camagent stops cleanly, then the cloud
+#                         stops. Creates the SD card image if absent (vfat unless
+#                         --fs ext4) and provisions it for the cloud
+#                         (scripts/cloud.sh card) when the card or the cloud is
+#                         new. Needs out/camagent and out/camcloud (make build).
 #   shell                 attach this terminal to the running camera's serial
 #                         console (Ctrl-] detaches).
 #   stop                  press the running camera's power button and wait.
@@ -29,6 +34,8 @@
 #   CAMERA_CONSOLE    boot only: stdio or a unix socket path (the socket waits
 #                     for a client before QEMU starts)  [stdio]
 #   CAMERA_MONITOR    boot only: QEMU monitor socket path, or none  [none]
+#   CAMERA_CLOUD      run only: the dev cloud's data folder, or none for no
+#                     cloud (clips then stay on the card)  [out/cloud]
 #
 # The network is QEMU user networking with restrict=on: the guest (10.0.2.15)
 # reaches nothing but the forwarded ports, and each forwarded connection is
@@ -46,6 +53,9 @@ console_sock=$out/console.sock
 console_log=$out/console.log
 monitor_sock=$out/monitor.sock
 pidfile=$out/qemu.pid
+cloud=${CAMERA_CLOUD:-$out/cloud}
+cloud_log=$out/camcloud.log
+cloud_listen=127.0.0.1:8443
 
 say() { printf 'qemu: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -75,6 +85,33 @@ qemu_args() {
 }
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+# start_cloud: camcloud serve in the background on $cloud_listen (the guest's
+# 10.0.2.100:8443 is forwarded there); sets cpid. Fails when it does not
+# listen within 10 s (port taken, bad data folder).
+cpid=
+start_cloud() {
+  local i
+  [ -x "$out/camcloud" ] || die "no $out/camcloud (make build)"
+  [ -f "$cloud_log" ] && mv -f "$cloud_log" "$cloud_log.old"
+  setsid "$out/camcloud" serve -data "$cloud" -listen "$cloud_listen" >"$cloud_log" 2>&1 </dev/null &
+  cpid=$!
+  for ((i = 0; i < 100; i++)); do
+    grep -q '^camcloud: listening on' "$cloud_log" 2>/dev/null && return 0
+    kill -0 $cpid 2>/dev/null || break
+    sleep 0.1
+  done
+  stop_cloud
+  tail -n 5 "$cloud_log" >&2 || true
+  die "camcloud serve did not start on $cloud_listen (is another camcloud, or something else, using the port? ss -ltnp 'sport = :${cloud_listen##*:}')"
+}
+
+stop_cloud() {
+  [ -n "$cpid" ] || return 0
+  kill "$cpid" 2>/dev/null || true
+  wait "$cpid" 2>/dev/null || true
+  cpid=
+}
 
 # monitor CMD: one command to the running camera's QEMU monitor.
 monitor() {
@@ -115,6 +152,14 @@ cmd_run() {
     bash "$top/scripts/sd.sh" "$sd" "$sd_fs"
   fi
   qemu_args
+  if [ "$cloud" != none ]; then
+    # Provisions only when the card lacks this cloud's identity files.
+    bash "$top/scripts/cloud.sh" card "$sd" "$cloud" dev >/dev/null
+    start_cloud
+    trap 'stop_cloud' EXIT
+    say "dev cloud: camcloud serve (pid $cpid) on https://$cloud_listen, data $cloud, log $cloud_log"
+    say "the camera's clips, verified: $out/camcloud list -data $cloud -account dev"
+  fi
   rm -f "$console_sock" "$monitor_sock" "$pidfile"
   [ -f "$console_log" ] && mv -f "$console_log" "$console_log.old"
   qpid=
@@ -135,7 +180,7 @@ cmd_run() {
   # this terminal's input, so the question is dropped.
   tail -n +1 -F --pid=$qpid "$console_log" 2>/dev/null | sed -u 's/\x1b\[6n//g' &
   tpid=$!
-  trap 'kill $tpid 2>/dev/null || true' EXIT
+  trap 'kill $tpid 2>/dev/null || true; stop_cloud' EXIT
   # wait returns early when a trapped signal arrives; QEMU may still be running.
   while kill -0 $qpid 2>/dev/null; do wait $qpid || true; done
   local st=0
@@ -143,6 +188,11 @@ cmd_run() {
   wait $tpid || true # the last console lines
   rm -f "$console_sock" "$monitor_sock" "$pidfile"
   say "camera off (QEMU exit status $st)"
+  if [ -n "$cpid" ]; then
+    stop_cloud
+    say "dev cloud stopped; its data stays in $cloud (to look again: $out/camcloud serve -data $cloud &" \
+      "then $out/camcloud list -data $cloud -account dev)"
+  fi
 }
 
 cmd_shell() {

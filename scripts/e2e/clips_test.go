@@ -54,8 +54,12 @@ type clipRun struct {
 	event     uint64 // the event that opened it (unknown for a recovered clip)
 	recovered bool   // sealed by recovery after a power cut
 	deviceID  string
-	agent     *hostAgent
+	seq       string // of its signed manifest
+	agent     string // camagent built for the host
 	sha       string // of the .mp4, once checked
+	// cloudBytes is the clip's size as the dev cloud lists it (0: not
+	// uploaded, or not checked).
+	cloudBytes int64
 }
 
 // stillScene watches the camera with vivid's movement and clock off until
@@ -179,7 +183,7 @@ func motionClip(t *testing.T, v *vm) *clipRun {
 		closed.attrs["why"], signed.attrs["seq"], r.Frames, r.SkippedRate, cfgClipFPS, r.DroppedBehind, r.Encoded,
 		r.Recorded, st.Capture.queues())
 	n, _ := strconv.ParseUint(id, 10, 64)
-	return &clipRun{name: name, event: n, deviceID: signed.attrs["device_id"]}
+	return &clipRun{name: name, event: n, deviceID: signed.attrs["device_id"], seq: signed.attrs["seq"]}
 }
 
 // controlSet finds the agent's log of one capture control change to value
@@ -211,9 +215,9 @@ func controlSet(t *testing.T, v *vm, logs []logLine, value string) (req, set log
 // whole fragments. A third boot must recover (seal) the .part; from the host,
 // the recovered clip must probe and verify, and the clips sealed before the
 // cut, a few seconds before it and in the first boot, must be intact.
-func powerCut(t *testing.T, root, initramfs, img string, peer int, first *clipRun, ph *phases) {
+func powerCut(t *testing.T, root, initramfs, img, fwd string, first *clipRun, ph *phases) {
 	t.Helper()
-	v := boot(t, root, initramfs, img, peer, filepath.Join(root, "out", "e2e-console-vfat-cut.log"))
+	v := boot(t, root, initramfs, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-cut.log"))
 	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (second boot, to be cut)")
 	v.waitLog(t, 0, commandWait, "the run record of the clean power-off before", "", "previous run shut down cleanly", nil)
 
@@ -256,7 +260,7 @@ func powerCut(t *testing.T, root, initramfs, img string, peer int, first *clipRu
 	ph.done("clip, then power cut while recording")
 
 	// Power back on: the agent recovers the .part at start.
-	v = boot(t, root, initramfs, img, peer, filepath.Join(root, "out", "e2e-console-vfat-recover.log"))
+	v = boot(t, root, initramfs, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-recover.log"))
 	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (after the power cut)")
 	const hintRecover = "next: the storage part's lines at start (\"sealed a clip cut back\", \"removed a clip\", " +
 		"\"recovered clips\") and clips.last_recovery in camagent ctl status; storage/recover.go does the work"
@@ -425,7 +429,7 @@ func checkClip(t *testing.T, img string, c *clipRun, dir string) (sha string) {
 
 	// The signature, offline, as a viewer would check it: pinned to the
 	// device ID the agent logged when it signed.
-	bin := c.agent.wait(t)
+	bin := c.agent
 	out, err := exec.Command(bin, "verify", "-pin", c.deviceID, clip).CombinedOutput()
 	if err != nil || !regexp.MustCompile(`(?m)^OK +`+regexp.QuoteMeta(clip)+`: clip`).Match(out) ||
 		!regexp.MustCompile(`(?m)^OK +`+regexp.QuoteMeta(thumb)+`: thumbnail`).Match(out) ||
@@ -433,6 +437,9 @@ func checkClip(t *testing.T, img string, c *clipRun, dir string) (sha string) {
 		errorf("camagent verify -pin %s %s: %v, want OK for the signature, the clip and the thumbnail\n%s\n"+
 			"next: camagent verify (agent/verify.go) says which check failed; compare the manifest's sha256 "+
 			"with the .json's", c.deviceID, clip, err, out)
+	}
+	if c.cloudBytes != 0 && c.cloudBytes != int64(len(video)) {
+		errorf("%s: the dev cloud lists %d bytes, the card holds %d", c.name, c.cloudBytes, len(video))
 	}
 	if !bad {
 		t.Logf("host checks of %s: %d frames, %.2f s (%.1f fps), %d bytes; thumbnail %dx%d; metadata agrees; "+
@@ -484,45 +491,6 @@ func ffprobe(path string, count bool) (probe, error) {
 	p.Frames, _ = strconv.Atoi(s.Frames)
 	p.Duration, _ = strconv.ParseFloat(r.Format.Duration, 64)
 	return p, nil
-}
-
-// hostAgent is camagent built for the host (for `camagent verify`), built in
-// the background while the camera runs.
-type hostAgent struct {
-	path string
-	done chan struct{}
-	err  error
-	out  []byte
-}
-
-func buildHostAgent(t *testing.T, root string) *hostAgent {
-	t.Helper()
-	h := &hostAgent{path: filepath.Join(t.TempDir(), "camagent"), done: make(chan struct{})}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", h.path, "./agent")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("go build ./agent for the host: %v", err)
-	}
-	go func() {
-		defer close(h.done)
-		h.err = cmd.Wait()
-		h.out = out.Bytes()
-	}()
-	t.Cleanup(func() { <-h.done })
-	return h
-}
-
-// wait returns the host agent's path once it is built.
-func (h *hostAgent) wait(t *testing.T) string {
-	t.Helper()
-	<-h.done
-	if h.err != nil {
-		t.Fatalf("go build ./agent for the host (camagent verify): %v\n%s", h.err, h.out)
-	}
-	return h.path
 }
 
 // logLine is one of the agent's log lines (slog's text format) on the console.

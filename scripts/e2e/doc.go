@@ -6,6 +6,11 @@
 // the agent captures, detects motion, records, signs, survives a power cut and
 // shuts down cleanly on a real kernel, which no unit test on the host can show.
 //
+// Before each card's first boot the test provisions it for the dev cloud
+// (scripts/cloud.sh card: device key, certificate, owner binding for account
+// "dev", the cloud's CA and pairing key), against a `camcloud serve` it runs
+// on a free loopback port that the guest reaches as 10.0.2.100:8443.
+//
 // The vfat card (a consumer SD card) carries the long checks:
 //
 //   - a still scene (vivid's movement and clock off) for 60 s of stream time:
@@ -14,6 +19,9 @@
 //     event starts within 1 s of stream time (the agent's log times of the
 //     control change and the event), and ends after the event gap once the
 //     movement stops; its clip is sealed and signed;
+//   - the clip is uploaded: `camcloud list -account dev` shows it and its
+//     thumbnail (fetched with the manifest and verified again), and a second
+//     account sees nothing of the camera (the read API answers forbidden);
 //   - after a clean power-off, from the host: the clip, thumbnail, metadata
 //     and manifest copied out with mtools, probed and decoded with ffprobe and
 //     ffmpeg, and verified with a host build of `camagent verify`;

@@ -72,10 +72,15 @@ func TestCamera(t *testing.T) {
 			check: func(img string) *exec.Cmd { return exec.Command("e2fsck", "-fn", img) },
 		},
 	}
+	// The dev cloud, for both cards: each is provisioned for it before its
+	// first boot, and the vfat camera's clip must show up in it, verified.
+	tools := buildHostTools(t, root)
+	cloud := startCloud(t, tools, filepath.Join(root, "out", "e2e-camcloud.log"))
+	t.Logf("dev cloud: camcloud serve on %s (the guest's 10.0.2.100:8443 is forwarded there)", cloud.url)
 	began := time.Now()
 	for _, tc := range tests {
 		// A camera that fails on one card fails the same way on the next: stop.
-		if !t.Run(tc.fs, func(t *testing.T) { testCamera(t, root, initramfs, tc) }) {
+		if !t.Run(tc.fs, func(t *testing.T) { testCamera(t, root, initramfs, tc, cloud) }) {
 			break
 		}
 	}
@@ -179,7 +184,7 @@ var (
 	kernelLineRE = regexp.MustCompile(`(?m)^\[ *[0-9]+\.[0-9]+\] .*\n`)
 )
 
-func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
+func testCamera(t *testing.T, root, initramfs string, tc sdCase, cloud *devCloud) {
 	began := time.Now()
 	ph := phases{last: began}
 	defer ph.log(t)
@@ -187,8 +192,12 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 	if out, err := exec.Command("bash", filepath.Join(root, "scripts", "sd.sh"), img, tc.fs).CombinedOutput(); err != nil {
 		t.Fatalf("scripts/sd.sh %s %s: %v\n%s", img, tc.fs, err, out)
 	}
+	deviceID := cloud.provision(t, root, img)
+	t.Logf("SD card (%s) provisioned for the dev cloud: device %s, paired to %s", tc.fs, deviceID, devAccount)
 	peer := startPeer(t)
-	v := boot(t, root, initramfs, img, peer, filepath.Join(root, "out", "e2e-console-"+tc.fs+".log"))
+	// The guest's 8443 reaches the dev cloud, its 1883 the test's echo peer.
+	fwd := fmt.Sprintf("8443:%d 1883:%d", cloud.port, peer)
+	v := boot(t, root, initramfs, img, fwd, filepath.Join(root, "out", "e2e-console-"+tc.fs+".log"))
 
 	// Boot to the agent's first frame.
 	ff := v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame")
@@ -210,21 +219,28 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 		st.Capture.Format, st.Capture.Width, st.Capture.Height, len(st.Parts))
 
 	// The network: the guest reaches the host's loopback only through the
-	// forwarded port.
-	if out := v.run(t, "echo ping | nc -w 5 10.0.2.100 8443", 0); !strings.Contains(out, "pong ping") {
-		t.Errorf("guest to 10.0.2.100:8443 (forwarded to 127.0.0.1:%d): got %q, want pong ping", peer, out)
+	// forwarded ports.
+	if out := v.run(t, "echo ping | nc -w 5 10.0.2.100 1883", 0); !strings.Contains(out, "pong ping") {
+		t.Errorf("guest to 10.0.2.100:1883 (forwarded to 127.0.0.1:%d): got %q, want pong ping", peer, out)
 	}
 	ph.done("boot to first frame, status, network")
 
 	var c *clipRun
 	if tc.clips {
-		// Built on the host while the camera watches a still scene.
-		agent := buildHostAgent(t, root)
 		stillScene(t, v, firstFrameTime(t, ff[0]))
 		ph.done("still scene")
 		c = motionClip(t, v)
-		c.agent = agent
+		c.agent = cloud.tools.agent
+		if c.deviceID != deviceID {
+			t.Errorf("the clip was signed by device %s, the card was provisioned for %s", c.deviceID, deviceID)
+		}
 		ph.done("motion event and clip")
+		// The clip uploaded: the cloud serves it, and a viewer verifies it.
+		c.cloudBytes = cloud.waitShown(t, v, deviceID, c.seq)
+		t.Logf("dev cloud: camcloud list -account %s shows clip #%s of %s (%d bytes) and its thumbnail, verified",
+			devAccount, c.seq, deviceID, c.cloudBytes)
+		cloud.checkOtherAccount(t, deviceID)
+		ph.done("upload to the dev cloud, shown verified")
 	}
 
 	// Clean power-off, as typed by someone on the console, then the SD card
@@ -239,7 +255,7 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase) {
 	if tc.clips {
 		c.sha = checkClip(t, img, c, filepath.Join(t.TempDir(), "clip"))
 		ph.done("clip checks on the host")
-		powerCut(t, root, initramfs, img, peer, c, &ph)
+		powerCut(t, root, initramfs, img, fwd, c, &ph)
 	}
 	t.Logf("wall time: %.1f s (QEMU ran %.1f s)", time.Since(began).Seconds(), v.ran.Seconds())
 }
@@ -396,7 +412,7 @@ func decodeJSON(out string, v any) error {
 }
 
 // startPeer listens on the host's loopback and answers each connection's first
-// line with "pong LINE"; it stands in for the dev cloud the guest will reach.
+// line with "pong LINE": the guest's network check.
 func startPeer(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -438,9 +454,10 @@ type vm struct {
 }
 
 // boot starts QEMU through scripts/qemu.sh boot with the SD image img and the
-// guest's port 8443 forwarded to the host's 127.0.0.1:peer. QEMU and its
-// forwarders are killed when the test ends, and the console is saved to logPath.
-func boot(t *testing.T, root, initramfs, img string, peer int, logPath string) *vm {
+// guest's ports forwarded to the host's 127.0.0.1 as fwd says (CAMERA_FWD:
+// GUESTPORT:HOSTPORT ...). QEMU and its forwarders are killed when the test
+// ends, and the console is saved to logPath.
+func boot(t *testing.T, root, initramfs, img, fwd, logPath string) *vm {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -449,7 +466,7 @@ func boot(t *testing.T, root, initramfs, img string, peer int, logPath string) *
 	v := &vm{con: newConsole(), exited: make(chan struct{})}
 	v.cmd = exec.Command("bash", filepath.Join(root, "scripts", "qemu.sh"), "boot")
 	v.cmd.Env = append(os.Environ(),
-		"CAMERA_INITRAMFS="+initramfs, "CAMERA_SD="+img, fmt.Sprintf("CAMERA_FWD=8443:%d", peer),
+		"CAMERA_INITRAMFS="+initramfs, "CAMERA_SD="+img, "CAMERA_FWD="+fwd,
 		"CAMERA_CONSOLE=stdio", "CAMERA_MONITOR=none",
 		// Kernel errors stay off the console: under load vivid's capture thread
 		// runs late and the kernel warns about it (schedule_timeout), which

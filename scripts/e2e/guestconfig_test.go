@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +19,11 @@ const (
 	cfgPostRoll  = 2 * time.Second // [storage] post_roll
 	cfgClipFPS   = 4               // [storage] clip_fps
 	cfgSDMount   = "/mnt/sd"       // [storage] mount; /init mounts the SD card there
+	// Where scripts/cloud.sh card puts the device identity on the card.
+	cfgIdentity = cfgSDMount + "/camagent/identity"
+	// The dev cloud as the guest reaches it: the test forwards the guest's
+	// 10.0.2.100:8443 to its camcloud serve.
+	cfgUploadURL = "https://10.0.2.100:8443"
 )
 
 // TestGuestConfig checks, without QEMU, that the QEMU camera's config
@@ -54,7 +58,13 @@ func TestGuestConfig(t *testing.T) {
 		{"storage.clip_fps", c.Storage.ClipFPS, float64(cfgClipFPS)},
 		// The card is the guest's only persistent disk: the key must survive
 		// reboots for the manifests to chain and verify.
-		{"identity.key on the SD card", strings.HasPrefix(c.Identity.Key, cfgSDMount+"/"), true},
+		// scripts/cloud.sh card provisions these files.
+		{"identity.key", c.Identity.Key, cfgIdentity + "/device.key"},
+		{"identity.cloud_key", c.Identity.CloudKey, cfgIdentity + "/pairing.pub"},
+		{"upload.url", c.Upload.URL, cfgUploadURL},
+		{"upload.ca", c.Upload.CA, cfgIdentity + "/ca.crt"},
+		// The test waits for the upload: no fleet to spread out.
+		{"upload.start_delay at most 1s", c.Upload.StartDelay.Duration <= time.Second, true},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {

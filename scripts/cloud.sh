@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# cloud.sh: the dev cloud (camcloud) for the QEMU camera, on the host.
+#
+#   card IMG [DATA [ACCOUNT]]
+#       Provision the camera's SD card image IMG (vfat or ext4, as scripts/sd.sh
+#       makes it) against the cloud in DATA [out/cloud], paired to ACCOUNT
+#       [dev]: camcloud init (once per DATA); the device key (the one already
+#       on the card, else a new one made by camagent provision on the host);
+#       camcloud enroll of its CSR into device.crt; camcloud pair into
+#       owner.binding; and the cloud's ca.crt and pairing.pub. All of it goes to
+#       camagent/identity/ on the card, where scripts/qemu/camagent.toml looks.
+#       Does nothing when the card already holds this cloud's CA, a
+#       certificate and an owner binding. Prints the device ID.
+#
+# Environment (defaults in brackets):
+#   CAMAGENT_HOST  camagent built for the host  [out/camagent]
+#   CAMCLOUD       camcloud built for the host  [out/camcloud]
+# (make build builds both.)
+#
+# The key only passes through a private temporary folder on the host, removed
+# on exit. The card must not be in use by a running camera.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+camagent=${CAMAGENT_HOST:-$top/out/camagent}
+camcloud=${CAMCLOUD:-$top/out/camcloud}
+dir=camagent/identity # on the card
+files=(device.key device.crt owner.binding ca.crt pairing.pub)
+
+say() { printf 'cloud: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# fs IMG: vfat or ext4, from the ext superblock magic.
+fs() {
+  if [ "$(od -An -tx1 -j1080 -N2 "$1" | tr -d ' \n')" = 53ef ]; then echo ext4; else echo vfat; fi
+}
+
+# get IMG FS NAME LOCAL: copy camagent/identity/NAME off the card; fails when absent.
+get() {
+  case $2 in
+  vfat) mcopy -n -o -i "$1" "::$dir/$3" "$4" 2>/dev/null ;;
+  ext4)
+    # debugfs exits 0 for a missing file: ask for its inode first.
+    debugfs -R "stat /$dir/$3" "$1" 2>/dev/null | grep -q '^Inode:' || return 1
+    debugfs -R "dump /$dir/$3 $4" "$1" 2>/dev/null
+    ;;
+  esac
+}
+
+# put IMG FS LOCALDIR: write the identity files from LOCALDIR to the card.
+put() {
+  local f
+  case $2 in
+  vfat)
+    mmd -D s -i "$1" ::camagent 2>/dev/null || true
+    mmd -D s -i "$1" "::$dir" 2>/dev/null || true
+    for f in "${files[@]}"; do mcopy -o -i "$1" "$3/$f" "::$dir/$f"; done
+    ;;
+  ext4)
+    {
+      echo "mkdir /camagent"
+      echo "mkdir /$dir"
+      for f in "${files[@]}"; do
+        echo "rm /$dir/$f"
+        echo "write $3/$f /$dir/$f"
+        # owned by root, like everything else the camera writes
+        echo "sif /$dir/$f uid 0"
+        echo "sif /$dir/$f gid 0"
+      done
+    } >"$3/debugfs.cmds"
+    debugfs -w -f "$3/debugfs.cmds" "$1" >/dev/null 2>&1
+    ;;
+  esac
+  # Read everything back: debugfs reports failures only in its output.
+  for f in "${files[@]}"; do
+    get "$1" "$2" "$f" "$3/check" || die "$f was not written to $1"
+    cmp -s "$3/$f" "$3/check" || die "$f on $1 differs from what was written"
+  done
+}
+
+cmd_card() {
+  if [ $# -lt 1 ] || [ $# -gt 3 ]; then die "usage: cloud.sh card IMG [DATA [ACCOUNT]]"; fi
+  local img=$1 data=${2:-$top/out/cloud} account=${3:-dev} fs tmp id out
+  [ -f "$img" ] || die "no SD card image $img (scripts/sd.sh makes one)"
+  [ -x "$camagent" ] || die "no host camagent at $camagent (make build)"
+  [ -x "$camcloud" ] || die "no camcloud at $camcloud (make build)"
+  fs=$(fs "$img")
+  case $fs in
+  vfat) command -v mcopy >/dev/null || die "mtools missing (make deps)" ;;
+  ext4) command -v debugfs >/dev/null || die "debugfs missing (make deps)" ;;
+  esac
+  "$camcloud" init -data "$data" >/dev/null
+
+  tmp=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now
+  trap "rm -rf '$tmp'" EXIT
+  chmod 700 "$tmp"
+
+  # Provisioned already for this cloud?
+  if get "$img" "$fs" ca.crt "$tmp/ca.crt" && cmp -s "$tmp/ca.crt" "$data/ca.crt" &&
+    get "$img" "$fs" device.crt "$tmp/device.crt" && get "$img" "$fs" owner.binding "$tmp/owner.binding"; then
+    get "$img" "$fs" device.key "$tmp/device.key" || die "$img has a certificate but no device key"
+    chmod 600 "$tmp/device.key"
+    id=$("$camagent" provision -key "$tmp/device.key" | sed -n 's/^device id: //p')
+    say "$img is provisioned for $data already (device $id)"
+    echo "$id"
+    return 0
+  fi
+
+  # The card's key, if it has one: the camera keeps its device ID.
+  if get "$img" "$fs" device.key "$tmp/device.key"; then
+    chmod 600 "$tmp/device.key"
+    say "$img has a device key: keeping it"
+  else
+    rm -f "$tmp/device.key"
+  fi
+  out=$("$camagent" provision -key "$tmp/device.key") || die "camagent provision failed"
+  id=$(sed -n 's/^device id: //p' <<<"$out")
+  [ -n "$id" ] || die "camagent provision printed no device id: $out"
+  "$camcloud" enroll -data "$data" -csr "$tmp/device.csr" -out "$tmp/device.crt" >/dev/null
+  out=$("$camcloud" pair -data "$data" -device "$id" -account "$account" -out "$tmp/owner.binding")
+  # The viewer token pair prints for a new account is not needed:
+  # camcloud list makes one from the data folder.
+  grep '^paired:' <<<"$out" >&2 || true
+  cp "$data/ca.crt" "$data/pairing.pub" "$tmp/"
+  put "$img" "$fs" "$tmp"
+  say "provisioned $img ($fs): device $id, paired to $account, certificate from $data/ca.crt"
+  echo "$id"
+}
+
+case ${1:-} in
+card) shift; cmd_card "$@" ;;
+*) die "usage: cloud.sh card IMG [DATA [ACCOUNT]]" ;;
+esac
