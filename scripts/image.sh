@@ -5,7 +5,8 @@
 # /usr/bin/camagent, the kernel modules listed in scripts/qemu/modules.list with
 # their dependencies (resolved from the kernel's modules.dep, modules.softdep and
 # modules.alias, dependencies first), camagent's config (scripts/qemu/camagent.toml)
-# at /etc/camagent/camagent.toml, /init and /sbin/camera-poweroff.
+# at /etc/camagent/camagent.toml, /init and /sbin/camera-poweroff, and the
+# DEVELOPMENT vendor key's public half at /etc/camagent/vendor.pub (see below).
 #
 # The kernel, modules and busybox come from scripts/deps.sh (.cache/guest). OUT is
 # rebuilt only when an input changed: a digest of every input is kept beside it
@@ -30,11 +31,35 @@ busybox=$kroot/bin/busybox
 command -v qemu-aarch64-static >/dev/null || die "qemu-aarch64-static missing (make deps)"
 command -v cpio >/dev/null || die "cpio missing (make deps)"
 
+# !!! DEVELOPMENT KEY FOR THE QEMU IMAGE ONLY !!!
+# The vendor's service key unlocks the serial shell's privileged commands
+# (camagent shell: unlock, camagent sign-challenge). A real vendor key never
+# leaves the vendor's signing machine; this one is made here, once, unencrypted
+# in OUT's folder (vendor.key, ECDSA P-256, PKCS#8 PEM), so that the end-to-end
+# test (scripts/e2e) can sign the QEMU camera's unlock challenges. Never install
+# its public half (vendor.pub) on a real camera.
+vendor_key=$(dirname "$out")/vendor.key vendor_pub=$(dirname "$out")/vendor.pub
+mkdir -p "$(dirname "$out")"
+if [ ! -s "$vendor_key" ]; then
+  command -v openssl >/dev/null || die "openssl missing: it makes the development vendor key"
+  (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$vendor_key.tmp") ||
+    die "cannot make the development vendor key"
+  mv "$vendor_key.tmp" "$vendor_key"
+  rm -f "$vendor_pub"
+  say "made the DEVELOPMENT vendor key $vendor_key (for the QEMU image only)"
+fi
+if [ ! -s "$vendor_pub" ] || [ "$vendor_pub" -ot "$vendor_key" ]; then
+  # The agent itself derives the public half, so the camera reads what it wrote.
+  qemu-aarch64-static "$agent" sign-challenge -key "$vendor_key" -public >"$vendor_pub.tmp" ||
+    die "camagent sign-challenge -public could not read $vendor_key"
+  mv "$vendor_pub.tmp" "$vendor_pub"
+fi
+
 # Up to date? The digest covers the files copied, this script, and the kernel.
 inputs() {
   printf 'kernel %s\n' "$kver"
   sha256sum "$agent" "$busybox" "$0" "$qdir"/init "$qdir"/lib.sh "$qdir"/camera-poweroff \
-    "$qdir"/profile "$qdir"/camagent.toml "$qdir"/modules.list "$kmods/modules.dep" |
+    "$qdir"/profile "$qdir"/camagent.toml "$qdir"/modules.list "$kmods/modules.dep" "$vendor_pub" |
     awk '{print $1}'
 }
 digest=$(inputs | sha256sum | awk '{print $1}')
@@ -69,6 +94,7 @@ install -m 0755 "$qdir/camera-poweroff" "$stage/sbin/camera-poweroff"
 install -m 0644 "$qdir/lib.sh" "$stage/etc/camera/lib.sh"
 install -m 0644 "$qdir/profile" "$stage/etc/profile"
 install -m 0644 "$qdir/camagent.toml" "$stage/etc/camagent/camagent.toml"
+install -m 0644 "$vendor_pub" "$stage/etc/camagent/vendor.pub" # the DEVELOPMENT vendor key (above)
 echo camera >"$stage/etc/hostname"
 printf '127.0.0.1\tlocalhost\n10.0.2.100\thost\n' >"$stage/etc/hosts"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$stage/etc/passwd"

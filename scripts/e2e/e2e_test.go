@@ -34,12 +34,14 @@ const (
 // sdCase is one SD card file system: how to make it, read a file from it and
 // check it from the host after the camera powered off. The vfat card (a
 // consumer SD card) also carries the motion, clip and power-cut checks
-// (clips_test.go); the ext4 run stays short.
+// (clips_test.go); the ext4 run stays short, with the serial shell
+// (shell_test.go).
 type sdCase struct {
 	fs    string
 	read  func(img, path string) *exec.Cmd
 	check func(img string) *exec.Cmd
 	clips bool
+	shell bool
 }
 
 func TestCamera(t *testing.T) {
@@ -51,6 +53,11 @@ func TestCamera(t *testing.T) {
 	initramfs := filepath.Join(root, "out", "initramfs.cpio.gz")
 	if _, err := os.Stat(initramfs); err != nil {
 		t.Fatalf("the camera image is missing (make image builds it): %v", err)
+	}
+	// The development vendor key scripts/image.sh made with the image.
+	vendorKey := filepath.Join(root, "out", "vendor.key")
+	if _, err := os.Stat(vendorKey); err != nil {
+		t.Fatalf("the development vendor key is missing (make image makes it): %v", err)
 	}
 	for _, tool := range []string{"bash", "busybox", "qemu-system-aarch64", "mtype", "mcopy", "fsck.vfat", "debugfs",
 		"e2fsck", "ffprobe", "ffmpeg", "go"} {
@@ -70,6 +77,7 @@ func TestCamera(t *testing.T) {
 			fs:    "ext4",
 			read:  func(img, path string) *exec.Cmd { return exec.Command("debugfs", "-R", "cat /"+path, img) },
 			check: func(img string) *exec.Cmd { return exec.Command("e2fsck", "-fn", img) },
+			shell: true,
 		},
 	}
 	// The dev cloud, for both cards: each is provisioned for it before its
@@ -80,7 +88,7 @@ func TestCamera(t *testing.T) {
 	began := time.Now()
 	for _, tc := range tests {
 		// A camera that fails on one card fails the same way on the next: stop.
-		if !t.Run(tc.fs, func(t *testing.T) { testCamera(t, root, initramfs, tc, cloud) }) {
+		if !t.Run(tc.fs, func(t *testing.T) { testCamera(t, root, initramfs, vendorKey, tc, cloud) }) {
 			break
 		}
 	}
@@ -184,7 +192,7 @@ var (
 	kernelLineRE = regexp.MustCompile(`(?m)^\[ *[0-9]+\.[0-9]+\] .*\n`)
 )
 
-func testCamera(t *testing.T, root, initramfs string, tc sdCase, cloud *devCloud) {
+func testCamera(t *testing.T, root, initramfs, vendorKey string, tc sdCase, cloud *devCloud) {
 	began := time.Now()
 	ph := phases{last: began}
 	defer ph.log(t)
@@ -224,6 +232,10 @@ func testCamera(t *testing.T, root, initramfs string, tc sdCase, cloud *devCloud
 		t.Errorf("guest to 10.0.2.100:1883 (forwarded to 127.0.0.1:%d): got %q, want pong ping", peer, out)
 	}
 	ph.done("boot to first frame, status, network")
+	if tc.shell {
+		testShell(t, v, cloud.tools.agent, vendorKey)
+		ph.done("serial shell: unlock, config set")
+	}
 
 	var c *clipRun
 	if tc.clips {
