@@ -175,6 +175,13 @@ func writeStatus(w io.Writer, st control.Status) error {
 	uptime := time.Duration(st.UptimeSeconds * float64(time.Second)).Round(time.Second)
 	p("agent\tcamagent %s, up %s (since %s)\n", printable(st.Version), uptime, stamp(st.Started))
 	p("config\t%s (%s, loaded %s)\n", printable(st.ConfigPath), shortHash(st.ConfigHash), stamp(st.ConfigLoaded))
+	if id := st.Identity; id != nil {
+		owner := "not paired"
+		if id.Owner != "" {
+			owner = "paired with " + printable(id.Owner)
+		}
+		p("device\t%s, %s\n", printable(id.DeviceID), owner)
+	}
 	p("\n")
 
 	if len(st.Parts) == 0 {

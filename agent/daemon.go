@@ -178,6 +178,9 @@ func (d *daemon) run(ctx context.Context) error {
 	prof, _ := board.Lookup(cfg.Board)
 	d.log.Info("camagent starting", "version", version, "board", prof.Name, "config", src.Path,
 		"config_hash", src.Hash, "boot_id", d.bootID)
+	// The device key is created at first start; a failure here is retried
+	// when the first clip is sealed.
+	_, _ = d.openSealer()
 	// Keep the rest of the agent going while the supervisor runs the parts; a
 	// clean exit is ctx ending and every part returning within the grace period.
 	err := d.sup.Run(ctx, cfg.ShutdownTimeout.Duration)
@@ -388,6 +391,11 @@ func (d *daemon) status() control.Status {
 		rs := rec.Status()
 		st.Recorder = &rs
 	}
+	d.pipe.sealMu.Lock()
+	if s := d.pipe.sealer; s != nil {
+		st.Identity = &control.IdentityStatus{DeviceID: s.DeviceID(), Owner: s.owner}
+	}
+	d.pipe.sealMu.Unlock()
 	if store != nil {
 		ss := store.Status()
 		st.Clips = &ss

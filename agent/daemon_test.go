@@ -108,7 +108,8 @@ func TestDaemon(t *testing.T) {
 	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
 	cfgPath := filepath.Join(dir, "camagent.toml")
 	body := func(level string) string {
-		return fmt.Sprintf("shutdown_timeout = \"5s\"\n[log]\nlevel = %q\n[control]\nsocket = %q\n[storage]\nmount = %q\n", level, sock, card)
+		return fmt.Sprintf("shutdown_timeout = \"5s\"\n[log]\nlevel = %q\n[control]\nsocket = %q\n[storage]\nmount = %q\n[identity]\nkey = %q\n",
+			level, sock, card, filepath.Join(dir, "id", "device.key"))
 	}
 	replaceFile(t, cfgPath, body("info"))
 
@@ -149,6 +150,9 @@ func TestDaemon(t *testing.T) {
 	}
 	if c := parts["capture"]; c.State != "running" || c.Restarts != 1 || !strings.Contains(c.LastError, "no such device") {
 		t.Errorf("capture part = %+v, want running after one restart", c)
+	}
+	if st.Identity == nil || !strings.HasPrefix(st.Identity.DeviceID, "cam-") || st.Identity.Owner != "" {
+		t.Errorf("identity = %+v, want a device ID created at first start, not paired", st.Identity)
 	}
 	if st.Storage.State != storage.StateWritable {
 		t.Errorf("storage = %+v", st.Storage)

@@ -135,6 +135,9 @@ start_delay = "0s"
 		st, err = client.Status(ctx)
 		return err == nil && st.Clips != nil && st.Clips.Sealed > 0
 	})
+	if st.Identity == nil || st.Identity.DeviceID != key.DeviceID() || st.Identity.Owner != "alice" {
+		t.Errorf("identity status = %+v, want %s paired with alice", st.Identity, key.DeviceID())
+	}
 	if st.Motion == nil || st.Motion.Stats.Events == 0 {
 		t.Errorf("motion status = %+v, want an event", st.Motion)
 	}

@@ -53,6 +53,17 @@ type Status struct {
 	Motion   *MotionStatus        `json:"motion,omitempty"`
 	Recorder *clipsrec.Status     `json:"recorder,omitempty"`
 	Clips    *storage.StoreStatus `json:"clips,omitempty"`
+	// Identity is the device ID and its pairing, once the key is open.
+	Identity *IdentityStatus `json:"identity,omitempty"`
+}
+
+// IdentityStatus is who the device is and whom it is paired with. It never
+// holds key material beyond the public ID.
+type IdentityStatus struct {
+	DeviceID string `json:"device_id"`
+	// Owner is the owner account from the cloud-signed owner binding; ""
+	// while the device is not paired.
+	Owner string `json:"owner"`
 }
 
 // MotionStatus is the detector's counters and the newest frame's result.
