@@ -295,7 +295,13 @@ func TestUploaderBackoff(t *testing.T) {
 			t.Errorf("%s: waited %v, want [%v, %v]", c.name, w[i], c.lo, c.hi)
 		}
 	}
-	if st := u.Status(); st.Failures != 0 || st.Uploaded != 1 || st.LastCode != protocol.CodeLookupFailed {
+	// OnUploaded runs inside the step that uploaded; the failure count is
+	// reset just after it returns, so wait for that.
+	st := u.Status()
+	for deadline := time.Now().Add(10 * time.Second); st.Failures != 0 && time.Now().Before(deadline); st = u.Status() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.Failures != 0 || st.Uploaded != 1 || st.LastCode != protocol.CodeLookupFailed {
 		t.Errorf("status after recovery: %+v", st)
 	}
 }
