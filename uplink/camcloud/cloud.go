@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/devca"
@@ -73,7 +74,7 @@ func openCloud(dir string, log *slog.Logger, now func() time.Time) (*cloud, []st
 	}
 	pubPath := filepath.Join(dir, pairingPubFile)
 	if old, err := os.ReadFile(pubPath); err != nil || string(old) != string(pubPEM) {
-		if err := writeAtomic(pubPath, pubPEM, 0o644); err != nil {
+		if err := storage.WriteFileAtomic(pubPath, pubPEM, 0o644); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -95,7 +96,7 @@ func openKey(path string) (*ecdsa.PrivateKey, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if err := writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := storage.WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return nil, false, err
 		}
 		return key, true, nil
@@ -136,7 +137,7 @@ func (c *cloud) serverCert(hosts []string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeAtomic(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644); err != nil {
+	if err := storage.WriteFileAtomic(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	c.log.Info("issued the ingest's TLS certificate", "hosts", strings.Join(hosts, ","), "file", cp)
@@ -175,7 +176,7 @@ func splitHosts(s string) []string {
 // enroll.token (0600) for scripts.
 func (c *cloud) newEnrollToken() (string, error) {
 	tok := newToken()
-	if err := writeAtomic(filepath.Join(c.dir, enrollFile), []byte(tok+"\n"), 0o600); err != nil {
+	if err := storage.WriteFileAtomic(filepath.Join(c.dir, enrollFile), []byte(tok+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	c.mu.Lock()

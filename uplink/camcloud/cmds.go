@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/devca"
@@ -166,7 +167,7 @@ func enrollCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(*out, certPEM, 0o644); err != nil {
+	if err := storage.WriteFileAtomic(*out, certPEM, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "device id: %s\ncertificate: %s\n", id, *out)
@@ -229,7 +230,7 @@ func pairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		*out = filepath.Join(c.dir, "bindings", *device+".binding")
 	}
-	if err := writeAtomic(*out, binding, 0o644); err != nil {
+	if err := storage.WriteFileAtomic(*out, binding, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "paired: %s -> %s\nowner binding: %s\n", *device, *acct, *out)

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 )
@@ -179,7 +180,7 @@ func (r *registry) update(change func(*regData) error) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	if err := writeAtomic(r.path, append(b, '\n'), 0o600); err != nil {
+	if err := storage.WriteFileAtomic(r.path, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	r.size = -1
@@ -244,7 +245,7 @@ func (r *registry) ensureAccount(dir, name string, now time.Time) (ownerPub cryp
 			return err
 		}
 		kp := filepath.Join(dir, accountsDir, name+".key")
-		if err := writeAtomic(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := storage.WriteFileAtomic(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return err
 		}
 		pubPEM, err := identity.PublicKeyPEM(key.Public())
