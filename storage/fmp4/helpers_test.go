@@ -2,17 +2,13 @@ package fmp4
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"image"
 	"image/jpeg"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/camagent/camagent/storage/fmp4/fmp4test"
 )
 
 // testSample is one frame to mux.
@@ -87,119 +83,24 @@ func muxClip(t testing.TB, tr Track, samples []testSample, fragDur time.Duration
 }
 
 // probe is the part of ffprobe's JSON output the tests look at.
-type probe struct {
-	Streams []struct {
-		CodecName    string `json:"codec_name"`
-		CodecTag     string `json:"codec_tag_string"`
-		Width        int    `json:"width"`
-		Height       int    `json:"height"`
-		NbReadFrames string `json:"nb_read_frames"`
-		Duration     string `json:"duration"`
-		Profile      string `json:"profile"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
+type probe = fmp4test.Probe
 
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skipf("-short: not running %s", name)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (Debian package ffmpeg): %v", name, err)
-	}
-	return p
-}
+func needTool(t testing.TB, name string) string { t.Helper(); return fmp4test.NeedTool(t, name) }
 
 // ffprobe runs ffprobe on data and checks its one stream.
-func ffprobe(t testing.TB, data []byte) probe {
-	t.Helper()
-	bin := needTool(t, "ffprobe")
-	path := filepath.Join(t.TempDir(), "clip.mp4")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-v", "error", "-show_streams", "-show_format", "-count_frames", "-of", "json", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, stderr.String())
-	}
-	if stderr.Len() > 0 {
-		t.Errorf("ffprobe complained: %s", stderr.String())
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe output: %v: %s", err, out)
-	}
-	if len(p.Streams) != 1 {
-		t.Fatalf("ffprobe found %d streams: %s", len(p.Streams), out)
-	}
-	return p
-}
+func ffprobe(t testing.TB, data []byte) probe { t.Helper(); return fmp4test.ProbeBytes(t, data) }
 
 // ffmpegDecode decodes the whole clip and fails on any error message.
-func ffmpegDecode(t testing.TB, data []byte) {
-	t.Helper()
-	bin := needTool(t, "ffmpeg")
-	path := filepath.Join(t.TempDir(), "clip.mp4")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(out) > 0 {
-		t.Errorf("ffmpeg decode: %v: %s", err, out)
-	}
-}
+func ffmpegDecode(t testing.TB, data []byte) { t.Helper(); fmp4test.DecodeBytes(t, data) }
 
 func checkProbe(t testing.TB, p probe, codec string, w, h, frames int, dur time.Duration, frame time.Duration) {
 	t.Helper()
-	s := p.Streams[0]
-	if s.CodecName != codec || s.Width != w || s.Height != h {
-		t.Errorf("stream %s %dx%d, want %s %dx%d", s.CodecName, s.Width, s.Height, codec, w, h)
-	}
-	if s.NbReadFrames != strconv.Itoa(frames) {
-		t.Errorf("nb_read_frames %s, want %d", s.NbReadFrames, frames)
-	}
-	for name, v := range map[string]string{"stream": s.Duration, "format": p.Format.Duration} {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			t.Errorf("%s duration %q: %v", name, v, err)
-			continue
-		}
-		got := time.Duration(secs * float64(time.Second))
-		if diff := (got - dur).Abs(); diff > frame {
-			t.Errorf("%s duration %v, want %v within %v", name, got, dur, frame)
-		}
-	}
+	fmp4test.Check(t, p, codec, w, h, frames, dur, frame)
 }
 
-// h264Fixture encodes a test pattern with Debian's ffmpeg and libx264 and
-// returns the Annex B elementary stream.
 func h264Fixture(t testing.TB, size string, frames int, extra ...string) []byte {
 	t.Helper()
-	bin := needTool(t, "ffmpeg")
-	path := filepath.Join(t.TempDir(), "out.h264")
-	args := []string{"-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=" + size + ":rate=10",
-		"-frames:v", strconv.Itoa(frames), "-c:v", "libx264", "-threads", "1", "-g", "10", "-bf", "0"}
-	args = append(args, extra...)
-	args = append(args, "-f", "h264", path)
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "libx264") {
-			t.Skipf("ffmpeg without libx264: %s", out)
-		}
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return fmp4test.H264Fixture(t, size, frames, extra...)
 }
 
 // splitAccessUnits cuts an Annex B stream into access units (each in Annex B

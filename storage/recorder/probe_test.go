@@ -3,18 +3,14 @@ package recorder
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"image/jpeg"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/fmp4/fmp4test"
 	"github.com/camagent/camagent/storage/jpegframe"
 )
 
@@ -195,97 +191,22 @@ func splitAUD(t *testing.T, s []byte) [][]byte {
 	return aus
 }
 
-type probe struct {
-	Streams []struct {
-		CodecName    string `json:"codec_name"`
-		Width        int    `json:"width"`
-		Height       int    `json:"height"`
-		NbReadFrames string `json:"nb_read_frames"`
-		Duration     string `json:"duration"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-}
+type probe = fmp4test.Probe
 
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skipf("-short: not running %s", name)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (Debian package ffmpeg): %v", name, err)
-	}
-	return p
-}
+func needTool(t testing.TB, name string) string { t.Helper(); return fmp4test.NeedTool(t, name) }
 
-func ffprobe(t testing.TB, path string) probe {
-	t.Helper()
-	cmd := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-show_streams", "-show_format", "-count_frames", "-of", "json", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, stderr.String())
-	}
-	if stderr.Len() > 0 {
-		t.Errorf("ffprobe complained: %s", stderr.String())
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe output: %v: %s", err, out)
-	}
-	if len(p.Streams) != 1 {
-		t.Fatalf("ffprobe found %d streams: %s", len(p.Streams), out)
-	}
-	return p
-}
+func ffprobe(t testing.TB, path string) probe { t.Helper(); return fmp4test.ProbeFile(t, path) }
 
-func ffmpegDecode(t testing.TB, path string) {
-	t.Helper()
-	out, err := exec.Command(needTool(t, "ffmpeg"), "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(out) > 0 {
-		t.Errorf("ffmpeg decode: %v: %s", err, out)
-	}
-}
+func ffmpegDecode(t testing.TB, path string) { t.Helper(); fmp4test.Decode(t, path) }
 
 func checkProbe(t testing.TB, p probe, codec string, w, h, frames int, dur time.Duration) {
 	t.Helper()
-	s := p.Streams[0]
-	if s.CodecName != codec || s.Width != w || s.Height != h || s.NbReadFrames != strconv.Itoa(frames) {
-		t.Errorf("ffprobe: %s %dx%d %s frames, want %s %dx%d %d", s.CodecName, s.Width, s.Height, s.NbReadFrames, codec, w, h, frames)
-	}
-	for name, v := range map[string]string{"stream": s.Duration, "format": p.Format.Duration} {
-		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			t.Errorf("%s duration %q: %v", name, v, err)
-			continue
-		}
-		if got := time.Duration(secs * float64(time.Second)); (got - dur).Abs() > 100*time.Millisecond {
-			t.Errorf("%s duration %v, want %v", name, got, dur)
-		}
-	}
+	fmp4test.Check(t, p, codec, w, h, frames, dur, 100*time.Millisecond)
 }
 
-// h264Fixture encodes a test pattern with Debian's ffmpeg and libx264 at 10
-// fps with a keyframe every 10 frames and access unit delimiters.
+// h264Fixture encodes a test pattern at 10 fps with a keyframe every 10
+// frames and access unit delimiters.
 func h264Fixture(t testing.TB, size string, frames int) []byte {
 	t.Helper()
-	bin := needTool(t, "ffmpeg")
-	path := filepath.Join(t.TempDir(), "out.h264")
-	out, err := exec.Command(bin, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size="+size+":rate=10",
-		"-frames:v", strconv.Itoa(frames), "-c:v", "libx264", "-threads", "1", "-g", "10", "-bf", "0",
-		"-sc_threshold", "0", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", path).CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "libx264") {
-			t.Skipf("ffmpeg without libx264: %s", out)
-		}
-		t.Fatalf("ffmpeg: %v: %s", err, out)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return fmp4test.H264Fixture(t, size, frames, "-sc_threshold", "0", "-bsf:v", "h264_metadata=aud=insert")
 }
