@@ -268,9 +268,13 @@ func (d *daemon) runUpload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	delay := u.StartDelay.Duration
+	if delay == 0 {
+		delay = -1 // the config's "0s" is no delay; the uploader's zero means its default
+	}
 	up, err := newUploader(uploadSettings{URL: u.URL, CAFile: u.CA, ServerName: u.ServerName,
 		CertFile: identity.CertPath(cfg.Identity.Key), Bandwidth: int64(u.BandwidthKBps) << 10,
-		StartDelay: u.StartDelay.Duration}, s.key, store, d.log.With("part", "upload"))
+		StartDelay: delay}, s.key, store, d.log.With("part", "upload"))
 	if err != nil {
 		return err
 	}
