@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/shell"
@@ -86,7 +85,7 @@ func ctlStatus(ctx context.Context, c *control.Client, args []string, asJSON boo
 	if asJSON {
 		return writeJSON(stdout, st)
 	}
-	return writeStatus(stdout, st)
+	return control.WriteStatus(stdout, st)
 }
 
 func ctlControl(ctx context.Context, c *control.Client, args []string, stdout io.Writer) error {
@@ -101,7 +100,7 @@ func ctlControl(ctx context.Context, c *control.Client, args []string, stdout io
 	if err := c.Post(ctx, control.PathCaptureControl, req, &req); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%s = %d\n", printable(req.Name), req.Value)
+	_, err = fmt.Fprintf(stdout, "%s = %d\n", control.Printable(req.Name), req.Value)
 	return err
 }
 
@@ -119,8 +118,8 @@ func ctlClips(ctx context.Context, c *control.Client, args []string, asJSON bool
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "CLIP\tSTATE\tSIZE\tDURATION\tFRAMES\tEVENT\n")
 	for _, cl := range resp.Clips {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", printable(cl.Name), printable(cl.State), byteSize(uint64(max(cl.Size, 0))),
-			cl.Duration.Round(10*time.Millisecond), cl.Frames, stamp(cl.EventTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", control.Printable(cl.Name), control.Printable(cl.State), control.ByteSize(uint64(max(cl.Size, 0))),
+			cl.Duration.Round(10*time.Millisecond), cl.Frames, control.Stamp(cl.EventTime))
 	}
 	if len(resp.Clips) == 0 {
 		fmt.Fprintf(tw, "(no clips)\n")
@@ -151,7 +150,7 @@ func ctlLogs(ctx context.Context, c *control.Client, args []string, asJSON bool,
 	}
 	var b strings.Builder
 	for _, l := range lines {
-		b.WriteString(printable(l))
+		b.WriteString(control.Printable(l))
 		b.WriteByte('\n')
 	}
 	_, err = io.WriteString(stdout, b.String())
@@ -165,126 +164,4 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(append(b, '\n'))
 	return err
-}
-
-// writeStatus prints st for a person at a serial console.
-func writeStatus(w io.Writer, st control.Status) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
-
-	uptime := time.Duration(st.UptimeSeconds * float64(time.Second)).Round(time.Second)
-	p("agent\tcamagent %s, up %s (since %s)\n", printable(st.Version), uptime, stamp(st.Started))
-	p("config\t%s (%s, loaded %s)\n", printable(st.ConfigPath), shortHash(st.ConfigHash), stamp(st.ConfigLoaded))
-	if id := st.Identity; id != nil {
-		owner := "not paired"
-		if id.Owner != "" {
-			owner = "paired with " + printable(id.Owner)
-		}
-		p("device\t%s, %s\n", printable(id.DeviceID), owner)
-	}
-	p("\n")
-
-	if len(st.Parts) == 0 {
-		p("parts\tnone reported\n")
-	} else {
-		p("PART\tSTATE\tRESTARTS\tSINCE\tLAST ERROR\n")
-		for _, pt := range st.Parts {
-			lastErr := printable(pt.LastError)
-			if lastErr == "" {
-				lastErr = "-"
-			}
-			p("%s\t%s\t%d\t%s\t%s\n", printable(pt.Name), printable(pt.State), pt.Restarts, stamp(pt.Since), lastErr)
-		}
-	}
-	p("\n")
-
-	cp := st.Capture
-	if cp.Device == "" && cp.State == "" {
-		p("capture\tnot reported\n")
-	} else {
-		p("capture\t%s %s\n", printable(cp.Device), printable(cp.State))
-		p("  format\t%s %dx%d stride %d\n", printable(cp.Format), cp.Width, cp.Height, cp.Stride)
-		p("  fps\t%.2f measured, %.2f negotiated\n", cp.FPS, cp.NegotiatedFPS)
-		p("  frames\t%d captured, %d dropped, %d bad\n", cp.Frames, cp.Dropped, cp.BadFrames)
-		for _, q := range cp.Queues {
-			p("  queue %s\t%d delivered, %d dropped\n", printable(q.Name), q.Delivered, q.Dropped)
-		}
-	}
-
-	sd := st.Storage
-	if sd.Mount == "" && sd.State == "" {
-		p("storage\tnot reported\n")
-	} else {
-		p("storage\t%s %s, %s free of %s\n", printable(sd.Mount), printable(sd.State), byteSize(sd.FreeBytes), byteSize(sd.TotalBytes))
-	}
-	if cl := st.Clips; cl != nil {
-		p("  clips\t%d on the card (%d uploaded, %s), %d sealed, %d deleted by retention\n",
-			cl.Clips, cl.Uploaded, byteSize(uint64(max(cl.Bytes, 0))), cl.Sealed, cl.Deleted)
-		for _, r := range cl.Recording {
-			p("  recording\t%s\n", printable(r))
-		}
-	}
-	if m := st.Motion; m != nil {
-		p("motion\tscore %.4f, noise %.1f, threshold %.1f, %d boxes, %d events, %d frames analysed\n",
-			m.Score, m.Noise, m.Threshold, len(m.Boxes), m.Stats.Events, m.Frames)
-	}
-	if r := st.Recorder; r != nil {
-		p("recorder\t%s (card %s), %d clips, %d frames recorded, %d skipped for the clip rate, %d dropped behind\n",
-			printable(r.State), printable(r.Card), r.Clips, r.Recorded, r.SkippedRate, r.DroppedBehind)
-	}
-	return tw.Flush()
-}
-
-// stamp formats a time from the agent, or "-" when it is unset.
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Format("2006-01-02 15:04:05 MST")
-}
-
-// shortHash keeps the algorithm and the first 12 hex digits of a config hash.
-func shortHash(h string) string {
-	if h == "" {
-		return "no hash"
-	}
-	algo, digits, ok := strings.Cut(h, ":")
-	if !ok {
-		algo, digits = "", h
-	}
-	if len(digits) > 12 {
-		digits = digits[:12]
-	}
-	if algo == "" {
-		return printable(digits)
-	}
-	return printable(algo + ":" + digits)
-}
-
-// byteSize formats n bytes with a binary unit.
-func byteSize(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// printable replaces control characters so that text from the agent (error
-// messages may quote device or network input) cannot drive the terminal.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' {
-			return ' '
-		}
-		if !unicode.IsPrint(r) {
-			return '?'
-		}
-		return r
-	}, s)
 }

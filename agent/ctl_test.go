@@ -38,7 +38,7 @@ var ctlStatusFixture = control.Status{
 var ctlLogLines = []string{"first", "second", "third\x07"}
 
 // startAgent serves the fixture on a fresh socket until the test ends.
-func startAgent(t *testing.T) string {
+func startAgent(t *testing.T, routes ...control.Route) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ct") // short: sun_path holds 108 bytes
 	if err != nil {
@@ -46,10 +46,13 @@ func startAgent(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "a.sock")
-	s := control.NewServer(control.ServerConfig{Path: path, Routes: []control.Route{
-		control.StatusRoute(func(context.Context) (control.Status, error) { return ctlStatusFixture, nil }),
-		control.LogsRoute(func(n int) []string { return ctlLogLines[max(0, len(ctlLogLines)-n):] }),
-	}})
+	if len(routes) == 0 {
+		routes = []control.Route{
+			control.StatusRoute(func(context.Context) (control.Status, error) { return ctlStatusFixture, nil }),
+			control.LogsRoute(func(n int) []string { return ctlLogLines[max(0, len(ctlLogLines)-n):] }),
+		}
+	}
+	s := control.NewServer(control.ServerConfig{Path: path, Routes: routes})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -187,8 +190,8 @@ func TestByteSize(t *testing.T) {
 		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"},
 		{3 << 30, "3.0 GiB"}, {1 << 60, "1.0 EiB"}, {^uint64(0), "16.0 EiB"},
 	} {
-		if got := byteSize(tc.n); got != tc.want {
-			t.Errorf("byteSize(%d) = %q, want %q", tc.n, got, tc.want)
+		if got := control.ByteSize(tc.n); got != tc.want {
+			t.Errorf("control.ByteSize(%d) = %q, want %q", tc.n, got, tc.want)
 		}
 	}
 }

@@ -2,8 +2,8 @@
 //
 // It captures V4L2 video, detects motion, records event clips to the SD card
 // and uploads them signed by the device (see ../shared/DESIGN.md). This package
-// is only the command line and the daemon that wires the parts together; each
-// part lives in its own package:
+// is only the command line; the daemon that wires the parts together is
+// package daemon, and each part lives in its own package:
 //
 //	camagent run       run the daemon (config, capture, storage, control socket)
 //	camagent ctl       ask the running daemon over its control socket

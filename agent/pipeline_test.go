@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/daemon"
 	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
@@ -111,8 +113,8 @@ start_delay = "0s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp := deps{procRoot: dir, mountTable: mounts,
-		openSource: func(c config.CaptureConfig, _ func(string, ...any)) (capture.Source, error) {
+	dp := daemon.Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true,
+		OpenSource: func(c config.CaptureConfig, _ func(string, ...any)) (capture.Source, error) {
 			// One pass of the scene: its first motion span is frames 24..76.
 			return capture.NewRealtime(func() (capture.Source, error) {
 				return synth.New(synth.Config{Scene: synth.Objects, Width: c.Width, Height: c.Height, FPS: c.FPS, Seed: 1})
@@ -124,10 +126,11 @@ start_delay = "0s"
 			t.Logf("agent log:\n%s", console.String())
 		}
 	})
-	d := newDaemon(cfg, src, console, dp)
+	dp.Console = console
+	d := daemon.New(cfg, src, dp)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	go func() { done <- d.Run(ctx) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -208,5 +211,47 @@ start_delay = "0s"
 		if dec := verify.CheckBytes(body, manifest.RoleClip, cose, v); dec.Show {
 			t.Errorf("%s was shown the clip", name)
 		}
+	}
+}
+
+// syncBuffer is a console the test can read while the daemon writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// replaceFile swaps in a new file by rename, as provisioning tools do.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or the test's patience (30 s) runs out.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

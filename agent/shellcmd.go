@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/daemon"
 	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/uplink/identity"
 )
@@ -56,7 +57,7 @@ func shellCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer stop()
 	cfg := shell.Config{
 		Agent: &control.Client{Socket: *socket}, In: stdin, Out: stdout,
-		PrintStatus: writeStatus,
+		PrintStatus: control.WriteStatus,
 	}
 	if fd, ok := terminalFD(stdin, stdout); ok {
 		state, err := term.MakeRaw(fd)
@@ -118,7 +119,7 @@ func signChallengeCmd(_ context.Context, args []string, stdout, stderr io.Writer
 	keyPath := fs.String("key", "", "the vendor's or owner's private key (PEM `file`)")
 	public := fs.Bool("public", false, "print the key's public half (PEM) and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, signChallengeUsage, DefaultVendorKeyPath)
+		fmt.Fprintf(stderr, signChallengeUsage, daemon.DefaultVendorKeyPath)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -156,7 +157,7 @@ func signChallengeCmd(_ context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("camagent sign-challenge: %w", err)
 	}
 	fmt.Fprintf(stderr, "signing the unlock challenge of device %s with key %s;\nit expires %s by the camera's clock",
-		c.DeviceID, keyFingerprint(key.Public()), c.Expires.UTC().Format(time.RFC3339))
+		c.DeviceID, identity.Fingerprint(key.Public()), c.Expires.UTC().Format(time.RFC3339))
 	if left := time.Until(c.Expires); left < 0 {
 		fmt.Fprintf(stderr, " (%s ago by this machine's clock: if the camera refuses it, ask for a new challenge)", (-left).Round(time.Second))
 	}

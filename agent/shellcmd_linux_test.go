@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"sync"
 	"testing"
 
+	"github.com/camagent/camagent/agent/control"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,8 +43,9 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // size, as on the camera's serial console: raw mode, line editing, Tab, and
 // the terminal's settings restored at the end.
 func TestShellOnTerminal(t *testing.T) {
-	fx := newShellFixture(t)
-	fx.start(t)
+	sock := startAgent(t, control.StatusRoute(func(context.Context) (control.Status, error) {
+		return control.Status{Version: "test", Capture: control.CaptureStatus{Device: "/dev/video0", State: "running"}}, nil
+	}))
 	master, slave := openPTY(t)
 	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
 	if err != nil {
@@ -63,7 +68,7 @@ func TestShellOnTerminal(t *testing.T) {
 		master.Close()
 	}()
 	done := make(chan error, 1)
-	go func() { done <- shellCmd(t.Context(), []string{"-socket", fx.sock}, slave, slave, io.Discard) }()
+	go func() { done <- shellCmd(t.Context(), []string{"-socket", sock}, slave, slave, io.Discard) }()
 	pos := 0
 	wait := func(re string) { _, pos = out.waitFor(t, pos, regexp.MustCompile(re)) }
 	wait(`camagent> `)
@@ -87,5 +92,48 @@ func TestShellOnTerminal(t *testing.T) {
 	}
 	if regexp.MustCompile(`\x1b\[6n`).MatchString(out.String()) {
 		t.Error("the shell asked the terminal for the cursor position")
+	}
+}
+
+// syncWriter collects output and wakes a reader waiting for text.
+type syncWriter struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	change chan struct{}
+}
+
+func newSyncWriter() *syncWriter { return &syncWriter{change: make(chan struct{})} }
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	close(w.change)
+	w.change = make(chan struct{})
+	return len(p), nil
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// waitFor waits until the output holds re (after offset from), and returns
+// the first match and the offset after it.
+func (w *syncWriter) waitFor(t *testing.T, from int, re *regexp.Regexp) (string, int) {
+	t.Helper()
+	for {
+		w.mu.Lock()
+		s, ch := w.b.String(), w.change
+		w.mu.Unlock()
+		if loc := re.FindStringIndex(s[from:]); loc != nil {
+			return s[from+loc[0] : from+loc[1]], from + loc[1]
+		}
+		select {
+		case <-ch:
+		case <-t.Context().Done():
+			t.Fatalf("output never showed %s:\n%s", re, s)
+		}
 	}
 }

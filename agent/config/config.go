@@ -1,12 +1,13 @@
 package config
 
 import (
-	"github.com/camagent/camagent/board"
 	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
 	"time"
+
+	"github.com/camagent/camagent/board"
 
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"

@@ -21,6 +21,9 @@ const (
 	// PathCaptureControl takes a POST of a CaptureControl: set a V4L2
 	// control (by its driver name) on the running camera. A write route.
 	PathCaptureControl = "/v1/capture/control"
+
+	// PathUploads is the upload queue: GET answers an upload.Status.
+	PathUploads = "/v1/uploads"
 )
 
 // Limits of the logs route.

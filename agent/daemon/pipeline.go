@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -47,7 +47,7 @@ type pipeline struct {
 // runMotion is the motion part: it analyses every frame it gets, reports
 // events to the recorder, and gives the recorder the peak frame for the
 // thumbnail.
-func (d *daemon) runMotion(ctx context.Context) error {
+func (d *Daemon) runMotion(ctx context.Context) error {
 	q := d.hub.Subscribe("motion", motionQueue)
 	defer d.hub.Unsubscribe(q)
 	cfg, _ := d.config()
@@ -92,14 +92,14 @@ func (d *daemon) runMotion(ctx context.Context) error {
 	}
 }
 
-func (d *daemon) recorder() *recorder.Recorder {
+func (d *Daemon) recorder() *recorder.Recorder {
 	d.pipe.mu.Lock()
 	defer d.pipe.mu.Unlock()
 	return d.pipe.rec
 }
 
 // noteResult keeps the newest result for the status and reports events.
-func (d *daemon) noteResult(res *motion.Result) {
+func (d *Daemon) noteResult(res *motion.Result) {
 	d.pipe.mu.Lock()
 	d.pipe.last = *res
 	d.pipe.last.Boxes = d.pipe.boxes[:copy(d.pipe.boxes[:], res.Boxes)]
@@ -114,7 +114,7 @@ func (d *daemon) noteResult(res *motion.Result) {
 }
 
 // onEvent logs an event's start or end, keeps it, and tells the recorder.
-func (d *daemon) onEvent(ev *motion.Event) {
+func (d *Daemon) onEvent(ev *motion.Event) {
 	e := ev.Clone()
 	log := d.log.With("part", "motion")
 	if e.Ongoing() {
@@ -143,7 +143,7 @@ func (d *daemon) onEvent(ev *motion.Event) {
 // runRecorder is the recorder part: a clip store on the configured card and a
 // recorder fed from its own frame queue. Recovery of clips left by a power
 // cut runs when the recorder starts and whenever the card comes back.
-func (d *daemon) runRecorder(ctx context.Context) error {
+func (d *Daemon) runRecorder(ctx context.Context) error {
 	cfg, _ := d.config()
 	s := cfg.Storage
 	log := d.log.With("part", "recorder")
@@ -193,7 +193,7 @@ func mib(n int) uint64 { return uint64(n) << 20 }
 // seal is the store's OnSeal hook: it signs the clip's manifest. The key is
 // opened on first use; while it cannot be, clips stay sealed but incomplete
 // (never uploaded) and are signed when the store recovers them later.
-func (d *daemon) seal(info storage.ClipInfo) error {
+func (d *Daemon) seal(info storage.ClipInfo) error {
 	s, err := d.openSealer()
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ func (d *daemon) seal(info storage.ClipInfo) error {
 	return s.Seal(info)
 }
 
-func (d *daemon) openSealer() (*sealer, error) {
+func (d *Daemon) openSealer() (*sealer, error) {
 	d.pipe.sealMu.Lock()
 	defer d.pipe.sealMu.Unlock()
 	if d.pipe.sealer != nil {
@@ -227,7 +227,7 @@ func (d *daemon) openSealer() (*sealer, error) {
 }
 
 // motionStatus is the motion part of the status report.
-func (d *daemon) motionStatus() (st motion.Stats, last motion.Result, events []motion.Event, ok bool) {
+func (d *Daemon) motionStatus() (st motion.Stats, last motion.Result, events []motion.Event, ok bool) {
 	d.pipe.mu.Lock()
 	defer d.pipe.mu.Unlock()
 	if d.pipe.det == nil {
@@ -244,7 +244,7 @@ func (d *daemon) motionStatus() (st motion.Stats, last motion.Result, events []m
 // runUpload is the upload part: once the clip store and the device key are
 // there, it sends every complete clip (manifest, thumbnail, then body) to the
 // ingest named by [upload] url. Without a url clips stay on the card.
-func (d *daemon) runUpload(ctx context.Context) error {
+func (d *Daemon) runUpload(ctx context.Context) error {
 	cfg, _ := d.config()
 	u := cfg.Upload
 	if u.URL == "" {
@@ -290,7 +290,7 @@ func (d *daemon) runUpload(ctx context.Context) error {
 }
 
 // notifyUpload is the store's OnComplete hook: a clip is ready to go.
-func (d *daemon) notifyUpload(info storage.ClipInfo) {
+func (d *Daemon) notifyUpload(info storage.ClipInfo) {
 	d.pipe.mu.Lock()
 	up := d.pipe.up
 	d.pipe.mu.Unlock()
@@ -300,7 +300,7 @@ func (d *daemon) notifyUpload(info storage.ClipInfo) {
 }
 
 // uploadStatus is the upload queue for the control socket.
-func (d *daemon) uploadStatus() upload.Status {
+func (d *Daemon) uploadStatus() upload.Status {
 	d.pipe.mu.Lock()
 	up := d.pipe.up
 	d.pipe.mu.Unlock()

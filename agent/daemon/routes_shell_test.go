@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -118,6 +118,7 @@ type shellFixture struct {
 	actions *fakeActions
 	client  *control.Client
 	srv     *shellServer
+	privs   map[string]*ecdsa.PrivateKey // by file
 	hub     *publishingHub
 	clips   *fakeClips
 	mu      sync.Mutex
@@ -181,6 +182,7 @@ func newShellFixture(t *testing.T) *shellFixture {
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cloud, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	fx.vendorPriv, fx.ownerPriv, fx.strangerPriv = filepath.Join(dir, "vendor.pem"), filepath.Join(dir, "owner.pem"), filepath.Join(dir, "stranger.pem")
+	fx.privs = map[string]*ecdsa.PrivateKey{fx.vendorPriv: vendor, fx.ownerPriv: owner, fx.strangerPriv: stranger}
 	writePrivateKey(t, fx.vendorPriv, vendor, false)
 	writePrivateKey(t, fx.ownerPriv, owner, true)
 	writePrivateKey(t, fx.strangerPriv, stranger, false)
@@ -254,17 +256,25 @@ func (fx *shellFixture) start(t *testing.T) {
 	}
 }
 
-// sign signs a challenge with the key in file through sign-challenge.
+// sign signs a challenge with the key in file, as sign-challenge does.
 func (fx *shellFixture) sign(t *testing.T, keyFile, challenge string) string {
 	t.Helper()
-	var out, errb bytes.Buffer
-	if err := signChallengeCmd(t.Context(), []string{"-key", keyFile, challenge}, &out, &errb); err != nil {
-		t.Fatalf("sign-challenge: %v\n%s", err, errb.String())
+	resp, err := shell.SignChallenge(fx.privs[keyFile], challenge)
+	if err != nil {
+		t.Fatalf("sign challenge: %v", err)
 	}
-	if !strings.Contains(errb.String(), fx.key.DeviceID()) {
-		t.Errorf("sign-challenge does not name the device:\n%s", errb.String())
+	return resp
+}
+
+// runShell runs the serial shell (the terminal of `camagent shell`) on
+// plain lines against the agent at sock.
+func runShell(ctx context.Context, sock string, in io.Reader, out io.Writer) error {
+	err := shell.New(shell.Config{Agent: &control.Client{Socket: sock}, In: in, Out: out,
+		PrintStatus: control.WriteStatus}).Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
 	}
-	return strings.TrimSpace(out.String())
+	return err
 }
 
 func (fx *shellFixture) challenge(t *testing.T) shell.ChallengeResponse {
@@ -455,7 +465,7 @@ func TestShellSession(t *testing.T) {
 	out := newSyncWriter()
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- shellCmd(t.Context(), []string{"-socket", fx.sock}, pr, out, &stderr) }()
+	go func() { done <- runShell(t.Context(), fx.sock, pr, out) }()
 	send := func(line string) {
 		if _, err := io.WriteString(pw, line+"\n"); err != nil {
 			t.Fatal(err)
@@ -503,7 +513,7 @@ func TestShellReadCommands(t *testing.T) {
 	fx.start(t)
 	script := "status\nlog 2\nconfig get log.level\nconfig get capture.fps\nconfig get nope\nid\nnet\nstorage\nevents\nclips\nmotion\nuploads\n"
 	var out, stderr bytes.Buffer
-	if err := shellCmd(t.Context(), []string{"-socket", fx.sock}, strings.NewReader(script), &out, &stderr); err != nil {
+	if err := runShell(t.Context(), fx.sock, strings.NewReader(script), &out); err != nil {
 		t.Fatalf("shell: %v\n%s", err, stderr.String())
 	}
 	got := out.String()
@@ -555,7 +565,7 @@ func TestShellIDNeverShowsPrivateKey(t *testing.T) {
 		t.Errorf("id = %+v cert %+v owner %+v", id, id.Certificate, id.Owner)
 	}
 	var out bytes.Buffer
-	if err := shellCmd(t.Context(), []string{"-socket", fx.sock}, strings.NewReader("id\n"), &out, io.Discard); err != nil {
+	if err := runShell(t.Context(), fx.sock, strings.NewReader("id\n"), &out); err != nil {
 		t.Fatal(err)
 	}
 	assertNoPrivateKey(t, fx.keyPath, out.String())
@@ -781,7 +791,7 @@ func TestClipRoutes(t *testing.T) {
 	fx.start(t)
 	var out bytes.Buffer
 	script := "clips\nclips info 100000-e1\nclips verify 100000-e1\nclips verify 100500-e2\nclips info nope\n"
-	if err := shellCmd(t.Context(), []string{"-socket", fx.sock}, strings.NewReader(script), &out, io.Discard); err != nil {
+	if err := runShell(t.Context(), fx.sock, strings.NewReader(script), &out); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -916,7 +926,7 @@ func TestShellRoutesFromDaemon(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.Identity.Key = filepath.Join(dir, "device.key")
-	d := newDaemon(cfg, config.Source{}, io.Discard, deps{procRoot: dir, mountTable: filepath.Join(dir, "mounts")})
+	d := New(cfg, config.Source{}, Deps{Console: io.Discard, NoBoard: true, ProcRoot: dir, MountTable: filepath.Join(dir, "mounts")})
 	routes := d.shellRoutes()
 	if len(routes) < 15 {
 		t.Fatalf("%d routes", len(routes))
@@ -983,5 +993,12 @@ func TestMotionConversions(t *testing.T) {
 		Boxes: []motion.Box{{X: 5, Y: 6, W: 7, H: 8}}})
 	if ev.ID != 4 || ev.End != at.Add(time.Second) || len(ev.Boxes) != 1 || ev.Boxes[0].W != 7 {
 		t.Errorf("event = %+v", ev)
+	}
+}
+
+func writeTestFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

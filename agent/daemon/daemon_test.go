@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -119,8 +119,8 @@ func TestDaemon(t *testing.T) {
 	}
 	var opens sync.Mutex
 	openCount := 0
-	dp := deps{procRoot: dir, mountTable: mounts,
-		openSource: func(config.CaptureConfig, func(string, ...any)) (capture.Source, error) {
+	dp := Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true,
+		OpenSource: func(config.CaptureConfig, func(string, ...any)) (capture.Source, error) {
 			opens.Lock()
 			defer opens.Unlock()
 			openCount++
@@ -130,10 +130,11 @@ func TestDaemon(t *testing.T) {
 			return newTickSource(), nil
 		}}
 	console := &syncBuffer{}
-	d := newDaemon(cfg, src, console, dp)
+	dp.Console = console
+	d := New(cfg, src, dp)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	go func() { done <- d.Run(ctx) }()
 
 	client := &control.Client{Socket: sock}
 	var st control.Status
@@ -159,8 +160,8 @@ func TestDaemon(t *testing.T) {
 	}
 
 	// The fake camera has no controls: the request is refused with the reason.
-	var out, errOut bytes.Buffer
-	err = ctlCmd(ctx, []string{"-socket", sock, "control", "Horizontal Movement", "6"}, &out, &errOut)
+	req := control.CaptureControl{Name: "Horizontal Movement", Value: 6}
+	err = client.Post(ctx, control.PathCaptureControl, req, &req)
 	if err == nil || !strings.Contains(err.Error(), "no running source with controls") {
 		t.Errorf("ctl control on a camera without controls = %v", err)
 	}

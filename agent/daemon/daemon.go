@@ -1,18 +1,14 @@
-package main
+package daemon
 
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
@@ -27,43 +23,58 @@ import (
 	"github.com/camagent/camagent/storage"
 )
 
-// DefaultConfigPath is where `camagent run` looks for its config file.
-const DefaultConfigPath = "/etc/camagent/camagent.toml"
+// Deps are what the daemon takes from the machine; tests replace them.
+// Zero fields get the host's: the real camera, /, /proc, the process's
+// mount table, the wall clock, stderr.
+type Deps struct {
+	// OpenSource opens the camera described by the capture config
+	// (default OpenSource).
+	OpenSource func(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error)
+	// Root is where the board's /sys and /dev are ("/"); NoBoard runs
+	// without the board's LED, watchdog and IR lines (tests).
+	Root    string
+	NoBoard bool
+	// ProcRoot is where /proc is ("/proc").
+	ProcRoot string
+	// MountTable is the mount table the SD card is looked up in
+	// ("/proc/self/mounts").
+	MountTable string
+	// Console receives the log (besides the ring the control socket serves).
+	Console io.Writer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Version is the agent's version, for the log, the status and the run
+	// record.
+	Version string
+}
 
-// runCmd is `camagent run`: the daemon.
-func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", DefaultConfigPath, "the agent's TOML config `file`")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+func (dp *Deps) fill() {
+	if dp.OpenSource == nil {
+		dp.OpenSource = OpenSource
 	}
-	cfg, src, err := config.LoadWith(*path, os.Getenv)
-	if err != nil {
-		return errors.New(config.OneLine(err))
+	if dp.Root == "" {
+		dp.Root = "/"
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	d := newDaemon(cfg, src, stderr, hostDeps())
-	return d.run(ctx)
+	if dp.ProcRoot == "" {
+		dp.ProcRoot = "/proc"
+	}
+	if dp.MountTable == "" {
+		dp.MountTable = "/proc/self/mounts"
+	}
+	if dp.Console == nil {
+		dp.Console = os.Stderr
+	}
+	if dp.Now == nil {
+		dp.Now = time.Now
+	}
+	if dp.Version == "" {
+		dp.Version = "dev"
+	}
 }
 
-// deps are what the daemon takes from the machine; tests replace them.
-type deps struct {
-	// openSource opens the camera described by the capture config.
-	openSource func(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error)
-	root       string // where the board's /sys and /dev are ("/")
-	procRoot   string // where /proc is
-	mountTable string // the mount table the SD card is looked up in
-}
-
-func hostDeps() deps {
-	return deps{openSource: openSource, root: "/", procRoot: "/proc", mountTable: "/proc/self/mounts"}
-}
-
-// openSource opens what capture.source names: the V4L2 device, or a synthetic
+// OpenSource opens what capture.source names: the V4L2 device, or a synthetic
 // scene or Y4M file played at its own frame rate.
-func openSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error) {
+func OpenSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error) {
 	switch c.Source {
 	case "synthetic":
 		return capture.NewRealtime(func() (capture.Source, error) {
@@ -91,9 +102,9 @@ func openSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Sour
 	}
 }
 
-// daemon wires the agent's parts and holds what the status report shows.
-type daemon struct {
-	deps    deps
+// Daemon wires the agent's parts and holds what the status report shows.
+type Daemon struct {
+	deps    Deps
 	log     *slog.Logger
 	level   *slog.LevelVar
 	ring    *logring.Ring
@@ -113,20 +124,22 @@ type daemon struct {
 	hw      *hardware
 }
 
-func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps) *daemon {
+// New wires a daemon for cfg (loaded from src). Run runs it.
+func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
+	dp.fill()
 	var err error
-	d := &daemon{deps: dp, cfg: cfg, src: src, started: time.Now(), level: new(slog.LevelVar),
+	d := &Daemon{deps: dp, cfg: cfg, src: src, started: dp.Now(), level: new(slog.LevelVar),
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
 	d.pipe.feed = shell.NewMotionFeed(shell.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
-	out := io.MultiWriter(console, d.ring)
+	out := io.MultiWriter(dp.Console, d.ring)
 	opts := &slog.HandlerOptions{Level: d.level}
 	if cfg.Log.Format == "json" {
 		d.log = slog.New(slog.NewJSONHandler(out, opts))
 	} else {
 		d.log = slog.New(slog.NewTextHandler(out, opts))
 	}
-	d.bootID, err = board.BootID(dp.procRoot)
+	d.bootID, err = board.BootID(dp.ProcRoot)
 	if err != nil {
 		// Manifests name the run; without the kernel's ID, make one up.
 		var b [16]byte
@@ -137,8 +150,8 @@ func newDaemon(cfg config.Config, src config.Source, console io.Writer, dp deps)
 	d.card = d.newCard(cfg.Storage.Mount)
 	prof, _ := board.Lookup(cfg.Board)
 	d.hw = &hardware{}
-	if dp.root != "" {
-		d.hw = openHardware(prof, dp.root, d.log, d.nightMode)
+	if !dp.NoBoard {
+		d.hw = openHardware(prof, dp.Root, d.log, d.nightMode)
 	}
 	d.capture = capture.NewRunner(capture.RunnerConfig{
 		Open:   d.openCamera,
@@ -167,16 +180,18 @@ type part struct {
 func (p part) Name() string                  { return p.name }
 func (p part) Run(ctx context.Context) error { return p.run(ctx) }
 
-func (d *daemon) config() (config.Config, config.Source) {
+func (d *Daemon) config() (config.Config, config.Source) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg, d.src
 }
 
-func (d *daemon) run(ctx context.Context) error {
+// Run runs the daemon's parts until ctx ends, then stops them and marks the
+// run record clean.
+func (d *Daemon) Run(ctx context.Context) error {
 	cfg, src := d.config()
 	prof, _ := board.Lookup(cfg.Board)
-	d.log.Info("camagent starting", "version", version, "board", prof.Name, "config", src.Path,
+	d.log.Info("camagent starting", "version", d.deps.Version, "board", prof.Name, "config", src.Path,
 		"config_hash", src.Hash, "boot_id", d.bootID)
 	// The device key is created at first start; a failure here is retried
 	// when the first clip is sealed.
@@ -189,24 +204,24 @@ func (d *daemon) run(ctx context.Context) error {
 		d.log.Error("shutdown", "err", err)
 		return err
 	}
-	d.log.Info("camagent stopped", "uptime", time.Since(d.started).Round(time.Second))
+	d.log.Info("camagent stopped", "uptime", d.deps.Now().Sub(d.started).Round(time.Second))
 	return nil
 }
 
 // openCamera opens the camera with the current capture config.
-func (d *daemon) openCamera() (capture.Source, error) {
+func (d *Daemon) openCamera() (capture.Source, error) {
 	cfg, _ := d.config()
-	return d.deps.openSource(cfg.Capture, d.log.With("part", "capture").Warn)
+	return d.deps.OpenSource(cfg.Capture, d.log.With("part", "capture").Warn)
 }
 
-func (d *daemon) newCard(mount string) *storage.Card {
+func (d *Daemon) newCard(mount string) *storage.Card {
 	c := storage.NewCard(mount)
-	c.MountTable = d.deps.mountTable
+	c.MountTable = d.deps.MountTable
 	return c
 }
 
 // serveControl runs the control socket.
-func (d *daemon) serveControl(ctx context.Context) error {
+func (d *Daemon) serveControl(ctx context.Context) error {
 	cfg, _ := d.config()
 	srv := control.NewServer(control.ServerConfig{
 		Path:   cfg.Control.Socket,
@@ -221,7 +236,7 @@ func (d *daemon) serveControl(ctx context.Context) error {
 	return srv.Run(ctx)
 }
 
-func (d *daemon) tail(n int) []string {
+func (d *Daemon) tail(n int) []string {
 	lines := d.ring.Tail(n)
 	out := make([]string, len(lines))
 	for i, l := range lines {
@@ -231,7 +246,7 @@ func (d *daemon) tail(n int) []string {
 }
 
 // watchConfig applies valid changes of the config file as they happen.
-func (d *daemon) watchConfig(ctx context.Context) error {
+func (d *Daemon) watchConfig(ctx context.Context) error {
 	cfg, src := d.config()
 	w := config.NewWatcher(src.Path, d.log.With("part", "config"), os.Getenv)
 	w.SetCurrent(cfg, src)
@@ -240,7 +255,7 @@ func (d *daemon) watchConfig(ctx context.Context) error {
 
 // apply switches to a new, already validated config and restarts the parts
 // whose section changed.
-func (d *daemon) apply(next config.Config, src config.Source) {
+func (d *Daemon) apply(next config.Config, src config.Source) {
 	d.mu.Lock()
 	prev := d.cfg
 	d.cfg, d.src = next, src
@@ -277,7 +292,7 @@ func (d *daemon) apply(next config.Config, src config.Source) {
 
 // watchStorage probes the SD card every few seconds, logs each change of its
 // state, and keeps the run record on it.
-func (d *daemon) watchStorage(ctx context.Context) error {
+func (d *Daemon) watchStorage(ctx context.Context) error {
 	const every = 5 * time.Second
 	wrote := false
 	last := ""
@@ -311,7 +326,7 @@ func (d *daemon) watchStorage(ctx context.Context) error {
 
 // startRunRecord reports how the previous run ended and marks this one as
 // running (not yet cleanly stopped).
-func (d *daemon) startRunRecord(card *storage.Card) bool {
+func (d *Daemon) startRunRecord(card *storage.Card) bool {
 	prev, ok, err := card.LoadRunRecord()
 	switch {
 	case err != nil:
@@ -328,18 +343,18 @@ func (d *daemon) startRunRecord(card *storage.Card) bool {
 	return true
 }
 
-func (d *daemon) runRecord(clean bool) storage.RunRecord {
-	r := storage.RunRecord{BootID: d.bootID, Version: version, Started: d.started.UTC(),
+func (d *Daemon) runRecord(clean bool) storage.RunRecord {
+	r := storage.RunRecord{BootID: d.bootID, Version: d.deps.Version, Started: d.started.UTC(),
 		CleanShutdown: clean, Frames: d.capture.Stats().Frames}
 	if clean {
-		r.Stopped = time.Now().UTC()
+		r.Stopped = d.deps.Now().UTC()
 	}
 	return r
 }
 
 // finish runs after every part has stopped: it marks the run record clean
 // and stops the watchdog (magic close) and the status LED.
-func (d *daemon) finish() {
+func (d *Daemon) finish() {
 	defer d.hw.close(d.log)
 	d.mu.Lock()
 	card := d.card
@@ -354,14 +369,14 @@ func (d *daemon) finish() {
 }
 
 // status assembles the control socket's status report.
-func (d *daemon) status() control.Status {
+func (d *Daemon) status() control.Status {
 	cfg, src := d.config()
 	d.mu.Lock()
 	h := d.health
 	d.mu.Unlock()
 	cs := d.capture.Stats()
 	st := control.Status{
-		Version: version, Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
+		Version: d.deps.Version, Started: d.started, UptimeSeconds: d.deps.Now().Sub(d.started).Seconds(),
 		ConfigPath: src.Path, ConfigHash: src.Hash, ConfigLoaded: src.Loaded,
 		Capture: control.CaptureStatus{
 			Device: sourceName(cfg.Capture), State: cs.State,
@@ -420,7 +435,7 @@ func sourceName(c config.CaptureConfig) string {
 
 // serveCaptureControl sets a V4L2 control on the running camera (the QEMU
 // camera's vivid movement, a real camera's exposure) without a restart.
-func (d *daemon) serveCaptureControl(w http.ResponseWriter, r *http.Request) {
+func (d *Daemon) serveCaptureControl(w http.ResponseWriter, r *http.Request) {
 	var req control.CaptureControl
 	if !control.ReadJSON(w, r, &req) {
 		return

@@ -1,13 +1,9 @@
-package main
+package daemon
 
 import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +32,7 @@ import (
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/storage/jpegframe"
 	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/verify"
 )
 
 // DefaultVendorKeyPath is where the vendor's service public key (PEM), which
@@ -45,8 +42,6 @@ const DefaultVendorKeyPath = "/etc/camagent/vendor.pub"
 
 // Limits of the shell's routes.
 const (
-	maxPublicKeyFile  = 16 << 10
-	shellCertMax      = 64 << 10
 	defaultSnapWait   = 5 * time.Second
 	snapshotQuality   = 85
 	maxConfigKey      = 128
@@ -104,7 +99,7 @@ func shellEvent(e *motion.Event) shell.Event {
 }
 
 // pipeEvents serves the shell the events the motion part keeps.
-type pipeEvents struct{ d *daemon }
+type pipeEvents struct{ d *Daemon }
 
 func (p pipeEvents) Recent(n int) []shell.Event {
 	p.d.pipe.mu.Lock()
@@ -193,7 +188,7 @@ func newShellServer(cfg shellConfig) *shellServer {
 // shellRoutes returns the control-socket routes `camagent shell` needs.
 // Unlock sessions live as long as these routes (a restart of the control
 // part locks every shell).
-func (d *daemon) shellRoutes() []control.Route {
+func (d *Daemon) shellRoutes() []control.Route {
 	cfg, _ := d.config()
 	card := func() *storage.Card {
 		d.mu.Lock()
@@ -203,6 +198,7 @@ func (d *daemon) shellRoutes() []control.Route {
 	log := d.log.With("part", "shell")
 	return newShellServer(shellConfig{
 		Logger:       log,
+		Now:          d.deps.Now,
 		Log:          d.ring,
 		Hub:          d.hub,
 		Card:         card,
@@ -409,17 +405,17 @@ func (s *shellServer) serveClipVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	v := &verifier{out: &buf}
+	v := &verify.Checker{Out: &buf}
 	if key, err := s.loadKey(); err == nil {
-		v.pin = key.DeviceID()
+		v.Pin = key.DeviceID()
 	} else {
 		fmt.Fprintf(&buf, "INFO device key: %v; the manifest's device ID is not pinned\n", err)
 	}
-	for _, g := range sidecarGroups([]string{c.Path}) {
-		v.group(g.manifest, g.files)
+	for _, g := range verify.SidecarGroups([]string{c.Path}, storage.ExtClip, storage.ExtThumbnail) {
+		v.Group(g.Manifest, g.Files)
 	}
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	control.WriteJSON(w, http.StatusOK, shell.VerifyResponse{Lines: lines, OK: v.failed == 0 && v.checks > 0})
+	control.WriteJSON(w, http.StatusOK, shell.VerifyResponse{Lines: lines, OK: v.Failed() == 0 && v.Checks() > 0})
 }
 
 func (s *shellServer) serveUploads(w http.ResponseWriter, _ *http.Request) {
@@ -764,42 +760,13 @@ func (s *shellServer) deviceID() (string, error) {
 	return k.DeviceID(), nil
 }
 
-// readPublicKey reads a PEM public key file.
-func readPublicKey(path, what string) (crypto.PublicKey, error) {
-	if path == "" {
-		return nil, fmt.Errorf("no %s configured", what)
-	}
-	b, err := readLimited(path, maxPublicKeyFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no %s at %s", what, path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	k, err := identity.ParsePublicKeyPEM(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", what, path, err)
-	}
-	return k, nil
-}
-
-// keyFingerprint names a public key by the SHA-256 of its SubjectPublicKeyInfo.
-func keyFingerprint(pub crypto.PublicKey) string {
-	der, err := identity.PublicKeyDER(pub)
-	if err != nil {
-		return "(not a P-256 key)"
-	}
-	sum := sha256.Sum256(der)
-	return "sha256:" + hex.EncodeToString(sum[:8])
-}
-
 // ownerBinding loads and verifies the owner binding.
 func (s *shellServer) ownerBinding(deviceID string) (identity.OwnerBinding, error) {
 	path := identity.BindingPath(s.cfg.KeyPath)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return identity.OwnerBinding{}, fmt.Errorf("%w (no owner binding at %s)", identity.ErrNotPaired, path)
 	}
-	pairing, err := readPublicKey(s.cfg.PairingKeyPath, "cloud pairing key (identity.cloud_key)")
+	pairing, err := identity.ReadPublicKeyFile(s.cfg.PairingKeyPath, "cloud pairing key (identity.cloud_key)")
 	if err != nil {
 		return identity.OwnerBinding{}, fmt.Errorf("owner binding cannot be verified: %w", err)
 	}
@@ -811,8 +778,8 @@ func (s *shellServer) ownerBinding(deviceID string) (identity.OwnerBinding, erro
 func (s *shellServer) trustedKeys() ([]shell.TrustedKey, error) {
 	var keys []shell.TrustedKey
 	var errs []error
-	if vk, err := readPublicKey(s.cfg.VendorKeyPath, "vendor key"); err == nil {
-		keys = append(keys, shell.TrustedKey{Name: "vendor key " + keyFingerprint(vk), Key: vk})
+	if vk, err := identity.ReadPublicKeyFile(s.cfg.VendorKeyPath, "vendor key"); err == nil {
+		keys = append(keys, shell.TrustedKey{Name: "vendor key " + identity.Fingerprint(vk), Key: vk})
 	} else {
 		errs = append(errs, err)
 	}
@@ -828,7 +795,7 @@ func (s *shellServer) trustedKeys() ([]shell.TrustedKey, error) {
 	if err != nil {
 		return keys, errors.Join(append(errs, err)...)
 	}
-	keys = append(keys, shell.TrustedKey{Name: "owner account " + b.OwnerAccount + " (" + keyFingerprint(ok) + ")", Key: ok})
+	keys = append(keys, shell.TrustedKey{Name: "owner account " + b.OwnerAccount + " (" + identity.Fingerprint(ok) + ")", Key: ok})
 	return keys, errors.Join(errs...)
 }
 
@@ -855,13 +822,13 @@ func (s *shellServer) serveID(w http.ResponseWriter, _ *http.Request) {
 		default:
 			o.Paired, o.Verified, o.Account, o.Issued = true, true, b.OwnerAccount, b.Issued
 			if pub, err := identity.ParsePublicKey(b.OwnerKey); err == nil {
-				o.OwnerKey = keyFingerprint(pub)
+				o.OwnerKey = identity.Fingerprint(pub)
 			}
 		}
 		out.Owner = o
 	}
-	if vk, err := readPublicKey(s.cfg.VendorKeyPath, "vendor key"); err == nil {
-		out.VendorKey = keyFingerprint(vk) + " (" + s.cfg.VendorKeyPath + ")"
+	if vk, err := identity.ReadPublicKeyFile(s.cfg.VendorKeyPath, "vendor key"); err == nil {
+		out.VendorKey = identity.Fingerprint(vk) + " (" + s.cfg.VendorKeyPath + ")"
 	} else {
 		out.VendorKey = "none: " + err.Error()
 	}
@@ -871,29 +838,14 @@ func (s *shellServer) serveID(w http.ResponseWriter, _ *http.Request) {
 // certInfo describes the device certificate at path, or nil when there is
 // none.
 func certInfo(path string, pub crypto.PublicKey) *shell.CertInfo {
-	data, err := readLimited(path, shellCertMax)
-	if errors.Is(err, fs.ErrNotExist) {
+	c, ok := identity.DescribeCert(path, pub)
+	if !ok {
 		return nil
 	}
-	ci := &shell.CertInfo{Path: path}
-	if err != nil {
-		ci.Error = err.Error()
-		return ci
-	}
-	blk, _ := pem.Decode(data)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		ci.Error = "no CERTIFICATE PEM block"
-		return ci
-	}
-	cert, err := x509.ParseCertificate(blk.Bytes)
-	if err != nil {
-		ci.Error = err.Error()
-		return ci
-	}
-	ci.Subject, ci.Issuer = cert.Subject.String(), cert.Issuer.String()
-	ci.NotBefore, ci.NotAfter = cert.NotBefore, cert.NotAfter
-	if der, err := identity.PublicKeyDER(pub); err == nil {
-		ci.MatchesKey = bytes.Equal(der, cert.RawSubjectPublicKeyInfo)
+	ci := &shell.CertInfo{Path: c.Path, Subject: c.Subject, Issuer: c.Issuer, NotBefore: c.NotBefore,
+		NotAfter: c.NotAfter, MatchesKey: c.MatchesKey}
+	if c.Err != nil {
+		ci.Error = c.Err.Error()
 	}
 	return ci
 }
@@ -1197,4 +1149,20 @@ func (b *boardActions) FactoryReset(ctx context.Context) (string, error) {
 	}
 	done = append(done, "rebooting")
 	return "factory reset: " + strings.Join(done, ", "), nil
+}
+
+func readLimited(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
+	}
+	return b, nil
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func openHardware(prof board.Profile, root string, log *slog.Logger, onSwitch fu
 // runHardware is the board part: every second it shows the agent's state on
 // the status LED; the watchdog is petted only while the agent is healthy, so
 // a wedged agent gets the board reset.
-func (d *daemon) runHardware(ctx context.Context) error {
+func (d *Daemon) runHardware(ctx context.Context) error {
 	h := d.hw
 	if h.wd != nil {
 		done := make(chan struct{})
@@ -89,7 +89,7 @@ func (d *daemon) runHardware(ctx context.Context) error {
 
 // pattern is what the status LED shows: a fault (a part restarting, no
 // writable card), recording, or online.
-func (d *daemon) pattern() led.Pattern {
+func (d *Daemon) pattern() led.Pattern {
 	for _, p := range d.sup.Status() {
 		if p.State == supervise.StateBackoff {
 			return led.Fault
@@ -109,7 +109,7 @@ func (d *daemon) pattern() led.Pattern {
 
 // healthy tells the watchdog whether to keep the board alive: every part is
 // running and frames still arrive.
-func (d *daemon) healthy() bool {
+func (d *Daemon) healthy() bool {
 	for _, p := range d.sup.Status() {
 		if p.State == supervise.StateBackoff {
 			return false
@@ -154,7 +154,7 @@ func (h *hardware) observeLight(f *capture.Frame, log *slog.Logger) {
 
 // nightMode tells the motion detector that the IR switch changed the picture,
 // so the switch itself is not taken for motion.
-func (d *daemon) nightMode(m daynight.Mode) {
+func (d *Daemon) nightMode(m daynight.Mode) {
 	d.pipe.mu.Lock()
 	det := d.pipe.det
 	d.pipe.mu.Unlock()

@@ -1,0 +1,132 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+// WriteStatus prints st for a person at a serial console.
+func WriteStatus(w io.Writer, st Status) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
+
+	uptime := time.Duration(st.UptimeSeconds * float64(time.Second)).Round(time.Second)
+	p("agent\tcamagent %s, up %s (since %s)\n", Printable(st.Version), uptime, Stamp(st.Started))
+	p("config\t%s (%s, loaded %s)\n", Printable(st.ConfigPath), shortHash(st.ConfigHash), Stamp(st.ConfigLoaded))
+	if id := st.Identity; id != nil {
+		owner := "not paired"
+		if id.Owner != "" {
+			owner = "paired with " + Printable(id.Owner)
+		}
+		p("device\t%s, %s\n", Printable(id.DeviceID), owner)
+	}
+	p("\n")
+
+	if len(st.Parts) == 0 {
+		p("parts\tnone reported\n")
+	} else {
+		p("PART\tSTATE\tRESTARTS\tSINCE\tLAST ERROR\n")
+		for _, pt := range st.Parts {
+			lastErr := Printable(pt.LastError)
+			if lastErr == "" {
+				lastErr = "-"
+			}
+			p("%s\t%s\t%d\t%s\t%s\n", Printable(pt.Name), Printable(pt.State), pt.Restarts, Stamp(pt.Since), lastErr)
+		}
+	}
+	p("\n")
+
+	cp := st.Capture
+	if cp.Device == "" && cp.State == "" {
+		p("capture\tnot reported\n")
+	} else {
+		p("capture\t%s %s\n", Printable(cp.Device), Printable(cp.State))
+		p("  format\t%s %dx%d stride %d\n", Printable(cp.Format), cp.Width, cp.Height, cp.Stride)
+		p("  fps\t%.2f measured, %.2f negotiated\n", cp.FPS, cp.NegotiatedFPS)
+		p("  frames\t%d captured, %d dropped, %d bad\n", cp.Frames, cp.Dropped, cp.BadFrames)
+		for _, q := range cp.Queues {
+			p("  queue %s\t%d delivered, %d dropped\n", Printable(q.Name), q.Delivered, q.Dropped)
+		}
+	}
+
+	sd := st.Storage
+	if sd.Mount == "" && sd.State == "" {
+		p("storage\tnot reported\n")
+	} else {
+		p("storage\t%s %s, %s free of %s\n", Printable(sd.Mount), Printable(sd.State), ByteSize(sd.FreeBytes), ByteSize(sd.TotalBytes))
+	}
+	if cl := st.Clips; cl != nil {
+		p("  clips\t%d on the card (%d uploaded, %s), %d sealed, %d deleted by retention\n",
+			cl.Clips, cl.Uploaded, ByteSize(uint64(max(cl.Bytes, 0))), cl.Sealed, cl.Deleted)
+		for _, r := range cl.Recording {
+			p("  recording\t%s\n", Printable(r))
+		}
+	}
+	if m := st.Motion; m != nil {
+		p("motion\tscore %.4f, noise %.1f, threshold %.1f, %d boxes, %d events, %d frames analysed\n",
+			m.Score, m.Noise, m.Threshold, len(m.Boxes), m.Stats.Events, m.Frames)
+	}
+	if r := st.Recorder; r != nil {
+		p("recorder\t%s (card %s), %d clips, %d frames recorded, %d skipped for the clip rate, %d dropped behind\n",
+			Printable(r.State), Printable(r.Card), r.Clips, r.Recorded, r.SkippedRate, r.DroppedBehind)
+	}
+	return tw.Flush()
+}
+
+// Stamp formats a time from the agent, or "-" when it is unset.
+func Stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("2006-01-02 15:04:05 MST")
+}
+
+// shortHash keeps the algorithm and the first 12 hex digits of a config hash.
+func shortHash(h string) string {
+	if h == "" {
+		return "no hash"
+	}
+	algo, digits, ok := strings.Cut(h, ":")
+	if !ok {
+		algo, digits = "", h
+	}
+	if len(digits) > 12 {
+		digits = digits[:12]
+	}
+	if algo == "" {
+		return Printable(digits)
+	}
+	return Printable(algo + ":" + digits)
+}
+
+// ByteSize formats n bytes with a binary unit.
+func ByteSize(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Printable replaces control characters so that text from the agent (error
+// messages may quote device or network input) cannot drive the terminal.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' {
+			return ' '
+		}
+		if !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
