@@ -420,5 +420,6 @@ func (s *Store) complete(info *ClipInfo, m *Metadata, thumb []byte) error {
 	if s.onComplete != nil {
 		s.onComplete(*info)
 	}
+	s.announce(*info)
 	return nil
 }

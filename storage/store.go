@@ -104,6 +104,7 @@ type Store struct {
 	recovery  RecoveryReport
 	thumbMu   sync.Mutex
 	thumb     jpegframe.Thumbnailer
+	subs      map[chan ClipInfo]struct{} // Subscribe's channels, under mu
 
 	bytesWritten atomic.Uint64
 	syncs        atomic.Uint64

@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
@@ -21,6 +24,7 @@ import (
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/upload"
 )
 
 // Deps are what the daemon takes from the machine; tests replace them.
@@ -115,13 +119,24 @@ type Daemon struct {
 	cfg config.Config
 	src config.Source
 
-	hub     *capture.Hub
-	capture *capture.Runner
-	card    *storage.Card
-	health  storage.Health
-	sup     *supervise.Supervisor
-	pipe    pipeline
-	hw      *hardware
+	// card is the SD card the storage part probes; store is the clip store
+	// on it, created before any part that uses it and replaced (with
+	// those parts restarted) when [storage] changes.
+	card     *storage.Card
+	store    *storage.Store
+	storeErr error
+	health   storage.Health
+
+	hub      *capture.Hub
+	capture  *capture.Runner
+	sup      *supervise.Supervisor
+	parts    []part
+	pipe     pipeline
+	hw       *hardware
+	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
+
+	idMu sync.Mutex
+	id   *deviceIdentity // nil until the device key opened
 }
 
 // New wires a daemon for cfg (loaded from src). Run runs it.
@@ -148,6 +163,7 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 		d.log.Warn("no kernel boot ID; using a random one", "err", err, "boot_id", d.bootID)
 	}
 	d.card = d.newCard(cfg.Storage.Mount)
+	d.store, d.storeErr = d.newStore(cfg)
 	prof, _ := board.Lookup(cfg.Board)
 	d.hw = &hardware{}
 	if !dp.NoBoard {
@@ -158,23 +174,51 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 		Hub:    d.hub,
 		Logger: d.log.With("part", "capture"),
 	})
-	d.sup = supervise.New(supervise.Config{Logger: d.log},
-		part{"control", d.serveControl},
-		part{"config", d.watchConfig},
-		part{"storage", d.watchStorage},
-		part{"recorder", d.runRecorder},
-		part{"motion", d.runMotion},
-		part{"capture", d.capture.Run},
-		part{"upload", d.runUpload},
-		part{"board", d.runHardware},
-	)
+	d.sup = d.wire(cfg.ShutdownTimeout.Duration)
 	return d
+}
+
+// wire lists the parts, what config sections each depends on (a change of
+// one restarts it), and the stages they stop in: the camera and motion
+// first, so that the recorder then seals its open clip with the last frames;
+// then the upload; then the control socket and watchers; the board (LED,
+// watchdog) last. Each stage gets its share of shutdown_timeout.
+func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
+	const (
+		capture  = config.SectionCapture
+		control  = config.SectionControl
+		motion   = config.SectionMotion
+		storage_ = config.SectionStorage
+		upload   = config.SectionUpload
+	)
+	stage := func(name string, share time.Duration, parts ...part) supervise.Stage {
+		st := supervise.Stage{Name: name, Grace: shutdown * share / 10}
+		for _, p := range parts {
+			d.parts = append(d.parts, p)
+			st.Parts = append(st.Parts, p)
+		}
+		return st
+	}
+	return supervise.NewStaged(supervise.Config{Logger: d.log},
+		stage("capture", 2,
+			part{name: "capture", run: d.capture.Run, sections: []string{capture}},
+			part{name: "motion", run: d.runMotion, sections: []string{motion}}),
+		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
+		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}}),
+		stage("service", 1,
+			part{name: "control", run: d.serveControl, sections: []string{control}},
+			part{name: "config", run: d.watchConfig},
+			part{name: "storage", run: d.watchStorage, sections: []string{storage_}}),
+		stage("board", 1, part{name: "board", run: d.runHardware}),
+	)
 }
 
 // part adapts a function to supervise.Part.
 type part struct {
 	name string
 	run  func(context.Context) error
+	// sections are the config sections the part reads when it starts.
+	sections []string
 }
 
 func (p part) Name() string                  { return p.name }
@@ -195,7 +239,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"config_hash", src.Hash, "boot_id", d.bootID)
 	// The device key is created at first start; a failure here is retried
 	// when the first clip is sealed.
-	_, _ = d.openSealer()
+	_, _ = d.identity()
 	// Keep the rest of the agent going while the supervisor runs the parts; a
 	// clean exit is ctx ending and every part returning within the grace period.
 	err := d.sup.Run(ctx, cfg.ShutdownTimeout.Duration)
@@ -254,7 +298,7 @@ func (d *Daemon) watchConfig(ctx context.Context) error {
 }
 
 // apply switches to a new, already validated config and restarts the parts
-// whose section changed.
+// that depend on a section that changed.
 func (d *Daemon) apply(next config.Config, src config.Source) {
 	d.mu.Lock()
 	prev := d.cfg
@@ -264,30 +308,73 @@ func (d *Daemon) apply(next config.Config, src config.Source) {
 	d.log.Info("config reloaded", "hash", src.Hash, "changed", changed)
 	for _, section := range changed {
 		switch section {
-		case "log":
+		case config.SectionLog:
 			d.level.Set(next.Log.SlogLevel())
 			if next.Log.Format != prev.Log.Format || next.Log.RingLines != prev.Log.RingLines {
 				d.log.Warn("log.format and log.ring_lines take effect at the next start")
 			}
-		case "capture", "control":
-			d.sup.Restart(section)
-		case "storage":
+		case config.SectionStorage:
+			store, err := d.newStore(next)
 			d.mu.Lock()
 			d.card = d.newCard(next.Storage.Mount)
+			d.store, d.storeErr = store, err
 			d.mu.Unlock()
-			d.sup.Restart("storage")
-			d.sup.Restart("recorder")
-			d.sup.Restart("upload")
-		case "motion":
-			d.sup.Restart("motion")
-		case "upload":
-			d.sup.Restart("upload")
-		case "identity":
-			d.log.Warn("identity takes effect at the next start")
-		case "board":
-			d.log.Warn("board takes effect at the next start")
+		case config.SectionIdentity, config.SectionBoard:
+			d.log.Warn(section + " takes effect at the next start")
 		}
 	}
+	for _, p := range d.parts {
+		if slices.ContainsFunc(p.sections, func(s string) bool { return slices.Contains(changed, s) }) {
+			d.sup.Restart(p.name)
+		}
+	}
+}
+
+// newStore is the clip store on the card of cfg, whose sealed clips the
+// store's clipSealer signs.
+func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
+	s := cfg.Storage
+	log := d.log.With("part", "storage")
+	seal := &clipSealer{identity: d.identity, stateDir: filepath.Dir(cfg.Identity.Key), bootID: d.bootID,
+		synced: board.ClockSynced, log: d.log.With("part", "identity")}
+	store, err := storage.NewStore(storage.StoreConfig{
+		Card:   d.newCard(s.Mount),
+		Logger: log,
+		Now:    d.deps.Now,
+		Retention: storage.Retention{FreeFloor: mib(s.FreeFloorMB), CriticalFloor: mib(s.CriticalFloorMB),
+			Quota: mib(s.QuotaMB)},
+		OnSeal: seal.Seal,
+		OnDelete: func(del storage.Deletion) {
+			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
+		},
+	})
+	seal.store = store
+	return store, err
+}
+
+// clipStore is the current clip store.
+func (d *Daemon) clipStore() (*storage.Store, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.store, d.storeErr
+}
+
+// identity opens the device key (creating it at first start) and the owner
+// binding, once; after a failure the next call tries again.
+func (d *Daemon) identity() (*deviceIdentity, error) {
+	d.idMu.Lock()
+	defer d.idMu.Unlock()
+	if d.id != nil {
+		return d.id, nil
+	}
+	cfg, _ := d.config()
+	id, err := openIdentity(identityConfig{key: cfg.Identity.Key, cloudKey: cfg.Identity.CloudKey}, d.log.With("part", "identity"))
+	if err != nil {
+		d.log.Warn("device key unavailable: clips are kept unsigned until it is", "err", err)
+		return nil, err
+	}
+	d.id = id
+	return id, nil
 }
 
 // watchStorage probes the SD card every few seconds, logs each change of its
@@ -399,19 +486,16 @@ func (d *Daemon) status() control.Status {
 		}
 		st.Motion = &control.MotionStatus{Stats: ms, Score: last.Score, Threshold: last.Threshold, Boxes: last.Boxes, Recent: events}
 	}
-	d.pipe.mu.Lock()
-	rec, store := d.pipe.rec, d.pipe.store
-	d.pipe.mu.Unlock()
-	if rec != nil {
+	if rec := d.recorder(); rec != nil {
 		rs := rec.Status()
 		st.Recorder = &rs
 	}
-	d.pipe.sealMu.Lock()
-	if s := d.pipe.sealer; s != nil {
-		st.Identity = &control.IdentityStatus{DeviceID: s.DeviceID(), Owner: s.owner}
+	d.idMu.Lock()
+	if id := d.id; id != nil {
+		st.Identity = &control.IdentityStatus{DeviceID: id.key.DeviceID(), Owner: id.owner}
 	}
-	d.pipe.sealMu.Unlock()
-	if store != nil {
+	d.idMu.Unlock()
+	if store, _ := d.clipStore(); store != nil {
 		ss := store.Status()
 		st.Clips = &ss
 	}

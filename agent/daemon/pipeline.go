@@ -9,7 +9,6 @@ import (
 	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
-	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/storage/recorder"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/upload"
@@ -21,27 +20,25 @@ const (
 	motionQueue   = 2
 	recorderQueue = 8
 	keptEvents    = 100 // recent motion events for the status and the shell
+	// completedQueue is how many completed clips the store's announcement
+	// holds for the uploader; beyond it the uploader finds them by asking
+	// the store.
+	completedQueue = 64
 )
 
-// pipeline is what turns frames into evidence: the motion part finds events,
-// the recorder part writes them as clips to the SD card, and the sealer signs
-// each sealed clip's manifest.
+// pipeline is what turns frames into evidence: the motion part finds events
+// and hands them to the recorder part, which writes them as clips to the
+// clip store (the store's clipSealer signs each sealed clip's manifest).
 type pipeline struct {
 	mu     sync.Mutex
 	rec    *recorder.Recorder // nil while the recorder part is not running
-	store  *storage.Store
-	det    *motion.Detector // nil until the first frame
-	events []motion.Event   // newest last, at most keptEvents
-	last   motion.Result    // the newest frame's result (Boxes copied)
+	det    *motion.Detector   // nil until the first frame
+	events []motion.Event     // newest last, at most keptEvents
+	last   motion.Result      // the newest frame's result (Boxes copied)
 	boxes  [motion.MaxBoxes]motion.Box
 	// feed is every frame's result for the shell's `motion` command.
 	feed      *shell.MotionFeed
 	feedBoxes [shell.MaxBoxes]shell.Box
-
-	up *upload.Uploader // nil while the upload part is not running
-
-	sealMu sync.Mutex
-	sealer *sealer
 }
 
 // runMotion is the motion part: it analyses every frame it gets, reports
@@ -140,31 +137,21 @@ func (d *Daemon) onEvent(ev *motion.Event) {
 	}
 }
 
-// runRecorder is the recorder part: a clip store on the configured card and a
-// recorder fed from its own frame queue. Recovery of clips left by a power
-// cut runs when the recorder starts and whenever the card comes back.
+// runRecorder is the recorder part: a recorder on the daemon's clip store,
+// fed from its own frame queue. Recovery of clips left by a power cut runs
+// when the recorder starts and whenever the card comes back. When ctx ends
+// it seals the clip it is writing before it returns.
 func (d *Daemon) runRecorder(ctx context.Context) error {
 	cfg, _ := d.config()
 	s := cfg.Storage
-	log := d.log.With("part", "recorder")
-	store, err := storage.NewStore(storage.StoreConfig{
-		Card:   d.newCard(s.Mount),
-		Logger: d.log.With("part", "storage"),
-		Retention: storage.Retention{FreeFloor: mib(s.FreeFloorMB), CriticalFloor: mib(s.CriticalFloorMB),
-			Quota: mib(s.QuotaMB)},
-		OnSeal:     d.seal,
-		OnComplete: d.notifyUpload,
-		OnDelete: func(del storage.Deletion) {
-			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
-		},
-	})
+	store, err := d.clipStore()
 	if err != nil {
 		return err
 	}
 	q := d.hub.Subscribe("recorder", recorderQueue)
 	defer d.hub.Unsubscribe(q)
 	rec, err := recorder.New(recorder.Config{
-		Store: store, Queue: q, Logger: log,
+		Store: store, Queue: q, Logger: d.log.With("part", "recorder"),
 		PreRoll: s.PreRoll.Duration, PreRollBytes: s.PreRollMB << 20, PostRoll: s.PostRoll.Duration,
 		MaxClip: s.MaxClip.Duration, FPS: s.ClipFPS, Quality: s.JPEGQuality, FragmentDuration: s.Fragment.Duration,
 	})
@@ -172,7 +159,7 @@ func (d *Daemon) runRecorder(ctx context.Context) error {
 		return err
 	}
 	d.pipe.mu.Lock()
-	d.pipe.rec, d.pipe.store = rec, store
+	d.pipe.rec = rec
 	// An event already going on when the recorder (re)starts is recorded too.
 	for _, e := range d.pipe.events {
 		if e.Ongoing() {
@@ -190,42 +177,6 @@ func (d *Daemon) runRecorder(ctx context.Context) error {
 
 func mib(n int) uint64 { return uint64(n) << 20 }
 
-// seal is the store's OnSeal hook: it signs the clip's manifest. The key is
-// opened on first use; while it cannot be, clips stay sealed but incomplete
-// (never uploaded) and are signed when the store recovers them later.
-func (d *Daemon) seal(info storage.ClipInfo) error {
-	s, err := d.openSealer()
-	if err != nil {
-		return err
-	}
-	return s.Seal(info)
-}
-
-func (d *Daemon) openSealer() (*sealer, error) {
-	d.pipe.sealMu.Lock()
-	defer d.pipe.sealMu.Unlock()
-	if d.pipe.sealer != nil {
-		return d.pipe.sealer, nil
-	}
-	cfg, _ := d.config()
-	s, err := openSealer(identityConfig{key: cfg.Identity.Key, cloudKey: cfg.Identity.CloudKey}, d.bootID,
-		d.log.With("part", "identity"))
-	if err != nil {
-		d.log.Warn("device key unavailable: clips are kept unsigned until it is", "err", err)
-		return nil, err
-	}
-	d.pipe.mu.Lock()
-	store := d.pipe.store
-	d.pipe.mu.Unlock()
-	if store != nil {
-		if err := s.adoptNewest(store.Dir()); err != nil {
-			d.log.Warn("manifest chain", "err", err)
-		}
-	}
-	d.pipe.sealer = s
-	return s, nil
-}
-
 // motionStatus is the motion part of the status report.
 func (d *Daemon) motionStatus() (st motion.Stats, last motion.Result, events []motion.Event, ok bool) {
 	d.pipe.mu.Lock()
@@ -241,9 +192,12 @@ func (d *Daemon) motionStatus() (st motion.Stats, last motion.Result, events []m
 	return d.pipe.det.Stats(), last, events, true
 }
 
-// runUpload is the upload part: once the clip store and the device key are
-// there, it sends every complete clip (manifest, thumbnail, then body) to the
-// ingest named by [upload] url. Without a url clips stay on the card.
+// runUpload is the upload part: it sends every complete clip of the
+// daemon's clip store (manifest, thumbnail, then body) to the ingest named by
+// [upload] url, authenticated by the device key. The store announces each
+// clip that becomes complete; the uploader finds those it missed, and those
+// left from before, by asking the store. Without a url clips stay on the
+// card.
 func (d *Daemon) runUpload(ctx context.Context) error {
 	cfg, _ := d.config()
 	u := cfg.Upload
@@ -251,20 +205,11 @@ func (d *Daemon) runUpload(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	var store *storage.Store
-	for store == nil {
-		d.pipe.mu.Lock()
-		store = d.pipe.store
-		d.pipe.mu.Unlock()
-		if store == nil {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Second):
-			}
-		}
+	store, err := d.clipStore()
+	if err != nil {
+		return err
 	}
-	s, err := d.openSealer()
+	id, err := d.identity()
 	if err != nil {
 		return err
 	}
@@ -274,38 +219,32 @@ func (d *Daemon) runUpload(ctx context.Context) error {
 	}
 	up, err := newUploader(uploadSettings{URL: u.URL, CAFile: u.CA, ServerName: u.ServerName,
 		CertFile: identity.CertPath(cfg.Identity.Key), Bandwidth: int64(u.BandwidthKBps) << 10,
-		StartDelay: delay}, s.key, store, d.log.With("part", "upload"))
+		StartDelay: delay}, id.key, store, d.log.With("part", "upload"))
 	if err != nil {
 		return err
 	}
-	d.pipe.mu.Lock()
-	d.pipe.up = up
-	d.pipe.mu.Unlock()
-	defer func() {
-		d.pipe.mu.Lock()
-		d.pipe.up = nil
-		d.pipe.mu.Unlock()
-	}()
-	return up.Run(ctx)
-}
-
-// notifyUpload is the store's OnComplete hook: a clip is ready to go.
-func (d *Daemon) notifyUpload(info storage.ClipInfo) {
-	d.pipe.mu.Lock()
-	up := d.pipe.up
-	d.pipe.mu.Unlock()
-	if up != nil {
-		up.Notify(info)
+	completed, unsubscribe := store.Subscribe(completedQueue)
+	defer unsubscribe()
+	d.uploader.Store(up)
+	defer d.uploader.Store(nil)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- up.Run(ctx) }()
+	for {
+		select {
+		case info := <-completed:
+			up.Notify(info)
+		case err := <-done:
+			return err
+		}
 	}
 }
 
 // uploadStatus is the upload queue for the control socket.
 func (d *Daemon) uploadStatus() upload.Status {
-	d.pipe.mu.Lock()
-	up := d.pipe.up
-	d.pipe.mu.Unlock()
-	if up == nil {
-		return upload.Status{}
+	if up := d.uploader.Load(); up != nil {
+		return up.Status()
 	}
-	return up.Status()
+	return upload.Status{}
 }

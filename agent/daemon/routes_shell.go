@@ -207,12 +207,10 @@ func (d *Daemon) shellRoutes() []control.Route {
 		Events:       pipeEvents{d},
 		Motion:       d.pipe.feed,
 		Clips: func() clipStore {
-			d.pipe.mu.Lock()
-			defer d.pipe.mu.Unlock()
-			if d.pipe.store == nil {
-				return nil
+			if store, _ := d.clipStore(); store != nil {
+				return store
 			}
-			return d.pipe.store
+			return nil
 		},
 		KeyPath:        cfg.Identity.Key,
 		VendorKeyPath:  DefaultVendorKeyPath,

@@ -1,47 +1,31 @@
 package daemon
 
 import (
-	"crypto"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
-	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/manifest"
 )
 
-// Files kept beside the device key (see package manifest: the sequence space
-// belongs to the key, not to the SD card).
-const (
-	seqFile   = "manifest.seq"
-	chainFile = "manifest.chain"
-)
-
-// sealer signs the manifest of every clip the store seals (its OnSeal hook),
-// following package manifest's seal protocol: next sequence number, sign with
-// the chain's last hash, write the sidecar atomically, advance the chain.
-type sealer struct {
-	key    *keystore.FileKey
-	seq    *manifest.Sequencer
-	chain  *manifest.Chain
-	bootID string
-	owner  string
-	log    *slog.Logger
-	synced func() bool
-
-	mu sync.Mutex // one manifest at a time
+// deviceIdentity is the device key and the owner it is paired with ("" while
+// unpaired), as the manifests and the upload name them.
+type deviceIdentity struct {
+	key   *keystore.FileKey
+	owner string
 }
 
-// openSealer opens (or creates) the device key and the manifest state beside it.
-func openSealer(cfg identityConfig, bootID string, log *slog.Logger) (*sealer, error) {
+// identityConfig is what the daemon needs of the [identity] section.
+type identityConfig struct{ key, cloudKey string }
+
+// openIdentity opens (or creates) the device key and reads the owner binding.
+func openIdentity(cfg identityConfig, log *slog.Logger) (*deviceIdentity, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.key), 0o700); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
@@ -52,35 +36,18 @@ func openSealer(cfg identityConfig, bootID string, log *slog.Logger) (*sealer, e
 	if created {
 		log.Info("device key created", "device_id", key.DeviceID(), "path", cfg.key)
 	}
-	dir := filepath.Dir(cfg.key)
-	seq, err := manifest.OpenSequencer(filepath.Join(dir, seqFile), 1)
-	if err != nil {
-		return nil, err
-	}
-	chain, err := manifest.OpenChain(filepath.Join(dir, chainFile), key.Public())
-	if err != nil {
-		return nil, err
-	}
-	s := &sealer{key: key, seq: seq, chain: chain, bootID: bootID, log: log, synced: board.ClockSynced}
+	id := &deviceIdentity{key: key}
 	if cfg.cloudKey != "" {
-		s.owner = loadOwner(cfg, key, log)
+		id.owner = loadOwner(cfg, key, log)
 	}
-	return s, nil
+	return id, nil
 }
-
-// identityConfig is what the sealer needs of the [identity] section.
-type identityConfig struct{ key, cloudKey string }
 
 // loadOwner reads the owner binding; an unpaired device signs with owner "".
 func loadOwner(cfg identityConfig, key *keystore.FileKey, log *slog.Logger) string {
-	pemBytes, err := os.ReadFile(cfg.cloudKey)
+	cloud, err := identity.ReadPublicKeyFile(cfg.cloudKey, "cloud key (identity.cloud_key)")
 	if err != nil {
 		log.Warn("cloud key unreadable; clips are signed as unpaired", "err", err)
-		return ""
-	}
-	cloud, err := identity.ParsePublicKeyPEM(pemBytes)
-	if err != nil {
-		log.Warn("cloud key invalid; clips are signed as unpaired", "err", err)
 		return ""
 	}
 	b, err := identity.LoadOwnerBinding(identity.BindingPath(cfg.key), cloud, key.DeviceID())
@@ -94,94 +61,94 @@ func loadOwner(cfg identityConfig, key *keystore.FileKey, log *slog.Logger) stri
 	return b.OwnerAccount
 }
 
-// DeviceID is the ID every manifest names.
-func (s *sealer) DeviceID() string { return s.key.DeviceID() }
+// clipSealer signs the manifest of every clip one store seals (its OnSeal
+// hook). The seal protocol, and the catch-up after a crash, are package
+// manifest's Sealer, opened on first use once the store exists: it adopts
+// the newest manifest on the card before it signs anything.
+type clipSealer struct {
+	store    *storage.Store
+	identity func() (*deviceIdentity, error)
+	stateDir string // beside the device key
+	bootID   string
+	synced   func() bool
+	log      *slog.Logger
 
-// Public is the device's public key.
-func (s *sealer) Public() crypto.PublicKey { return s.key.Public() }
-
-// adoptNewest advances the chain to the newest manifest of this device found
-// under dir (the clip store): a power cut between writing a sidecar and
-// advancing the chain must not fork it.
-func (s *sealer) adoptNewest(dir string) error {
-	var newest []byte
-	var newestSeq uint64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, storage.ExtManifest) {
-			return nil
-		}
-		cose, err := os.ReadFile(path)
-		if err != nil || len(cose) > manifest.MaxSize {
-			return nil
-		}
-		m, err := manifest.Verify(cose, s.key.Public())
-		if err != nil {
-			return nil // another device's card, or damaged: not ours to chain
-		}
-		if m.Seq > newestSeq {
-			newest, newestSeq = cose, m.Seq
-		}
-		return nil
-	})
-	if err != nil || newest == nil {
-		return err
-	}
-	if err := s.chain.Advance(newest); err != nil {
-		return fmt.Errorf("identity: adopt newest manifest (seq %d): %w", newestSeq, err)
-	}
-	return nil
+	mu     sync.Mutex
+	sealer *manifest.Sealer
+	id     *deviceIdentity
 }
 
-// Seal writes the signed manifest of a sealed clip (storage's OnSeal). A clip
-// sealed before (a retry after a crash) keeps the manifest it has.
-func (s *sealer) Seal(info storage.ClipInfo) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, err := os.ReadFile(info.Manifest); err == nil {
-		if m, err := manifest.Verify(old, s.key.Public()); err == nil && covers(m, info) {
-			return nil
-		}
+func (c *clipSealer) open() (*manifest.Sealer, *deviceIdentity, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sealer != nil {
+		return c.sealer, c.id, nil
 	}
-	var objs []manifest.Object
-	clip, err := hashFile(manifest.RoleClip, "video/mp4", info.Path)
+	id, err := c.identity()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := manifest.OpenSealer(manifest.SealerConfig{StateDir: c.stateDir, Key: id.key, Published: c.store.Dir()})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.sealer, c.id = s, id
+	return s, id, nil
+}
+
+// Seal writes the signed manifest of a sealed clip. A clip that has its
+// manifest already (the store's recovery after a crash between the manifest
+// and the metadata) keeps it, and the chain advances to it.
+func (c *clipSealer) Seal(info storage.ClipInfo) error {
+	s, id, err := c.open()
 	if err != nil {
 		return err
 	}
-	objs = append(objs, clip)
+	if m, ok, err := s.Adopt(info.Manifest); ok {
+		if err != nil {
+			c.log.Warn("manifest chain", "clip", info.Name, "err", err)
+		}
+		if covers(m, info) {
+			return nil
+		}
+	}
+	m, err := c.describe(info, id.owner)
+	if err != nil {
+		return err
+	}
+	if m, err = s.Seal(info.Manifest, m); err != nil {
+		return err
+	}
+	c.log.Info("clip signed", "clip", info.Name, "seq", m.Seq, "device_id", id.key.DeviceID())
+	return nil
+}
+
+// describe is a clip's manifest before sealing: its objects' hashes, times
+// and motion.
+func (c *clipSealer) describe(info storage.ClipInfo, owner string) (manifest.Manifest, error) {
+	clip, err := hashFile(manifest.RoleClip, "video/mp4", info.Path)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	objs := []manifest.Object{clip}
 	if info.Thumbnail != "" {
 		th, err := hashFile(manifest.RoleThumbnail, "image/jpeg", info.Thumbnail)
 		if err != nil {
-			return err
+			return manifest.Manifest{}, err
 		}
 		objs = append(objs, th)
 	}
 	m := manifest.Manifest{
-		Owner: s.owner, BootID: s.bootID,
+		Owner: owner, BootID: c.bootID,
 		StartMS: info.Start.UnixMilli(), EndMS: info.Start.Add(info.Duration).UnixMilli(),
-		ClockTrusted: s.synced(), Objects: objs,
+		ClockTrusted: c.synced(), Objects: objs,
 		Motion: manifest.Motion{PeakPPM: manifest.ScorePPM(info.PeakScore)},
 	}
 	if !info.EventTime.IsZero() {
 		m.Motion.StartMS = info.EventTime.UnixMilli()
 		m.Motion.EndMS = max(m.EndMS, m.Motion.StartMS)
 	}
-	n, err := s.seq.Next()
-	if err != nil {
-		return err
-	}
-	m.Seq, m.Prev = n, s.chain.Last()
-	cose, err := manifest.Sign(m, s.key)
-	if err != nil {
-		return err
-	}
-	if err := storage.WriteFileAtomic(info.Manifest, cose, 0o644); err != nil {
-		return err
-	}
-	if err := s.chain.Advance(cose); err != nil {
-		return err
-	}
-	s.log.Info("clip signed", "clip", info.Name, "seq", n, "device_id", s.key.DeviceID())
-	return nil
+	return m, nil
 }
 
 // covers reports whether a manifest already covers this clip's video bytes.

@@ -48,20 +48,42 @@ type Config struct {
 
 // Supervisor runs parts and restarts those that fail.
 type Supervisor struct {
-	cfg   Config
-	parts []*slot
+	cfg    Config
+	parts  []*slot // in start order
+	stages []Stage // in stop order
+}
+
+// Stage is a group of parts that stop together at shutdown. A supervisor
+// stops its stages one after another, in the order given to NewStaged, and
+// waits for each stage's parts before it tells the next one to stop: the
+// camera stops before the recorder seals its last clip, and the recorder
+// before the upload and the board's watchdog.
+type Stage struct {
+	Name string
+	// Grace bounds the wait for this stage's parts to return once told to
+	// stop; 0 takes Run's grace.
+	Grace time.Duration
+	Parts []Part
 }
 
 type slot struct {
 	part    Part
+	stage   int
 	restart chan struct{}
 
 	mu     sync.Mutex
 	status PartStatus
 }
 
-// New returns a Supervisor for parts, in start order.
+// New returns a Supervisor for parts, in start order, that stops them all
+// at once.
 func New(cfg Config, parts ...Part) *Supervisor {
+	return NewStaged(cfg, Stage{Parts: parts})
+}
+
+// NewStaged returns a Supervisor for the parts of stages, given in stop
+// order; they start in the reverse order (the last stage first).
+func NewStaged(cfg Config, stages ...Stage) *Supervisor {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,10 +102,12 @@ func New(cfg Config, parts ...Part) *Supervisor {
 	if cfg.After == nil {
 		cfg.After = time.After
 	}
-	s := &Supervisor{cfg: cfg}
-	for _, p := range parts {
-		s.parts = append(s.parts, &slot{part: p, restart: make(chan struct{}, 1),
-			status: PartStatus{Name: p.Name(), State: StateStopped}})
+	s := &Supervisor{cfg: cfg, stages: stages}
+	for i := len(stages) - 1; i >= 0; i-- {
+		for _, p := range stages[i].Parts {
+			s.parts = append(s.parts, &slot{part: p, stage: i, restart: make(chan struct{}, 1),
+				status: PartStatus{Name: p.Name(), State: StateStopped}})
+		}
 	}
 	return s
 }
@@ -117,18 +141,46 @@ func (s *Supervisor) Restart(name string) bool {
 // ErrShutdownTimeout is returned by Run when parts outlive the grace period.
 var ErrShutdownTimeout = errors.New("supervise: parts did not stop in time")
 
-// Run runs every part until ctx ends, then waits up to grace for them to return.
-// It returns nil on a clean shutdown.
+// Run runs every part until ctx ends, then stops the stages in order,
+// waiting up to each stage's grace (grace when it has none) for its parts to
+// return. It returns nil on a clean shutdown.
 func (s *Supervisor) Run(ctx context.Context, grace time.Duration) error {
-	var wg sync.WaitGroup
+	// Each stage has its own context, so that ctx ending stops nothing by
+	// itself: the stages are stopped one by one below.
+	type running struct {
+		cancel context.CancelFunc
+		wg     sync.WaitGroup
+	}
+	run := make([]*running, len(s.stages))
+	ctxs := make([]context.Context, len(s.stages))
+	for i := range s.stages {
+		run[i] = &running{}
+		ctxs[i], run[i].cancel = context.WithCancel(context.WithoutCancel(ctx))
+	}
 	for _, sl := range s.parts {
-		wg.Add(1)
+		r := run[sl.stage]
+		r.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			s.keep(ctx, sl)
+			defer r.wg.Done()
+			s.keep(ctxs[sl.stage], sl)
 		}()
 	}
 	<-ctx.Done()
+	var errs []error
+	for i, st := range s.stages {
+		run[i].cancel()
+		if err := s.waitStage(i, st, &run[i].wg, grace); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitStage waits for a stopped stage's parts to return.
+func (s *Supervisor) waitStage(i int, st Stage, wg *sync.WaitGroup, grace time.Duration) error {
+	if st.Grace > 0 {
+		grace = st.Grace
+	}
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
@@ -138,14 +190,20 @@ func (s *Supervisor) Run(ctx context.Context, grace time.Duration) error {
 	case <-done:
 		return nil
 	case <-s.cfg.After(grace):
-		var stuck []string
-		for _, st := range s.Status() {
-			if st.State != StateStopped {
-				stuck = append(stuck, st.Name)
-			}
-		}
-		return fmt.Errorf("%w (%s after %s)", ErrShutdownTimeout, strings.Join(stuck, ", "), grace)
 	}
+	var stuck []string
+	for _, sl := range s.parts {
+		if ps := sl.get(); sl.stage == i && ps.State != StateStopped {
+			stuck = append(stuck, ps.Name)
+		}
+	}
+	return fmt.Errorf("%w (%s after %s)", ErrShutdownTimeout, strings.Join(stuck, ", "), grace)
+}
+
+func (sl *slot) get() PartStatus {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.status
 }
 
 func (sl *slot) set(now time.Time, state string, err error, restarted bool) {

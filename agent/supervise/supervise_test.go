@@ -3,6 +3,8 @@ package supervise
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -128,5 +130,78 @@ func TestShutdownTimeout(t *testing.T) {
 		}
 		close(stuck.hang)
 		synctest.Wait()
+	})
+}
+
+// orderPart records when it was told to stop, and takes a while to return.
+type orderPart struct {
+	name   string
+	log    *stopLog
+	linger time.Duration
+}
+
+type stopLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *stopLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, s)
+}
+
+func (l *stopLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, ", ")
+}
+
+func (p *orderPart) Name() string { return p.name }
+func (p *orderPart) Run(ctx context.Context) error {
+	<-ctx.Done()
+	p.log.add(p.name)
+	time.Sleep(p.linger) // virtual time: the recorder sealing its clip
+	p.log.add(p.name + " done")
+	return ctx.Err()
+}
+
+// TestStagedShutdown: stages start last first and stop in order, each one
+// waited for before the next is told to stop; a stage that overruns its own
+// bound is reported and the later stages still stop.
+func TestStagedShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stopped := &stopLog{}
+		capture := &orderPart{name: "capture", log: stopped}
+		recorder := &orderPart{name: "recorder", log: stopped, linger: 3 * time.Second}
+		upload := &orderPart{name: "upload", log: stopped, linger: time.Minute}
+		board := &orderPart{name: "board", log: stopped}
+		s := NewStaged(Config{},
+			Stage{Name: "capture", Parts: []Part{capture}},
+			Stage{Name: "recorder", Grace: 10 * time.Second, Parts: []Part{recorder}},
+			Stage{Name: "upload", Grace: 5 * time.Second, Parts: []Part{upload}},
+			Stage{Name: "board", Parts: []Part{board}},
+		)
+		var started []string
+		for _, st := range s.Status() {
+			started = append(started, st.Name)
+		}
+		if got, want := strings.Join(started, " "), "board upload recorder capture"; got != want {
+			t.Errorf("start order %q, want %q", got, want)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() { errc <- s.Run(ctx, time.Second) }()
+		synctest.Wait()
+		cancel()
+		err := <-errc
+		if !errors.Is(err, ErrShutdownTimeout) || !strings.Contains(err.Error(), "upload after 5s") {
+			t.Errorf("Run = %v, want the upload stage reported as stuck", err)
+		}
+		want := "capture, capture done, recorder, recorder done, upload, board, board done"
+		if got := stopped.String(); got != want {
+			t.Errorf("stop order:\n got %s\nwant %s", got, want)
+		}
+		time.Sleep(time.Minute) // let the stuck part end inside the bubble
 	})
 }

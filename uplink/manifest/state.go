@@ -105,8 +105,9 @@ func readSeqState(path string) (uint64, error) {
 // Prev of the next one. Safe for concurrent use, but the seal protocol in
 // the package doc must run one manifest at a time.
 type Chain struct {
-	mu   sync.Mutex
-	path string
+	mu    sync.Mutex
+	path  string
+	write func(path string, data []byte, perm os.FileMode) error // tests inject a crash here
 	pub  crypto.PublicKey
 	seq  uint64
 	last [32]byte
@@ -115,7 +116,7 @@ type Chain struct {
 // OpenChain opens the chain state at path for the device whose public key is
 // pub; an absent file is an empty chain (no manifest yet: Last is zero).
 func OpenChain(path string, pub crypto.PublicKey) (*Chain, error) {
-	c := &Chain{path: path, pub: pub}
+	c := &Chain{path: path, pub: pub, write: storage.WriteFileAtomic}
 	body, err := readState(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -175,7 +176,7 @@ func (c *Chain) Advance(cose []byte) error {
 	case c.seq != 0 && m.Prev != c.last:
 		return fmt.Errorf("manifest: advance chain: %w: manifest %d does not link to manifest %d", ErrChainConflict, m.Seq, c.seq)
 	}
-	if err := writeState(c.path, fmt.Sprintf("camagent-chain v1 seq=%d last=%x", m.Seq, h)); err != nil {
+	if err := c.write(c.path, []byte(stateLine(fmt.Sprintf("camagent-chain v1 seq=%d last=%x", m.Seq, h))), 0o600); err != nil {
 		return fmt.Errorf("manifest: advance chain: %w", err)
 	}
 	c.seq, c.last = m.Seq, h
@@ -186,8 +187,11 @@ func (c *Chain) Advance(cose []byte) error {
 // IEEE CRC-32 of the body in hex. The CRC catches a card that returns
 // garbage; the atomic write already rules out torn writes.
 func writeState(path, body string) error {
-	line := fmt.Sprintf("%s crc32=%08x\n", body, crc32.ChecksumIEEE([]byte(body)))
-	return storage.WriteFileAtomic(path, []byte(line), 0o600)
+	return storage.WriteFileAtomic(path, []byte(stateLine(body)), 0o600)
+}
+
+func stateLine(body string) string {
+	return fmt.Sprintf("%s crc32=%08x\n", body, crc32.ChecksumIEEE([]byte(body)))
 }
 
 func readState(path string) (string, error) {
