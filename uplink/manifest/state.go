@@ -108,9 +108,9 @@ type Chain struct {
 	mu    sync.Mutex
 	path  string
 	write func(path string, data []byte, perm os.FileMode) error // tests inject a crash here
-	pub  crypto.PublicKey
-	seq  uint64
-	last [32]byte
+	pub   crypto.PublicKey
+	seq   uint64
+	last  [32]byte
 }
 
 // OpenChain opens the chain state at path for the device whose public key is
