@@ -10,7 +10,6 @@ import (
 	"github.com/camagent/camagent/board/daynight"
 	"github.com/camagent/camagent/board/led"
 	"github.com/camagent/camagent/board/watchdog"
-	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage"
 )
 
@@ -140,15 +139,14 @@ func (h *hardware) close(log *slog.Logger) {
 	}
 }
 
-// observeLight feeds a frame's brightness to the day/night controller.
-func (h *hardware) observeLight(f *capture.Frame, log *slog.Logger) {
+// observeLight feeds a frame's brightness (mean luma, from the motion
+// result) to the day/night controller.
+func (h *hardware) observeLight(at time.Time, brightness float64, log *slog.Logger) {
 	if h.dayNight == nil {
 		return
 	}
-	if l, ok := daynight.MeanLuma(f.Format, f.Data); ok {
-		if err := h.dayNight.Observe(f.Time, l); err != nil {
-			log.Warn("day/night switch failed", "err", err)
-		}
+	if err := h.dayNight.Observe(at, brightness); err != nil {
+		log.Warn("day/night switch failed", "err", err)
 	}
 }
 

@@ -72,9 +72,9 @@ func (d *Daemon) runMotion(ctx context.Context) error {
 			d.pipe.mu.Unlock()
 			log.Info("motion detection started", "format", format.Pixel.String(), "width", format.Width, "height", format.Height)
 		}
-		d.hw.observeLight(f, log)
 		res, err := det.Process(f)
 		if err == nil {
+			d.hw.observeLight(res.Time, res.Brightness, log)
 			if res.Motion {
 				if rec := d.recorder(); rec != nil {
 					rec.Peak(f, res.Score)

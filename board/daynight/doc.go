@@ -4,8 +4,9 @@
 // all the motion detector, which must re-learn its background instead of
 // reporting the switch as motion.
 //
-// The input is a light level: the mean scene luma of a frame (MeanLuma
-// samples one in 64 pixels of a YUYV, NV12 or GREY frame), or a light
+// The input is a light level: the mean scene luma of a frame, 0..255 (the
+// motion detector reports it with each frame's result, for every format it
+// reads, MJPEG included, so this package needs no frames), or a light
 // sensor's reading (ReadSensor parses an IIO illuminance file); thresholds
 // are in the same unit as the input. The decision:
 //

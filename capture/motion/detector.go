@@ -29,6 +29,10 @@ type Result struct {
 	// Noise is the robust standard deviation of frame minus background on the
 	// grid, in luma levels; Threshold the difference that counted as change.
 	Noise, Threshold float64
+	// Brightness is the frame's mean luma, 0..255, over the analysis grid:
+	// the light level day/night switching follows. It is read for every
+	// format the detector reads, MJPEG included (from the DC coefficients).
+	Brightness float64
 	// Light reports that a global light change was compensated.
 	Light bool
 	// Recalibrated reports that the background was re-learned (a Rebase, a
@@ -287,6 +291,7 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		return res, fmt.Errorf("motion: frame %d: %w", f.Seq, err)
 	}
 	d.stats.frames.Add(1)
+	res.Brightness = d.brightness()
 	if d.cfg.Blur {
 		d.blur()
 	}
@@ -336,6 +341,18 @@ func (d *Detector) read(f *capture.Frame) error {
 		return fmt.Errorf("%w: %w", capture.ErrBadFrame, err)
 	}
 	return nil
+}
+
+// brightness is the mean of the current grid (Q4) in luma levels.
+func (d *Detector) brightness() float64 {
+	if len(d.cur) == 0 {
+		return 0
+	}
+	var sum uint64
+	for _, c := range d.cur {
+		sum += uint64(c)
+	}
+	return float64(sum) / float64(len(d.cur)) / 16
 }
 
 // blur applies the 3x3 binomial filter (1 2 1)x(1 2 1)/16 with edge
