@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/agent/control"
-	"github.com/camagent/camagent/agent/shell"
 )
 
 const ctlUsage = `usage: camagent ctl [-socket PATH] [-json] <command>
@@ -108,8 +107,8 @@ func ctlClips(ctx context.Context, c *control.Client, args []string, asJSON bool
 	if len(args) > 0 {
 		return fmt.Errorf("camagent ctl clips: unexpected argument %q", args[0])
 	}
-	var resp shell.ClipsResponse
-	if err := c.Get(ctx, shell.PathClips, &resp); err != nil {
+	var resp control.ClipsResponse
+	if err := c.Get(ctx, control.PathClips, &resp); err != nil {
 		return err
 	}
 	if asJSON {

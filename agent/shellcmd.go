@@ -148,11 +148,11 @@ func signChallengeCmd(_ context.Context, args []string, stdout, stderr io.Writer
 		fs.Usage()
 		return errors.New("camagent sign-challenge: give exactly one CHALLENGE (the line the shell's unlock printed)")
 	}
-	c, err := shell.ParseChallenge(fs.Arg(0))
+	c, err := control.ParseChallenge(fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("camagent sign-challenge: %w", err)
 	}
-	resp, err := shell.SignChallenge(key, fs.Arg(0))
+	resp, err := control.SignChallenge(key, fs.Arg(0))
 	if err != nil {
 		return fmt.Errorf("camagent sign-challenge: %w", err)
 	}

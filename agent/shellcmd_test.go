@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/camagent/camagent/agent/shell"
+	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/identity"
 )
 
@@ -69,13 +69,13 @@ func TestSignChallengeCmd(t *testing.T) {
 				return
 			}
 			// The response verifies with the key and answers the challenge.
-			u := shell.NewUnlocker(shell.UnlockConfig{DeviceID: func() (string, error) { return id, nil },
-				TrustedKeys: func() ([]shell.TrustedKey, error) { return []shell.TrustedKey{{Name: "k", Key: &k.PublicKey}}, nil }})
+			u := control.NewUnlocker(control.UnlockConfig{DeviceID: func() (string, error) { return id, nil },
+				TrustedKeys: func() ([]control.TrustedKey, error) { return []control.TrustedKey{{Name: "k", Key: &k.PublicKey}}, nil }})
 			resp := strings.TrimSpace(out.String())
-			if strings.ContainsAny(resp, " \n") || len(resp) > shell.MaxResponse {
+			if strings.ContainsAny(resp, " \n") || len(resp) > control.MaxResponse {
 				t.Errorf("response is not one short word: %q", resp)
 			}
-			if _, err := u.Unlock(resp); !errors.Is(err, shell.ErrUnknownChallenge) {
+			if _, err := u.Unlock(resp); !errors.Is(err, control.ErrUnknownChallenge) {
 				t.Errorf("Unlock = %v, want ErrUnknownChallenge (the challenge was not issued by it), i.e. a well-formed response", err)
 			}
 			if !strings.Contains(errb.String(), id) || !strings.Contains(errb.String(), "ago by this machine's clock") {

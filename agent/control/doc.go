@@ -10,8 +10,11 @@
 // agent's own user may use the socket, and where the kernel cannot name the peer
 // the socket's file mode is the only guard, so write routes are refused.
 //
-// The request and answer types (Status, LogsResponse) live here so that the
-// server and the Client share one definition; the Client's Dial can be swapped
+// Every path and every request and answer type of the socket lives here
+// (types.go for ctl's, shell.go for the serial shell's), with the shell's
+// unlock protocol (Unlocker: challenge, signed response, session), so that
+// the server side (package daemon) and the clients (`camagent ctl`, package
+// shell) share one definition; WriteStatus prints a Status for people; the Client's Dial can be swapped
 // (tests, or a socket reached through another path). The design follows
 // tailscaled's safesocket, localapi and client/local packages.
 package control

@@ -17,7 +17,6 @@ import (
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
-	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/agent/supervise"
 	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/capture"
@@ -145,7 +144,7 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 	var err error
 	d := &Daemon{deps: dp, cfg: cfg, src: src, started: dp.Now(), level: new(slog.LevelVar),
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
-	d.pipe.feed = shell.NewMotionFeed(shell.MaxMotion)
+	d.pipe.feed = NewMotionFeed(control.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
 	out := io.MultiWriter(dp.Console, d.ring)
 	opts := &slog.HandlerOptions{Level: d.level}

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camagent/camagent/agent/shell"
+	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage/recorder"
@@ -37,8 +37,8 @@ type pipeline struct {
 	last   motion.Result      // the newest frame's result (Boxes copied)
 	boxes  [motion.MaxBoxes]motion.Box
 	// feed is every frame's result for the shell's `motion` command.
-	feed      *shell.MotionFeed
-	feedBoxes [shell.MaxBoxes]shell.Box
+	feed      *MotionFeed
+	feedBoxes [control.MaxBoxes]control.Box
 }
 
 // runMotion is the motion part: it analyses every frame it gets, reports

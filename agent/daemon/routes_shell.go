@@ -25,7 +25,6 @@ import (
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
-	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
@@ -67,33 +66,33 @@ type clipStore interface {
 	Status() storage.StoreStatus
 }
 
-// eventSource is the recent motion events (*shell.EventRing).
+// eventSource is the recent motion events (*EventRing).
 type eventSource interface {
-	Recent(n int) []shell.Event
+	Recent(n int) []control.Event
 }
 
-// motionSource is the detector's per-frame results (*shell.MotionFeed).
+// motionSource is the detector's per-frame results (*MotionFeed).
 type motionSource interface {
-	Since(seq uint64, n int) ([]shell.MotionSample, uint64, <-chan struct{})
+	Since(seq uint64, n int) ([]control.MotionSample, uint64, <-chan struct{})
 }
 
-// motionSample converts a detector result for a shell.MotionFeed, with its
+// motionSample converts a detector result for a MotionFeed, with its
 // boxes in buf, so that feeding every frame allocates nothing.
-func motionSample(r *motion.Result, buf *[shell.MaxBoxes]shell.Box) shell.MotionSample {
+func motionSample(r *motion.Result, buf *[control.MaxBoxes]control.Box) control.MotionSample {
 	n := 0
 	for _, b := range r.Boxes[:min(len(r.Boxes), len(buf))] {
-		buf[n] = shell.Box{X: b.X, Y: b.Y, W: b.W, H: b.H}
+		buf[n] = control.Box{X: b.X, Y: b.Y, W: b.W, H: b.H}
 		n++
 	}
-	return shell.MotionSample{Frame: r.Frame, Time: r.Time, Motion: r.Motion, Score: r.Score, Noise: r.Noise,
+	return control.MotionSample{Frame: r.Frame, Time: r.Time, Motion: r.Motion, Score: r.Score, Noise: r.Noise,
 		Threshold: r.Threshold, Light: r.Light, Recalibrated: r.Recalibrated, Boxes: buf[:n]}
 }
 
-// shellEvent converts a motion event for a shell.EventRing.
-func shellEvent(e *motion.Event) shell.Event {
-	out := shell.Event{ID: e.ID, Start: e.Start, End: e.End, PeakScore: e.PeakScore, PeakTime: e.PeakTime}
+// shellEvent converts a motion event for a EventRing.
+func shellEvent(e *motion.Event) control.Event {
+	out := control.Event{ID: e.ID, Start: e.Start, End: e.End, PeakScore: e.PeakScore, PeakTime: e.PeakTime}
 	for _, b := range e.Boxes {
-		out.Boxes = append(out.Boxes, shell.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
+		out.Boxes = append(out.Boxes, control.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
 	}
 	return out
 }
@@ -101,14 +100,14 @@ func shellEvent(e *motion.Event) shell.Event {
 // pipeEvents serves the shell the events the motion part keeps.
 type pipeEvents struct{ d *Daemon }
 
-func (p pipeEvents) Recent(n int) []shell.Event {
+func (p pipeEvents) Recent(n int) []control.Event {
 	p.d.pipe.mu.Lock()
 	defer p.d.pipe.mu.Unlock()
 	evs := p.d.pipe.events
 	if n < len(evs) {
 		evs = evs[len(evs)-n:]
 	}
-	out := make([]shell.Event, len(evs))
+	out := make([]control.Event, len(evs))
 	for i := range evs {
 		out[i] = shellEvent(&evs[i])
 	}
@@ -149,7 +148,7 @@ type shellConfig struct {
 	Actions                                deviceActions
 	// Unlock tunes the unlock protocol (clock, randomness, TTLs); its
 	// DeviceID and TrustedKeys are filled in from the paths above.
-	Unlock shell.UnlockConfig
+	Unlock control.UnlockConfig
 	// SnapshotWait bounds the wait for a frame (default 5 s).
 	SnapshotWait time.Duration
 }
@@ -158,7 +157,7 @@ type shellConfig struct {
 type shellServer struct {
 	cfg    shellConfig
 	log    *slog.Logger
-	unlock *shell.Unlocker
+	unlock *control.Unlocker
 }
 
 func newShellServer(cfg shellConfig) *shellServer {
@@ -181,7 +180,7 @@ func newShellServer(cfg shellConfig) *shellServer {
 	}
 	uc.DeviceID = s.deviceID
 	uc.TrustedKeys = s.trustedKeys
-	s.unlock = shell.NewUnlocker(uc)
+	s.unlock = control.NewUnlocker(uc)
 	return s
 }
 
@@ -230,24 +229,24 @@ func (s *shellServer) routes() []control.Route {
 		return control.Route{Method: http.MethodPost, Path: path, Write: true, Handler: h}
 	}
 	return []control.Route{
-		get(shell.PathLog, s.serveLog),
-		get(shell.PathEvents, s.serveEvents),
-		get(shell.PathClips, s.serveClips),
-		get(shell.PathClipVerify, s.serveClipVerify),
-		get(shell.PathUploads, s.serveUploads),
-		get(shell.PathNet, s.serveNet),
-		get(shell.PathConfig, s.serveConfig),
-		get(shell.PathMotion, s.serveMotion),
-		get(shell.PathStorage, s.serveStorage),
-		get(shell.PathID, s.serveID),
-		post(shell.PathSnapshot, s.serveSnapshot),
-		post(shell.PathChallenge, s.serveChallenge),
-		post(shell.PathUnlock, s.serveUnlock),
-		post(shell.PathLock, s.serveLock),
-		post(shell.PathConfigSet, s.serveConfigSet),
-		post(shell.PathReboot, s.privileged("reboot", deviceActions.Reboot)),
-		post(shell.PathFormatSD, s.privileged("format-sd", deviceActions.FormatSD)),
-		post(shell.PathFactoryReset, s.privileged("factory-reset", deviceActions.FactoryReset)),
+		get(control.PathLog, s.serveLog),
+		get(control.PathEvents, s.serveEvents),
+		get(control.PathClips, s.serveClips),
+		get(control.PathClipVerify, s.serveClipVerify),
+		get(control.PathShellUploads, s.serveUploads),
+		get(control.PathNet, s.serveNet),
+		get(control.PathConfig, s.serveConfig),
+		get(control.PathMotion, s.serveMotion),
+		get(control.PathStorage, s.serveStorage),
+		get(control.PathID, s.serveID),
+		post(control.PathSnapshot, s.serveSnapshot),
+		post(control.PathChallenge, s.serveChallenge),
+		post(control.PathUnlock, s.serveUnlock),
+		post(control.PathLock, s.serveLock),
+		post(control.PathConfigSet, s.serveConfigSet),
+		post(control.PathReboot, s.privileged("reboot", deviceActions.Reboot)),
+		post(control.PathFormatSD, s.privileged("format-sd", deviceActions.FormatSD)),
+		post(control.PathFactoryReset, s.privileged("factory-reset", deviceActions.FactoryReset)),
 	}
 }
 
@@ -281,7 +280,7 @@ func waitNews(r *http.Request, ch <-chan struct{}, d time.Duration) {
 }
 
 func (s *shellServer) serveLog(w http.ResponseWriter, r *http.Request) {
-	n, ok := queryInt(w, r, "n", shell.DefaultLogTail, 0, shell.MaxLogLines)
+	n, ok := queryInt(w, r, "n", control.DefaultLogTail, 0, control.MaxShellLogLines)
 	if !ok {
 		return
 	}
@@ -289,7 +288,7 @@ func (s *shellServer) serveLog(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	waitMS, ok := queryInt(w, r, "wait", 0, 0, shell.MaxWait.Milliseconds())
+	waitMS, ok := queryInt(w, r, "wait", 0, 0, control.MaxWait.Milliseconds())
 	if !ok {
 		return
 	}
@@ -310,9 +309,9 @@ func (s *shellServer) serveLog(w http.ResponseWriter, r *http.Request) {
 			lines, _ = s.cfg.Log.Since(uint64(after), int(n))
 		}
 	}
-	out := shell.LogResponse{Lines: make([]shell.LogLine, len(lines)), Last: last()}
+	out := control.LogResponse{Lines: make([]control.LogLine, len(lines)), Last: last()}
 	for i, l := range lines {
-		out.Lines[i] = shell.LogLine{Seq: l.Seq, Text: l.Text}
+		out.Lines[i] = control.LogLine{Seq: l.Seq, Text: l.Text}
 	}
 	if len(lines) > 0 {
 		out.Last = max(out.Last, lines[len(lines)-1].Seq)
@@ -321,11 +320,11 @@ func (s *shellServer) serveLog(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *shellServer) serveEvents(w http.ResponseWriter, r *http.Request) {
-	n, ok := queryInt(w, r, "n", 20, 1, shell.MaxEvents)
+	n, ok := queryInt(w, r, "n", 20, 1, control.MaxEvents)
 	if !ok {
 		return
 	}
-	out := shell.EventsResponse{Events: []shell.Event{}}
+	out := control.EventsResponse{Events: []control.Event{}}
 	if s.cfg.Events != nil {
 		out.Events = s.cfg.Events.Recent(int(n))
 	}
@@ -343,8 +342,8 @@ func (s *shellServer) clipStore() clipStore {
 }
 
 // clipInfo converts the store's description of a clip to the shell's.
-func clipInfo(c storage.ClipInfo) shell.Clip {
-	return shell.Clip{Name: c.Name, Path: c.Path, State: c.State, Size: c.Size, Duration: c.Duration,
+func clipInfo(c storage.ClipInfo) control.Clip {
+	return control.Clip{Name: c.Name, Path: c.Path, State: c.State, Size: c.Size, Duration: c.Duration,
 		Frames: c.Frames, Start: c.Start, EventTime: c.EventTime, Events: c.Events, Codec: c.Codec,
 		Width: c.Width, Height: c.Height, SHA256: c.SHA256, Thumbnail: c.Thumbnail, Manifest: c.Manifest,
 		PeakScore: c.PeakScore, Recovered: c.Recovered}
@@ -374,7 +373,7 @@ func (s *shellServer) findClip(w http.ResponseWriter, name string) (storage.Clip
 func (s *shellServer) serveClips(w http.ResponseWriter, r *http.Request) {
 	if name := r.URL.Query().Get("name"); name != "" {
 		if c, ok := s.findClip(w, name); ok {
-			control.WriteJSON(w, http.StatusOK, shell.ClipsResponse{Clips: []shell.Clip{clipInfo(c)}})
+			control.WriteJSON(w, http.StatusOK, control.ClipsResponse{Clips: []control.Clip{clipInfo(c)}})
 		}
 		return
 	}
@@ -388,7 +387,7 @@ func (s *shellServer) serveClips(w http.ResponseWriter, r *http.Request) {
 		control.WriteError(w, http.StatusServiceUnavailable, "clips: "+err.Error())
 		return
 	}
-	out := shell.ClipsResponse{Clips: make([]shell.Clip, len(clips))}
+	out := control.ClipsResponse{Clips: make([]control.Clip, len(clips))}
 	for i, c := range clips {
 		out.Clips[i] = clipInfo(c)
 	}
@@ -413,7 +412,7 @@ func (s *shellServer) serveClipVerify(w http.ResponseWriter, r *http.Request) {
 		v.Group(g.Manifest, g.Files)
 	}
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	control.WriteJSON(w, http.StatusOK, shell.VerifyResponse{Lines: lines, OK: v.Failed() == 0 && v.Checks() > 0})
+	control.WriteJSON(w, http.StatusOK, control.VerifyResponse{Lines: lines, OK: v.Failed() == 0 && v.Checks() > 0})
 }
 
 func (s *shellServer) serveUploads(w http.ResponseWriter, _ *http.Request) {
@@ -426,9 +425,9 @@ func (s *shellServer) serveNet(w http.ResponseWriter, _ *http.Request) {
 		control.WriteError(w, http.StatusInternalServerError, "net: "+err.Error())
 		return
 	}
-	out := shell.NetResponse{Interfaces: make([]shell.Interface, 0, len(ifs))}
+	out := control.NetResponse{Interfaces: make([]control.Interface, 0, len(ifs))}
 	for _, i := range ifs {
-		si := shell.Interface{Name: i.Name, Up: i.Flags&net.FlagUp != 0, Flags: i.Flags.String(), MTU: i.MTU,
+		si := control.Interface{Name: i.Name, Up: i.Flags&net.FlagUp != 0, Flags: i.Flags.String(), MTU: i.MTU,
 			MAC: i.HardwareAddr.String()}
 		if addrs, err := i.Addrs(); err == nil {
 			for _, a := range addrs {
@@ -513,7 +512,7 @@ func (s *shellServer) serveConfig(w http.ResponseWriter, r *http.Request) {
 			control.WriteError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
-		control.WriteJSON(w, http.StatusOK, shell.ConfigResponse{TOML: string(data)})
+		control.WriteJSON(w, http.StatusOK, control.ConfigResponse{TOML: string(data)})
 		return
 	}
 	v, ok := lookupKey(tree, key)
@@ -526,17 +525,17 @@ func (s *shellServer) serveConfig(w http.ResponseWriter, r *http.Request) {
 		control.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	control.WriteJSON(w, http.StatusOK, shell.ConfigResponse{Key: key, TOML: doc})
+	control.WriteJSON(w, http.StatusOK, control.ConfigResponse{Key: key, TOML: doc})
 }
 
 // checkSession answers 403 with the reason and returns false when session
 // does not unlock.
-func (s *shellServer) checkSession(w http.ResponseWriter, what, session string) (shell.Session, bool) {
+func (s *shellServer) checkSession(w http.ResponseWriter, what, session string) (control.Session, bool) {
 	sess, err := s.unlock.Check(session)
 	if err != nil {
 		s.log.Warn("shell: privileged command refused", "command", what, "err", err)
 		control.WriteError(w, http.StatusForbidden, err.Error())
-		return shell.Session{}, false
+		return control.Session{}, false
 	}
 	return sess, true
 }
@@ -584,7 +583,7 @@ func setKey(tree map[string]any, key string, v any) error {
 // it allows) and written atomically; the agent's watcher then reloads it.
 // The file is rewritten from its parsed form, so its comments are lost.
 func (s *shellServer) serveConfigSet(w http.ResponseWriter, r *http.Request) {
-	var req shell.ConfigSetRequest
+	var req control.ConfigSetRequest
 	if !control.ReadJSON(w, r, &req) {
 		return
 	}
@@ -650,7 +649,7 @@ func (s *shellServer) serveConfigSet(w http.ResponseWriter, r *http.Request) {
 		control.WriteError(w, http.StatusBadRequest, "config set refused: "+config.OneLine(err))
 		return
 	}
-	out := shell.ConfigSetResponse{Path: path, Key: req.Key, Old: old, New: valueText(value),
+	out := control.ConfigSetResponse{Path: path, Key: req.Key, Old: old, New: valueText(value),
 		Sections: config.Changed(before, after)}
 	if out.Sections == nil {
 		out.Sections = []string{}
@@ -690,7 +689,7 @@ func readConfigFile(path string) ([]byte, os.FileMode, error) {
 }
 
 func (s *shellServer) serveMotion(w http.ResponseWriter, r *http.Request) {
-	n, ok := queryInt(w, r, "n", 10, 0, shell.MaxMotion)
+	n, ok := queryInt(w, r, "n", 10, 0, control.MaxMotion)
 	if !ok {
 		return
 	}
@@ -698,7 +697,7 @@ func (s *shellServer) serveMotion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	waitMS, ok := queryInt(w, r, "wait", 0, 0, shell.MaxWait.Milliseconds())
+	waitMS, ok := queryInt(w, r, "wait", 0, 0, control.MaxWait.Milliseconds())
 	if !ok {
 		return
 	}
@@ -712,15 +711,15 @@ func (s *shellServer) serveMotion(w http.ResponseWriter, r *http.Request) {
 		samples, last, _ = s.cfg.Motion.Since(uint64(after), int(n))
 	}
 	if samples == nil {
-		samples = []shell.MotionSample{}
+		samples = []control.MotionSample{}
 	}
-	control.WriteJSON(w, http.StatusOK, shell.MotionResponse{Samples: samples, Last: last})
+	control.WriteJSON(w, http.StatusOK, control.MotionResponse{Samples: samples, Last: last})
 }
 
 func (s *shellServer) serveStorage(w http.ResponseWriter, _ *http.Request) {
 	card := s.cfg.Card()
 	h := card.Probe()
-	out := shell.StorageResponse{Mount: card.Mount, State: h.State, Device: h.Device, FSType: h.FSType,
+	out := control.StorageResponse{Mount: card.Mount, State: h.State, Device: h.Device, FSType: h.FSType,
 		FreeBytes: h.FreeBytes, TotalBytes: h.TotalBytes}
 	if h.Err != nil {
 		out.Error = h.Err.Error()
@@ -730,7 +729,7 @@ func (s *shellServer) serveStorage(w http.ResponseWriter, _ *http.Request) {
 	} else {
 		st := store.Status()
 		rec := st.LastRecovery
-		out.Store = &shell.StoreSummary{Clips: st.Clips, Uploaded: st.Uploaded, Bytes: st.Bytes, Recording: st.Recording,
+		out.Store = &control.StoreSummary{Clips: st.Clips, Uploaded: st.Uploaded, Bytes: st.Bytes, Recording: st.Recording,
 			Sealed: st.Sealed, Deleted: st.Deleted, BytesWritten: st.BytesWritten,
 			RecoveryAt: rec.At, RecoverySealed: rec.Sealed, RecoveryCutBytes: rec.CutBytes, RecoveryRemoved: rec.Removed,
 			RecoveryCompleted: rec.Completed, RecoveryOrphans: rec.Orphans, RecoveryFailed: rec.Failed}
@@ -773,11 +772,11 @@ func (s *shellServer) ownerBinding(deviceID string) (identity.OwnerBinding, erro
 
 // trustedKeys returns the keys that unlock: the vendor's service key and
 // the owner's key from a verified owner binding.
-func (s *shellServer) trustedKeys() ([]shell.TrustedKey, error) {
-	var keys []shell.TrustedKey
+func (s *shellServer) trustedKeys() ([]control.TrustedKey, error) {
+	var keys []control.TrustedKey
 	var errs []error
 	if vk, err := identity.ReadPublicKeyFile(s.cfg.VendorKeyPath, "vendor key"); err == nil {
-		keys = append(keys, shell.TrustedKey{Name: "vendor key " + identity.Fingerprint(vk), Key: vk})
+		keys = append(keys, control.TrustedKey{Name: "vendor key " + identity.Fingerprint(vk), Key: vk})
 	} else {
 		errs = append(errs, err)
 	}
@@ -793,7 +792,7 @@ func (s *shellServer) trustedKeys() ([]shell.TrustedKey, error) {
 	if err != nil {
 		return keys, errors.Join(append(errs, err)...)
 	}
-	keys = append(keys, shell.TrustedKey{Name: "owner account " + b.OwnerAccount + " (" + identity.Fingerprint(ok) + ")", Key: ok})
+	keys = append(keys, control.TrustedKey{Name: "owner account " + b.OwnerAccount + " (" + identity.Fingerprint(ok) + ")", Key: ok})
 	return keys, errors.Join(errs...)
 }
 
@@ -801,7 +800,7 @@ func (s *shellServer) trustedKeys() ([]shell.TrustedKey, error) {
 // only through keystore, which never hands out the private key: the answer
 // holds the public key and what certifies it.
 func (s *shellServer) serveID(w http.ResponseWriter, _ *http.Request) {
-	out := shell.IDResponse{KeyPath: s.cfg.KeyPath}
+	out := control.IDResponse{KeyPath: s.cfg.KeyPath}
 	key, err := s.loadKey()
 	if err != nil {
 		out.KeyError = err.Error()
@@ -811,7 +810,7 @@ func (s *shellServer) serveID(w http.ResponseWriter, _ *http.Request) {
 			out.PublicKeyPEM = string(pemText)
 		}
 		out.Certificate = certInfo(identity.CertPath(s.cfg.KeyPath), key.Public())
-		o := &shell.OwnerInfo{Path: identity.BindingPath(s.cfg.KeyPath)}
+		o := &control.OwnerInfo{Path: identity.BindingPath(s.cfg.KeyPath)}
 		b, err := s.ownerBinding(key.DeviceID())
 		switch {
 		case errors.Is(err, identity.ErrNotPaired):
@@ -835,12 +834,12 @@ func (s *shellServer) serveID(w http.ResponseWriter, _ *http.Request) {
 
 // certInfo describes the device certificate at path, or nil when there is
 // none.
-func certInfo(path string, pub crypto.PublicKey) *shell.CertInfo {
+func certInfo(path string, pub crypto.PublicKey) *control.CertInfo {
 	c, ok := identity.DescribeCert(path, pub)
 	if !ok {
 		return nil
 	}
-	ci := &shell.CertInfo{Path: c.Path, Subject: c.Subject, Issuer: c.Issuer, NotBefore: c.NotBefore,
+	ci := &control.CertInfo{Path: c.Path, Subject: c.Subject, Issuer: c.Issuer, NotBefore: c.NotBefore,
 		NotAfter: c.NotAfter, MatchesKey: c.MatchesKey}
 	if c.Err != nil {
 		ci.Error = c.Err.Error()
@@ -894,7 +893,7 @@ func (s *shellServer) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("shell: snapshot", "path", path, "bytes", len(data))
-	control.WriteJSON(w, http.StatusOK, shell.SnapshotResponse{Path: path, Bytes: len(data), Width: format.Width,
+	control.WriteJSON(w, http.StatusOK, control.SnapshotResponse{Path: path, Bytes: len(data), Width: format.Width,
 		Height: format.Height, Format: format.Pixel.String(), Frame: seq, Time: at})
 }
 
@@ -927,7 +926,7 @@ func (s *shellServer) serveChallenge(w http.ResponseWriter, _ *http.Request) {
 		control.WriteError(w, http.StatusServiceUnavailable, "unlock: "+err.Error())
 		return
 	}
-	out := shell.ChallengeResponse{Challenge: c.String(), DeviceID: c.DeviceID, Expires: c.Expires,
+	out := control.ChallengeResponse{Challenge: c.String(), DeviceID: c.DeviceID, Expires: c.Expires,
 		TTLSeconds: c.Expires.Sub(s.cfg.Now()).Seconds(), Keys: []string{}}
 	keys, kerr := s.trustedKeys()
 	for _, k := range keys {
@@ -941,7 +940,7 @@ func (s *shellServer) serveChallenge(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *shellServer) serveUnlock(w http.ResponseWriter, r *http.Request) {
-	var req shell.UnlockRequest
+	var req control.UnlockRequest
 	if !control.ReadJSON(w, r, &req) {
 		return
 	}
@@ -952,12 +951,12 @@ func (s *shellServer) serveUnlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Warn("shell: unlocked", "by", sess.By, "until", sess.Expires)
-	control.WriteJSON(w, http.StatusOK, shell.UnlockResponse{Session: sess.Token, Expires: sess.Expires,
+	control.WriteJSON(w, http.StatusOK, control.UnlockResponse{Session: sess.Token, Expires: sess.Expires,
 		TTLSeconds: sess.Expires.Sub(s.cfg.Now()).Seconds(), By: sess.By})
 }
 
 func (s *shellServer) serveLock(w http.ResponseWriter, r *http.Request) {
-	var req shell.SessionRequest
+	var req control.SessionRequest
 	if !control.ReadJSON(w, r, &req) {
 		return
 	}
@@ -967,13 +966,13 @@ func (s *shellServer) serveLock(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.log.Info("shell: locked")
 	}
-	control.WriteJSON(w, http.StatusOK, shell.ActionResponse{Message: msg})
+	control.WriteJSON(w, http.StatusOK, control.ActionResponse{Message: msg})
 }
 
 // privileged serves an action that needs an unlocked session.
 func (s *shellServer) privileged(name string, act func(deviceActions, context.Context) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req shell.SessionRequest
+		var req control.SessionRequest
 		if !control.ReadJSON(w, r, &req) {
 			return
 		}
@@ -990,7 +989,7 @@ func (s *shellServer) privileged(name string, act func(deviceActions, context.Co
 			s.log.Error("shell: "+name+" failed", "err", err)
 			control.WriteError(w, http.StatusInternalServerError, err.Error())
 		default:
-			control.WriteJSON(w, http.StatusOK, shell.ActionResponse{Message: msg})
+			control.WriteJSON(w, http.StatusOK, control.ActionResponse{Message: msg})
 		}
 	}
 }

@@ -113,8 +113,8 @@ type shellFixture struct {
 	key     *keystore.FileKey
 	clock   *testClock
 	ring    *logring.Ring
-	events  *shell.EventRing
-	motion  *shell.MotionFeed
+	events  *EventRing
+	motion  *MotionFeed
 	actions *fakeActions
 	client  *control.Client
 	srv     *shellServer
@@ -169,7 +169,7 @@ func newShellFixture(t *testing.T) *shellFixture {
 	fx := &shellFixture{dir: dir, sock: filepath.Join(sockDir, "s"), configPath: filepath.Join(dir, "camagent.toml"),
 		keyPath: filepath.Join(dir, "id", "device.key"), mount: filepath.Join(dir, "sd"),
 		clock: &testClock{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, ring: logring.New(100),
-		events: shell.NewEventRing(8), actions: &fakeActions{}, hub: &publishingHub{}, clips: &fakeClips{}}
+		events: NewEventRing(8), actions: &fakeActions{}, hub: &publishingHub{}, clips: &fakeClips{}}
 	if err := os.MkdirAll(filepath.Dir(fx.keyPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func (fx *shellFixture) start(t *testing.T) {
 // sign signs a challenge with the key in file, as sign-challenge does.
 func (fx *shellFixture) sign(t *testing.T, keyFile, challenge string) string {
 	t.Helper()
-	resp, err := shell.SignChallenge(fx.privs[keyFile], challenge)
+	resp, err := control.SignChallenge(fx.privs[keyFile], challenge)
 	if err != nil {
 		t.Fatalf("sign challenge: %v", err)
 	}
@@ -277,10 +277,10 @@ func runShell(ctx context.Context, sock string, in io.Reader, out io.Writer) err
 	return err
 }
 
-func (fx *shellFixture) challenge(t *testing.T) shell.ChallengeResponse {
+func (fx *shellFixture) challenge(t *testing.T) control.ChallengeResponse {
 	t.Helper()
-	var c shell.ChallengeResponse
-	if err := fx.client.Post(t.Context(), shell.PathChallenge, nil, &c); err != nil {
+	var c control.ChallengeResponse
+	if err := fx.client.Post(t.Context(), control.PathChallenge, nil, &c); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -303,7 +303,7 @@ func TestShellUnlockRoutes(t *testing.T) {
 	fx.start(t)
 	ctx := t.Context()
 	setLevel := func(session, level string) error {
-		return fx.client.Post(ctx, shell.PathConfigSet, shell.ConfigSetRequest{Session: session, Key: "log.level", Value: level}, nil)
+		return fx.client.Post(ctx, control.PathConfigSet, control.ConfigSetRequest{Session: session, Key: "log.level", Value: level}, nil)
 	}
 
 	// Privileged requests are refused before any unlock, with the reason.
@@ -311,7 +311,7 @@ func TestShellUnlockRoutes(t *testing.T) {
 		if code, msg := apiError(setLevel(session, "debug")); code != 403 || !strings.Contains(msg, "locked") || !strings.Contains(msg, "run unlock") {
 			t.Errorf("config set with session %q: %d %s", session, code, msg)
 		}
-		if code, _ := apiError(fx.client.Post(ctx, shell.PathReboot, shell.SessionRequest{Session: session}, nil)); code != 403 {
+		if code, _ := apiError(fx.client.Post(ctx, control.PathReboot, control.SessionRequest{Session: session}, nil)); code != 403 {
 			t.Errorf("reboot with session %q: %d", session, code)
 		}
 	}
@@ -326,48 +326,48 @@ func TestShellUnlockRoutes(t *testing.T) {
 
 	// Refusals, each with its reason.
 	wrong := fx.sign(t, fx.strangerPriv, c.Challenge)
-	var ur shell.UnlockResponse
-	if code, msg := apiError(fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: wrong}, &ur)); code != 403 ||
+	var ur control.UnlockResponse
+	if code, msg := apiError(fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: wrong}, &ur)); code != 403 ||
 		!strings.Contains(msg, "not signed by the vendor or owner key") {
 		t.Errorf("stranger's response: %d %s", code, msg)
 	}
 	good := fx.sign(t, fx.vendorPriv, c.Challenge) // the challenge was used up by the refused answer
-	if code, msg := apiError(fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: good}, &ur)); code != 403 ||
+	if code, msg := apiError(fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: good}, &ur)); code != 403 ||
 		!strings.Contains(msg, "unknown or already used challenge") {
 		t.Errorf("answer to a used challenge: %d %s", code, msg)
 	}
 	c = fx.challenge(t)
-	fx.clock.Advance(shell.DefaultChallengeTTL + time.Second)
-	if code, msg := apiError(fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, c.Challenge)}, &ur)); code != 403 ||
+	fx.clock.Advance(control.DefaultChallengeTTL + time.Second)
+	if code, msg := apiError(fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, c.Challenge)}, &ur)); code != 403 ||
 		!strings.Contains(msg, "challenge expired") {
 		t.Errorf("late answer: %d %s", code, msg)
 	}
-	if code, msg := apiError(fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: "garbage"}, &ur)); code != 403 ||
+	if code, msg := apiError(fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: "garbage"}, &ur)); code != 403 ||
 		!strings.Contains(msg, "not an unlock response") {
 		t.Errorf("garbage: %d %s", code, msg)
 	}
 
 	// The vendor's key unlocks; the response cannot be used twice.
 	good = fx.sign(t, fx.vendorPriv, fx.challenge(t).Challenge)
-	if err := fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: good}, &ur); err != nil {
+	if err := fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: good}, &ur); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(ur.By, "vendor key sha256:") || ur.TTLSeconds != shell.DefaultSessionTTL.Seconds() || ur.Session == "" {
+	if !strings.HasPrefix(ur.By, "vendor key sha256:") || ur.TTLSeconds != control.DefaultSessionTTL.Seconds() || ur.Session == "" {
 		t.Errorf("unlock = %+v", ur)
 	}
-	if code, msg := apiError(fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: good}, nil)); code != 403 ||
+	if code, msg := apiError(fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: good}, nil)); code != 403 ||
 		!strings.Contains(msg, "unknown or already used challenge") {
 		t.Errorf("replay: %d %s", code, msg)
 	}
 	if err := setLevel(ur.Session, "debug"); err != nil {
 		t.Fatalf("config set after unlock: %v", err)
 	}
-	var ar shell.ActionResponse
-	if err := fx.client.Post(ctx, shell.PathReboot, shell.SessionRequest{Session: ur.Session}, &ar); err != nil || ar.Message != "reboot done" {
+	var ar control.ActionResponse
+	if err := fx.client.Post(ctx, control.PathReboot, control.SessionRequest{Session: ur.Session}, &ar); err != nil || ar.Message != "reboot done" {
 		t.Fatalf("reboot after unlock: %v %+v", err, ar)
 	}
 	// Locking ends it.
-	if err := fx.client.Post(ctx, shell.PathLock, shell.SessionRequest{Session: ur.Session}, &ar); err != nil || ar.Message != "locked" {
+	if err := fx.client.Post(ctx, control.PathLock, control.SessionRequest{Session: ur.Session}, &ar); err != nil || ar.Message != "locked" {
 		t.Fatalf("lock: %v %+v", err, ar)
 	}
 	if code, _ := apiError(setLevel(ur.Session, "warn")); code != 403 {
@@ -376,14 +376,14 @@ func TestShellUnlockRoutes(t *testing.T) {
 
 	// The owner's key (from the verified binding) unlocks too, until the
 	// session's time is up.
-	if err := fx.client.Post(ctx, shell.PathUnlock, shell.UnlockRequest{Response: fx.sign(t, fx.ownerPriv, fx.challenge(t).Challenge)}, &ur); err != nil {
+	if err := fx.client.Post(ctx, control.PathUnlock, control.UnlockRequest{Response: fx.sign(t, fx.ownerPriv, fx.challenge(t).Challenge)}, &ur); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(ur.By, "owner account alice") {
 		t.Errorf("by = %q", ur.By)
 	}
-	fx.clock.Advance(shell.DefaultSessionTTL)
-	if code, msg := apiError(fx.client.Post(ctx, shell.PathFormatSD, shell.SessionRequest{Session: ur.Session}, nil)); code != 403 || !strings.Contains(msg, "unlock expired") {
+	fx.clock.Advance(control.DefaultSessionTTL)
+	if code, msg := apiError(fx.client.Post(ctx, control.PathFormatSD, control.SessionRequest{Session: ur.Session}, nil)); code != 403 || !strings.Contains(msg, "unlock expired") {
 		t.Errorf("format-sd after the session's end: %d %s", code, msg)
 	}
 	if got := fx.actions.done(); !slices.Equal(got, []string{"reboot"}) {
@@ -400,13 +400,13 @@ func TestShellUnlockWithoutKeys(t *testing.T) {
 	if len(c.Keys) != 0 || !strings.Contains(c.KeysProblem, "no vendor key at") || !strings.Contains(c.KeysProblem, "no cloud pairing key (identity.cloud_key) configured") {
 		t.Errorf("challenge = %+v", c)
 	}
-	err := fx.client.Post(t.Context(), shell.PathUnlock, shell.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, c.Challenge)}, nil)
+	err := fx.client.Post(t.Context(), control.PathUnlock, control.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, c.Challenge)}, nil)
 	if code, msg := apiError(err); code != 403 || !strings.Contains(msg, "no key can unlock this device") || !strings.Contains(msg, "missing.pub") {
 		t.Errorf("unlock without keys: %d %s", code, msg)
 	}
 	// Without a device key there is no challenge at all.
 	os.Remove(fx.keyPath)
-	err = fx.client.Post(t.Context(), shell.PathChallenge, nil, nil)
+	err = fx.client.Post(t.Context(), control.PathChallenge, nil, nil)
 	if code, msg := apiError(err); code != 503 || !strings.Contains(msg, "no device key at") {
 		t.Errorf("challenge without a device key: %d %s", code, msg)
 	}
@@ -508,8 +508,8 @@ func TestShellSession(t *testing.T) {
 // routes; id must never show the private key.
 func TestShellReadCommands(t *testing.T) {
 	fx := newShellFixture(t)
-	fx.events.Add(shell.Event{ID: 3, Start: fx.clock.Now(), End: fx.clock.Now().Add(4 * time.Second), PeakScore: 0.25,
-		Boxes: []shell.Box{{X: 1, Y: 2, W: 30, H: 40}}, Clip: "100000-e3"})
+	fx.events.Add(control.Event{ID: 3, Start: fx.clock.Now(), End: fx.clock.Now().Add(4 * time.Second), PeakScore: 0.25,
+		Boxes: []control.Box{{X: 1, Y: 2, W: 30, H: 40}}, Clip: "100000-e3"})
 	fx.start(t)
 	script := "status\nlog 2\nconfig get log.level\nconfig get capture.fps\nconfig get nope\nid\nnet\nstorage\nevents\nclips\nmotion\nuploads\n"
 	var out, stderr bytes.Buffer
@@ -552,12 +552,12 @@ func TestShellIDNeverShowsPrivateKey(t *testing.T) {
 	ca.issue(t, identity.CertPath(fx.keyPath), fx.key.Public(), fx.key.DeviceID(), x509.ExtKeyUsageClientAuth)
 	fx.start(t)
 	var raw json.RawMessage
-	if err := fx.client.Get(t.Context(), shell.PathID, &raw); err != nil {
+	if err := fx.client.Get(t.Context(), control.PathID, &raw); err != nil {
 		t.Fatal(err)
 	}
 	assertNoPrivateKey(t, fx.keyPath, string(raw))
-	var id shell.IDResponse
-	if err := fx.client.Get(t.Context(), shell.PathID, &id); err != nil {
+	var id control.IDResponse
+	if err := fx.client.Get(t.Context(), control.PathID, &id); err != nil {
 		t.Fatal(err)
 	}
 	if id.Certificate == nil || !id.Certificate.MatchesKey || !strings.Contains(id.Certificate.Subject, fx.key.DeviceID()) ||
@@ -575,7 +575,7 @@ func TestShellIDNeverShowsPrivateKey(t *testing.T) {
 	// A binding that the pairing key does not verify is shown as such.
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	writePublicKey(t, fx.srv.cfg.PairingKeyPath, &other.PublicKey)
-	if err := fx.client.Get(t.Context(), shell.PathID, &id); err != nil {
+	if err := fx.client.Get(t.Context(), control.PathID, &id); err != nil {
 		t.Fatal(err)
 	}
 	if id.Owner == nil || id.Owner.Verified || !id.Owner.Paired || !strings.Contains(id.Owner.Error, "not signed by the cloud pairing key") {
@@ -614,12 +614,12 @@ func TestConfigSetRoute(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newShellFixture(t)
 			fx.start(t)
-			var ur shell.UnlockResponse
-			if err := fx.client.Post(t.Context(), shell.PathUnlock, shell.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, fx.challenge(t).Challenge)}, &ur); err != nil {
+			var ur control.UnlockResponse
+			if err := fx.client.Post(t.Context(), control.PathUnlock, control.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, fx.challenge(t).Challenge)}, &ur); err != nil {
 				t.Fatal(err)
 			}
-			var r shell.ConfigSetResponse
-			err := fx.client.Post(t.Context(), shell.PathConfigSet, shell.ConfigSetRequest{Session: ur.Session, Key: tc.key, Value: tc.value}, &r)
+			var r control.ConfigSetResponse
+			err := fx.client.Post(t.Context(), control.PathConfigSet, control.ConfigSetRequest{Session: ur.Session, Key: tc.key, Value: tc.value}, &r)
 			code, msg := apiError(err)
 			if code != tc.code || !strings.Contains(msg, tc.msg) {
 				t.Fatalf("config set = %d %q, want %d %q", code, msg, tc.code, tc.msg)
@@ -651,12 +651,12 @@ func TestConfigSetRoute(t *testing.T) {
 func TestConfigSetFileProblems(t *testing.T) {
 	fx := newShellFixture(t)
 	fx.start(t)
-	var ur shell.UnlockResponse
-	if err := fx.client.Post(t.Context(), shell.PathUnlock, shell.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, fx.challenge(t).Challenge)}, &ur); err != nil {
+	var ur control.UnlockResponse
+	if err := fx.client.Post(t.Context(), control.PathUnlock, control.UnlockRequest{Response: fx.sign(t, fx.vendorPriv, fx.challenge(t).Challenge)}, &ur); err != nil {
 		t.Fatal(err)
 	}
 	set := func() (int, string) {
-		return apiError(fx.client.Post(t.Context(), shell.PathConfigSet, shell.ConfigSetRequest{Session: ur.Session, Key: "log.level", Value: "debug"}, nil))
+		return apiError(fx.client.Post(t.Context(), control.PathConfigSet, control.ConfigSetRequest{Session: ur.Session, Key: "log.level", Value: "debug"}, nil))
 	}
 	writeTestFile(t, fx.configPath, []byte("[log]\nlevel = \"shouting\"\n"))
 	if code, msg := set(); code != 409 || !strings.Contains(msg, "fix it by hand") {
@@ -696,10 +696,10 @@ func TestConfigSetFileProblems(t *testing.T) {
 func TestLogRoute(t *testing.T) {
 	fx := newShellFixture(t)
 	fx.start(t)
-	get := func(q string) shell.LogResponse {
+	get := func(q string) control.LogResponse {
 		t.Helper()
-		var r shell.LogResponse
-		if err := fx.client.Get(t.Context(), shell.PathLog+"?"+q, &r); err != nil {
+		var r control.LogResponse
+		if err := fx.client.Get(t.Context(), control.PathLog+"?"+q, &r); err != nil {
 			t.Fatal(err)
 		}
 		return r
@@ -718,10 +718,10 @@ func TestLogRoute(t *testing.T) {
 		t.Errorf("after beyond the end = %+v", r)
 	}
 	// A long poll returns the line written while it waits.
-	got := make(chan shell.LogResponse, 1)
+	got := make(chan control.LogResponse, 1)
 	go func() {
-		var r shell.LogResponse
-		_ = fx.client.Get(t.Context(), shell.PathLog+"?after=5&wait=15000", &r)
+		var r control.LogResponse
+		_ = fx.client.Get(t.Context(), control.PathLog+"?after=5&wait=15000", &r)
 		got <- r
 	}()
 	fmt.Fprintln(fx.ring, "level=INFO msg=late")
@@ -729,7 +729,7 @@ func TestLogRoute(t *testing.T) {
 		t.Errorf("long poll = %+v", r)
 	}
 	for _, q := range []string{"n=-1", "n=1001", "after=x", "wait=99999", "n=1e3"} {
-		if code, _ := apiError(fx.client.Get(t.Context(), shell.PathLog+"?"+q, nil)); code != 400 {
+		if code, _ := apiError(fx.client.Get(t.Context(), control.PathLog+"?"+q, nil)); code != 400 {
 			t.Errorf("%s: %d, want 400", q, code)
 		}
 	}
@@ -737,26 +737,26 @@ func TestLogRoute(t *testing.T) {
 
 func TestMotionRoute(t *testing.T) {
 	fx := newShellFixture(t)
-	feed := shell.NewMotionFeed(8)
+	feed := NewMotionFeed(8)
 	fx.srv.cfg.Motion = feed
 	fx.start(t)
-	feed.Add(shell.MotionSample{Frame: 7, Score: 0.5, Motion: true, Boxes: []shell.Box{{X: 1, Y: 1, W: 2, H: 2}}})
-	var r shell.MotionResponse
-	if err := fx.client.Get(t.Context(), shell.PathMotion+"?n=0", &r); err != nil || r.Last != 1 || len(r.Samples) != 0 {
+	feed.Add(control.MotionSample{Frame: 7, Score: 0.5, Motion: true, Boxes: []control.Box{{X: 1, Y: 1, W: 2, H: 2}}})
+	var r control.MotionResponse
+	if err := fx.client.Get(t.Context(), control.PathMotion+"?n=0", &r); err != nil || r.Last != 1 || len(r.Samples) != 0 {
 		t.Fatalf("n=0: %+v %v", r, err)
 	}
-	got := make(chan shell.MotionResponse, 1)
+	got := make(chan control.MotionResponse, 1)
 	go func() {
-		var r shell.MotionResponse
-		_ = fx.client.Get(t.Context(), shell.PathMotion+"?after=1&n=5&wait=15000", &r)
+		var r control.MotionResponse
+		_ = fx.client.Get(t.Context(), control.PathMotion+"?after=1&n=5&wait=15000", &r)
 		got <- r
 	}()
-	feed.Add(shell.MotionSample{Frame: 8, Score: 0.25})
+	feed.Add(control.MotionSample{Frame: 8, Score: 0.25})
 	if r := <-got; len(r.Samples) != 1 || r.Samples[0].Frame != 8 || r.Last != 2 {
 		t.Errorf("long poll = %+v", r)
 	}
 	fx.srv.cfg.Motion = nil
-	if code, msg := apiError(fx.client.Get(t.Context(), shell.PathMotion, nil)); code != 503 || msg != "motion detection not running" {
+	if code, msg := apiError(fx.client.Get(t.Context(), control.PathMotion, nil)); code != 503 || msg != "motion detection not running" {
 		t.Errorf("without a detector: %d %s", code, msg)
 	}
 }
@@ -809,11 +809,11 @@ func TestClipRoutes(t *testing.T) {
 		}
 	}
 	fx.clips = nil
-	if code, msg := apiError(fx.client.Get(t.Context(), shell.PathClips, nil)); code != 503 || msg != "clip store not available in this build" {
+	if code, msg := apiError(fx.client.Get(t.Context(), control.PathClips, nil)); code != 503 || msg != "clip store not available in this build" {
 		t.Errorf("without a store: %d %s", code, msg)
 	}
-	var st shell.StorageResponse
-	if err := fx.client.Get(t.Context(), shell.PathStorage, &st); err != nil || st.Store != nil || st.StoreMissing == "" {
+	var st control.StorageResponse
+	if err := fx.client.Get(t.Context(), control.PathStorage, &st); err != nil || st.Store != nil || st.StoreMissing == "" {
 		t.Errorf("storage without a store: %+v %v", st, err)
 	}
 }
@@ -870,8 +870,8 @@ func TestSnapshotRoute(t *testing.T) {
 			fx := newShellFixture(t)
 			fx.hub.frame = rawFrame(t, tc.format, tc.data)
 			fx.start(t)
-			var r shell.SnapshotResponse
-			err := fx.client.Post(t.Context(), shell.PathSnapshot, nil, &r)
+			var r control.SnapshotResponse
+			err := fx.client.Post(t.Context(), control.PathSnapshot, nil, &r)
 			if code, msg := apiError(err); code != tc.code || !strings.Contains(msg, tc.msg) {
 				t.Fatalf("snapshot = %d %s, want %d %s", code, msg, tc.code, tc.msg)
 			}
@@ -909,15 +909,15 @@ func TestSnapshotProblems(t *testing.T) {
 	fx := newShellFixture(t)
 	fx.srv.cfg.SnapshotWait = time.Millisecond // a camera that sends nothing
 	fx.start(t)
-	if code, msg := apiError(fx.client.Post(t.Context(), shell.PathSnapshot, nil, nil)); code != 503 || !strings.Contains(msg, "no frame from the camera in 1ms") {
+	if code, msg := apiError(fx.client.Post(t.Context(), control.PathSnapshot, nil, nil)); code != 503 || !strings.Contains(msg, "no frame from the camera in 1ms") {
 		t.Errorf("no frames: %d %s", code, msg)
 	}
 	writeTestFile(t, filepath.Join(fx.dir, "mounts"), []byte("/dev/vda "+fx.mount+" ext4 ro 0 0\n"))
-	if code, msg := apiError(fx.client.Post(t.Context(), shell.PathSnapshot, nil, nil)); code != 409 || !strings.Contains(msg, "the SD card is read-only") {
+	if code, msg := apiError(fx.client.Post(t.Context(), control.PathSnapshot, nil, nil)); code != 409 || !strings.Contains(msg, "the SD card is read-only") {
 		t.Errorf("read-only card: %d %s", code, msg)
 	}
 	writeTestFile(t, filepath.Join(fx.dir, "mounts"), []byte(""))
-	if code, msg := apiError(fx.client.Post(t.Context(), shell.PathSnapshot, nil, nil)); code != 409 || !strings.Contains(msg, "the SD card is missing") {
+	if code, msg := apiError(fx.client.Post(t.Context(), control.PathSnapshot, nil, nil)); code != 409 || !strings.Contains(msg, "the SD card is missing") {
 		t.Errorf("no card: %d %s", code, msg)
 	}
 }
@@ -952,15 +952,15 @@ func TestShellRoutesFromDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &control.Client{Socket: filepath.Join(sockDir, "s")}
-	var id shell.IDResponse
-	if err := c.Get(t.Context(), shell.PathID, &id); err != nil || !strings.Contains(id.KeyError, "no device key at "+cfg.Identity.Key) {
+	var id control.IDResponse
+	if err := c.Get(t.Context(), control.PathID, &id); err != nil || !strings.Contains(id.KeyError, "no device key at "+cfg.Identity.Key) {
 		t.Errorf("id = %+v, %v", id, err)
 	}
 	if _, err := os.Stat(cfg.Identity.Key); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("id created a device key: %v", err)
 	}
-	var ev shell.EventsResponse
-	if err := c.Get(t.Context(), shell.PathEvents, &ev); err != nil || ev.Events == nil || len(ev.Events) != 0 {
+	var ev control.EventsResponse
+	if err := c.Get(t.Context(), control.PathEvents, &ev); err != nil || ev.Events == nil || len(ev.Events) != 0 {
 		t.Errorf("events = %+v, %v", ev, err)
 	}
 }
@@ -977,16 +977,16 @@ func imageGray(w, h int) *image.Gray {
 func TestMotionConversions(t *testing.T) {
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	res := motion.Result{Frame: 9, Time: at, Motion: true, Score: 0.3, Noise: 2, Threshold: 11, Light: true,
-		Boxes: make([]motion.Box, shell.MaxBoxes+2)}
+		Boxes: make([]motion.Box, control.MaxBoxes+2)}
 	res.Boxes[0] = motion.Box{X: 1, Y: 2, W: 3, H: 4}
-	var buf [shell.MaxBoxes]shell.Box
-	feed := shell.NewMotionFeed(4)
+	var buf [control.MaxBoxes]control.Box
+	feed := NewMotionFeed(4)
 	if n := testing.AllocsPerRun(50, func() { feed.Add(motionSample(&res, &buf)) }); n != 0 {
 		t.Errorf("feeding a result allocates %.1f times", n)
 	}
 	got, _, _ := feed.Since(0, 1)
 	if len(got) != 1 || got[0].Frame != 9 || !got[0].Motion || !got[0].Light || got[0].Threshold != 11 ||
-		len(got[0].Boxes) != shell.MaxBoxes || got[0].Boxes[0] != (shell.Box{X: 1, Y: 2, W: 3, H: 4}) {
+		len(got[0].Boxes) != control.MaxBoxes || got[0].Boxes[0] != (control.Box{X: 1, Y: 2, W: 3, H: 4}) {
 		t.Errorf("sample = %+v", got)
 	}
 	ev := shellEvent(&motion.Event{ID: 4, Start: at, End: at.Add(time.Second), PeakScore: 0.5, PeakTime: at,

@@ -80,11 +80,11 @@ func (s *Shell) commandTable() []*command {
 		{name: "unlock", usage: "unlock\nunlock RESPONSE", summary: "unlock the privileged commands with a signed challenge", run: s.cmdUnlock},
 		{name: "lock", usage: "lock", summary: "end the unlock now", run: s.cmdLock},
 		{name: "reboot", usage: "reboot [-y]", summary: "restart the camera cleanly (needs unlock)", privileged: always("reboot"),
-			complete: completeWords("-y"), run: s.action("reboot", PathReboot, "Reboot the camera?")},
+			complete: completeWords("-y"), run: s.action("reboot", control.PathReboot, "Reboot the camera?")},
 		{name: "format-sd", usage: "format-sd [-y]", summary: "erase the agent's data on the SD card: clips, snapshots, state (needs unlock)", privileged: always("format-sd"),
-			complete: completeWords("-y"), run: s.action("format-sd", PathFormatSD, "Erase every clip and snapshot on the SD card?")},
+			complete: completeWords("-y"), run: s.action("format-sd", control.PathFormatSD, "Erase every clip and snapshot on the SD card?")},
 		{name: "factory-reset", usage: "factory-reset [-y]", summary: "unpair the owner, erase the SD card's agent data, reboot (needs unlock)", privileged: always("factory-reset"),
-			complete: completeWords("-y"), run: s.action("factory-reset", PathFactoryReset, "Unpair the owner, erase the SD card's clips and reboot?")},
+			complete: completeWords("-y"), run: s.action("factory-reset", control.PathFactoryReset, "Unpair the owner, erase the SD card's clips and reboot?")},
 		{name: "history", usage: "history", summary: "the commands typed in this shell", run: s.cmdHistory},
 		{name: "exit", alias: "quit", usage: "exit", summary: "leave the shell (Ctrl-D too)", quit: true},
 	}
@@ -156,20 +156,20 @@ func (s *Shell) cmdLog(ctx context.Context, args []string) error {
 			follow = true
 			continue
 		}
-		v, err := count("log", a, MaxLogLines)
+		v, err := count("log", a, control.MaxShellLogLines)
 		if err != nil {
 			return err
 		}
 		n = v
 	}
 	if n == 0 {
-		n = DefaultLogTail
+		n = control.DefaultLogTail
 		if follow {
 			n = 10
 		}
 	}
-	var r LogResponse
-	if err := s.get(ctx, PathLog+"?"+url.Values{"n": {strconv.Itoa(n)}}.Encode(), &r); err != nil {
+	var r control.LogResponse
+	if err := s.get(ctx, control.PathLog+"?"+url.Values{"n": {strconv.Itoa(n)}}.Encode(), &r); err != nil {
 		return err
 	}
 	s.printLog(r.Lines)
@@ -178,10 +178,10 @@ func (s *Shell) cmdLog(ctx context.Context, args []string) error {
 	}
 	after := r.Last
 	return s.follow(ctx, "log", func(ctx context.Context) error {
-		var r LogResponse
+		var r control.LogResponse
 		q := url.Values{"after": {strconv.FormatUint(after, 10)}, "n": {"200"},
-			"wait": {strconv.FormatInt(MaxWait.Milliseconds(), 10)}}
-		if err := s.get(ctx, PathLog+"?"+q.Encode(), &r); err != nil {
+			"wait": {strconv.FormatInt(control.MaxWait.Milliseconds(), 10)}}
+		if err := s.get(ctx, control.PathLog+"?"+q.Encode(), &r); err != nil {
 			return err
 		}
 		if r.Last < after {
@@ -200,7 +200,7 @@ func (s *Shell) cmdLog(ctx context.Context, args []string) error {
 	})
 }
 
-func (s *Shell) printLog(lines []LogLine) {
+func (s *Shell) printLog(lines []control.LogLine) {
 	var b strings.Builder
 	for _, l := range lines {
 		b.WriteString(clean(l.Text))
@@ -286,14 +286,14 @@ func (s *Shell) cmdEvents(ctx context.Context, args []string) error {
 		return usageError("events", "at most one argument")
 	}
 	if len(args) == 1 {
-		v, err := count("events", args[0], MaxEvents)
+		v, err := count("events", args[0], control.MaxEvents)
 		if err != nil {
 			return err
 		}
 		n = v
 	}
-	var r EventsResponse
-	if err := s.get(ctx, PathEvents+"?n="+strconv.Itoa(n), &r); err != nil {
+	var r control.EventsResponse
+	if err := s.get(ctx, control.PathEvents+"?n="+strconv.Itoa(n), &r); err != nil {
 		return err
 	}
 	if len(r.Events) == 0 {
@@ -317,7 +317,7 @@ func (s *Shell) cmdEvents(ctx context.Context, args []string) error {
 }
 
 // boxes formats motion boxes as WxH@X,Y.
-func boxes(bs []Box) string {
+func boxes(bs []control.Box) string {
 	if len(bs) == 0 {
 		return "-"
 	}
@@ -335,8 +335,8 @@ func (s *Shell) cmdClips(ctx context.Context, args []string) error {
 	}
 	switch {
 	case sub == "list" && len(args) <= 1:
-		var r ClipsResponse
-		if err := s.get(ctx, PathClips, &r); err != nil {
+		var r control.ClipsResponse
+		if err := s.get(ctx, control.PathClips, &r); err != nil {
 			return err
 		}
 		if len(r.Clips) == 0 {
@@ -351,8 +351,8 @@ func (s *Shell) cmdClips(ctx context.Context, args []string) error {
 		}
 		return tw.Flush()
 	case sub == "info" && len(args) == 2:
-		var r ClipsResponse
-		if err := s.get(ctx, PathClips+"?"+url.Values{"name": {args[1]}}.Encode(), &r); err != nil {
+		var r control.ClipsResponse
+		if err := s.get(ctx, control.PathClips+"?"+url.Values{"name": {args[1]}}.Encode(), &r); err != nil {
 			return err
 		}
 		if len(r.Clips) != 1 {
@@ -360,8 +360,8 @@ func (s *Shell) cmdClips(ctx context.Context, args []string) error {
 		}
 		return s.printClip(r.Clips[0])
 	case sub == "verify" && len(args) == 2:
-		var r VerifyResponse
-		if err := s.get(ctx, PathClipVerify+"?"+url.Values{"name": {args[1]}}.Encode(), &r); err != nil {
+		var r control.VerifyResponse
+		if err := s.get(ctx, control.PathClipVerify+"?"+url.Values{"name": {args[1]}}.Encode(), &r); err != nil {
 			return err
 		}
 		for _, l := range r.Lines {
@@ -377,7 +377,7 @@ func (s *Shell) cmdClips(ctx context.Context, args []string) error {
 	return usageError("clips", "use clips [list], clips info NAME or clips verify NAME")
 }
 
-func (s *Shell) printClip(c Clip) error {
+func (s *Shell) printClip(c control.Clip) error {
 	tw := tabwriter.NewWriter(s.out, 0, 8, 2, ' ', 0)
 	p := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
 	p("name", "%s", clean(c.Name))
@@ -415,8 +415,8 @@ func (s *Shell) cmdUploads(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageError("uploads", "no arguments")
 	}
-	var r UploadsResponse
-	if err := s.get(ctx, PathUploads, &r); err != nil {
+	var r control.UploadsResponse
+	if err := s.get(ctx, control.PathShellUploads, &r); err != nil {
 		return err
 	}
 	if len(r.Pending) == 0 {
@@ -432,8 +432,8 @@ func (s *Shell) cmdNet(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageError("net", "no arguments")
 	}
-	var r NetResponse
-	if err := s.get(ctx, PathNet, &r); err != nil {
+	var r control.NetResponse
+	if err := s.get(ctx, control.PathNet, &r); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 8, 2, ' ', 0)
@@ -458,19 +458,19 @@ func (s *Shell) cmdNet(ctx context.Context, args []string) error {
 func (s *Shell) cmdConfig(ctx context.Context, args []string) error {
 	switch {
 	case len(args) >= 1 && len(args) <= 2 && args[0] == "get":
-		path := PathConfig
+		path := control.PathConfig
 		if len(args) == 2 {
 			path += "?" + url.Values{"key": {args[1]}}.Encode()
 		}
-		var r ConfigResponse
+		var r control.ConfigResponse
 		if err := s.get(ctx, path, &r); err != nil {
 			return err
 		}
 		s.printf("%s\n", cleanLines(r.TOML))
 		return nil
 	case len(args) == 3 && args[0] == "set":
-		var r ConfigSetResponse
-		err := s.post(ctx, PathConfigSet, ConfigSetRequest{Session: s.session, Key: args[1], Value: args[2]}, &r)
+		var r control.ConfigSetResponse
+		err := s.post(ctx, control.PathConfigSet, control.ConfigSetRequest{Session: s.session, Key: args[1], Value: args[2]}, &r)
 		if err != nil {
 			s.noteRefusal(err)
 			return err
@@ -495,25 +495,25 @@ func (s *Shell) cmdMotion(ctx context.Context, args []string) error {
 			follow = true
 			continue
 		}
-		v, err := count("motion", a, MaxMotion)
+		v, err := count("motion", a, control.MaxMotion)
 		if err != nil {
 			return err
 		}
 		n = v
 	}
-	var r MotionResponse
-	if err := s.get(ctx, PathMotion+"?n=0", &r); err != nil {
+	var r control.MotionResponse
+	if err := s.get(ctx, control.PathMotion+"?n=0", &r); err != nil {
 		return err
 	}
 	after, got := r.Last, 0
 	step := func(ctx context.Context) error {
-		var r MotionResponse
+		var r control.MotionResponse
 		want := 50
 		if !follow {
 			want = n - got
 		}
 		q := url.Values{"after": {strconv.FormatUint(after, 10)}, "n": {strconv.Itoa(want)}, "wait": {"2000"}}
-		if err := s.get(ctx, PathMotion+"?"+q.Encode(), &r); err != nil {
+		if err := s.get(ctx, control.PathMotion+"?"+q.Encode(), &r); err != nil {
 			return err
 		}
 		if len(r.Samples) == 0 {
@@ -554,8 +554,8 @@ func (s *Shell) cmdSnapshot(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageError("snapshot", "no arguments")
 	}
-	var r SnapshotResponse
-	if err := s.post(ctx, PathSnapshot, nil, &r); err != nil {
+	var r control.SnapshotResponse
+	if err := s.post(ctx, control.PathSnapshot, nil, &r); err != nil {
 		return err
 	}
 	s.printf("saved %s (%dx%d from %s, frame %d at %s, %s)\n", clean(r.Path), r.Width, r.Height,
@@ -567,8 +567,8 @@ func (s *Shell) cmdStorage(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageError("storage", "no arguments")
 	}
-	var r StorageResponse
-	if err := s.get(ctx, PathStorage, &r); err != nil {
+	var r control.StorageResponse
+	if err := s.get(ctx, control.PathStorage, &r); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 8, 2, ' ', 0)
@@ -606,8 +606,8 @@ func (s *Shell) cmdID(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageError("id", "no arguments")
 	}
-	var r IDResponse
-	if err := s.get(ctx, PathID, &r); err != nil {
+	var r control.IDResponse
+	if err := s.get(ctx, control.PathID, &r); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 8, 2, ' ', 0)
@@ -665,8 +665,8 @@ func (s *Shell) cmdUnlock(ctx context.Context, args []string) error {
 	if len(args) == 1 {
 		return s.unlockWith(ctx, args[0])
 	}
-	var c ChallengeResponse
-	if err := s.post(ctx, PathChallenge, nil, &c); err != nil {
+	var c control.ChallengeResponse
+	if err := s.post(ctx, control.PathChallenge, nil, &c); err != nil {
 		return err
 	}
 	ttl := time.Duration(c.TTLSeconds * float64(time.Second)).Round(time.Second)
@@ -707,8 +707,8 @@ func (s *Shell) cmdUnlock(ctx context.Context, args []string) error {
 }
 
 func (s *Shell) unlockWith(ctx context.Context, response string) error {
-	var r UnlockResponse
-	if err := s.post(ctx, PathUnlock, UnlockRequest{Response: response}, &r); err != nil {
+	var r control.UnlockResponse
+	if err := s.post(ctx, control.PathUnlock, control.UnlockRequest{Response: response}, &r); err != nil {
 		return fmt.Errorf("unlock refused: %s", describe(err))
 	}
 	ttl := time.Duration(r.TTLSeconds * float64(time.Second))
@@ -725,7 +725,7 @@ func (s *Shell) cmdLock(ctx context.Context, args []string) error {
 		s.printf("already locked\n")
 		return nil
 	}
-	err := s.post(ctx, PathLock, SessionRequest{Session: s.session}, nil)
+	err := s.post(ctx, control.PathLock, control.SessionRequest{Session: s.session}, nil)
 	s.session = ""
 	s.printf("locked\n")
 	return err
@@ -735,7 +735,7 @@ func (s *Shell) cmdLock(ctx context.Context, args []string) error {
 func (s *Shell) noteRefusal(err error) {
 	var ae *control.APIError
 	if errors.As(err, &ae) && ae.StatusCode == 403 &&
-		(strings.HasPrefix(ae.Message, ErrLocked.Error()) || strings.HasPrefix(ae.Message, ErrSessionExpired.Error())) {
+		(strings.HasPrefix(ae.Message, control.ErrLocked.Error()) || strings.HasPrefix(ae.Message, control.ErrSessionExpired.Error())) {
 		s.session = ""
 	}
 }
@@ -760,8 +760,8 @@ func (s *Shell) action(name, path, question string) func(context.Context, []stri
 				return nil
 			}
 		}
-		var r ActionResponse
-		if err := s.post(ctx, path, SessionRequest{Session: s.session}, &r); err != nil {
+		var r control.ActionResponse
+		if err := s.post(ctx, path, control.SessionRequest{Session: s.session}, &r); err != nil {
 			s.noteRefusal(err)
 			return err
 		}

@@ -1,6 +1,7 @@
 // Package shell is camagent's serial debug shell: the interactive command line
-// a technician gets on a camera's serial console (`camagent shell`), and the
-// few pieces of agent-side state it needs.
+// a technician gets on a camera's serial console (`camagent shell`). It is
+// only the terminal: the paths and types it speaks, and the unlock protocol,
+// are package control's; the state it shows lives in the daemon.
 //
 // It exists because a camera in the field has no screen and often no network
 // that works: the serial console is the one way in, over a raw line at
@@ -18,14 +19,14 @@
 // The shell is a client of the running agent's control socket (package
 // control): it holds no device state of its own and works the same whether
 // it runs on the console or over ssh. Paths and JSON types of the shell's
-// routes are in this package (api.go); the agent's handlers live with the
-// daemon. When stdin is a terminal the shell puts it in raw mode and edits
+// routes are package control's (shell.go there); the agent's handlers live
+// with the daemon. When stdin is a terminal the shell puts it in raw mode and edits
 // lines with x/term; otherwise (a pipe, a test, a script) it reads plain
 // lines, prints a prompt and no escape sequences.
 //
 // # Unlock
 //
-// Unlocking is a challenge and response (see Unlocker): `unlock` asks the
+// Unlocking is a challenge and response (control.Unlocker): `unlock` asks the
 // agent for a challenge naming the device ID, a fresh 128-bit nonce and an
 // expiry; the technician signs it on their own machine with
 // `camagent sign-challenge -key KEY.pem CHALLENGE` (the vendor's service key,
@@ -37,10 +38,4 @@
 // shell sends with each privileged request; the token expires after
 // SessionTTL and dies with `lock`, the shell's exit, or the agent's restart.
 // Every refusal says why.
-//
-// # Feeds
-//
-// EventRing and MotionFeed are bounded rings the agent fills (recent motion
-// events, and the detector's per-frame score, noise and boxes) and the
-// shell's routes read; MotionFeed.Add allocates nothing per frame.
 package shell

@@ -19,7 +19,7 @@ const (
 	// terminal (there is no Ctrl-C to stop them).
 	DefaultFollowLimit = 30 * time.Second
 	// requestTimeout bounds each request to the agent.
-	requestTimeout = MaxWait + 10*time.Second
+	requestTimeout = control.MaxWait + 10*time.Second
 	// lockTimeout bounds the lock request sent on exit.
 	lockTimeout = 2 * time.Second
 )
@@ -208,7 +208,7 @@ func (s *Shell) execute(ctx context.Context, line string) (quit bool) {
 	if c.privileged != nil && s.session == "" {
 		if name := c.privileged(words[1:]); name != "" {
 			s.printf("error: %v: %s needs an unlocked shell; run unlock (a challenge for the vendor or owner key to sign)\n",
-				ErrLocked, name)
+				control.ErrLocked, name)
 			return false
 		}
 	}
@@ -292,7 +292,7 @@ func (s *Shell) lockOnExit(ctx context.Context) {
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTimeout)
 	defer cancel()
-	if err := s.agent.Post(lctx, PathLock, SessionRequest{Session: s.session}, nil); err == nil {
+	if err := s.agent.Post(lctx, control.PathLock, control.SessionRequest{Session: s.session}, nil); err == nil {
 		s.printf("locked\n")
 	}
 	s.session = ""

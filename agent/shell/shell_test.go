@@ -20,16 +20,16 @@ func stdAgent() *fakeAgent {
 		Capture: control.CaptureStatus{Device: "/dev/video0", State: "running", Frames: 42},
 		Storage: control.StorageStatus{Mount: "/mnt/sd", State: "writable"},
 		Parts:   []control.PartStatus{{Name: "capture", State: "running"}}})
-	a.answer(PathLog, LogResponse{Lines: []LogLine{{1, "first"}, {2, "second \x1b[31mred"}, {3, "third"}}, Last: 3})
-	a.answer(PathEvents, EventsResponse{})
-	a.refuse(PathClips, 503, "clip store not available in this build")
-	a.refuse(PathUploads, 501, "uploads: not available yet in this build")
-	a.refuse(PathMotion, 503, "motion detection not running")
-	a.answer(PathConfig, ConfigResponse{TOML: "[log]\nlevel = \"info\"\n"})
-	a.answer(PathNet, NetResponse{Interfaces: []Interface{{Name: "lo", Up: true, MTU: 65536, Addrs: []string{"127.0.0.1/8"}}}})
-	a.answer(PathStorage, StorageResponse{Mount: "/mnt/sd", State: "writable", Device: "/dev/vda", FSType: "ext4",
+	a.answer(control.PathLog, control.LogResponse{Lines: []control.LogLine{{Seq: 1, Text: "first"}, {Seq: 2, Text: "second \x1b[31mred"}, {Seq: 3, Text: "third"}}, Last: 3})
+	a.answer(control.PathEvents, control.EventsResponse{})
+	a.refuse(control.PathClips, 503, "clip store not available in this build")
+	a.refuse(control.PathShellUploads, 501, "uploads: not available yet in this build")
+	a.refuse(control.PathMotion, 503, "motion detection not running")
+	a.answer(control.PathConfig, control.ConfigResponse{TOML: "[log]\nlevel = \"info\"\n"})
+	a.answer(control.PathNet, control.NetResponse{Interfaces: []control.Interface{{Name: "lo", Up: true, MTU: 65536, Addrs: []string{"127.0.0.1/8"}}}})
+	a.answer(control.PathStorage, control.StorageResponse{Mount: "/mnt/sd", State: "writable", Device: "/dev/vda", FSType: "ext4",
 		FreeBytes: 3 << 30, TotalBytes: 4 << 30, StoreMissing: "clip store not available in this build"})
-	a.answer(PathID, IDResponse{KeyPath: "/var/lib/camagent/device.key", DeviceID: "cam-aaaa",
+	a.answer(control.PathID, control.IDResponse{KeyPath: "/var/lib/camagent/device.key", DeviceID: "cam-aaaa",
 		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", VendorKey: "none: no vendor key"})
 	return a
 }
@@ -119,10 +119,10 @@ func TestBannerWithoutAgent(t *testing.T) {
 func logAgent(n int) *fakeAgent {
 	a := stdAgent()
 	seq := uint64(3)
-	a.handle(PathLog+"?after=", func(ctx context.Context, _, _ string, _ any) (any, error) {
+	a.handle(control.PathLog+"?after=", func(ctx context.Context, _, _ string, _ any) (any, error) {
 		if seq < uint64(3+n) {
 			seq++
-			return LogResponse{Lines: []LogLine{{seq, "new line"}}, Last: seq}, nil
+			return control.LogResponse{Lines: []control.LogLine{{Seq: seq, Text: "new line"}}, Last: seq}, nil
 		}
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -151,16 +151,16 @@ func TestFollowEndsAtLimit(t *testing.T) {
 func TestFollowAgentRestarted(t *testing.T) {
 	a := stdAgent()
 	calls := 0
-	a.handle(PathLog+"?after=", func(ctx context.Context, _, path string, _ any) (any, error) {
+	a.handle(control.PathLog+"?after=", func(ctx context.Context, _, path string, _ any) (any, error) {
 		calls++
 		switch calls {
 		case 1:
-			return LogResponse{Last: 1}, nil // fewer lines than we saw: a new agent
+			return control.LogResponse{Last: 1}, nil // fewer lines than we saw: a new agent
 		case 2:
 			if !strings.Contains(path, "after=0") {
 				return nil, &control.APIError{StatusCode: 400, Message: "want after=0, got " + path}
 			}
-			return LogResponse{Lines: []LogLine{{5, "after a gap"}}, Last: 5}, nil
+			return control.LogResponse{Lines: []control.LogLine{{Seq: 5, Text: "after a gap"}}, Last: 5}, nil
 		}
 		return nil, &control.APIError{StatusCode: 503, Message: "agent went away"}
 	})
@@ -174,18 +174,18 @@ func TestFollowAgentRestarted(t *testing.T) {
 
 func TestMotion(t *testing.T) {
 	a := stdAgent()
-	a.answer(PathMotion+"?n=0", MotionResponse{Last: 7})
+	a.answer(control.PathMotion+"?n=0", control.MotionResponse{Last: 7})
 	seq := uint64(7)
-	a.handle(PathMotion+"?after=", func(context.Context, string, string, any) (any, error) {
+	a.handle(control.PathMotion+"?after=", func(context.Context, string, string, any) (any, error) {
 		seq++
-		return MotionResponse{Samples: []MotionSample{{Seq: seq, Frame: 100 + seq, Motion: seq%2 == 0, Score: 0.125,
-			Noise: 2.5, Threshold: 12, Boxes: []Box{{10, 20, 30, 40}}}}, Last: seq}, nil
+		return control.MotionResponse{Samples: []control.MotionSample{{Seq: seq, Frame: 100 + seq, Motion: seq%2 == 0, Score: 0.125,
+			Noise: 2.5, Threshold: 12, Boxes: []control.Box{{X: 10, Y: 20, W: 30, H: 40}}}}, Last: seq}, nil
 	})
 	out := runShell(t, a, "motion 3\n", Config{})
 	if strings.Count(out, "12.50%") != 3 || !strings.Contains(out, "MOTION") || !strings.Contains(out, "30x40@10,20") {
 		t.Errorf("output:\n%s", out)
 	}
-	a.answer(PathMotion+"?after=", MotionResponse{Last: seq})
+	a.answer(control.PathMotion+"?after=", control.MotionResponse{Last: seq})
 	out = runShell(t, a, "motion 2\n", Config{})
 	if !strings.Contains(out, "no frame analysed in 2s") {
 		t.Errorf("output without frames:\n%s", out)
@@ -196,33 +196,33 @@ func TestMotion(t *testing.T) {
 // privileged requests.
 func unlockAgent(t *testing.T) *fakeAgent {
 	a := stdAgent()
-	a.answer(PathChallenge, ChallengeResponse{Challenge: "camagent-unlock-v1.x", DeviceID: "cam-aaaa", TTLSeconds: 600,
+	a.answer(control.PathChallenge, control.ChallengeResponse{Challenge: "camagent-unlock-v1.x", DeviceID: "cam-aaaa", TTLSeconds: 600,
 		Keys: []string{"vendor key sha256:01"}})
-	a.handle(PathUnlock, func(_ context.Context, _, _ string, in any) (any, error) {
-		if in.(UnlockRequest).Response != "good" {
+	a.handle(control.PathUnlock, func(_ context.Context, _, _ string, in any) (any, error) {
+		if in.(control.UnlockRequest).Response != "good" {
 			return nil, &control.APIError{StatusCode: 403, Message: "response not signed by the vendor or owner key"}
 		}
-		return UnlockResponse{Session: "tok", TTLSeconds: 900, By: "vendor key sha256:01"}, nil
+		return control.UnlockResponse{Session: "tok", TTLSeconds: 900, By: "vendor key sha256:01"}, nil
 	})
 	privileged := func(_ context.Context, _, _ string, in any) (any, error) {
 		var s string
 		switch r := in.(type) {
-		case SessionRequest:
+		case control.SessionRequest:
 			s = r.Session
-		case ConfigSetRequest:
+		case control.ConfigSetRequest:
 			s = r.Session
 		}
 		if s != "tok" {
 			return nil, &control.APIError{StatusCode: 403, Message: "locked: the agent does not know this session"}
 		}
-		if r, ok := in.(ConfigSetRequest); ok {
-			return ConfigSetResponse{Path: "/etc/camagent/camagent.toml", Key: r.Key, Old: `"info"`, New: `"` + r.Value + `"`, Sections: []string{"log"}}, nil
+		if r, ok := in.(control.ConfigSetRequest); ok {
+			return control.ConfigSetResponse{Path: "/etc/camagent/camagent.toml", Key: r.Key, Old: `"info"`, New: `"` + r.Value + `"`, Sections: []string{"log"}}, nil
 		}
-		return ActionResponse{Message: "rebooting"}, nil
+		return control.ActionResponse{Message: "rebooting"}, nil
 	}
-	a.handle(PathConfigSet, privileged)
-	a.handle(PathReboot, privileged)
-	a.answer(PathLock, ActionResponse{Message: "locked"})
+	a.handle(control.PathConfigSet, privileged)
+	a.handle(control.PathReboot, privileged)
+	a.answer(control.PathLock, control.ActionResponse{Message: "locked"})
 	return a
 }
 
@@ -259,7 +259,7 @@ func TestUnlockFlow(t *testing.T) {
 		t.Error("the session token was printed")
 	}
 	calls := strings.Join(a.called(), "\n")
-	if strings.Count(calls, "POST "+PathReboot) != 1 || !strings.Contains(calls, "POST "+PathLock) {
+	if strings.Count(calls, "POST "+control.PathReboot) != 1 || !strings.Contains(calls, "POST "+control.PathLock) {
 		t.Errorf("calls:\n%s", calls)
 	}
 }
@@ -278,7 +278,7 @@ func TestUnlockExpiresAndAgentRefusal(t *testing.T) {
 		return control.Status{}, nil
 	})
 	// The agent forgot the session (a restart): its refusal locks the shell.
-	a.refuse(PathReboot, 403, "locked: the agent does not know this session (locked, or the agent restarted); run unlock")
+	a.refuse(control.PathReboot, 403, "locked: the agent does not know this session (locked, or the agent restarted); run unlock")
 	out := runShell(t, a, strings.Join([]string{
 		"unlock good", "status",
 		"config set log.level debug", // the prompt before it noticed the expiry
@@ -312,7 +312,7 @@ func TestRunEndsWithContext(t *testing.T) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
 	// It locked its session on the way out.
-	if calls := strings.Join(a.called(), "\n"); !strings.Contains(calls, "POST "+PathLock) {
+	if calls := strings.Join(a.called(), "\n"); !strings.Contains(calls, "POST "+control.PathLock) {
 		t.Errorf("no lock on exit; calls:\n%s", calls)
 	}
 }

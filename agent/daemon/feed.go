@@ -1,8 +1,10 @@
-package shell
+package daemon
 
 import (
 	"slices"
 	"sync"
+
+	"github.com/camagent/camagent/agent/control"
 )
 
 // EventRing keeps the most recent motion events for the shell's `events`
@@ -10,19 +12,19 @@ import (
 // (an Add with the ID of a kept event replaces it). Safe for concurrent use.
 type EventRing struct {
 	mu   sync.Mutex
-	buf  []Event
+	buf  []control.Event
 	next int // slot of the next new event
 	n    int
 }
 
 // NewEventRing returns a ring of size events (1 to MaxEvents).
 func NewEventRing(size int) *EventRing {
-	return &EventRing{buf: make([]Event, min(max(size, 1), MaxEvents))}
+	return &EventRing{buf: make([]control.Event, min(max(size, 1), control.MaxEvents))}
 }
 
 // Add records e (a copy, with at most MaxBoxes boxes).
-func (r *EventRing) Add(e Event) {
-	e.Boxes = slices.Clone(e.Boxes[:min(len(e.Boxes), MaxBoxes)])
+func (r *EventRing) Add(e control.Event) {
+	e.Boxes = slices.Clone(e.Boxes[:min(len(e.Boxes), control.MaxBoxes)])
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range r.n {
@@ -38,11 +40,11 @@ func (r *EventRing) Add(e Event) {
 }
 
 // Recent returns up to n of the newest events, oldest first.
-func (r *EventRing) Recent(n int) []Event {
+func (r *EventRing) Recent(n int) []control.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n = min(max(n, 0), r.n)
-	out := make([]Event, 0, n)
+	out := make([]control.Event, 0, n)
 	for i := n; i > 0; i-- {
 		e := r.buf[(r.next-i+len(r.buf))%len(r.buf)]
 		e.Boxes = slices.Clone(e.Boxes)
@@ -63,19 +65,19 @@ type MotionFeed struct {
 }
 
 type motionSlot struct {
-	s     MotionSample
-	boxes [MaxBoxes]Box
+	s     control.MotionSample
+	boxes [control.MaxBoxes]control.Box
 }
 
 // NewMotionFeed returns a feed that keeps the last size samples (1 to
 // MaxMotion).
 func NewMotionFeed(size int) *MotionFeed {
-	return &MotionFeed{slots: make([]motionSlot, min(max(size, 1), MaxMotion))}
+	return &MotionFeed{slots: make([]motionSlot, min(max(size, 1), control.MaxMotion))}
 }
 
 // Add records one frame's result; s.Seq is ignored (the feed numbers
 // samples) and at most MaxBoxes boxes are kept.
-func (f *MotionFeed) Add(s MotionSample) {
+func (f *MotionFeed) Add(s control.MotionSample) {
 	f.mu.Lock()
 	f.seq++
 	slot := &f.slots[(f.seq-1)%uint64(len(f.slots))]
@@ -93,7 +95,7 @@ func (f *MotionFeed) Add(s MotionSample) {
 // Since returns up to n samples newer than seq, oldest first (samples
 // already overwritten are skipped), the Seq of the newest sample, and a
 // channel that is closed by the next Add.
-func (f *MotionFeed) Since(seq uint64, n int) (out []MotionSample, last uint64, wait <-chan struct{}) {
+func (f *MotionFeed) Since(seq uint64, n int) (out []control.MotionSample, last uint64, wait <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	size := uint64(len(f.slots))
