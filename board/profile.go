@@ -77,6 +77,12 @@ type Profile struct {
 	// Console is the serial console `camagent shell` runs on.
 	Console string
 
+	// Firmware marks the boards the agent runs on as their firmware: only
+	// there may the shell's privileged actions reboot the machine or erase
+	// the agent's data. A developer's machine (generic-uvc) is not one, so
+	// that no shell can reboot or wipe a host.
+	Firmware bool
+
 	// HardwareID lists the files a hardware ID is read from, in order:
 	// the device-tree serial number, DMI product UUID, /etc/machine-id.
 	HardwareID []string
@@ -111,6 +117,7 @@ func profiles() []Profile {
 			SDDevice: "/dev/vda", SDMount: "/mnt/sd",
 			DataDir: "/var/lib/camagent", KeystorePath: "/var/lib/camagent/device.key",
 			Console:    "/dev/ttyAMA0",
+			Firmware:   true,
 			HardwareID: []string{machineIDPath},
 		},
 		{
@@ -130,6 +137,7 @@ func profiles() []Profile {
 			SDDevice: "/dev/mmcblk0p3", SDMount: "/mnt/sd",
 			DataDir: "/var/lib/camagent", KeystorePath: "/var/lib/camagent/device.key",
 			Console:    "/dev/ttyS0",
+			Firmware:   true,
 			HardwareID: []string{dtSerialProc, dtSerialSys, machineIDPath},
 		},
 		{
@@ -151,6 +159,17 @@ func Names() []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = p.Name
+	}
+	return out
+}
+
+// FirmwareNames lists the profiles marked Firmware.
+func FirmwareNames() []string {
+	var out []string
+	for _, p := range profiles() {
+		if p.Firmware {
+			out = append(out, p.Name)
+		}
 	}
 	return out
 }

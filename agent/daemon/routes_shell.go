@@ -14,17 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
+	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
@@ -43,8 +40,6 @@ const DefaultVendorKeyPath = "/etc/camagent/vendor.pub"
 const (
 	defaultSnapWait   = 5 * time.Second
 	snapshotQuality   = 85
-	maxConfigKey      = 128
-	maxConfigValue    = 1024
 	snapshotQueueName = "shell-snapshot"
 )
 
@@ -439,72 +434,8 @@ func (s *shellServer) serveNet(w http.ResponseWriter, _ *http.Request) {
 	control.WriteJSON(w, http.StatusOK, out)
 }
 
-// configTree returns c as a TOML tree.
-func configTree(c config.Config) (map[string]any, error) {
-	data, err := config.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, fmt.Errorf("config: decode: %w", err)
-	}
-	return raw, nil
-}
-
-// lookupKey finds a dotted key in a TOML tree.
-func lookupKey(tree map[string]any, key string) (any, bool) {
-	var v any = tree
-	for part := range strings.SplitSeq(key, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
-
-// keyDocument returns the TOML document holding only key = v.
-func keyDocument(key string, v any) (string, error) {
-	parts := strings.Split(key, ".")
-	doc := map[string]any{parts[len(parts)-1]: v}
-	for i := len(parts) - 2; i >= 0; i-- {
-		doc = map[string]any{parts[i]: doc}
-	}
-	var b bytes.Buffer
-	enc := toml.NewEncoder(&b)
-	enc.Indent = ""
-	if err := enc.Encode(doc); err != nil {
-		return "", fmt.Errorf("config: encode %s: %w", key, err)
-	}
-	return strings.TrimSpace(b.String()), nil
-}
-
-// valueText is a value's TOML text on one line.
-func valueText(v any) string {
-	var b bytes.Buffer
-	enc := toml.NewEncoder(&b)
-	enc.Indent = ""
-	if err := enc.Encode(map[string]any{"v": v}); err != nil {
-		return fmt.Sprint(v)
-	}
-	s := strings.TrimSpace(b.String())
-	if rest, ok := strings.CutPrefix(s, "v = "); ok && !strings.Contains(rest, "\n") {
-		return rest
-	}
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
-}
-
 func (s *shellServer) serveConfig(w http.ResponseWriter, r *http.Request) {
 	cfg, _ := s.cfg.Config()
-	tree, err := configTree(cfg)
-	if err != nil {
-		control.WriteError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
 	key := r.URL.Query().Get("key")
 	if key == "" {
 		data, err := config.Marshal(cfg)
@@ -515,12 +446,11 @@ func (s *shellServer) serveConfig(w http.ResponseWriter, r *http.Request) {
 		control.WriteJSON(w, http.StatusOK, control.ConfigResponse{TOML: string(data)})
 		return
 	}
-	v, ok := lookupKey(tree, key)
-	if !ok {
+	doc, err := config.Lookup(cfg, key)
+	if errors.Is(err, config.ErrNoKey) {
 		control.WriteError(w, http.StatusNotFound, fmt.Sprintf("config: no key %.80q (config get lists the config; Tab completes keys)", key))
 		return
 	}
-	doc, err := keyDocument(key, v)
 	if err != nil {
 		control.WriteError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -540,48 +470,8 @@ func (s *shellServer) checkSession(w http.ResponseWriter, what, session string) 
 	return sess, true
 }
 
-// hasControl reports control characters, which no key or value may hold.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r != '\t' && unicode.IsControl(r) })
-}
-
-// parseValue reads a value typed after config set: a TOML value (25, 2.5,
-// true, "text", ["a", "b"]) or, when it is not one, the text itself as a
-// string (debug, 10s, /dev/video1).
-func parseValue(text string) any {
-	var doc map[string]any
-	if _, err := toml.Decode("v = "+text, &doc); err == nil && len(doc) == 1 {
-		if v, ok := doc["v"]; ok {
-			return v
-		}
-	}
-	return text
-}
-
-// setKey sets a dotted key in a TOML tree, creating tables on the way.
-func setKey(tree map[string]any, key string, v any) error {
-	parts := strings.Split(key, ".")
-	m := tree
-	for i, p := range parts[:len(parts)-1] {
-		next, ok := m[p]
-		if !ok {
-			sub := map[string]any{}
-			m[p] = sub
-			m = sub
-			continue
-		}
-		if m, ok = next.(map[string]any); !ok {
-			return fmt.Errorf("config: %s is a value, not a table", strings.Join(parts[:i+1], "."))
-		}
-	}
-	m[parts[len(parts)-1]] = v
-	return nil
-}
-
-// serveConfigSet changes one key of the config file: the file is read, the
-// key set, the result checked with config.Parse (which names the key and what
-// it allows) and written atomically; the agent's watcher then reloads it.
-// The file is rewritten from its parsed form, so its comments are lost.
+// serveConfigSet changes one key of the config file (config.SetKey: read,
+// set, checked, written atomically); the agent's watcher then reloads it.
 func (s *shellServer) serveConfigSet(w http.ResponseWriter, r *http.Request) {
 	var req control.ConfigSetRequest
 	if !control.ReadJSON(w, r, &req) {
@@ -591,12 +481,8 @@ func (s *shellServer) serveConfigSet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	switch {
-	case req.Key == "" || len(req.Key) > maxConfigKey || hasControl(req.Key) || slices.Contains(strings.Split(req.Key, "."), ""):
-		control.WriteError(w, http.StatusBadRequest, fmt.Sprintf("config set: bad key %.80q", req.Key))
-		return
-	case len(req.Value) > maxConfigValue || hasControl(req.Value):
-		control.WriteError(w, http.StatusBadRequest, fmt.Sprintf("config set: the value must be at most %d bytes without control characters", maxConfigValue))
+	if err := config.CheckEdit(req.Key, req.Value); err != nil {
+		control.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	running, src := s.cfg.Config()
@@ -604,88 +490,24 @@ func (s *shellServer) serveConfigSet(w http.ResponseWriter, r *http.Request) {
 		control.WriteError(w, http.StatusConflict, "config set: the agent runs without a config file")
 		return
 	}
-	path := src.Path
-	if p, err := filepath.EvalSymlinks(path); err == nil {
-		path = p
-	}
-	data, mode, err := readConfigFile(path)
+	e, err := config.SetKey(src.Path, running, req.Key, req.Value)
 	if err != nil {
-		control.WriteError(w, http.StatusConflict, "config set: "+err.Error())
-		return
-	}
-	before, err := config.Parse(data)
-	if err != nil {
-		control.WriteError(w, http.StatusConflict, "config set: the file on disk is invalid now, fix it by hand: "+config.OneLine(err))
-		return
-	}
-	var tree map[string]any
-	if _, err := toml.Decode(string(data), &tree); err != nil {
-		control.WriteError(w, http.StatusConflict, "config set: "+err.Error())
-		return
-	}
-	if tree == nil {
-		tree = map[string]any{}
-	}
-	old := "(not set)"
-	if rt, err := configTree(running); err == nil {
-		if v, ok := lookupKey(rt, req.Key); ok {
-			old = valueText(v)
+		code := http.StatusInternalServerError
+		var ee *config.EditError
+		if errors.As(err, &ee) {
+			switch ee.Kind {
+			case config.EditBadInput:
+				code = http.StatusBadRequest
+			case config.EditFileProblem:
+				code = http.StatusConflict
+			}
 		}
-	}
-	value := parseValue(req.Value)
-	if err := setKey(tree, req.Key, value); err != nil {
-		control.WriteError(w, http.StatusBadRequest, "config set: "+err.Error())
+		control.WriteError(w, code, err.Error())
 		return
 	}
-	var b bytes.Buffer
-	enc := toml.NewEncoder(&b)
-	enc.Indent = ""
-	if err := enc.Encode(tree); err != nil {
-		control.WriteError(w, http.StatusBadRequest, "config set: "+err.Error())
-		return
-	}
-	after, err := config.Parse(b.Bytes())
-	if err != nil {
-		control.WriteError(w, http.StatusBadRequest, "config set refused: "+config.OneLine(err))
-		return
-	}
-	out := control.ConfigSetResponse{Path: path, Key: req.Key, Old: old, New: valueText(value),
-		Sections: config.Changed(before, after)}
-	if out.Sections == nil {
-		out.Sections = []string{}
-	}
-	if len(out.Sections) > 0 {
-		if err := storage.WriteFileAtomic(path, b.Bytes(), mode); err != nil {
-			control.WriteError(w, http.StatusInternalServerError, "config set: "+err.Error())
-			return
-		}
-	}
-	s.log.Info("shell: config set", "key", req.Key, "value", valueText(value), "path", path, "by", sess.By)
-	control.WriteJSON(w, http.StatusOK, out)
-}
-
-// readConfigFile reads the config file and its permissions.
-func readConfigFile(path string) ([]byte, os.FileMode, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileSize+1))
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(data) > config.MaxFileSize {
-		return nil, 0, fmt.Errorf("%s is over %d bytes", path, config.MaxFileSize)
-	}
-	return data, fi.Mode().Perm(), nil
+	s.log.Info("shell: config set", "key", e.Key, "value", e.New, "path", e.Path, "by", sess.By)
+	control.WriteJSON(w, http.StatusOK, control.ConfigSetResponse{Path: e.Path, Key: e.Key, Old: e.Old, New: e.New,
+		Sections: e.Sections})
 }
 
 func (s *shellServer) serveMotion(w http.ResponseWriter, r *http.Request) {
@@ -874,7 +696,9 @@ func (s *shellServer) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 			s.cfg.SnapshotWait, s.cfg.CaptureState()))
 		return
 	}
-	data, err := snapshotJPEG(f)
+	var buf bytes.Buffer
+	err = jpegframe.EncodeFrame(&buf, f.Format, f.Data, snapshotQuality)
+	data := buf.Bytes()
 	format, seq, at := f.Format, f.Seq, f.Time
 	f.Release()
 	if err != nil {
@@ -895,29 +719,6 @@ func (s *shellServer) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("shell: snapshot", "path", path, "bytes", len(data))
 	control.WriteJSON(w, http.StatusOK, control.SnapshotResponse{Path: path, Bytes: len(data), Width: format.Width,
 		Height: format.Height, Format: format.Pixel.String(), Frame: seq, Time: at})
-}
-
-// snapshotJPEG returns a frame as JPEG bytes (a copy: the frame goes back to
-// its pool).
-func snapshotJPEG(f *capture.Frame) ([]byte, error) {
-	switch f.Pixel {
-	case capture.FormatMJPEG:
-		if len(f.Data) < 4 || f.Data[0] != 0xff || f.Data[1] != 0xd8 {
-			return nil, errors.New("the MJPEG frame does not start with a JPEG header")
-		}
-		return bytes.Clone(f.Data), nil
-	case capture.FormatH264:
-		return nil, errors.New("the camera sends H.264; a snapshot needs a raw or MJPEG stream")
-	}
-	var p jpegframe.Picture
-	if err := p.Load(f.Format, f.Data); err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if err := p.Encode(&b, snapshotQuality); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }
 
 func (s *shellServer) serveChallenge(w http.ResponseWriter, _ *http.Request) {
@@ -1013,10 +814,9 @@ type boardActionsConfig struct {
 }
 
 // boardActions are the privileged actions as a board allows them. Only the
-// board profiles of devices that the agent runs as firmware (qemu-virt,
-// raspberry-pi) may reboot or erase anything; on generic-uvc, the profile a
-// developer's machine runs, every action is refused, so that no shell can
-// reboot or wipe a host.
+// board profiles marked Firmware (board.Profile) may reboot or erase
+// anything; elsewhere every action is refused, so that no shell can reboot
+// or wipe a host.
 type boardActions struct{ cfg boardActionsConfig }
 
 func newBoardActions(cfg boardActionsConfig) *boardActions {
@@ -1037,11 +837,9 @@ func newBoardActions(cfg boardActionsConfig) *boardActions {
 
 // allowed reports whether the board lets the agent act on the device.
 func (b *boardActions) allowed(what string) error {
-	switch b.cfg.Board {
-	case "qemu-virt", "raspberry-pi":
-	default:
-		return fmt.Errorf("%s: %w on board %q (only the qemu-virt and raspberry-pi profiles let the agent act on the machine)",
-			what, errors.ErrUnsupported, b.cfg.Board)
+	if prof, err := board.Lookup(b.cfg.Board); err != nil || !prof.Firmware {
+		return fmt.Errorf("%s: %w on board %q (only the %s profiles let the agent act on the machine)",
+			what, errors.ErrUnsupported, b.cfg.Board, strings.Join(board.FirmwareNames(), " and "))
 	}
 	if b.cfg.Euid() != 0 {
 		return fmt.Errorf("%s: %w: the agent does not run as root", what, errors.ErrUnsupported)
