@@ -6,9 +6,11 @@
 #   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443,
 #                         data in out/cloud, log in out/camcloud.log), boot the
 #                         camera in the background and show its console (the
-#                         agent's log) until it powers off; Ctrl-C presses the
-#                         power button, so camagent stops cleanly, then the cloud
-#                         stops. Creates the SD card image if absent (vfat unless
+#                         agent's log) until it powers off. The terminal is the
+#                         console in line mode: each line typed is sent to the
+#                         camera's shell, whose answer shows in the log. Ctrl-C
+#                         presses the power button, so camagent stops cleanly,
+#                         then the cloud stops. Creates the SD card image if absent (vfat unless
 #                         --fs ext4) and provisions it for the cloud
 #                         (scripts/cloud.sh card) when the card or the cloud is
 #                         new. Needs out/camagent and out/camcloud (make build).
@@ -180,7 +182,20 @@ cmd_run() {
   # this terminal's input, so the question is dropped.
   tail -n +1 -F --pid=$qpid "$console_log" 2>/dev/null | sed -u 's/\x1b\[6n//g' &
   tpid=$!
-  trap 'kill $tpid 2>/dev/null || true; stop_cloud' EXIT
+  # What is typed here goes to the console's shell, a line at a time
+  # (socat missing: the terminal only shows the log, and says so).
+  fpid=
+  if command -v socat >/dev/null; then
+    say "this terminal is the camera's console: type a command and Enter (e.g. camagent ctl clips);" \
+      "make shell (in another terminal) gives a full-screen one with line editing"
+    exec 3<&0
+    forward_input <&3 &
+    fpid=$!
+    exec 3<&-
+  else
+    say "this terminal only shows the camera's console log (socat missing: make deps); what is typed is not run"
+  fi
+  trap 'kill $tpid $fpid 2>/dev/null || true; stop_cloud' EXIT
   # wait returns early when a trapped signal arrives; QEMU may still be running.
   while kill -0 $qpid 2>/dev/null; do wait $qpid || true; done
   local st=0
@@ -193,6 +208,19 @@ cmd_run() {
     say "dev cloud stopped; its data stays in $cloud (to look again: $out/camcloud serve -data $cloud &" \
       "then $out/camcloud list -data $cloud -account dev)"
   fi
+}
+
+# forward_input sends each line read on stdin to the camera's serial console,
+# where its shell runs it (the answer shows in the console log). It connects
+# for one line at a time, so `make shell` can still attach in between; while
+# it is attached the line is not sent, and this says so.
+forward_input() {
+  local line
+  while IFS= read -r line; do
+    if ! printf '%s\r' "$line" | socat -u - "UNIX-CONNECT:$console_sock" 2>/dev/null; then
+      say "not sent to the camera: its console is busy (make shell attached?) or the camera is off"
+    fi
+  done
 }
 
 cmd_shell() {
