@@ -217,7 +217,9 @@ cmd_run() {
 forward_input() {
   local line
   while IFS= read -r line; do
-    if ! printf '%s\r' "$line" | socat -u - "UNIX-CONNECT:$console_sock" 2>/dev/null; then
+    # QEMU drops what the serial port has not taken yet when the client
+    # hangs up: stay connected a second after the line.
+    if ! { printf '%s\r' "$line"; sleep 1; } | socat -u - "UNIX-CONNECT:$console_sock" 2>/dev/null; then
       say "not sent to the camera: its console is busy (make shell attached?) or the camera is off"
     fi
   done
