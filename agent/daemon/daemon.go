@@ -491,7 +491,7 @@ func (d *Daemon) status() control.Status {
 	}
 	d.idMu.Lock()
 	if id := d.id; id != nil {
-		st.Identity = &control.IdentityStatus{DeviceID: id.key.DeviceID(), Owner: id.owner}
+		st.Identity = &control.IdentityStatus{DeviceID: id.id, Owner: id.owner}
 	}
 	d.idMu.Unlock()
 	if store, _ := d.clipStore(); store != nil {

@@ -18,6 +18,7 @@ import (
 // unpaired), as the manifests and the upload name them.
 type deviceIdentity struct {
 	key   *keystore.FileKey
+	id    string // the device ID, from the key's public half
 	owner string
 }
 
@@ -33,24 +34,28 @@ func openIdentity(cfg identityConfig, log *slog.Logger) (*deviceIdentity, error)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		log.Info("device key created", "device_id", key.DeviceID(), "path", cfg.key)
+	deviceID, err := identity.DeviceID(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
 	}
-	id := &deviceIdentity{key: key}
+	if created {
+		log.Info("device key created", "device_id", deviceID, "path", cfg.key)
+	}
+	id := &deviceIdentity{key: key, id: deviceID}
 	if cfg.cloudKey != "" {
-		id.owner = loadOwner(cfg, key, log)
+		id.owner = loadOwner(cfg, deviceID, log)
 	}
 	return id, nil
 }
 
 // loadOwner reads the owner binding; an unpaired device signs with owner "".
-func loadOwner(cfg identityConfig, key *keystore.FileKey, log *slog.Logger) string {
+func loadOwner(cfg identityConfig, deviceID string, log *slog.Logger) string {
 	cloud, err := identity.ReadPublicKeyFile(cfg.cloudKey, "cloud key (identity.cloud_key)")
 	if err != nil {
 		log.Warn("cloud key unreadable; clips are signed as unpaired", "err", err)
 		return ""
 	}
-	b, err := identity.LoadOwnerBinding(identity.BindingPath(cfg.key), cloud, key.DeviceID())
+	b, err := identity.LoadOwnerBinding(identity.BindingPath(cfg.key), cloud, deviceID)
 	if err != nil {
 		if !errors.Is(err, identity.ErrNotPaired) {
 			log.Warn("owner binding refused; clips are signed as unpaired", "err", err)
@@ -119,7 +124,7 @@ func (c *clipSealer) Seal(info storage.ClipInfo) error {
 	if m, err = s.Seal(info.Manifest, m); err != nil {
 		return err
 	}
-	c.log.Info("clip signed", "clip", info.Name, "seq", m.Seq, "device_id", id.key.DeviceID())
+	c.log.Info("clip signed", "clip", info.Name, "seq", m.Seq, "device_id", id.id)
 	return nil
 }
 
