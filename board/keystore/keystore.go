@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 )
 
@@ -188,7 +188,7 @@ func installNew(path string, data []byte) (err error) {
 			}
 		}
 	}
-	if err := storage.SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("keystore: create %s: %w", path, err)
 	}
 	return nil

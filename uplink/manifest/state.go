@@ -6,15 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // ReserveBlock is how many sequence numbers the Sequencer reserves with one
@@ -187,24 +185,19 @@ func (c *Chain) Advance(cose []byte) error {
 // garbage; the atomic write already rules out torn writes.
 func writeState(path, body string) error {
 	line := fmt.Sprintf("%s crc32=%08x\n", body, crc32.ChecksumIEEE([]byte(body)))
-	return storage.WriteFileAtomic(path, []byte(line), 0o600)
+	return atomicfile.WriteFile(path, []byte(line), 0o600)
 }
 
 func readState(path string) (string, error) {
-	f, err := os.Open(path)
+	b, err := atomicfile.ReadFileMax(path, maxStateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
+	if errors.Is(err, atomicfile.ErrTooLarge) {
+		return "", corrupt(path, "too long")
+	}
 	if err != nil {
 		return "", fmt.Errorf("manifest: read state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return "", fmt.Errorf("manifest: read state %s: %w", path, err)
-	}
-	if len(b) > maxStateFile {
-		return "", corrupt(path, "too long")
 	}
 	line, ok := strings.CutSuffix(string(b), "\n")
 	body, sum, ok2 := strings.Cut(line, " crc32=")
