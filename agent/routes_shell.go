@@ -30,7 +30,6 @@ import (
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
 	"github.com/camagent/camagent/agent/shell"
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
@@ -748,11 +747,11 @@ func (s *shellServer) serveStorage(w http.ResponseWriter, _ *http.Request) {
 }
 
 // loadKey opens the device key without creating one: the shell only reads.
-func (s *shellServer) loadKey() (*keystore.FileKey, error) {
+func (s *shellServer) loadKey() (*identity.DeviceKey, error) {
 	if _, err := os.Stat(s.cfg.KeyPath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no device key at %s (camagent provision creates it)", s.cfg.KeyPath)
 	}
-	k, _, err := keystore.Open(s.cfg.KeyPath)
+	k, _, err := identity.OpenDeviceKey(s.cfg.KeyPath)
 	return k, err
 }
 

@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/camagent/camagent/board"
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/manifest"
@@ -29,7 +28,7 @@ const (
 // following package manifest's seal protocol: next sequence number, sign with
 // the chain's last hash, write the sidecar atomically, advance the chain.
 type sealer struct {
-	key    *keystore.FileKey
+	key    *identity.DeviceKey
 	seq    *manifest.Sequencer
 	chain  *manifest.Chain
 	bootID string
@@ -45,7 +44,7 @@ func openSealer(cfg identityConfig, bootID string, log *slog.Logger) (*sealer, e
 	if err := os.MkdirAll(filepath.Dir(cfg.key), 0o700); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	key, created, err := keystore.Open(cfg.key)
+	key, created, err := identity.OpenDeviceKey(cfg.key)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +71,7 @@ func openSealer(cfg identityConfig, bootID string, log *slog.Logger) (*sealer, e
 type identityConfig struct{ key, cloudKey string }
 
 // loadOwner reads the owner binding; an unpaired device signs with owner "".
-func loadOwner(cfg identityConfig, key *keystore.FileKey, log *slog.Logger) string {
+func loadOwner(cfg identityConfig, key *identity.DeviceKey, log *slog.Logger) string {
 	pemBytes, err := os.ReadFile(cfg.cloudKey)
 	if err != nil {
 		log.Warn("cloud key unreadable; clips are signed as unpaired", "err", err)
