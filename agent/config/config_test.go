@@ -318,6 +318,9 @@ func TestExampleFile(t *testing.T) {
 	}
 	// The file is written from the key descriptions (schema, Default): its
 	// comments, ranges and values cannot drift from the checks.
+	if want := exampleText(); strings.Contains(want, "{range") || strings.Contains(want, "{values}") {
+		t.Errorf("a placeholder in keys.go names no key:\n%s", want)
+	}
 	if want := exampleText(); string(data) != want {
 		if *update {
 			if err := os.WriteFile("camagent.example.toml", []byte(want), 0o644); err != nil {

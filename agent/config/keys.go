@@ -22,8 +22,9 @@ type field struct {
 	// value that does not fit the Go type at all.
 	lo, hi int64
 	// doc is the example file's comment above the key (or table header), one
-	// line per line, "" for none. "{range}" stands for the allowed range and
-	// "{values}" for the allowed values, " | " between them.
+	// line per line, "" for none. "{range}" stands for the allowed range,
+	// "{range:other.key}" for another key's, and "{values}" for the allowed
+	// values, " | " between them.
 	doc string
 	// gap puts a blank line before the key's comment in the example file.
 	gap bool
@@ -85,7 +86,7 @@ func schema() []field {
 				"one, none twice."),
 		integer("capture.width", func(c *Config) *int { return &c.Capture.Width }, 640, MinWidth, MaxWidth,
 			"Frame size to ask for (the driver may choose a close one): width {range},\n"+
-				"height "+rangeOf(MinHeight, MaxHeight)+"."),
+				"height {range:capture.height}."),
 		integer("capture.height", func(c *Config) *int { return &c.Capture.Height }, 480, MinHeight, MaxHeight, ""),
 		number("capture.fps", func(c *Config) *float64 { return &c.Capture.FPS }, 25, MinFPS, MaxFPS,
 			"Frame rate to ask for: {range} (25, 29.97, ...)."),
@@ -104,17 +105,17 @@ func schema() []field {
 		dur("storage.pre_roll", func(c *Config) *time.Duration { return &c.Storage.PreRoll.Duration },
 			5*time.Second, 0, time.Minute,
 			"Clip recording. How much video before an event a clip starts with ({range}),\n"+
-				"and the memory that pre-roll may use, in MiB ("+rangeOf(1, 256)+").").withGap(),
+				"and the memory that pre-roll may use, in MiB ({range:storage.pre_roll_mb}).").withGap(),
 		integer("storage.pre_roll_mb", func(c *Config) *int { return &c.Storage.PreRollMB }, 4, 1, 256, ""),
 		dur("storage.post_roll", func(c *Config) *time.Duration { return &c.Storage.PostRoll.Duration },
 			5*time.Second, 0, 10*time.Minute,
 			"How long a clip goes on after motion ends ({range}; an event within it\n"+
-				"extends the clip), and the longest clip before an event is split ("+durRangeOf(time.Second, 4*time.Hour)+")."),
+				"extends the clip), and the longest clip before an event is split ({range:storage.max_clip})."),
 		dur("storage.max_clip", func(c *Config) *time.Duration { return &c.Storage.MaxClip.Duration },
 			5*time.Minute, time.Second, 4*time.Hour, ""),
 		number("storage.clip_fps", func(c *Config) *float64 { return &c.Storage.ClipFPS }, 10, 1, 60,
 			"Raw camera frames are JPEG-encoded at clip_fps ({range}) with jpeg_quality\n"+
-				"("+rangeOf(1, 100)+"); MJPEG and H.264 cameras are recorded as they come."),
+				"({range:storage.jpeg_quality}); MJPEG and H.264 cameras are recorded as they come."),
 		integer("storage.jpeg_quality", func(c *Config) *int { return &c.Storage.JPEGQuality }, 75, 1, 100, ""),
 		dur("storage.fragment", func(c *Config) *time.Duration { return &c.Storage.Fragment.Duration },
 			2*time.Second, time.Second, 10*time.Second,
@@ -159,7 +160,7 @@ func schema() []field {
 		boolean("motion.blur", func(c *Config) *bool { return &c.Motion.Blur }, false, "").motions(),
 		integer("motion.threshold", func(c *Config) *int { return &c.Motion.Threshold }, 0, 1, 255,
 			"The smallest luma difference ({range}) that counts as change; on noisy\n"+
-				"pictures the threshold rises to noise_k ("+rangeOf(0, 50)+") times the measured noise.").motions(),
+				"pictures the threshold rises to noise_k ({range:motion.noise_k}) times the measured noise.").motions(),
 		number("motion.noise_k", func(c *Config) *float64 { return &c.Motion.NoiseK }, 0, 0, 50, "").motions(),
 		number("motion.learn_rate", func(c *Config) *float64 { return &c.Motion.LearnRate }, 0, 0, 1,
 			"Background learning: the running average's weight of a new frame (Frigate's\n"+
@@ -383,8 +384,16 @@ func exampleText() string {
 	var b strings.Builder
 	b.WriteString(exampleHeader)
 	def := Default()
-	for _, f := range schema() {
-		doc := strings.ReplaceAll(f.doc, "{range}", f.rangeText)
+	fields := schema()
+	var ranges []string // "{range:key}", its text, ...
+	for _, f := range fields {
+		if f.rangeText != "" {
+			ranges = append(ranges, "{range:"+f.key+"}", f.rangeText)
+		}
+	}
+	others := strings.NewReplacer(ranges...)
+	for _, f := range fields {
+		doc := others.Replace(strings.ReplaceAll(f.doc, "{range}", f.rangeText))
 		if f.values != nil {
 			doc = strings.ReplaceAll(doc, "{values}", strings.Join(f.values(), " | "))
 		}
