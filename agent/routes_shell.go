@@ -349,7 +349,7 @@ func (s *shellServer) clipStore() clipStore {
 
 // clipInfo converts the store's description of a clip to the shell's.
 func clipInfo(c storage.ClipInfo) shell.Clip {
-	return shell.Clip{Name: c.Name, Path: c.Path, State: c.State, Size: c.Size, Duration: c.Duration,
+	return shell.Clip{Name: c.Name, Path: c.Path, State: string(c.State), Size: c.Size, Duration: c.Duration,
 		Frames: c.Frames, Start: c.Start, EventTime: c.EventTime, Events: c.Events, Codec: c.Codec,
 		Width: c.Width, Height: c.Height, SHA256: c.SHA256, Thumbnail: c.Thumbnail, Manifest: c.Manifest,
 		PeakScore: c.PeakScore, Recovered: c.Recovered}

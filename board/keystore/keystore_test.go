@@ -21,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 func TestOpenCreatesThenLoads(t *testing.T) {
