@@ -44,10 +44,12 @@ run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log
 shell: ## attach to the running QEMU camera's serial console
 	@bash scripts/qemu.sh shell
 
-lint: ## gofmt check and go vet
+lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit cameras would hit)
 	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files -o --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	CGO_ENABLED=0 GOARCH=386 go build ./...
+	CGO_ENABLED=0 GOARCH=386 go vet ./...
 
 unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...

@@ -1,7 +1,7 @@
 // Command camagent is the agent that runs on an embedded Linux security camera.
 //
 // It captures V4L2 video, detects motion, records event clips to the SD card
-// and uploads them signed by the device (see ../shared/DESIGN.md). This package
+// and uploads them signed by the device (see ARCHITECTURE.md). This package
 // is only the command line; the daemon that wires the parts together is
 // package daemon, and each part lives in its own package:
 //

@@ -15,7 +15,6 @@ import (
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/daemon"
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/storage"
@@ -48,15 +47,15 @@ func TestPipeline(t *testing.T) {
 	// Pair the device with account "alice" as the cloud would: a binding
 	// signed by the cloud's pairing key, next to the device key.
 	os.MkdirAll(filepath.Dir(keyPath), 0o700)
-	key, _, err := keystore.Open(keyPath)
+	key, _, err := identity.OpenDeviceKey(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cloud, _, err := keystore.Open(filepath.Join(dir, "cloud.key"))
+	cloud, _, err := identity.OpenDeviceKey(filepath.Join(dir, "cloud.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner, _, _ := keystore.Open(filepath.Join(dir, "alice.key"))
+	owner, _, _ := identity.OpenDeviceKey(filepath.Join(dir, "alice.key"))
 	ownerDER, _ := identity.PublicKeyDER(owner.Public())
 	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: key.DeviceID(), OwnerAccount: "alice",
 		OwnerKey: ownerDER, Issued: time.Now()}, cloud)
@@ -203,7 +202,7 @@ start_delay = "0s"
 		return ok
 	})
 	// Neither another account nor a viewer of another device sees it.
-	other, _, _ := keystore.Open(filepath.Join(dir, "other.key"))
+	other, _, _ := identity.OpenDeviceKey(filepath.Join(dir, "other.key"))
 	for name, v := range map[string]verify.Viewer{
 		"another account": {Account: "mallory", Devices: viewer.Devices},
 		"another device":  {Account: "alice", Devices: map[string]crypto.PublicKey{other.DeviceID(): other.Public()}},

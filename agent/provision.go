@@ -51,7 +51,7 @@ func provisionCmd(_ context.Context, args []string, stdout, stderr io.Writer) er
 		*csrPath = identity.CSRPath(*keyPath)
 	}
 
-	key, created, err := keystore.Open(*keyPath)
+	key, created, err := identity.OpenDeviceKey(*keyPath)
 	if err != nil {
 		return fmt.Errorf("camagent provision: %w", err)
 	}
@@ -89,7 +89,7 @@ func provisionCmd(_ context.Context, args []string, stdout, stderr io.Writer) er
 // installCert checks that the first certificate in src is for key (same
 // public key, CN = device ID, usable for TLS client auth) and copies the file
 // (with any intermediates after it) atomically to dst.
-func installCert(src, dst string, key *keystore.FileKey) (string, error) {
+func installCert(src, dst string, key *identity.DeviceKey) (string, error) {
 	f, err := os.Open(src)
 	if err != nil {
 		return "", err

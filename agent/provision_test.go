@@ -167,7 +167,7 @@ func (ca testCA) issue(t *testing.T, path string, pub any, cn string, eku ...x50
 func TestProvisionInstallsCert(t *testing.T) {
 	dir := t.TempDir()
 	keyPath := filepath.Join(dir, "device.key")
-	k, _, err := keystore.Open(keyPath)
+	k, _, err := identity.OpenDeviceKey(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}

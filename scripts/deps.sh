@@ -4,7 +4,7 @@
 # Host packages come from apt-get (only the missing ones are installed; nothing is
 # printed when everything is there). The guest's Debian arm64 kernel and busybox
 # are downloaded with apt-get download (not installed) and unpacked into the cache
-# folder (.cache/, ignored by git), as ../shared/QEMU-NOTES.md describes.
+# folder (.cache/, ignored by git), as ARCHITECTURE.md ("Building, running and testing") describes.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/storage/fmp4"
 )
 
@@ -116,7 +117,7 @@ func (s *Store) Create(spec ClipSpec) (*ClipWriter, error) {
 		c.Abort()
 		return nil, s.noteWriteError("create clip", fmt.Errorf("storage: write %s: %w", c.part, err))
 	}
-	if err := SyncDir(c.dir); err != nil {
+	if err := atomicfile.SyncDir(c.dir); err != nil {
 		c.Abort()
 		return nil, s.noteWriteError("create clip", err)
 	}
@@ -168,13 +169,13 @@ func (s *Store) mkdirs(dir string) error {
 		return fmt.Errorf("storage: create %s: %w", dir, err)
 	}
 	s.syncs.Add(1)
-	return SyncDir(parent)
+	return atomicfile.SyncDir(parent)
 }
 
 // writeSidecar writes a sidecar crash-safe (two syncs: the file and its
 // folder) and counts what it wrote.
 func (s *Store) writeSidecar(path string, data []byte) error {
-	if err := WriteFileAtomic(path, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return err
 	}
 	s.syncs.Add(2)
@@ -346,7 +347,7 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 	if err := c.f.Close(); err != nil {
 		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: close %s: %w", c.final, err))
 	}
-	if err := SyncDir(c.dir); err != nil {
+	if err := atomicfile.SyncDir(c.dir); err != nil {
 		return ClipInfo{}, c.s.noteWriteError("seal", err)
 	}
 	c.s.syncs.Add(1)

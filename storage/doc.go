@@ -11,7 +11,7 @@
 //
 // Every file the agent writes on the card is written crash-safe: to a temporary
 // name in the same directory, synced, renamed, and the directory synced
-// (WriteFileAtomic), so a power cut leaves either the old or the new file.
+// (storage/atomicfile), so a power cut leaves either the old or the new file.
 //
 // # Clips
 //

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // MetadataVersion is the version of the metadata sidecar this code writes.
@@ -63,9 +65,12 @@ type Metadata struct {
 // ReadMetadata parses a metadata sidecar of at most MaxMetadataSize bytes and
 // checks its fields; unknown fields are ignored (a newer agent may add some).
 func ReadMetadata(r io.Reader) (Metadata, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxMetadataSize+1))
+	data, err := atomicfile.ReadMax(r, "metadata", MaxMetadataSize)
+	if errors.Is(err, atomicfile.ErrTooLarge) {
+		return Metadata{}, fmt.Errorf("%w: more than %d bytes", ErrBadMetadata, MaxMetadataSize)
+	}
 	if err != nil {
-		return Metadata{}, fmt.Errorf("storage: read metadata: %w", err)
+		return Metadata{}, fmt.Errorf("storage: %w", err)
 	}
 	return ParseMetadata(data)
 }

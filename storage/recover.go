@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/storage/fmp4"
 )
 
@@ -280,7 +281,7 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 		}
 		rep.Removed++
 		s.log.Info("removed a clip with no whole fragment", "clip", name, "bytes", st.Size(), "why", r.Stop)
-		return false, SyncDir(dir)
+		return false, atomicfile.SyncDir(dir)
 	}
 	if r.ValidSize < st.Size() {
 		if err := f.Truncate(r.ValidSize); err != nil {
@@ -305,7 +306,7 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 	if err := f.Close(); err != nil {
 		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: close: %w", name, err))
 	}
-	if err := SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return false, s.noteWriteError("recover", err)
 	}
 	rep.Sealed++
@@ -357,29 +358,13 @@ func (s *Store) completeLeft(name string, recovered bool) error {
 		Height: info.Height, Size: info.Size, SHA256: info.SHA256, Recovered: recovered}
 	var thumb []byte
 	tp := s.path(name, ExtThumbnail)
-	if old, err := readFileMax(tp, maxThumbnailFile); err == nil {
+	if old, err := atomicfile.ReadFileMax(tp, maxThumbnailFile); err == nil {
 		sum := sha256.Sum256(old)
 		info.Thumbnail, info.ThumbnailSize, info.ThumbnailSHA256 = tp, int64(len(old)), hex.EncodeToString(sum[:])
 	} else if r.Track.Codec == fmp4.MJPEG {
 		thumb = s.thumbnailOf(f, &r)
 	}
 	return s.complete(&info, &m, thumb)
-}
-
-func readFileMax(p string, limit int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("storage: %s is larger than %d bytes", p, limit)
-	}
-	return b, nil
 }
 
 // thumbnailOf makes a thumbnail of the first picture of the middle fragment

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // Retention says how much of the card the clips may use. Clips are deleted
@@ -156,7 +158,7 @@ func (s *Store) deleteLocked(i int, reason string, done *[]Deletion) (int64, err
 		}
 	}
 	day := filepath.Dir(s.path(e.name, ExtClip))
-	if err := SyncDir(day); err != nil {
+	if err := atomicfile.SyncDir(day); err != nil {
 		return 0, err
 	}
 	// Remove the day, month and year folders once empty (errors mean not empty).

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // RunRecord is camagent/state.json: what the agent's current or last run left
@@ -30,15 +32,12 @@ const maxRunRecord = 64 << 10
 // LoadRunRecord reads the previous run's record; ok is false when there is none.
 func (c *Card) LoadRunRecord() (rec RunRecord, ok bool, err error) {
 	path := filepath.Join(c.Dir(), runRecordName)
-	data, err := os.ReadFile(path)
+	data, err := atomicfile.ReadFileMax(path, maxRunRecord)
 	if errors.Is(err, fs.ErrNotExist) {
 		return RunRecord{}, false, nil
 	}
 	if err != nil {
-		return RunRecord{}, false, fmt.Errorf("storage: read %s: %w", path, err)
-	}
-	if len(data) > maxRunRecord {
-		return RunRecord{}, false, fmt.Errorf("storage: %s is %d bytes, more than %d", path, len(data), maxRunRecord)
+		return RunRecord{}, false, fmt.Errorf("storage: read run record: %w", err)
 	}
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return RunRecord{}, false, fmt.Errorf("storage: parse %s: %w", path, err)
@@ -55,5 +54,5 @@ func (c *Card) SaveRunRecord(rec RunRecord) error {
 	if err != nil {
 		return fmt.Errorf("storage: encode run record: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(c.Dir(), runRecordName), append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(c.Dir(), runRecordName), append(data, '\n'), 0o644)
 }

@@ -17,14 +17,20 @@ import (
 	"github.com/camagent/camagent/storage/jpegframe"
 )
 
-// Clip states, as ClipInfo.State gives them.
+// ClipState is where a clip is in its life on the card, as ClipInfo.State
+// gives it (and `camagent ctl clips` shows it).
+type ClipState string
+
+// Clip states.
 const (
-	ClipRecording  = "recording"  // being written (a .part of this agent)
-	ClipSealed     = "sealed"     // complete, not uploaded yet
-	ClipUploaded   = "uploaded"   // complete and marked uploaded
-	ClipIncomplete = "incomplete" // sealed video whose OnSeal hook failed (no metadata yet)
-	ClipPartial    = "partial"    // a .part no one writes: left by a crash, Recover seals it
+	ClipRecording  ClipState = "recording"  // being written (a .part of this agent)
+	ClipSealed     ClipState = "sealed"     // complete, not uploaded yet
+	ClipUploaded   ClipState = "uploaded"   // complete and marked uploaded
+	ClipIncomplete ClipState = "incomplete" // sealed video whose OnSeal hook failed (no metadata yet)
+	ClipPartial    ClipState = "partial"    // a .part no one writes: left by a crash, Recover seals it
 )
+
+func (s ClipState) String() string { return string(s) }
 
 // StoreConfig configures a Store. Zero fields take their defaults.
 type StoreConfig struct {
@@ -263,10 +269,10 @@ func (s *Store) Status() StoreStatus {
 // ClipInfo describes one clip, for `camagent ctl clips`, the OnSeal hook and
 // the upload queue.
 type ClipInfo struct {
-	Name  string `json:"name"`  // see ClipName
-	Path  string `json:"path"`  // the .mp4 (the .mp4.part while recording)
-	State string `json:"state"` // ClipRecording, ClipSealed, ...
-	Size  int64  `json:"size"`  // of the video file
+	Name  string    `json:"name"` // see ClipName
+	Path  string    `json:"path"` // the .mp4 (the .mp4.part while recording)
+	State ClipState `json:"state"`
+	Size  int64     `json:"size"` // of the video file
 	// Duration and Frames of the video (for a clip being written, as of its
 	// last fragment).
 	Duration  time.Duration `json:"duration"`

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/storage/fmp4"
 	"github.com/camagent/camagent/storage/storagetest"
 )
@@ -96,7 +97,7 @@ func TestSealOrder(t *testing.T) {
 			if c.SHA256 != fileHash(t, c.Path) || c.State != storage.ClipIncomplete || !strings.HasSuffix(c.Manifest, storage.ExtManifest) {
 				t.Errorf("OnSeal info %+v", c)
 			}
-			return storage.WriteFileAtomic(c.Manifest, []byte("signed"), 0o644)
+			return atomicfile.WriteFile(c.Manifest, []byte("signed"), 0o644)
 		},
 		OnComplete: func(c storage.ClipInfo) {
 			if !exists(c.Metadata) {

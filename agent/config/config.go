@@ -187,30 +187,13 @@ func LogFormats() []string { return []string{"text", "json"} }
 // Default returns the configuration used for every key the file leaves out.
 // Each call returns new slices and maps.
 func Default() Config {
-	return Config{
-		Board:           "generic-uvc",
-		ShutdownTimeout: Duration{10 * time.Second},
-		Log:             LogConfig{Level: "info", Format: "text", RingLines: 4000},
-		Control:         ControlConfig{Socket: "/run/camagent.sock"},
-		Capture: CaptureConfig{
-			Source:   "v4l2",
-			Scene:    "objects",
-			Loop:     true,
-			Device:   "/dev/video0",
-			Formats:  []string{"MJPEG", "YUYV", "NV12", "GREY"},
-			Width:    640,
-			Height:   480,
-			FPS:      25,
-			Buffers:  4,
-			Controls: map[string]int32{},
-		},
-		Storage: StorageConfig{Mount: "/mnt/sd", PreRoll: Duration{5 * time.Second}, PreRollMB: 4,
-			PostRoll: Duration{5 * time.Second}, MaxClip: Duration{5 * time.Minute}, ClipFPS: 10,
-			JPEGQuality: 75, Fragment: Duration{2 * time.Second}},
-		Identity: IdentityConfig{Key: "/var/lib/camagent/device.key"},
-		Motion:   motion.DefaultConfig(),
-		Upload:   UploadConfig{StartDelay: Duration{30 * time.Second}},
+	c := Config{Capture: CaptureConfig{Controls: map[string]int32{}}, Motion: motion.DefaultConfig()}
+	for _, f := range schema() {
+		if f.setDefault != nil {
+			f.setDefault(&c)
+		}
 	}
+	return c
 }
 
 // Duration is a time.Duration written as text in the file: "10s", "1m30s".

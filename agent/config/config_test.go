@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -315,6 +316,21 @@ func TestExampleFile(t *testing.T) {
 	if ExampleFile() != string(data) {
 		t.Error("ExampleFile() differs from camagent.example.toml")
 	}
+	// The file is written from the key descriptions (schema, Default): its
+	// comments, ranges and values cannot drift from the checks.
+	if want := exampleText(); strings.Contains(want, "{range") || strings.Contains(want, "{values}") {
+		t.Errorf("a placeholder in keys.go names no key:\n%s", want)
+	}
+	if want := exampleText(); string(data) != want {
+		if *update {
+			if err := os.WriteFile("camagent.example.toml", []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			t.Errorf("camagent.example.toml does not match the key descriptions in keys.go "+
+				"(go test ./agent/config -run TestExampleFile -update rewrites it):\n%s", firstDiff(string(data), want))
+		}
+	}
 	// The example says every key is at its default.
 	got, err := Parse(data)
 	if err != nil {
@@ -619,4 +635,58 @@ func BenchmarkParseExample(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite camagent.example.toml from the key descriptions")
+
+// firstDiff shows the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d:\n file: %q\n want: %q", i+1, gl, wl)
+		}
+	}
+	return ""
+}
+
+// TestSchemaCoversConfig: every key Config decodes is described in keys.go,
+// and every described key with a default sets a field Default leaves as set.
+func TestSchemaCoversConfig(t *testing.T) {
+	described := map[string]bool{}
+	for _, f := range schema() {
+		if described[f.key] {
+			t.Errorf("%s is described twice", f.key)
+		}
+		described[f.key] = true
+	}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := range typ.NumField() {
+			sf := typ.Field(i)
+			tag, _, _ := strings.Cut(sf.Tag.Get("toml"), ",")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			key := prefix + tag
+			if !described[key] {
+				t.Errorf("Config has %s (%s), which keys.go does not describe", key, sf.Name)
+			}
+			ft := sf.Type
+			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+				walk(key+".", ft)
+			}
+		}
+	}
+	walk("", reflect.TypeFor[Config]())
 }

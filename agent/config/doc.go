@@ -9,8 +9,13 @@
 // the file (keys it does not set keep their defaults; unknown keys and wrong
 // types are errors), then the environment (ApplyEnv), then Validate.
 //
-// camagent.example.toml, next to this file, documents every key with its
-// default and its allowed values; ExampleFile returns its text.
+// Each key is described once, in keys.go: its name, TOML type, allowed range
+// or values, default and documentation. The unknown-key and type checks,
+// Validate's range checks and their messages, Default, and the comments of
+// camagent.example.toml all come from that table (a test rewrites or checks
+// the example file against it: go test ./agent/config -run TestExampleFile
+// -update). The [motion] keys' defaults and checks stay with capture/motion,
+// which owns them. ExampleFile returns the example file's text.
 //
 // A Watcher follows the file while the agent runs: it reloads it when it is
 // replaced or rewritten, hands a valid new Config to the daemon, and keeps the

@@ -12,8 +12,7 @@ import (
 	"unicode"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // Bounds of a key and a value typed by a person (the shell's config set).
@@ -104,7 +103,7 @@ func SetKey(path string, running Config, key, value string) (Edit, error) {
 		e.Sections = []string{}
 	}
 	if len(e.Sections) > 0 {
-		if err := storage.WriteFileAtomic(path, b.Bytes(), mode); err != nil {
+		if err := atomicfile.WriteFile(path, b.Bytes(), mode); err != nil {
 			return Edit{}, editErr(EditWriteFailed, "config set: %v", err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/capture"
-	"github.com/camagent/camagent/capture/synth"
 )
 
 // Validate checks every value against its allowed range. It returns nil, or
@@ -17,70 +16,12 @@ import (
 // matches ErrInvalid.
 func (c Config) Validate() error {
 	var p problems
-	p.add(checkOneOf("board", c.Board, Boards()))
-	d := c.ShutdownTimeout.Duration
-	if d < MinShutdownTimeout || d > MaxShutdownTimeout {
-		p.addKey("shutdown_timeout", "%s is out of range %s..%s", d, seconds(MinShutdownTimeout), seconds(MaxShutdownTimeout))
-	}
-	p.add(checkOneOf("log.level", c.Log.Level, LogLevels()))
-	p.add(checkOneOf("log.format", c.Log.Format, LogFormats()))
-	p.add(checkRange("log.ring_lines", c.Log.RingLines, MinRingLines, MaxRingLines))
-	p.add(checkSocket("control.socket", c.Control.Socket))
-	p.add(checkOneOf("capture.source", c.Capture.Source, Sources()))
-	p.add(checkOneOf("capture.scene", c.Capture.Scene, sceneNames()))
-	if c.Capture.Source == "y4m" || c.Capture.File != "" {
-		p.add(checkAbs("capture.file", c.Capture.File))
-	}
-	p.add(checkAbs("capture.device", c.Capture.Device))
-	checkFormats(&p, "capture.formats", c.Capture.Formats)
-	p.add(checkRange("capture.width", c.Capture.Width, MinWidth, MaxWidth))
-	p.add(checkRange("capture.height", c.Capture.Height, MinHeight, MaxHeight))
-	if f := c.Capture.FPS; !(f >= MinFPS && f <= MaxFPS) {
-		p.addKey("capture.fps", "%s is out of range %d..%d", formatFloat(f), MinFPS, MaxFPS)
-	}
-	p.add(checkRange("capture.buffers", c.Capture.Buffers, MinBuffers, MaxBuffers))
-	checkControls(&p, "capture.controls", c.Capture.Controls)
-	st := c.Storage
-	p.add(checkAbs("storage.mount", st.Mount))
-	p.add(checkDuration("storage.pre_roll", st.PreRoll.Duration, 0, time.Minute))
-	p.add(checkRange("storage.pre_roll_mb", st.PreRollMB, 1, 256))
-	p.add(checkDuration("storage.post_roll", st.PostRoll.Duration, 0, 10*time.Minute))
-	p.add(checkDuration("storage.max_clip", st.MaxClip.Duration, time.Second, 4*time.Hour))
-	if f := st.ClipFPS; !(f >= 1 && f <= 60) {
-		p.addKey("storage.clip_fps", "%s is out of range 1..60", formatFloat(f))
-	}
-	p.add(checkRange("storage.jpeg_quality", st.JPEGQuality, 1, 100))
-	p.add(checkDuration("storage.fragment", st.Fragment.Duration, time.Second, 10*time.Second))
-	p.add(checkRange("storage.free_floor_mb", st.FreeFloorMB, 0, 1<<30))
-	p.add(checkRange("storage.critical_floor_mb", st.CriticalFloorMB, 0, 1<<30))
-	p.add(checkRange("storage.quota_mb", st.QuotaMB, 0, 1<<30))
-	if st.FreeFloorMB > 0 && st.CriticalFloorMB > st.FreeFloorMB {
-		p.addKey("storage.critical_floor_mb", "%d is above storage.free_floor_mb (%d)", st.CriticalFloorMB, st.FreeFloorMB)
-	}
-	if err := c.Motion.Validate(); err != nil {
-		p.addKey("motion", "%s", strings.TrimPrefix(err.Error(), "motion: invalid config: "))
-	}
-	if u := c.Upload; u.URL != "" {
-		if !strings.HasPrefix(u.URL, "https://") {
-			p.addKey("upload.url", "%s is not an https:// URL", quote(u.URL))
+	for _, f := range schema() {
+		if f.check != nil {
+			f.check(&p, c)
 		}
-		p.add(checkAbs("upload.ca", u.CA))
-	}
-	p.add(checkRange("upload.bandwidth_kbps", c.Upload.BandwidthKBps, 0, 1<<30))
-	p.add(checkDuration("upload.start_delay", c.Upload.StartDelay.Duration, 0, time.Hour))
-	p.add(checkAbs("identity.key", c.Identity.Key))
-	if c.Identity.CloudKey != "" {
-		p.add(checkAbs("identity.cloud_key", c.Identity.CloudKey))
 	}
 	return p.err()
-}
-
-func sceneNames() []string {
-	var out []string
-	for _, s := range synth.Scenes() {
-		out = append(out, string(s))
-	}
-	return out
 }
 
 func checkOneOf(key, v string, allowed []string) *Error {

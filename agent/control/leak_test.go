@@ -1,54 +1,13 @@
 package control
 
 import (
-	"bytes"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/camagent/camagent/agent/leaktest"
 )
 
-// checkGoroutines fails t when goroutines that did not exist when it was
-// called are still running at cleanup. Register it first so that it runs after
-// the other cleanups. Goroutines need a moment to return after the code that
-// stopped them, so it polls (bounded), which is the one wait these tests make.
+// checkGoroutines fails t if the test leaves goroutines behind (leaktest.Check).
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := goroutines()
-	t.Cleanup(func() {
-		var extra []string
-		for wait := time.Millisecond; wait < 2*time.Second; wait *= 2 {
-			extra = extra[:0]
-			for id, stack := range goroutines() {
-				if _, ok := before[id]; !ok && !strings.Contains(stack, "checkGoroutines") {
-					extra = append(extra, stack)
-				}
-			}
-			if len(extra) == 0 {
-				return
-			}
-			time.Sleep(wait)
-		}
-		t.Errorf("%d goroutines leaked:\n%s", len(extra), strings.Join(extra, "\n\n"))
-	})
-}
-
-// goroutines maps each goroutine's id line to its stack.
-func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
-		s := string(g)
-		id, _, _ := strings.Cut(s, " [")
-		out[id] = s
-	}
-	return out
+	leaktest.Check(t)
 }

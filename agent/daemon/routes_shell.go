@@ -22,7 +22,6 @@ import (
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
 	"github.com/camagent/camagent/board"
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
@@ -338,7 +337,7 @@ func (s *shellServer) clipStore() clipStore {
 
 // clipInfo converts the store's description of a clip to the shell's.
 func clipInfo(c storage.ClipInfo) control.Clip {
-	return control.Clip{Name: c.Name, Path: c.Path, State: c.State, Size: c.Size, Duration: c.Duration,
+	return control.Clip{Name: c.Name, Path: c.Path, State: string(c.State), Size: c.Size, Duration: c.Duration,
 		Frames: c.Frames, Start: c.Start, EventTime: c.EventTime, Events: c.Events, Codec: c.Codec,
 		Width: c.Width, Height: c.Height, SHA256: c.SHA256, Thumbnail: c.Thumbnail, Manifest: c.Manifest,
 		PeakScore: c.PeakScore, Recovered: c.Recovered}
@@ -563,11 +562,11 @@ func (s *shellServer) serveStorage(w http.ResponseWriter, _ *http.Request) {
 }
 
 // loadKey opens the device key without creating one: the shell only reads.
-func (s *shellServer) loadKey() (*keystore.FileKey, error) {
+func (s *shellServer) loadKey() (*identity.DeviceKey, error) {
 	if _, err := os.Stat(s.cfg.KeyPath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no device key at %s (camagent provision creates it)", s.cfg.KeyPath)
 	}
-	k, _, err := keystore.Open(s.cfg.KeyPath)
+	k, _, err := identity.OpenDeviceKey(s.cfg.KeyPath)
 	return k, err
 }
 

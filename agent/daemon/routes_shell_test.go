@@ -27,7 +27,6 @@ import (
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
 	"github.com/camagent/camagent/agent/shell"
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
@@ -110,7 +109,7 @@ func (h *publishingHub) Unsubscribe(q *capture.Queue) { h.hub.Unsubscribe(q) }
 type shellFixture struct {
 	dir, sock, configPath, keyPath, vendorPriv, ownerPriv, strangerPriv, mount string
 
-	key     *keystore.FileKey
+	key     *identity.DeviceKey
 	clock   *testClock
 	ring    *logring.Ring
 	events  *EventRing
@@ -173,7 +172,7 @@ func newShellFixture(t *testing.T) *shellFixture {
 	if err := os.MkdirAll(filepath.Dir(fx.keyPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if fx.key, _, err = keystore.Open(fx.keyPath); err != nil {
+	if fx.key, _, err = identity.OpenDeviceKey(fx.keyPath); err != nil {
 		t.Fatal(err)
 	}
 	// The vendor's key, the owner's key (bound by the cloud) and a stranger's.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/manifest"
@@ -17,7 +16,7 @@ import (
 // deviceIdentity is the device key and the owner it is paired with ("" while
 // unpaired), as the manifests and the upload name them.
 type deviceIdentity struct {
-	key   *keystore.FileKey
+	key   *identity.DeviceKey
 	id    string // the device ID, from the key's public half
 	owner string
 }
@@ -30,7 +29,7 @@ func openIdentity(cfg identityConfig, log *slog.Logger) (*deviceIdentity, error)
 	if err := os.MkdirAll(filepath.Dir(cfg.key), 0o700); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	key, created, err := keystore.Open(cfg.key)
+	key, created, err := identity.OpenDeviceKey(cfg.key)
 	if err != nil {
 		return nil, err
 	}

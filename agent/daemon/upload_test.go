@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/camagent/camagent/agent/control"
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest/devca"
 	"github.com/camagent/camagent/uplink/upload"
 )
@@ -31,7 +31,7 @@ func TestUploadsRoute(t *testing.T) {
 
 func TestNewUploader(t *testing.T) {
 	dir := t.TempDir()
-	key, _, err := keystore.Open(filepath.Join(dir, "device.key"))
+	key, _, err := identity.OpenDeviceKey(filepath.Join(dir, "device.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,13 @@
 // Package keystore holds the camera's device key: the one ECDSA P-256 private
 // key that signs everything the camera sends (see the attribution invariant in
-// DESIGN.md). The private key never leaves this package: callers get a
+// ARCHITECTURE.md). The private key never leaves this package: callers get a
 // crypto.Signer, so a board with a TPM or a secure element can put its own
 // signer in the same place without the rest of the agent changing.
+//
+// Keystore is hardware: it sits at the bottom and imports no other part of
+// camagent but storage/atomicfile. What the key means (the device ID derived
+// from its public key, certificates, owner bindings) is package identity's,
+// which wraps the signer as identity.DeviceKey.
 //
 // The default store is a file: PKCS#8 in a PEM "PRIVATE KEY" block, mode 0600,
 // on the persistent partition the board names (by default
@@ -20,7 +25,7 @@
 // modes from the mount options instead).
 //
 // A FileKey never shows its private key: String, GoString, every fmt verb,
-// JSON and slog all print "keystore.FileKey(<device id>)", and the private key
+// JSON and slog all print "keystore.FileKey(<path>)", and the private key
 // is held only inside a closure so even reflection-based printing of a struct
 // that embeds a FileKey finds nothing to print.
 package keystore

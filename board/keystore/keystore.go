@@ -15,8 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/camagent/camagent/storage"
-	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // DefaultPath is where a board without its own keystore keeps the device key.
@@ -33,7 +32,6 @@ var ErrCorrupt = errors.New("keystore: key file is not a usable device key")
 // is safe for concurrent use (it never changes after Open).
 type FileKey struct {
 	path string
-	id   string
 	pub  *ecdsa.PublicKey
 	// sign is the private key's Sign method value: the only reference to the
 	// private key, kept in a closure so that printing a FileKey by
@@ -58,37 +56,35 @@ func Open(path string) (k *FileKey, created bool, err error) {
 }
 
 func load(path string) (*FileKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("keystore: open %s: %w", path, err)
+	data, err := atomicfile.ReadFileMax(path, maxKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
+	why := ""
+	if errors.Is(err, atomicfile.ErrTooLarge) {
+		why = fmt.Sprintf("file is over %d bytes", maxKeyFile)
+	} else if err != nil {
 		return nil, fmt.Errorf("keystore: read %s: %w", path, err)
 	}
 	defer clear(data)
-	priv, why := parse(data)
+	var priv *ecdsa.PrivateKey
+	if why == "" {
+		priv, why = parse(data)
+	}
 	if why != "" {
 		return nil, fmt.Errorf("%w: %s: %s. It was left untouched. Restore this camera's key "+
 			"from a backup if you have one; otherwise move the file away and run `camagent provision` "+
 			"to make a new key (the camera then gets a new device ID and must be paired again)",
 			ErrCorrupt, path, why)
 	}
-	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
 		_ = os.Chmod(path, 0o600) // best effort: vfat takes modes from the mount options
 	}
-	return newFileKey(path, priv)
+	return newFileKey(path, priv), nil
 }
 
 // parse returns the key, or why the bytes are not a usable device key.
 func parse(data []byte) (*ecdsa.PrivateKey, string) {
-	if len(data) > maxKeyFile {
-		return nil, fmt.Sprintf("file is over %d bytes", maxKeyFile)
-	}
 	if len(data) == 0 {
 		return nil, "file is empty"
 	}
@@ -131,7 +127,7 @@ func create(path string) (*FileKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFileKey(path, priv)
+	return newFileKey(path, priv), nil
 }
 
 // installNew puts data at path only if path does not exist: temp file,
@@ -188,18 +184,14 @@ func installNew(path string, data []byte) (err error) {
 			}
 		}
 	}
-	if err := storage.SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("keystore: create %s: %w", path, err)
 	}
 	return nil
 }
 
-func newFileKey(path string, priv *ecdsa.PrivateKey) (*FileKey, error) {
-	id, err := identity.DeviceID(&priv.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("keystore: %s: %w", path, err)
-	}
-	return &FileKey{path: path, id: id, pub: &priv.PublicKey, sign: priv.Sign}, nil
+func newFileKey(path string, priv *ecdsa.PrivateKey) *FileKey {
+	return &FileKey{path: path, pub: &priv.PublicKey, sign: priv.Sign}
 }
 
 // Public returns the device's public key (*ecdsa.PublicKey, P-256).
@@ -214,14 +206,11 @@ func (k *FileKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	return sig, nil
 }
 
-// DeviceID returns the device ID of the key (see package identity).
-func (k *FileKey) DeviceID() string { return k.id }
-
 // Path returns the key file's path.
 func (k *FileKey) Path() string { return k.path }
 
-// String returns "keystore.FileKey(<device id>)"; never the key.
-func (k FileKey) String() string { return "keystore.FileKey(" + k.id + ")" }
+// String returns "keystore.FileKey(<path>)"; never the key.
+func (k FileKey) String() string { return "keystore.FileKey(" + k.path + ")" }
 
 // GoString is String: %#v must not dump the key either.
 func (k FileKey) GoString() string { return k.String() }

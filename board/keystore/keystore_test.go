@@ -21,8 +21,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/camagent/camagent/uplink/identity"
 )
 
 func TestOpenCreatesThenLoads(t *testing.T) {
@@ -45,17 +43,17 @@ func TestOpenCreatesThenLoads(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
 		t.Errorf("dir holds %d entries", len(ents))
 	}
-	// The file is PKCS#8 PEM of a P-256 key whose ID is DeviceID().
+	// The file is PKCS#8 PEM of the P-256 key whose public half is Public().
 	priv := readKey(t, path)
-	if id, _ := identity.DeviceID(&priv.PublicKey); id != k.DeviceID() {
-		t.Fatalf("file key %s, FileKey %s", id, k.DeviceID())
+	if !priv.PublicKey.Equal(k.Public()) {
+		t.Fatalf("the file holds another key than FileKey's")
 	}
 
 	k2, created, err := Open(path)
 	if err != nil || created {
 		t.Fatalf("reopen = %v, created %v", err, created)
 	}
-	if k2.DeviceID() != k.DeviceID() || k2.Path() != path {
+	if !pubOf(t, k2).Equal(k.Public()) || k2.Path() != path {
 		t.Fatalf("reopened another key")
 	}
 	// It signs, and the signature verifies with Public().
@@ -99,14 +97,14 @@ func TestOpenConcurrentCreatesOneKey(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			ids[i], made[i] = k.DeviceID(), created
+			ids[i], made[i] = string(pubDER(t, k)), created
 		})
 	}
 	wg.Wait()
 	creators := 0
 	for i := range n {
 		if ids[i] != ids[0] {
-			t.Fatalf("two keys: %s and %s", ids[0], ids[i])
+			t.Fatalf("two keys: %x and %x", ids[0], ids[i])
 		}
 		if made[i] {
 			creators++
@@ -228,7 +226,7 @@ func TestNeverPrintsPrivateKey(t *testing.T) {
 			t.Errorf("output contains the private key (%s): %s", name, out)
 		}
 	}
-	if !strings.Contains(fmt.Sprint(k), "keystore.FileKey("+k.DeviceID()+")") {
+	if !strings.Contains(fmt.Sprint(k), "keystore.FileKey("+path+")") {
 		t.Errorf("String = %s", k)
 	}
 }
@@ -261,4 +259,22 @@ func mustPKCS8(t testing.TB, k any) []byte {
 
 func pemBytes(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func pubOf(t testing.TB, k *FileKey) *ecdsa.PublicKey {
+	t.Helper()
+	pub, ok := k.Public().(*ecdsa.PublicKey)
+	if !ok {
+		t.Fatalf("Public is %T", k.Public())
+	}
+	return pub
+}
+
+func pubDER(t testing.TB, k *FileKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Error(err)
+	}
+	return der
 }

@@ -264,7 +264,7 @@ func powerCut(t *testing.T, root, initramfs, img, fwd string, first *clipRun, ph
 	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (after the power cut)")
 	const hintRecover = "next: the storage part's lines at start (\"sealed a clip cut back\", \"removed a clip\", " +
 		"\"recovered clips\") and clips.last_recovery in camagent ctl status; storage/recover.go does the work"
-	const hintAtomic = "next: a file replaced or created by rename (storage.WriteFileAtomic, ClipWriter.Seal) must " +
+	const hintAtomic = "next: a file replaced or created by rename (atomicfile.WriteFile, ClipWriter.Seal) must " +
 		"be fsync'ed again after the rename on vfat: until the renamed inode is written back, its directory entry " +
 		"on the card keeps the old (or zero) size and first cluster"
 	prev := v.waitLog(t, 0, commandWait, "the agent's note of the unclean stop", hintRecover, "",

@@ -646,78 +646,128 @@ func esdsObjectType(b []byte) (uint8, error) {
 	return dc[0], nil
 }
 
-// fragment checks the moof h at off and the mdat after it.
+// fragment checks the moof h at off and the mdat after it, in steps: find
+// the moof's boxes, then check mfhd (sequence), tfhd (track and defaults),
+// tfdt (decode time), trun (samples), and the mdat (place, size, checksum).
 func (s *scanner) fragment(h boxHeader, off int64) (Fragment, error) {
 	f := Fragment{Offset: off}
 	b, err := s.body(h, off, MaxMoofSize)
 	if err != nil {
 		return f, fmt.Errorf("moof: %w", err)
 	}
+	boxes, err := splitMoof(b)
+	if err != nil {
+		return f, err
+	}
+	var prev *Fragment
+	if n := len(s.rep.Fragments); n > 0 {
+		prev = &s.rep.Fragments[n-1]
+	}
+	if f.Seq, err = parseMfhd(boxes.mfhd, prev); err != nil {
+		return f, err
+	}
+	tf, err := parseTfhd(boxes.tfhd, s.rep.Track.ID, uint64(off), s.trex)
+	if err != nil {
+		return f, err
+	}
+	if f.BaseTime, err = parseTfdt(boxes.tfdt, prev); err != nil {
+		return f, err
+	}
+	run, err := parseTrun(boxes.trun, tf)
+	if err != nil {
+		return f, err
+	}
+	f.Samples, f.Duration, f.Key = int(run.count), run.duration, run.key
+	if err := s.checkMdat(&f, off+h.size, tf.base, run, boxes.sum); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// moofBoxes are the payloads of the boxes of a moof that fragment reads.
+type moofBoxes struct {
+	mfhd, tfhd, tfdt, trun []byte
+	sum                    []byte // the checksum uuid box after its UUID, or nil
+}
+
+// splitMoof finds the boxes of a moof's payload: mfhd, exactly one traf with
+// tfhd, trun (one) and an optional tfdt, and the optional checksum box.
+func splitMoof(b []byte) (moofBoxes, error) {
 	var (
-		mfhd, tfhd, tfdt, trun, sum []byte
-		trafs                       int
+		m     moofBoxes
+		trafs int
 	)
 	it := boxIter{b: b}
 	for typ, p, ok := it.next(); ok; typ, p, ok = it.next() {
 		switch typ {
 		case typMfhd:
-			mfhd = p
+			m.mfhd = p
 		case typTraf:
 			trafs++
 			tit := boxIter{b: p}
 			for typ, p, ok := tit.next(); ok; typ, p, ok = tit.next() {
 				switch typ {
 				case typTfhd:
-					tfhd = p
+					m.tfhd = p
 				case typTfdt:
-					tfdt = p
+					m.tfdt = p
 				case typTrun:
-					if trun != nil {
-						return f, fmt.Errorf("%w: more than one trun", ErrUnsupported)
+					if m.trun != nil {
+						return m, fmt.Errorf("%w: more than one trun", ErrUnsupported)
 					}
-					trun = p
+					m.trun = p
 				}
 			}
 			if tit.err != nil {
-				return f, tit.err
+				return m, tit.err
 			}
 		case typUUID:
 			if len(p) >= 16 && string(p[:16]) == checksumUUID {
 				if len(p) != 16+8 {
-					return f, fmt.Errorf("%w: checksum box of %d bytes", ErrCorrupt, len(p))
+					return m, fmt.Errorf("%w: checksum box of %d bytes", ErrCorrupt, len(p))
 				}
-				sum = p[16:]
+				m.sum = p[16:]
 			}
 		}
 	}
 	if it.err != nil {
-		return f, it.err
+		return m, it.err
 	}
-	if trafs != 1 || mfhd == nil || tfhd == nil || trun == nil {
-		return f, fmt.Errorf("%w: moof needs mfhd and one traf with tfhd and trun, has %d trafs", ErrUnsupported, trafs)
+	if trafs != 1 || m.mfhd == nil || m.tfhd == nil || m.trun == nil {
+		return m, fmt.Errorf("%w: moof needs mfhd and one traf with tfhd and trun, has %d trafs", ErrUnsupported, trafs)
 	}
+	return m, nil
+}
 
-	// mfhd: the sequence number increases.
+// parseMfhd returns the fragment's sequence number, which must be above the
+// previous fragment's.
+func parseMfhd(mfhd []byte, prev *Fragment) (uint32, error) {
 	_, _, p, err := fullBox(mfhd, typMfhd)
 	if err != nil {
-		return f, err
+		return 0, err
 	}
 	if err := short(typMfhd, p, 4); err != nil {
-		return f, err
+		return 0, err
 	}
-	f.Seq = binary.BigEndian.Uint32(p)
-	var prev *Fragment
-	if n := len(s.rep.Fragments); n > 0 {
-		prev = &s.rep.Fragments[n-1]
-		if f.Seq <= prev.Seq {
-			return f, fmt.Errorf("%w: sequence number %d after %d", ErrCorrupt, f.Seq, prev.Seq)
-		}
+	seq := binary.BigEndian.Uint32(p)
+	if prev != nil && seq <= prev.Seq {
+		return seq, fmt.Errorf("%w: sequence number %d after %d", ErrCorrupt, seq, prev.Seq)
 	}
+	return seq, nil
+}
 
-	// tfhd: the track, the data base and the defaults.
+// trackFragment is what a tfhd says: where the sample data is counted from
+// and the sample defaults (the trex's unless the tfhd overrides them).
+type trackFragment struct {
+	base                  uint64
+	duration, size, flags uint32
+}
+
+// parseTfhd reads a tfhd of track trackID in a moof at moofOff.
+func parseTfhd(tfhd []byte, trackID uint32, moofOff uint64, defaults trex) (trackFragment, error) {
 	_, tflags, p, err := fullBox(tfhd, typTfhd)
 	if err != nil {
-		return f, err
+		return trackFragment{}, err
 	}
 	need := 4
 	for _, fl := range []struct {
@@ -729,91 +779,109 @@ func (s *scanner) fragment(h boxHeader, off int64) (Fragment, error) {
 		}
 	}
 	if err := short(typTfhd, p, need); err != nil {
-		return f, err
+		return trackFragment{}, err
 	}
-	if id := binary.BigEndian.Uint32(p); id != s.rep.Track.ID {
-		return f, fmt.Errorf("%w: traf of track %d, track is %d", ErrCorrupt, id, s.rep.Track.ID)
+	if id := binary.BigEndian.Uint32(p); id != trackID {
+		return trackFragment{}, fmt.Errorf("%w: traf of track %d, track is %d", ErrCorrupt, id, trackID)
 	}
 	p = p[4:]
-	base := uint64(off) // default-base-is-moof, or the first traf's rule
+	tf := trackFragment{base: moofOff, // default-base-is-moof, or the first traf's rule
+		duration: defaults.duration, size: defaults.size, flags: defaults.flags}
 	if tflags&0x01 != 0 {
-		base, p = binary.BigEndian.Uint64(p), p[8:]
+		tf.base, p = binary.BigEndian.Uint64(p), p[8:]
 	}
 	if tflags&0x02 != 0 {
 		p = p[4:]
 	}
-	defDur, defSize, defFlags := s.trex.duration, s.trex.size, s.trex.flags
 	if tflags&0x08 != 0 {
-		defDur, p = binary.BigEndian.Uint32(p), p[4:]
+		tf.duration, p = binary.BigEndian.Uint32(p), p[4:]
 	}
 	if tflags&0x10 != 0 {
-		defSize, p = binary.BigEndian.Uint32(p), p[4:]
+		tf.size, p = binary.BigEndian.Uint32(p), p[4:]
 	}
 	if tflags&0x20 != 0 {
-		defFlags = binary.BigEndian.Uint32(p)
+		tf.flags = binary.BigEndian.Uint32(p)
 	}
+	return tf, nil
+}
 
-	// tfdt: the decode time increases.
-	if tfdt != nil {
-		v, _, p, err := fullBox(tfdt, typTfdt)
-		if err != nil {
-			return f, err
+// parseTfdt returns the fragment's decode time, which must be above the
+// previous fragment's; without a tfdt it follows the previous fragment.
+func parseTfdt(tfdt []byte, prev *Fragment) (uint64, error) {
+	if tfdt == nil {
+		if prev != nil {
+			return prev.BaseTime + prev.Duration, nil
 		}
-		if v == 1 {
-			if err := short(typTfdt, p, 8); err != nil {
-				return f, err
-			}
-			f.BaseTime = binary.BigEndian.Uint64(p)
-		} else {
-			if err := short(typTfdt, p, 4); err != nil {
-				return f, err
-			}
-			f.BaseTime = uint64(binary.BigEndian.Uint32(p))
-		}
-		if prev != nil && f.BaseTime <= prev.BaseTime {
-			return f, fmt.Errorf("%w: decode time %d after %d", ErrCorrupt, f.BaseTime, prev.BaseTime)
-		}
-	} else if prev != nil {
-		f.BaseTime = prev.BaseTime + prev.Duration
+		return 0, nil
 	}
+	v, _, p, err := fullBox(tfdt, typTfdt)
+	if err != nil {
+		return 0, err
+	}
+	var t uint64
+	if v == 1 {
+		if err := short(typTfdt, p, 8); err != nil {
+			return 0, err
+		}
+		t = binary.BigEndian.Uint64(p)
+	} else {
+		if err := short(typTfdt, p, 4); err != nil {
+			return 0, err
+		}
+		t = uint64(binary.BigEndian.Uint32(p))
+	}
+	if prev != nil && t <= prev.BaseTime {
+		return t, fmt.Errorf("%w: decode time %d after %d", ErrCorrupt, t, prev.BaseTime)
+	}
+	return t, nil
+}
 
-	// trun: the samples.
+// trackRun is what a trun says about the fragment's samples.
+type trackRun struct {
+	count    uint32
+	dataOff  int64  // from the tfhd's base to the first sample
+	dataSize uint64 // of all samples
+	duration uint64 // of all samples, in the track's timescale
+	key      bool   // the first sample is a sync sample
+}
+
+// parseTrun reads a trun, with the tfhd's defaults for what it leaves out.
+func parseTrun(trun []byte, tf trackFragment) (trackRun, error) {
+	var run trackRun
 	_, rflags, p, err := fullBox(trun, typTrun)
 	if err != nil {
-		return f, err
+		return run, err
 	}
 	if err := short(typTrun, p, 4); err != nil {
-		return f, err
+		return run, err
 	}
-	count := binary.BigEndian.Uint32(p)
+	run.count = binary.BigEndian.Uint32(p)
 	p = p[4:]
-	dataOff := int64(0)
 	if rflags&trunDataOffset != 0 {
 		if err := short(typTrun, p, 4); err != nil {
-			return f, err
+			return run, err
 		}
-		dataOff, p = int64(int32(binary.BigEndian.Uint32(p))), p[4:]
+		run.dataOff, p = int64(int32(binary.BigEndian.Uint32(p))), p[4:]
 	}
 	firstFlags, haveFirst := uint32(0), rflags&trunFirstFlags != 0
 	if haveFirst {
 		if err := short(typTrun, p, 4); err != nil {
-			return f, err
+			return run, err
 		}
 		firstFlags, p = binary.BigEndian.Uint32(p), p[4:]
 	}
 	per := 4 * bits.OnesCount32(rflags&(trunSampleDuration|trunSampleSize|trunSampleFlags|trunSampleCTS))
-	if count == 0 {
-		return f, fmt.Errorf("%w: trun without samples", ErrCorrupt)
+	if run.count == 0 {
+		return run, fmt.Errorf("%w: trun without samples", ErrCorrupt)
 	}
-	if uint64(count)*uint64(per) > uint64(len(p)) {
-		return f, fmt.Errorf("%w: trun of %d samples in %d bytes", ErrCorrupt, count, len(p))
+	if uint64(run.count)*uint64(per) > uint64(len(p)) {
+		return run, fmt.Errorf("%w: trun of %d samples in %d bytes", ErrCorrupt, run.count, len(p))
 	}
-	if count > MaxTrunSamples {
-		return f, fmt.Errorf("%w: trun of %d samples, over %d", ErrLimit, count, MaxTrunSamples)
+	if run.count > MaxTrunSamples {
+		return run, fmt.Errorf("%w: trun of %d samples, over %d", ErrLimit, run.count, MaxTrunSamples)
 	}
-	var dataSize, dur uint64
-	for i := range count {
-		d, sz, fl := defDur, defSize, defFlags
+	for i := range run.count {
+		d, sz, fl := tf.duration, tf.size, tf.flags
 		if rflags&trunSampleDuration != 0 {
 			d, p = binary.BigEndian.Uint32(p), p[4:]
 		}
@@ -830,47 +898,51 @@ func (s *scanner) fragment(h boxHeader, off int64) (Fragment, error) {
 			if haveFirst {
 				fl = firstFlags
 			}
-			f.Key = fl&0x10000 == 0
+			run.key = fl&0x10000 == 0
 		}
-		dataSize += uint64(sz)
-		dur += uint64(d)
+		run.dataSize += uint64(sz)
+		run.duration += uint64(d)
 	}
-	f.Samples, f.Duration = int(count), dur
+	return run, nil
+}
 
-	// The mdat right after the moof holds exactly the samples.
-	moofEnd := off + h.size
+// checkMdat checks the mdat right after the moof (which ends at moofEnd):
+// its payload holds exactly the trun's samples, where the tfhd and trun say,
+// and matches the moof's checksum (sum, when there is one). It sets f.Size
+// and f.Checked.
+func (s *scanner) checkMdat(f *Fragment, moofEnd int64, base uint64, run trackRun, sum []byte) error {
 	mh, err := s.header(moofEnd)
 	if err != nil {
-		return f, fmt.Errorf("mdat: %w", err)
+		return fmt.Errorf("mdat: %w", err)
 	}
 	if mh.typ != typMdat {
-		return f, fmt.Errorf("%w: %s box after the moof, not mdat", ErrCorrupt, fourcc(mh.typ))
+		return fmt.Errorf("%w: %s box after the moof, not mdat", ErrCorrupt, fourcc(mh.typ))
 	}
 	payload := moofEnd + mh.hdr
-	if int64(base)+dataOff != payload || int64(base) < 0 {
-		return f, fmt.Errorf("%w: data offset %d from %d points at %d, the mdat payload is at %d",
-			ErrCorrupt, dataOff, base, int64(base)+dataOff, payload)
+	if int64(base)+run.dataOff != payload || int64(base) < 0 {
+		return fmt.Errorf("%w: data offset %d from %d points at %d, the mdat payload is at %d",
+			ErrCorrupt, run.dataOff, base, int64(base)+run.dataOff, payload)
 	}
-	if plen := mh.size - mh.hdr; dataSize != uint64(plen) {
-		return f, fmt.Errorf("%w: samples of %d bytes in an mdat payload of %d", ErrCorrupt, dataSize, plen)
+	if plen := mh.size - mh.hdr; run.dataSize != uint64(plen) {
+		return fmt.Errorf("%w: samples of %d bytes in an mdat payload of %d", ErrCorrupt, run.dataSize, plen)
 	}
 	if sum != nil {
 		_, _, c, err := fullBox(sum, typUUID)
 		if err != nil {
-			return f, err
+			return err
 		}
 		want := binary.BigEndian.Uint32(c)
-		got, err := s.checksum(payload, int64(dataSize))
+		got, err := s.checksum(payload, int64(run.dataSize))
 		if err != nil {
-			return f, err
+			return err
 		}
 		if got != want {
-			return f, fmt.Errorf("%w: mdat checksum %08x, moof says %08x", ErrCorrupt, got, want)
+			return fmt.Errorf("%w: mdat checksum %08x, moof says %08x", ErrCorrupt, got, want)
 		}
 		f.Checked = true
 	}
-	f.Size = moofEnd + mh.size - off
-	return f, nil
+	f.Size = moofEnd + mh.size - f.Offset
+	return nil
 }
 
 // checksum returns the CRC-32 (IEEE) of n bytes at off.

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/protocol"
@@ -38,7 +37,7 @@ func mustRun(t *testing.T, args ...string) string {
 // provisioned is a camera provisioned against the dev cloud the way the
 // make run script does it: key in the keystore, CSR, enroll, pair.
 type provisioned struct {
-	key     *keystore.FileKey
+	key     *identity.DeviceKey
 	cert    string
 	binding string
 }
@@ -46,7 +45,7 @@ type provisioned struct {
 func provision(t *testing.T, data, account string) provisioned {
 	t.Helper()
 	dir := t.TempDir()
-	key, _, err := keystore.Open(filepath.Join(dir, "device.key"))
+	key, _, err := identity.OpenDeviceKey(filepath.Join(dir, "device.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +157,7 @@ func TestEnrollEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _, err := keystore.Open(filepath.Join(t.TempDir(), "device.key"))
+	key, _, err := identity.OpenDeviceKey(filepath.Join(t.TempDir(), "device.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

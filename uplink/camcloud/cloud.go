@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/devca"
@@ -74,7 +74,7 @@ func openCloud(dir string, log *slog.Logger, now func() time.Time) (*cloud, []st
 	}
 	pubPath := filepath.Join(dir, pairingPubFile)
 	if old, err := os.ReadFile(pubPath); err != nil || string(old) != string(pubPEM) {
-		if err := storage.WriteFileAtomic(pubPath, pubPEM, 0o644); err != nil {
+		if err := atomicfile.WriteFile(pubPath, pubPEM, 0o644); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -86,7 +86,7 @@ func openCloud(dir string, log *slog.Logger, now func() time.Time) (*cloud, []st
 
 // openKey loads an ECDSA P-256 PKCS#8 key, or creates it (0600) when absent.
 func openKey(path string) (*ecdsa.PrivateKey, bool, error) {
-	b, err := readMax(path, 16<<10)
+	b, err := atomicfile.ReadFileMax(path, 16<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -96,7 +96,7 @@ func openKey(path string) (*ecdsa.PrivateKey, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if err := storage.WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return nil, false, err
 		}
 		return key, true, nil
@@ -137,7 +137,7 @@ func (c *cloud) serverCert(hosts []string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := storage.WriteFileAtomic(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644); err != nil {
+	if err := atomicfile.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	c.log.Info("issued the ingest's TLS certificate", "hosts", strings.Join(hosts, ","), "file", cp)
@@ -176,7 +176,7 @@ func splitHosts(s string) []string {
 // enroll.token (0600) for scripts.
 func (c *cloud) newEnrollToken() (string, error) {
 	tok := newToken()
-	if err := storage.WriteFileAtomic(filepath.Join(c.dir, enrollFile), []byte(tok+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(c.dir, enrollFile), []byte(tok+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	c.mu.Lock()

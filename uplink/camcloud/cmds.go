@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/devca"
@@ -159,7 +159,7 @@ func enrollCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	csr, err := readMax(*csrPath, devca.MaxCSR)
+	csr, err := atomicfile.ReadFileMax(*csrPath, devca.MaxCSR)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func enrollCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := storage.WriteFileAtomic(*out, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(*out, certPEM, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "device id: %s\ncertificate: %s\n", id, *out)
@@ -194,7 +194,7 @@ func pairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var pub crypto.PublicKey
 	if *pubPath != "" {
-		b, err := readMax(*pubPath, 16<<10)
+		b, err := atomicfile.ReadFileMax(*pubPath, 16<<10)
 		if err != nil {
 			return err
 		}
@@ -230,7 +230,7 @@ func pairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		*out = filepath.Join(c.dir, "bindings", *device+".binding")
 	}
-	if err := storage.WriteFileAtomic(*out, binding, 0o644); err != nil {
+	if err := atomicfile.WriteFile(*out, binding, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "paired: %s -> %s\nowner binding: %s\n", *device, *acct, *out)
@@ -286,7 +286,7 @@ func listCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	caPEM, err := readMax(filepath.Join(*f.data, devca.CertFile), 64<<10)
+	caPEM, err := atomicfile.ReadFileMax(filepath.Join(*f.data, devca.CertFile), 64<<10)
 	if err != nil {
 		return err
 	}

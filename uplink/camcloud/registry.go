@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
 )
@@ -95,7 +95,7 @@ func (r *registry) refresh() error {
 	if r.size == info.Size() && r.modTime.Equal(info.ModTime()) && r.data.Accounts != nil {
 		return nil
 	}
-	b, err := readMax(r.path, maxRegistry)
+	b, err := atomicfile.ReadFileMax(r.path, maxRegistry)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (r *registry) update(change func(*regData) error) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	if err := storage.WriteFileAtomic(r.path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(r.path, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	r.size = -1
@@ -245,7 +245,7 @@ func (r *registry) ensureAccount(dir, name string, now time.Time) (ownerPub cryp
 			return err
 		}
 		kp := filepath.Join(dir, accountsDir, name+".key")
-		if err := storage.WriteFileAtomic(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := atomicfile.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return err
 		}
 		pubPEM, err := identity.PublicKeyPEM(key.Public())

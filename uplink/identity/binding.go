@@ -5,13 +5,11 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/envelope"
 	"github.com/fxamacker/cbor/v2"
 )
@@ -179,7 +177,7 @@ func SaveOwnerBinding(path string, signed []byte, cloudKey crypto.PublicKey, dev
 	if err != nil {
 		return OwnerBinding{}, err
 	}
-	if err := storage.WriteFileAtomic(path, signed, 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, signed, 0o600); err != nil {
 		return OwnerBinding{}, fmt.Errorf("identity: save owner binding: %w", err)
 	}
 	return b, nil
@@ -188,17 +186,12 @@ func SaveOwnerBinding(path string, signed []byte, cloudKey crypto.PublicKey, dev
 // LoadOwnerBinding reads and re-verifies the binding stored at path. It
 // returns ErrNotPaired when there is none.
 func LoadOwnerBinding(path string, cloudKey crypto.PublicKey, deviceID string) (OwnerBinding, error) {
-	f, err := os.Open(path)
+	signed, err := atomicfile.ReadFileMax(path, envelope.MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return OwnerBinding{}, fmt.Errorf("identity: load owner binding %s: %w", path, ErrNotPaired)
 	}
 	if err != nil {
 		return OwnerBinding{}, fmt.Errorf("identity: load owner binding: %w", err)
-	}
-	defer f.Close()
-	signed, err := io.ReadAll(io.LimitReader(f, envelope.MaxSize+1))
-	if err != nil {
-		return OwnerBinding{}, fmt.Errorf("identity: load owner binding %s: %w", path, err)
 	}
 	b, err := VerifyOwnerBinding(signed, cloudKey, deviceID)
 	if err != nil {

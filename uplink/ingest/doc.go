@@ -6,7 +6,7 @@
 //
 // It exists to show, and to test, that no cloud component can attribute an
 // object to the wrong device or account without the mix-up being detected
-// (the attribution invariant in DESIGN.md). The device-to-owner lookup it
+// (the attribution invariant in ARCHITECTURE.md). The device-to-owner lookup it
 // uses is an interface (Owners) because in a real cloud it sits behind a
 // cache: the ingest never trusts its answer alone. Every answer must name the
 // device it was asked about (an answer for another device is counted as a

@@ -38,7 +38,7 @@ func blob(dev, seq, role, n int) []byte {
 	return b
 }
 
-// TestIncident reproduces the incident of DESIGN.md: the ingest's
+// TestIncident reproduces the incident ARCHITECTURE.md describes: the ingest's
 // device-to-owner lookup goes through an overloaded cache that hands out
 // answers about other devices, while hundreds of cameras upload at once over
 // mutual TLS. Not one object may be stored or served under the wrong device

@@ -23,7 +23,7 @@ import (
 )
 
 // Owners is the device-to-owner lookup. In a real cloud it is a database
-// behind a cache, which is exactly what failed in the incident DESIGN.md
+// behind a cache, which is exactly what failed in the incident ARCHITECTURE.md
 // describes; the ingest therefore cross-checks every answer (see the package
 // doc). Implementations must be safe for concurrent use.
 type Owners interface {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest/protocol"
 	"github.com/camagent/camagent/uplink/manifest"
@@ -50,7 +51,7 @@ func (s *Server) viewer(r *http.Request, device string) (string, *refusal) {
 // must verify with its own key and name device and seq.
 func (s *Server) storedManifest(device string, seq uint64) ([]byte, manifest.Manifest, *refusal) {
 	path := filepath.Join(itemDir(filepath.Join(s.storeDir, device), seq), manifestFile)
-	cose, err := readMax(path, manifest.MaxSize)
+	cose, err := atomicfile.ReadFileMax(path, manifest.MaxSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, manifest.Manifest{}, refuse(http.StatusNotFound, protocol.CodeNotFound, "no item %s #%d", device, seq)
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/manifest"
 )
 
@@ -86,7 +87,7 @@ func (s *Server) lockDevice(id string) (*device, error) {
 
 // load reads a device's state and finds its incomplete items.
 func (s *Server) load(d *device) error {
-	b, err := readMax(filepath.Join(d.dir, stateFile), maxStateFile)
+	b, err := atomicfile.ReadFileMax(filepath.Join(d.dir, stateFile), maxStateFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -105,7 +106,7 @@ func (s *Server) load(d *device) error {
 		if exists(filepath.Join(dir, completeFile)) {
 			continue
 		}
-		cose, err := readMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
+		cose, err := atomicfile.ReadFileMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
 		if err != nil {
 			s.log.Error("stored item unreadable", "device", d.id, "seq", seq, "err", err)
 			continue
@@ -196,23 +197,6 @@ func itemSeqs(deviceDir string) ([]uint64, error) {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
-}
-
-// readMax reads a file of at most limit bytes.
-func readMax(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("ingest: read %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("ingest: read %s: over %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // disk writes files crash-safe, unless noSync (Config.NoSync) skips the
@@ -316,7 +300,7 @@ func (s *Server) markIfComplete(d *device, seq uint64) (bool, error) {
 	if exists(filepath.Join(dir, completeFile)) {
 		return true, nil
 	}
-	cose, err := readMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
+	cose, err := atomicfile.ReadFileMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
 	if err != nil {
 		return false, err
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/ingest/protocol"
 	"github.com/camagent/camagent/uplink/manifest"
 )
@@ -125,7 +126,7 @@ func (s *Server) manifest(r *http.Request, id string) (protocol.ManifestAnswer, 
 // link against the device's, and answers what is missing. d is locked.
 func (s *Server) accept(d *device, m *manifest.Manifest, cose []byte) (protocol.ManifestAnswer, *refusal) {
 	dir := itemDir(d.dir, m.Seq)
-	stored, err := readMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
+	stored, err := atomicfile.ReadFileMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
 	switch {
 	case err == nil && bytes.Equal(stored, cose):
 		s.st.replays.Add(1)
@@ -204,7 +205,7 @@ func (s *Server) vouched(d *device, seq uint64, hash [32]byte) bool {
 		if n <= seq {
 			continue
 		}
-		b, err := readMax(filepath.Join(itemDir(d.dir, n), manifestFile), manifest.MaxSize)
+		b, err := atomicfile.ReadFileMax(filepath.Join(itemDir(d.dir, n), manifestFile), manifest.MaxSize)
 		if err != nil {
 			return false
 		}

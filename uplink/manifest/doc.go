@@ -1,6 +1,6 @@
 // Package manifest is the signed statement a camera makes about every object
 // it sends: which device made it, for which owner, when, and the SHA-256 and
-// size of each byte stream. It is how the attribution invariant (DESIGN.md)
+// size of each byte stream. It is how the attribution invariant (ARCHITECTURE.md)
 // travels with the data: any hop, up to the viewer, re-verifies it instead of
 // trusting a URL, a cache or a database.
 //

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // Names of the seal state files, kept beside the device key (see the package
@@ -153,7 +153,7 @@ func (s *Sealer) Seal(path string, m Manifest) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := storage.WriteFileAtomic(path, cose, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, cose, 0o644); err != nil {
 		return Manifest{}, fmt.Errorf("manifest: publish: %w", err)
 	}
 	if err := s.chain.Advance(cose); err != nil {

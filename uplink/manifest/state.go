@@ -14,7 +14,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // ReserveBlock is how many sequence numbers the Sequencer reserves with one
@@ -116,7 +116,7 @@ type Chain struct {
 // OpenChain opens the chain state at path for the device whose public key is
 // pub; an absent file is an empty chain (no manifest yet: Last is zero).
 func OpenChain(path string, pub crypto.PublicKey) (*Chain, error) {
-	c := &Chain{path: path, pub: pub, write: storage.WriteFileAtomic}
+	c := &Chain{path: path, pub: pub, write: atomicfile.WriteFile}
 	body, err := readState(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -187,7 +187,7 @@ func (c *Chain) Advance(cose []byte) error {
 // IEEE CRC-32 of the body in hex. The CRC catches a card that returns
 // garbage; the atomic write already rules out torn writes.
 func writeState(path, body string) error {
-	return storage.WriteFileAtomic(path, []byte(stateLine(body)), 0o600)
+	return atomicfile.WriteFile(path, []byte(stateLine(body)), 0o600)
 }
 
 func stateLine(body string) string {

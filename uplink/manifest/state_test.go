@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 func TestSequencer(t *testing.T) {
@@ -313,7 +313,7 @@ func sealChild(dir string) error {
 			return err
 		}
 		phase(n, "signed")
-		if err := storage.WriteFileAtomic(filepath.Join(sidecars, fmt.Sprintf("%020d%s", n, SidecarSuffix)), cose, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(sidecars, fmt.Sprintf("%020d%s", n, SidecarSuffix)), cose, 0o644); err != nil {
 			return err
 		}
 		phase(n, "published")

@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/storage/fmp4"
 	"github.com/camagent/camagent/storage/storagetest"
 	"github.com/camagent/camagent/uplink/ingest/ingesttest"
@@ -116,7 +117,7 @@ func (c *camera) seal(info storage.ClipInfo) error {
 	if err != nil {
 		return err
 	}
-	if err := storage.WriteFileAtomic(info.Manifest, cose, 0o644); err != nil {
+	if err := atomicfile.WriteFile(info.Manifest, cose, 0o644); err != nil {
 		return err
 	}
 	return c.chain.Advance(cose)

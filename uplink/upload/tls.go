@@ -6,11 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 )
 
@@ -74,17 +74,9 @@ func (l *certLoader) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) 
 // pairs it with key: the leaf must be for key's public key and name its
 // device ID.
 func LoadCertificate(path string, key crypto.Signer) (*tls.Certificate, error) {
-	f, err := os.Open(path)
+	data, err := atomicfile.ReadFileMax(path, maxCertFile)
 	if err != nil {
 		return nil, fmt.Errorf("upload: device certificate: %w", err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxCertFile+1))
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("upload: device certificate: %w", err)
-	}
-	if len(data) > maxCertFile {
-		return nil, fmt.Errorf("upload: device certificate %s: over %d bytes", path, maxCertFile)
 	}
 	c := &tls.Certificate{PrivateKey: key}
 	for rest := data; ; {

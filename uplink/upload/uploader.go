@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/manifest"
 	"github.com/fsnotify/fsnotify"
 )
@@ -572,7 +572,7 @@ func (u *Uploader) enqueue(name string) {
 // signed by another device is queued as broken, shown but never sent.
 func (u *Uploader) load(name string) (*qitem, error) {
 	base := filepath.Join(u.store.Dir(), filepath.FromSlash(name))
-	cose, err := readMax(base+storage.ExtManifest, manifest.MaxSize)
+	cose, err := atomicfile.ReadFileMax(base+storage.ExtManifest, manifest.MaxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -602,23 +602,6 @@ func (u *Uploader) load(name string) (*qitem, error) {
 		q.total += o.Size
 	}
 	return q, nil
-}
-
-// readMax reads a file of at most limit bytes.
-func readMax(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("upload: read %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("upload: %s: over %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // watch turns file events in the clips folder into queue entries.

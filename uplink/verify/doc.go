@@ -6,7 +6,7 @@
 // It is small and has no state on purpose, so a viewer app, a web backend
 // that renders for a viewer, or another cloud can import it and re-verify on
 // its own, without trusting the ingest, its caches or its database (see the
-// attribution invariant in DESIGN.md, point 5). An item is shown only when
+// attribution invariant in ARCHITECTURE.md, point 5). An item is shown only when
 // every one of these holds:
 //
 //   - the manifest is well formed (code "malformed" otherwise);

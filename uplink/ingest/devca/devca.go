@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 )
 
@@ -313,17 +313,12 @@ func pemCert(der []byte) []byte {
 
 // readMax reads a CA file of at most maxFile bytes.
 func readMax(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := atomicfile.ReadFileMax(path, maxFile)
+	if errors.Is(err, atomicfile.ErrTooLarge) {
+		return nil, fmt.Errorf("devca: %s: %w: over %d bytes", path, ErrCorrupt, maxFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("devca: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("devca: read %s: %w", path, err)
-	}
-	if len(b) > maxFile {
-		return nil, fmt.Errorf("devca: %s: %w: over %d bytes", path, ErrCorrupt, maxFile)
 	}
 	return b, nil
 }

@@ -2,5 +2,5 @@
 // an ingest on a loopback mutual-TLS server, simulated cameras (each with
 // its own key, CA-signed certificate, sequence and chain), an in-memory
 // owner registry, and a deliberately faulty owner lookup that reproduces
-// the incident of DESIGN.md.
+// the incident ARCHITECTURE.md describes.
 package ingesttest

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // Paths of the ingest API. {sha256} is 64 lowercase hex digits.
@@ -222,12 +224,9 @@ func DecodeItemList(r io.Reader) (ItemList, error) {
 // decode reads one JSON value of at most limit bytes into v, refusing
 // unknown fields and trailing data.
 func decode(r io.Reader, limit int64, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	b, err := atomicfile.ReadMax(r, "body", limit)
 	if err != nil {
-		return fmt.Errorf("%w: read: %w", ErrDecode, err)
-	}
-	if int64(len(b)) > limit {
-		return fmt.Errorf("%w: over %d bytes", ErrDecode, limit)
+		return fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
