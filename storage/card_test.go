@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,6 +48,8 @@ func TestProbe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := NewCard(tc.mount)
 			c.MountTable, c.statfs = tc.table, tc.statfs
+			c.roFlag = func(string) (bool, error) { return false, nil }
+			c.writeProbe = func(string) error { return nil }
 			h := c.Probe()
 			if h.State != tc.want || h.Device != tc.device {
 				t.Errorf("Probe = %+v, want state %s device %q", h, tc.want, tc.device)
@@ -54,6 +58,107 @@ func TestProbe(t *testing.T) {
 				t.Errorf("Err = %v for state %s", h.Err, h.State)
 			}
 		})
+	}
+}
+
+// TestProbeReadOnlyAfterError: a card the kernel turned read-only after an
+// error is read-only whatever the mount table spells — "emergency_ro" beside
+// "rw" (ext4 on newer kernels), only the statfs flag, or only a refused
+// write.
+func TestProbeReadOnlyAfterError(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "mounts")
+	const emergency = "/dev/vda /mnt/sd ext4 rw,relatime,emergency_ro 0 0\n/dev/vdb /mnt/plain ext4 rw,relatime 0 0\n"
+	if err := os.WriteFile(table, []byte(emergency), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	okFS := func(string) (uint64, uint64, error) { return 50 << 20, 64 << 20, nil }
+	rw := func(string) (bool, error) { return false, nil }
+	writes := func(string) error { return nil }
+	tests := []struct {
+		name   string
+		mount  string
+		roFlag func(string) (bool, error)
+		probe  func(string) error
+		want   string
+	}{
+		{"emergency_ro option", "/mnt/sd", rw, writes, StateReadOnly},
+		{"statfs ST_RDONLY", "/mnt/plain", func(string) (bool, error) { return true, nil }, writes, StateReadOnly},
+		{"write refused EROFS", "/mnt/plain", rw, func(string) error { return syscall.EROFS }, StateReadOnly},
+		{"write fails EIO", "/mnt/plain", rw, func(string) error { return syscall.EIO }, StateIOError},
+		{"all say writable", "/mnt/plain", rw, writes, StateWritable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCard(tc.mount, WithStatFS(okFS), WithReadOnlyFlag(tc.roFlag), WithWriteProbe(tc.probe))
+			c.MountTable = table
+			h := c.Probe()
+			if h.State != tc.want {
+				t.Fatalf("Probe = %+v, want %s", h, tc.want)
+			}
+			if (h.State == StateWritable) != (h.Err == nil) {
+				t.Errorf("Err = %v for state %s", h.Err, h.State)
+			}
+		})
+	}
+}
+
+// TestProbeWriteSchedule: the write probe runs at most every
+// WriteProbeEvery (it costs a write on the card), and its failure is
+// remembered until the next one.
+func TestProbeWriteSchedule(t *testing.T) {
+	dir := t.TempDir()
+	table := filepath.Join(dir, "mounts")
+	if err := os.WriteFile(table, []byte("/dev/vda /mnt/sd ext4 rw 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	probes := 0
+	var fail error
+	c := NewCard("/mnt/sd", WithStatFS(func(string) (uint64, uint64, error) { return 50 << 20, 64 << 20, nil }),
+		WithReadOnlyFlag(func(string) (bool, error) { return false, nil }),
+		WithWriteProbe(func(string) error { probes++; return fail }))
+	c.MountTable, c.Now = table, func() time.Time { return now }
+	for range 3 {
+		if h := c.Probe(); h.State != StateWritable {
+			t.Fatalf("Probe = %+v", h)
+		}
+	}
+	if probes != 1 {
+		t.Errorf("%d write probes in one interval, want 1", probes)
+	}
+	fail = syscall.EROFS
+	now = now.Add(c.WriteProbeEvery)
+	if h := c.Probe(); h.State != StateReadOnly || probes != 2 {
+		t.Fatalf("after the interval: Probe = %+v after %d probes, want read-only after 2", h, probes)
+	}
+	now = now.Add(time.Second)
+	if h := c.Probe(); h.State != StateReadOnly || probes != 2 {
+		t.Errorf("within the next interval: Probe = %+v after %d probes, want the remembered read-only", h, probes)
+	}
+}
+
+// TestProbeWriteReal runs the real write probe and statfs flags on a
+// temporary folder: writable, and nothing left behind.
+func TestProbeWriteReal(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("statfs is Linux only")
+	}
+	dir := t.TempDir()
+	mount := filepath.Join(dir, "sd")
+	if err := os.Mkdir(mount, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	table := filepath.Join(dir, "mounts")
+	if err := os.WriteFile(table, []byte("/dev/vda "+mount+" ext4 rw 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCard(mount)
+	c.MountTable, c.MinFree = table, 0
+	if h := c.Probe(); h.State != StateWritable {
+		t.Fatalf("Probe = %+v", h)
+	}
+	if ents, _ := os.ReadDir(mount); len(ents) != 0 {
+		t.Errorf("the write probe left %v", ents)
 	}
 }
 
