@@ -415,6 +415,7 @@ func (s *Store) thumbnailOf(f io.ReaderAt, r *fmp4.Report) []byte {
 // rescanLocked rebuilds the index from the sealed clips on the card.
 func (s *Store) rescanLocked() {
 	s.index, s.used, s.indexed = s.index[:0], 0, true
+	s.sig = s.folderSig()
 	days, err := s.days()
 	if err != nil {
 		s.log.Warn("cannot list the clips", "err", err)
