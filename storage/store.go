@@ -100,7 +100,7 @@ type Store struct {
 	index     []entry // sealed clips, oldest (smallest name) first
 	used      int64   // bytes of the indexed clips
 	indexed   bool
-	sig       uint64 // folderSig when the index was built
+	sig       uint64               // folderSig when the index was built
 	open      map[string]*progress // clips being written, by name
 	recovery  RecoveryReport
 	thumbMu   sync.Mutex
