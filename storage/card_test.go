@@ -197,3 +197,33 @@ func TestWriteFileAtomicFailsCleanly(t *testing.T) {
 		t.Fatal("write into a missing folder succeeded")
 	}
 }
+
+// FuzzRunRecord reads the run record (camagent/state.json) as a card from
+// elsewhere, or damaged, may hold it: an error or a record, never a panic,
+// and a record that saves and loads back the same.
+func FuzzRunRecord(f *testing.F) {
+	f.Add([]byte(`{"boot_id":"b1","version":"v1","started":"2026-01-01T00:00:00Z","clean_shutdown":true,"frames":42}`))
+	f.Add([]byte(`{garbage`))
+	f.Add([]byte(`{"frames":-1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := NewCard(t.TempDir())
+		if err := os.MkdirAll(c.Dir(), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(c.Dir(), "state.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rec, ok, err := c.LoadRunRecord()
+		if err != nil || !ok {
+			return
+		}
+		if err := c.SaveRunRecord(rec); err != nil {
+			t.Fatal(err)
+		}
+		again, ok, err := c.LoadRunRecord()
+		if err != nil || !ok || !again.Started.Equal(rec.Started) || again.BootID != rec.BootID || again.Frames != rec.Frames {
+			t.Errorf("saved %+v, loaded %+v %v %v", rec, again, ok, err)
+		}
+	})
+}
