@@ -28,12 +28,16 @@ import (
 // a run can be replayed).
 const (
 	defaultCuts = 3
-	// A cut comes this long after QEMU started, uniformly: from the middle of
-	// the boot (the card check, the mount) to well into recording and
-	// uploading.
-	cutEarliest = 3 * time.Second
-	cutLatest   = 40 * time.Second
-	drainWait   = 180 * time.Second // the final boot's upload of the backlog
+	// One cut in bootCutEvery comes during the boot (bootCutLatest at most
+	// after QEMU started: the card check, the mount, the agent's start); the
+	// others come up to recordCutLatest after the agent's first frame, while
+	// it records motion, seals, signs and uploads. Times are the host's: a
+	// loaded host slows the guest, not the draw.
+	bootCutEvery    = 5
+	bootCutLatest   = 15 * time.Second
+	recordCutLatest = 30 * time.Second
+	bootWait        = 3 * firstFrameWait // the agent's first frame, on a loaded host
+	drainWait       = 300 * time.Second  // the final boot's upload of the backlog
 )
 
 // motionLoop runs in the guest's background: movement on for 3 s and off for
@@ -142,17 +146,24 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 	}
 
 	for i := 1; i <= cuts; i++ {
-		at := cutEarliest + time.Duration(rnd.Int64N(int64(cutLatest-cutEarliest)))
 		v := boot(t, root, initramfs, img, fwd, filepath.Join(logDir, fmt.Sprintf("boot-%02d.log", i)))
-		deadline := time.NewTimer(time.Until(v.started.Add(at)))
+		duringBoot := rnd.IntN(bootCutEvery) == 0
+		var at time.Duration
+		var deadline *time.Timer
+		if duringBoot {
+			at = time.Second + time.Duration(rnd.Int64N(int64(bootCutLatest-time.Second)))
+			deadline = time.NewTimer(time.Until(v.started.Add(at)))
+		} else {
+			at = time.Second + time.Duration(rnd.Int64N(int64(recordCutLatest-time.Second)))
+			v.waitFor(t, firstFrameRE, 0, bootWait, fmt.Sprintf("the agent's first frame (boot %d)", i))
+			v.send(t, motionLoop)
+			deadline = time.NewTimer(at)
+		}
 		agentUp := false
 	wait:
 		for {
 			changed, eof := v.con.changed()
-			if firstFrameRE.MatchString(v.con.text(0)) {
-				agentUp = true
-				break
-			}
+			agentUp = firstFrameRE.MatchString(v.con.text(0))
 			if eof {
 				t.Fatalf("cut %d: QEMU's console closed before the cut (exit: %v)\n%s", i, v.exitState(), v.tail())
 			}
@@ -162,10 +173,7 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 				break wait
 			}
 		}
-		if agentUp {
-			v.send(t, motionLoop)
-			<-deadline.C
-		} else {
+		if !agentUp {
 			st.beforeAgent++
 		}
 		deadline.Stop()
@@ -175,17 +183,21 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 		if m := restartRE.FindString(v.con.text(0)); m != "" {
 			t.Errorf("cut %d: the agent exited by itself before the cut: %q\n%s", i, m, v.tail())
 		}
-		t.Logf("cut %d/%d: %.1f s after QEMU started (agent up: %v)", i, cuts, at.Seconds(), agentUp)
+		if duringBoot {
+			t.Logf("cut %d/%d: during the boot, %.1f s after QEMU started (agent up: %v)", i, cuts, at.Seconds(), agentUp)
+		} else {
+			t.Logf("cut %d/%d: %.1f s after the agent's first frame, motion on", i, cuts, at.Seconds())
+		}
 	}
 
 	// Power on once more: recovery, then the backlog goes up; then a clean
 	// power-off.
 	v := boot(t, root, initramfs, img, fwd, filepath.Join(logDir, "final.log"))
-	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (after the last cut)")
+	v.waitFor(t, firstFrameRE, 0, bootWait, "the agent's first frame (after the last cut)")
 	noteCheck(v, cuts+1)
 	end := time.Now().Add(drainWait)
 	for {
-		out := v.runFor(t, "sleep 2; camagent ctl -json uploads", 0, commandWait)
+		out := v.runFor(t, "sleep 2; camagent ctl -json uploads", 0, 2*commandWait)
 		var us struct {
 			State  string `json:"state"`
 			Queued int    `json:"queued"`
