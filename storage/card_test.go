@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -224,6 +225,27 @@ func FuzzRunRecord(f *testing.F) {
 		again, ok, err := c.LoadRunRecord()
 		if err != nil || !ok || !again.Started.Equal(rec.Started) || again.BootID != rec.BootID || again.Frames != rec.Frames {
 			t.Errorf("saved %+v, loaded %+v %v %v", rec, again, ok, err)
+		}
+	})
+}
+
+// FuzzFindMount reads mount tables as the kernel could write them (escapes,
+// odd fields, long lines): a mount or none, never a panic, and a mount point
+// found is the one asked for.
+func FuzzFindMount(f *testing.F) {
+	f.Add([]byte(mounts), "/mnt/ro card")
+	f.Add([]byte("/dev/vda /mnt/sd ext4 rw,emergency_ro 0 0\n"), "/mnt/sd")
+	f.Add([]byte("/dev/vda /mnt/\\04 x\n"), "/mnt/\\04")
+	f.Fuzz(func(t *testing.T, table []byte, dir string) {
+		m, ok, err := findMount(bytes.NewReader(table), dir)
+		if err != nil || !ok {
+			return
+		}
+		if m.device == "" || m.fstype == "" {
+			t.Errorf("mount of %q with an empty device or type: %+v", dir, m)
+		}
+		if m.readOnly != (m.roOption != "") {
+			t.Errorf("read-only %v but option %q", m.readOnly, m.roOption)
 		}
 	})
 }
