@@ -9,7 +9,7 @@ OUT     := out
 CACHE   := .cache
 GOFILES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './out/*') go.mod go.sum
 
-.PHONY: help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
+.PHONY: help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean powercut
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ unit: ## unit and integration tests (with -race), and the detector's quality gat
 	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
 
 e2e: image ## the QEMU end-to-end test
-	CAMAGENT_E2E=1 go test -count=1 -v -timeout 15m ./scripts/e2e/
+	CAMAGENT_E2E=1 go test -count=1 -v -timeout 25m ./scripts/e2e/
 
 test: deps lint cross unit e2e ## everything: vet, cross builds, unit, integration and QEMU end-to-end tests
 
@@ -73,3 +73,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 clean: ## remove build outputs (keeps the downloaded guest kernel in .cache)
 	rm -rf $(OUT)
+
+POWERCUTS ?= 20
+powercut: image ## cut the QEMU camera's power POWERCUTS times on vfat and on ext4, then check card and cloud
+	CAMAGENT_E2E=1 CAMAGENT_POWERCUTS=$(POWERCUTS) go test -count=1 -v -timeout 120m -run '^TestPowerCut$$' ./scripts/e2e/

@@ -61,3 +61,25 @@ if [ ! -f "$guest/ready" ]; then
   touch "$guest/ready"
   say "guest kernel $kver ready"
 fi
+
+# The guest's card check: Debian's arm64 dosfstools (fsck.vfat) and e2fsprogs
+# (e2fsck; busybox has neither) with the libraries they link, unpacked beside
+# the kernel. A marker of its own, so that a cache made before this step
+# gains it without refetching the kernel.
+if [ ! -f "$guest/fsck-ready-2" ]; then
+  say "fetching Debian's arm64 dosfstools and e2fsprogs (the guest's card check) into $guest/fsck"
+  rm -rf "$guest/fsck" "$guest/fscklists" "$guest/fsckdebs" && mkdir -p "$guest/fscklists/partial" "$guest/fsckdebs" "$guest/fsck"
+  o=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 -oDir::State::Lists="$guest/fscklists"
+     -oDir::Cache="$guest/fsckaptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
+  mkdir -p "$guest/fsckaptcache/archives/partial"
+  apt-get "${o[@]}" update -qq >/dev/null
+  (cd "$guest/fsckdebs" && apt-get "${o[@]}" download -qq dosfstools e2fsprogs libext2fs2 libcom-err2 \
+    libblkid1 libuuid1 libc6 >/dev/null)
+  for d in "$guest"/fsckdebs/*.deb; do dpkg -x "$d" "$guest/fsck"; done
+  rm -rf "$guest/fsckdebs" "$guest/fsckaptcache" "$guest/fscklists"
+  for b in sbin/fsck.fat sbin/e2fsck; do
+    [ -x "$guest/fsck/$b" ] || { say "the guest's card check: $b missing after unpacking"; exit 1; }
+  done
+  touch "$guest/fsck-ready-2"
+  say "guest fsck.vfat and e2fsck ready"
+fi

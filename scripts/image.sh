@@ -28,6 +28,8 @@ kver=$(cat "$guest/kver")
 kroot=$guest/root
 kmods=$kroot/lib/modules/$kver
 busybox=$kroot/bin/busybox
+fsck=$guest/fsck
+[ -f "$guest/fsck-ready-2" ] || die "no guest fsck.vfat and e2fsck in $fsck (make deps)"
 command -v qemu-aarch64-static >/dev/null || die "qemu-aarch64-static missing (make deps)"
 command -v cpio >/dev/null || die "cpio missing (make deps)"
 
@@ -58,7 +60,7 @@ fi
 # Up to date? The digest covers the files copied, this script, and the kernel.
 inputs() {
   printf 'kernel %s\n' "$kver"
-  sha256sum "$agent" "$busybox" "$0" "$qdir"/init "$qdir"/lib.sh "$qdir"/camera-poweroff \
+  sha256sum "$agent" "$busybox" "$fsck/sbin/fsck.fat" "$fsck/sbin/e2fsck" "$top/scripts/package/camagent-sd-check" "$0" "$qdir"/init "$qdir"/lib.sh "$qdir"/camera-poweroff \
     "$qdir"/profile "$qdir"/camagent.toml "$qdir"/modules.list "$kmods/modules.dep" "$vendor_pub" |
     awk '{print $1}'
 }
@@ -94,6 +96,20 @@ install -m 0755 "$qdir/camera-poweroff" "$stage/sbin/camera-poweroff"
 install -m 0644 "$qdir/lib.sh" "$stage/etc/camera/lib.sh"
 install -m 0644 "$qdir/profile" "$stage/etc/profile"
 install -m 0644 "$qdir/camagent.toml" "$stage/etc/camagent/camagent.toml"
+# The SD card check (the packaged script) and Debian's arm64 fsck.vfat and
+# e2fsck with the libraries they link (scripts/deps.sh fetched them).
+install -m 0755 "$top/scripts/package/camagent-sd-check" "$stage/sbin/camagent-sd-check"
+install -m 0755 "$fsck/sbin/fsck.fat" "$fsck/sbin/e2fsck" "$stage/sbin/"
+ln -sf fsck.fat "$stage/sbin/fsck.vfat"
+mkdir -p "$stage/lib/aarch64-linux-gnu"
+for l in ld-linux-aarch64.so.1 libc.so.6 libext2fs.so.2 libcom_err.so.2 libe2p.so.2; do
+  cp -L "$fsck/lib/aarch64-linux-gnu/$l" "$stage/lib/aarch64-linux-gnu/$l"
+done
+for l in libblkid.so.1 libuuid.so.1; do
+  cp -L "$fsck/usr/lib/aarch64-linux-gnu/$l" "$stage/lib/aarch64-linux-gnu/$l"
+done
+ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$stage/lib/ld-linux-aarch64.so.1"
+ln -sf /proc/self/mounts "$stage/etc/mtab" # e2fsck refuses to guess whether the card is mounted
 install -m 0644 "$vendor_pub" "$stage/etc/camagent/vendor.pub" # the DEVELOPMENT vendor key (above)
 echo camera >"$stage/etc/hostname"
 printf '127.0.0.1\tlocalhost\n10.0.2.100\thost\n' >"$stage/etc/hosts"

@@ -2,11 +2,14 @@ package storage
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // The states a card can be in.
@@ -35,8 +38,26 @@ type Card struct {
 	MountTable string
 	// MinFree is the free space below which the card counts as full.
 	MinFree uint64
+	// WriteProbeEvery is how often Probe proves the card writable by
+	// creating and removing a small file (a filesystem the kernel turned
+	// read-only after an error may still be listed as "rw"). Default one
+	// minute (each probe is a metadata write on the card); a negative value
+	// probes every time.
+	WriteProbeEvery time.Duration
+	// Now is the clock of the write probe's schedule; default time.Now.
+	Now func() time.Time
 	// statfs reports free and total bytes of the filesystem at path.
 	statfs func(path string) (free, total uint64, err error)
+	// roFlag reports whether statfs(2) flags the filesystem at path
+	// read-only (ST_RDONLY).
+	roFlag func(path string) (bool, error)
+	// writeProbe creates and removes a file in dir.
+	writeProbe func(dir string) error
+
+	probeMu   sync.Mutex
+	probedAt  time.Time
+	probedErr error
+	probedDev string
 }
 
 // CardOption changes how a Card looks at the machine.
@@ -48,9 +69,22 @@ func WithStatFS(f func(path string) (free, total uint64, err error)) CardOption 
 	return func(c *Card) { c.statfs = f }
 }
 
+// WithReadOnlyFlag replaces the ST_RDONLY test of statfs(2): f reports
+// whether the filesystem at path is read-only.
+func WithReadOnlyFlag(f func(path string) (bool, error)) CardOption {
+	return func(c *Card) { c.roFlag = f }
+}
+
+// WithWriteProbe replaces the write probe: f creates and removes a file in
+// dir, and returns the error the filesystem gave.
+func WithWriteProbe(f func(dir string) error) CardOption {
+	return func(c *Card) { c.writeProbe = f }
+}
+
 // NewCard returns the card mounted at mount.
 func NewCard(mount string, opts ...CardOption) *Card {
-	c := &Card{Mount: mount, MountTable: "/proc/self/mounts", MinFree: 1 << 20, statfs: statFS}
+	c := &Card{Mount: mount, MountTable: "/proc/self/mounts", MinFree: 1 << 20, WriteProbeEvery: time.Minute,
+		statfs: statFS, roFlag: readOnlyFlag, writeProbe: probeWrite}
 	for _, o := range opts {
 		o(c)
 	}
@@ -60,7 +94,10 @@ func NewCard(mount string, opts ...CardOption) *Card {
 // Dir returns the agent's folder on the card.
 func (c *Card) Dir() string { return filepath.Join(c.Mount, "camagent") }
 
-// Probe reads the mount table and the filesystem's free space.
+// Probe reads the mount table and the filesystem's free space and flags, and
+// (every WriteProbeEvery) proves the card writable by writing to it: a card
+// counts as read-only when any of the mount options ("ro", "emergency_ro"),
+// the statfs flags or a failed write say so.
 func (c *Card) Probe() Health {
 	f, err := os.Open(c.MountTable)
 	if err != nil {
@@ -77,7 +114,17 @@ func (c *Card) Probe() Health {
 	h := Health{State: StateWritable, Device: m.device, FSType: m.fstype}
 	if m.readOnly {
 		h.State = StateReadOnly
-		h.Err = fmt.Errorf("storage: %s (%s) is mounted read-only (the card may be locked or failing; check dmesg, then remount or replace it)", c.Mount, m.device)
+		h.Err = fmt.Errorf("storage: %s (%s) is mounted read-only (%s) (the card may be locked or failing; check dmesg, then remount or replace it)", c.Mount, m.device, m.roOption)
+	}
+	if h.State == StateWritable && c.roFlag != nil {
+		ro, err := c.roFlag(c.Mount)
+		if err != nil {
+			return Health{State: StateMissing, Device: m.device, FSType: m.fstype, Err: fmt.Errorf("storage: statfs %s: %w", c.Mount, err)}
+		}
+		if ro {
+			h.State = StateReadOnly
+			h.Err = fmt.Errorf("storage: %s (%s) is read-only (statfs flags; the kernel may have remounted it after an error: check dmesg, then repair or replace the card)", c.Mount, m.device)
+		}
 	}
 	if c.statfs != nil {
 		free, total, err := c.statfs(c.Mount)
@@ -90,12 +137,68 @@ func (c *Card) Probe() Health {
 			h.Err = fmt.Errorf("storage: %s has %d bytes free, below the %d-byte floor", c.Mount, free, c.MinFree)
 		}
 	}
+	if h.State == StateWritable || h.State == StateFull {
+		if err := c.probeWrite(m.device); err != nil {
+			h.State, h.Err = StateOf(err), fmt.Errorf("storage: %s (%s) refused a write: %w", c.Mount, m.device, err)
+			if h.State == StateFull {
+				// A full card may refuse even an empty file; that is full,
+				// not broken.
+				h.Err = fmt.Errorf("storage: %s (%s) is full: %w", c.Mount, m.device, err)
+			}
+		}
+	}
 	return h
+}
+
+// probeWrite runs the write probe when the last one is older than
+// WriteProbeEvery (or was done on another device), and returns its result.
+func (c *Card) probeWrite(device string) error {
+	if c.writeProbe == nil {
+		return nil
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	c.probeMu.Lock()
+	defer c.probeMu.Unlock()
+	t := now()
+	if c.WriteProbeEvery >= 0 && device == c.probedDev && !c.probedAt.IsZero() &&
+		t.Sub(c.probedAt) < c.WriteProbeEvery && t.Sub(c.probedAt) >= 0 {
+		return c.probedErr
+	}
+	err := c.writeProbe(c.Mount)
+	c.probedAt, c.probedErr, c.probedDev = t, err, device
+	return err
+}
+
+// probeWrite creates, writes and removes a small file at the root of the
+// card (a unique name, so that two probes never race).
+func probeWrite(dir string) error {
+	f, err := os.CreateTemp(dir, ".camagent-write-probe-*")
+	if err != nil {
+		return unwrapPath(err)
+	}
+	_, werr := f.Write([]byte{'1'})
+	cerr := f.Close()
+	rerr := os.Remove(f.Name())
+	return errors.Join(unwrapPath(werr), unwrapPath(cerr), unwrapPath(rerr))
+}
+
+// unwrapPath drops the *fs.PathError around err: the probe file's random
+// name means nothing to a reader of the status.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 type mount struct {
 	device, fstype string
 	readOnly       bool
+	roOption       string // the option that said so
 }
 
 // findMount returns the last mount of dir in a /proc/mounts-format table (the
@@ -115,8 +218,10 @@ func findMount(r io.Reader, dir string) (mount, bool, error) {
 		}
 		found, ok = mount{device: fields[0], fstype: fields[2]}, true
 		for _, o := range strings.Split(fields[3], ",") {
-			if o == "ro" {
-				found.readOnly = true
+			// "ro", and "emergency_ro": newer kernels show an ext4 that
+			// went read-only after an error this way, keeping "rw".
+			if o == "ro" || o == "emergency_ro" {
+				found.readOnly, found.roOption = true, o
 			}
 		}
 	}

@@ -6,7 +6,10 @@
 // detecting motion, and resume recording by itself when a writable card is
 // back. Card probes the mount table (never writing to a mount point that is not
 // mounted, which would fill the root filesystem instead) and statfs for space;
-// Store.Check adds what the last write said (StateIOError after EIO; StateOf
+// read-only is believed from any of the mount options ("ro", or "emergency_ro",
+// which newer kernels show beside "rw" for an ext4 that failed), the statfs
+// ST_RDONLY flag, or a write probe (a small file created and removed at the
+// card's root at most once a minute) that the filesystem refuses; Store.Check adds what the last write said (StateIOError after EIO; StateOf
 // maps write errors to states).
 //
 // Every file the agent writes on the card is written crash-safe: to a temporary

@@ -167,7 +167,9 @@ func (s *Store) dayClips(day string) (names []string, files map[string]int, temp
 // back to its last whole fragment and sealed, or removed when it holds none;
 // each sealed clip without metadata is completed (thumbnail, OnSeal,
 // metadata); sidecars left without a clip and temporary files are removed.
-// Sealed videos are never changed. It returns ErrNotWritable when the card
+// Sealed videos are never changed, except one that holds no whole fragment
+// (emptied by a card repair after a power cut in the seal's rename on vfat):
+// it is replaced by its .part when that is still there, removed otherwise. It returns ErrNotWritable when the card
 // is missing, read-only or failing.
 func (s *Store) Recover() (RecoveryReport, error) {
 	s.recoverMu.Lock()
@@ -223,13 +225,45 @@ func (s *Store) Recover() (RecoveryReport, error) {
 // recoverClip handles the files of one clip; have says which exist.
 func (s *Store) recoverClip(name string, have int, rep *RecoveryReport) error {
 	switch {
-	case have&hasPart != 0 && have&hasClip != 0:
+	case have&hasPart != 0 && have&hasClip != 0 && s.wholeVideo(name):
 		// Sealing is a rename, so both cannot come from one clip: the
 		// sealed video wins and is left alone.
 		if err := os.Remove(s.path(name, ExtClip+ExtPart)); err != nil {
 			return fmt.Errorf("storage: recover %s: %w", name, err)
 		}
 		rep.Orphans++
+	case have&hasPart != 0 && have&hasClip != 0:
+		// On vfat a rename is not atomic: a power cut in the seal leaves
+		// both names on the same clusters, and the card check at boot
+		// (fsck.vfat) gives them to one and truncates the other. When the
+		// sealed name came out empty or broken, the clip is in the .part:
+		// drop the empty video and seal the .part (it was never signed: the
+		// manifest is made after the rename).
+		s.log.Warn("the sealed video of a clip is empty or broken and its .part is still there (a power cut in the seal's rename); sealing the .part",
+			"clip", name)
+		for _, ext := range append([]string{ExtClip}, sidecars...) {
+			if err := os.Remove(s.path(name, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("storage: recover %s: %w", name, err)
+			}
+		}
+		have &^= hasClip | hasMetadata | hasSidecar
+		sealed, err := s.sealPart(name, rep)
+		if err != nil || !sealed {
+			return err
+		}
+		have |= hasClip
+	case have&hasPart == 0 && have&hasClip != 0 && have&hasMetadata == 0 && !s.wholeVideo(name):
+		// A sealed video without a whole fragment (cut to nothing by a card
+		// repair) can never be completed: remove it rather than fail at
+		// every start.
+		for _, ext := range append([]string{ExtClip}, sidecars...) {
+			if err := os.Remove(s.path(name, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("storage: recover %s: %w", name, err)
+			}
+		}
+		rep.Removed++
+		s.log.Warn("removed a sealed clip with no whole fragment (emptied by a card repair?)", "clip", name)
+		return SyncDir(path.Dir(s.path(name, ExtClip)))
 	case have&hasPart != 0:
 		sealed, err := s.sealPart(name, rep)
 		if err != nil || !sealed {
@@ -253,6 +287,22 @@ func (s *Store) recoverClip(name string, have int, rep *RecoveryReport) error {
 		}
 	}
 	return nil
+}
+
+// wholeVideo reports whether the sealed video of name holds at least one
+// whole fragment.
+func (s *Store) wholeVideo(name string) bool {
+	f, err := os.Open(s.path(name, ExtClip))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	r, err := fmp4.Scan(f, st.Size())
+	return err == nil && len(r.Fragments) > 0
 }
 
 // sealPart cuts a .part back to its last whole fragment and seals it, or
@@ -400,6 +450,7 @@ func (s *Store) thumbnailOf(f io.ReaderAt, r *fmp4.Report) []byte {
 // rescanLocked rebuilds the index from the sealed clips on the card.
 func (s *Store) rescanLocked() {
 	s.index, s.used, s.indexed = s.index[:0], 0, true
+	s.sig = s.folderSig()
 	days, err := s.days()
 	if err != nil {
 		s.log.Warn("cannot list the clips", "err", err)

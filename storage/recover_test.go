@@ -218,3 +218,66 @@ func goodClipBytes(tb testing.TB) ([]byte, []int64) {
 	ends = append(ends, int64(buf.Len()))
 	return buf.Bytes(), ends
 }
+
+// TestRecoverSealCutInTheRename: on vfat a power cut in the seal's rename
+// leaves the .part and the sealed name on the same clusters, and the card
+// check at boot truncates one of them (seen in the QEMU power-cut test:
+// fsck.vfat "share clusters. Truncating second to 0 bytes." on the .mp4).
+// The clip must survive whichever name kept the data, and a sealed video
+// emptied by a repair must not make every start fail.
+func TestRecoverSealCutInTheRename(t *testing.T) {
+	clip, _ := goodClip(t)
+	for _, tc := range []struct {
+		name        string
+		part, video []byte // nil: the file does not exist
+		want        bool   // a sealed clip of 3 fragments at the end
+		removed     int
+	}{
+		{"the .mp4 emptied, the .part whole", clip, []byte{}, true, 0},
+		{"the .part emptied, the .mp4 whole", []byte{}, clip, true, 0},
+		{"the .mp4 cut short, the .part whole", clip, clip[:100], true, 0},
+		{"only an emptied .mp4", nil, []byte{}, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			card := storagetest.NewCard(t, 0)
+			s, _ := newStore(t, card, storage.StoreConfig{})
+			dir := filepath.Join(s.Dir(), "2026", "05", "14")
+			os.MkdirAll(dir, 0o755)
+			part, final := filepath.Join(dir, "153012-e1.mp4.part"), filepath.Join(dir, "153012-e1.mp4")
+			if tc.part != nil {
+				os.WriteFile(part, tc.part, 0o644)
+			}
+			if tc.video != nil {
+				os.WriteFile(final, tc.video, 0o644)
+			}
+			rep, err := s.Recover()
+			if err != nil || rep.Failed != 0 {
+				t.Fatalf("Recover = %+v, %v; want no failure", rep, err)
+			}
+			if exists(part) {
+				t.Error(".part left behind")
+			}
+			if rep.Removed != tc.removed {
+				t.Errorf("removed %d, want %d (report %+v)", rep.Removed, tc.removed, rep)
+			}
+			if !tc.want {
+				if exists(final) || rep.Clips != 0 {
+					t.Errorf("an empty sealed video is still there (report %+v)", rep)
+				}
+				return
+			}
+			got, err := os.ReadFile(final)
+			if err != nil || !bytes.Equal(got, clip) {
+				t.Fatalf("the sealed clip has %d bytes (%v), want the whole clip of %d", len(got), err, len(clip))
+			}
+			clips, _ := s.Clips()
+			if len(clips) != 1 || clips[0].State != storage.ClipSealed || clips[0].Frames != 30 {
+				t.Errorf("listing %+v", clips)
+			}
+			// A second start finds nothing to do.
+			if rep, err := s.Recover(); err != nil || rep.Failed+rep.Sealed+rep.Removed+rep.Completed != 0 {
+				t.Errorf("second Recover = %+v, %v", rep, err)
+			}
+		})
+	}
+}

@@ -89,6 +89,8 @@ func (s *Store) enforce(done *[]Deletion) (int, error) {
 	}
 	if !s.indexed {
 		s.rescanLocked()
+	} else {
+		s.refreshIndexLocked()
 	}
 	floor, critical := s.ret.floors(h.TotalBytes)
 	free := h.FreeBytes

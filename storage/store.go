@@ -106,6 +106,7 @@ type Store struct {
 	index     []entry // sealed clips, oldest (smallest name) first
 	used      int64   // bytes of the indexed clips
 	indexed   bool
+	sig       uint64               // folderSig when the index was built
 	open      map[string]*progress // clips being written, by name
 	recovery  RecoveryReport
 	thumbMu   sync.Mutex
@@ -244,6 +245,7 @@ type StoreStatus struct {
 func (s *Store) Status() StoreStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.refreshIndexLocked()
 	st := StoreStatus{State: s.health.State, Device: s.health.Device, FreeBytes: s.health.FreeBytes,
 		TotalBytes: s.health.TotalBytes, Clips: len(s.index), Bytes: s.used, LastRecovery: s.recovery,
 		BytesWritten: s.bytesWritten.Load(), Syncs: s.syncs.Load(), Sealed: s.sealed.Load(),

@@ -358,3 +358,41 @@ func TestListingOfUnrecoveredPart(t *testing.T) {
 	}
 	var _ fmp4.Report
 }
+
+// TestIndexFollowsCard: the agent's folder removed behind the store's back
+// (no write fails) and clips recorded again: status counts the clips on the
+// card, not the ones it remembered (it counted 25 where 6 existed), and
+// retention works from the same truth. A single clip removed by hand is
+// noticed too.
+func TestIndexFollowsCard(t *testing.T) {
+	card := storagetest.NewCard(t, 0)
+	s, _ := newStore(t, card, storage.StoreConfig{})
+	if _, err := s.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		sealClip(t, s, t0.Add(time.Duration(i)*time.Minute), uint64(i+1), 5)
+	}
+	if st := s.Status(); st.Clips != 25 {
+		t.Fatalf("status counts %d clips, want 25", st.Clips)
+	}
+	if err := os.RemoveAll(card.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status(); st.Clips != 0 || st.Bytes != 0 {
+		t.Errorf("after the folder was removed: status counts %d clips of %d bytes, want 0", st.Clips, st.Bytes)
+	}
+	var last storage.ClipInfo
+	for i := range 6 {
+		last = sealClip(t, s, t0.Add(time.Hour+time.Duration(i)*time.Minute), uint64(100+i), 5)
+	}
+	if st := s.Status(); st.Clips != 6 {
+		t.Errorf("after 6 new clips: status counts %d clips, want 6", st.Clips)
+	}
+	if err := os.Remove(last.Path); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status(); st.Clips != 5 {
+		t.Errorf("after a clip was removed by hand: status counts %d clips, want 5", st.Clips)
+	}
+}

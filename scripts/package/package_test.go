@@ -132,8 +132,10 @@ func TestShellcheck(t *testing.T) {
 	if err != nil {
 		t.Skip("shellcheck not installed")
 	}
-	if out, err := exec.Command(sc, "-s", "sh", "S90camagent").CombinedOutput(); err != nil {
-		t.Errorf("shellcheck: %v\n%s", err, out)
+	for _, f := range []string{"S90camagent", "camagent-sd-check"} {
+		if out, err := exec.Command(sc, "-s", "sh", f).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck %s: %v\n%s", f, err, out)
+		}
 	}
 }
 
@@ -146,6 +148,8 @@ func TestSystemdUnit(t *testing.T) {
 	bin := filepath.Join(dir, "camagent")
 	os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755)
 	unit := strings.ReplaceAll(read(t, "camagent.service"), "/usr/bin/camagent", bin)
+	check, _ := filepath.Abs("camagent-sd-check")
+	unit = strings.ReplaceAll(unit, "/usr/sbin/camagent-sd-check", check)
 	os.WriteFile(filepath.Join(dir, "camagent.service"), []byte(unit), 0o644)
 	var stderr bytes.Buffer
 	cmd := exec.Command(sa, "verify", "--man=no", filepath.Join(dir, "camagent.service"))
@@ -419,6 +423,109 @@ func TestBuildrootSim(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(out, "build/camagent-local/.cache")); err == nil {
 					t.Error("the rsync copied .cache")
 				}
+			}
+		})
+	}
+}
+
+// dirtyVFAT makes a FAT16 image as a power cut leaves it: the dirty bit set
+// and one lost cluster (allocated in both FATs, in no file).
+func dirtyVFAT(t *testing.T, img string) {
+	t.Helper()
+	if out, err := exec.Command("mkfs.vfat", "-C", img, "65536").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.vfat (run make deps: dosfstools): %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	boot := make([]byte, 512)
+	if _, err := f.ReadAt(boot, 0); err != nil {
+		t.Fatal(err)
+	}
+	reserved := int64(boot[14]) | int64(boot[15])<<8
+	perFAT := int64(boot[22]) | int64(boot[23])<<8
+	boot[37] |= 1 // FAT16 "volume dirty": set by the kernel at mount, cleared at unmount
+	if _, err := f.WriteAt(boot, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(boot[16]) {
+		if _, err := f.WriteAt([]byte{0xff, 0xff}, (reserved+i*perFAT)*512+2*100); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSDCheck runs camagent-sd-check (the card check of the QEMU init, the
+// init script and the systemd unit) with the host's dosfstools and e2fsprogs:
+// a vfat image left dirty and leaking by a power cut is repaired, and checks
+// clean afterwards; clean vfat and ext4 images are left alone; the salvaged
+// chain files are removed after mounting.
+func TestSDCheck(t *testing.T) {
+	path := "/usr/sbin:/sbin:" + os.Getenv("PATH")
+	for _, tool := range []string{"mkfs.vfat", "fsck.vfat", "mkfs.ext4", "e2fsck", "hexdump"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if _, err := exec.LookPath("/usr/sbin/" + tool); err != nil {
+				t.Fatalf("%s missing: run make deps", tool)
+			}
+		}
+	}
+	t.Setenv("PATH", path)
+	for name, sh := range shells(t) {
+		t.Run(name, func(t *testing.T) {
+			check := func(args ...string) (string, int) {
+				t.Helper()
+				cmd := exec.Command(sh[0], append(append(sh[1:], "camagent-sd-check"), args...)...)
+				out, err := cmd.CombinedOutput()
+				st := 0
+				if ee, ok := err.(*exec.ExitError); ok {
+					st = ee.ExitCode()
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				return string(out), st
+			}
+			dir := t.TempDir()
+			img := filepath.Join(dir, "vfat.img")
+			dirtyVFAT(t, img)
+			if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err == nil {
+				t.Fatalf("the dirty image checks clean before the repair:\n%s", out)
+			}
+			out, st := check(img)
+			if st != 0 || !strings.Contains(out, img+" (vfat): repaired") || !strings.Contains(out, "Dirty bit") {
+				t.Errorf("dirty vfat: status %d, output:\n%s", st, out)
+			}
+			if out, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput(); err != nil {
+				t.Errorf("after the repair, fsck.vfat -n: %v\n%s", err, out)
+			}
+			if out, st := check(img); st != 0 || !strings.Contains(out, "(vfat): clean") {
+				t.Errorf("second check: status %d, output:\n%s", st, out)
+			}
+
+			ext := filepath.Join(dir, "ext4.img")
+			if out, err := exec.Command("truncate", "-s", "16M", ext).CombinedOutput(); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			if out, err := exec.Command("mkfs.ext4", "-q", "-F", ext).CombinedOutput(); err != nil {
+				t.Fatalf("mkfs.ext4: %v %s", err, out)
+			}
+			if out, st := check(ext); st != 0 || !strings.Contains(out, "(ext4): clean") {
+				t.Errorf("clean ext4: status %d, output:\n%s", st, out)
+			}
+
+			mnt := filepath.Join(dir, "mnt")
+			os.MkdirAll(filepath.Join(mnt, "camagent"), 0o755)
+			os.WriteFile(filepath.Join(mnt, "FSCK0000.REC"), []byte("x"), 0o644)
+			os.WriteFile(filepath.Join(mnt, "FSCK0001.REC"), []byte("x"), 0o644)
+			if out, st := check("-r", mnt); st != 0 || !strings.Contains(out, "removed 2 salvaged") {
+				t.Errorf("-r: status %d, output:\n%s", st, out)
+			}
+			if ents, _ := os.ReadDir(mnt); len(ents) != 1 {
+				t.Errorf("after -r: %v", ents)
+			}
+			if _, st := check(filepath.Join(dir, "nope")); st != 2 {
+				t.Errorf("a missing device: status %d, want 2", st)
 			}
 		})
 	}

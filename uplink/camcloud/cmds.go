@@ -99,6 +99,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// The ingest's staging sweep (abandoned partial uploads), stopped and
+	// waited for when serve returns.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); _ = ing.Run(sweepCtx) }()
+	defer func() { stopSweep(); <-sweepDone }()
 	tok, err := c.newEnrollToken()
 	if err != nil {
 		return err

@@ -47,9 +47,11 @@
 // the missing link the chain vouches for; one that does not link to the
 // newest accepted manifest is stored and the gap recorded ("gap": true,
 // Stats.Gaps, gaps.log). Skipped sequence numbers that still link (a crash
-// between reservations, see package manifest) are not gaps. The answer
-// (200, ManifestAnswer) lists the objects the ingest still lacks with how
-// much of each it has (offset).
+// between reservations, see package manifest) are not gaps. An object the
+// device already uploaded for an earlier item (the same SHA-256 and size) is
+// linked into the new item, not asked for again (Stats.ObjectsLinked). The
+// answer (200, ManifestAnswer) lists the objects the ingest still lacks with
+// how much of each it has (offset).
 //
 // PUT /v1/objects/{sha256}?offset=N appends the body to the staged partial
 // object keyed by (TLS identity, sha256). It is refused when no stored
@@ -64,6 +66,12 @@
 // its SHA-256 is the declared one [hash-mismatch, 422: quarantined, starts
 // over]; it is then moved into every item of this device that declares it,
 // and the answer (200, ObjectAnswer) says complete.
+//
+// Server.Run sweeps staging (SweepStaging) at start and every hour: a
+// partial object no stored manifest declares any more, or one not written to
+// for Config.StagingMaxAge (a week by default), is removed, so a camera that
+// gave up an upload leaves nothing behind; if it comes back, the answer tells
+// it to start at offset 0.
 //
 // The status request answers the staged length (ObjectAnswer, and the
 // Upload-Offset header) for an object this TLS identity declared.

@@ -88,6 +88,10 @@ type Config struct {
 	// Observe, if set, is told of every request once it is answered (for
 	// metrics and tests). It must not block.
 	Observe func(Event)
+	// StagingMaxAge is how long a partial object may go unwritten before
+	// Run removes it from staging (default DefaultStagingMaxAge); SweepEvery
+	// is how often Run looks (default DefaultSweepEvery).
+	StagingMaxAge, SweepEvery time.Duration
 	// NoSync skips every fsync: only for tests and benchmarks on a
 	// throwaway directory. A power cut then loses accepted data.
 	NoSync bool
@@ -117,6 +121,7 @@ type Server struct {
 	maxObject                  uint64
 	attempts                   int
 	observe                    func(Event)
+	stagingMaxAge, sweepEvery  time.Duration
 	quar                       *quarantine
 	mux                        *http.ServeMux
 
@@ -130,6 +135,7 @@ type Server struct {
 
 type counters struct {
 	accepted, replays, gaps, filled, objects, bytesIn, bytesStored atomic.Uint64
+	linked, swept                                                  atomic.Uint64
 	listed, served, bytesOut, mixups, lookupErrors                 atomic.Uint64
 }
 
@@ -142,9 +148,14 @@ type Stats struct {
 	ObjectsStored     uint64 `json:"objects_stored"`
 	BytesReceived     uint64 `json:"bytes_received"` // object bytes appended to staging
 	BytesStored       uint64 `json:"bytes_stored"`   // bytes of accepted objects
-	ItemsListed       uint64 `json:"items_listed"`
-	ObjectsServed     uint64 `json:"objects_served"`
-	BytesServed       uint64 `json:"bytes_served"`
+	// ObjectsLinked counts objects a manifest named that were already stored
+	// for the device: linked into the new item, not received again.
+	ObjectsLinked uint64 `json:"objects_linked"`
+	// StagingSwept counts abandoned partial objects removed from staging.
+	StagingSwept  uint64 `json:"staging_swept"`
+	ItemsListed   uint64 `json:"items_listed"`
+	ObjectsServed uint64 `json:"objects_served"`
+	BytesServed   uint64 `json:"bytes_served"`
 	// LookupMixups counts owner-lookup answers about another device than
 	// the one asked for: each one detected and not used.
 	LookupMixups uint64 `json:"lookup_mixups"`
@@ -176,6 +187,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.maxObject > protocol.MaxOffset {
 		s.maxObject = protocol.MaxOffset
+	}
+	s.stagingMaxAge, s.sweepEvery = cfg.StagingMaxAge, cfg.SweepEvery
+	if s.stagingMaxAge <= 0 {
+		s.stagingMaxAge = DefaultStagingMaxAge
+	}
+	if s.sweepEvery <= 0 {
+		s.sweepEvery = DefaultSweepEvery
 	}
 	if s.attempts <= 0 {
 		s.attempts = DefaultLookupAttempts
@@ -237,7 +255,7 @@ func (s *Server) Stats() Stats {
 	qn, qd := s.quar.counts()
 	return Stats{ManifestsAccepted: s.st.accepted.Load(), Replays: s.st.replays.Load(), Gaps: s.st.gaps.Load(),
 		GapsFilled: s.st.filled.Load(), ObjectsStored: s.st.objects.Load(), BytesReceived: s.st.bytesIn.Load(),
-		BytesStored: s.st.bytesStored.Load(), ItemsListed: s.st.listed.Load(), ObjectsServed: s.st.served.Load(),
+		BytesStored: s.st.bytesStored.Load(), ObjectsLinked: s.st.linked.Load(), StagingSwept: s.st.swept.Load(), ItemsListed: s.st.listed.Load(), ObjectsServed: s.st.served.Load(),
 		BytesServed: s.st.bytesOut.Load(), LookupMixups: s.st.mixups.Load(), LookupErrors: s.st.lookupErrors.Load(),
 		Refused: refused, Quarantined: qn, QuarantineDropped: qd}
 }

@@ -41,6 +41,16 @@ type device struct {
 	pending map[[32]byte]*pendingObject
 	busy    map[[32]byte]bool   // objects a request is appending to
 	recent  map[[32]byte]uint64 // recently completed objects and their sizes
+	// stored is where each accepted object of this device is (one of its
+	// items' obj-<role> files), so that a later manifest naming an object
+	// already stored gets it linked instead of asking for it again.
+	stored map[[32]byte]storedObject
+}
+
+// storedObject is one accepted object on disk.
+type storedObject struct {
+	path string
+	size uint64
 }
 
 // deviceState is state.json.
@@ -104,6 +114,15 @@ func (s *Server) load(d *device) error {
 	for _, seq := range seqs {
 		dir := itemDir(d.dir, seq)
 		if exists(filepath.Join(dir, completeFile)) {
+			// Every object of a complete item is stored: note where
+			// (the manifest was verified when it was stored).
+			if cose, err := readMax(filepath.Join(dir, manifestFile), manifest.MaxSize); err == nil {
+				if m, _, err := manifest.Parse(cose); err == nil {
+					for _, o := range m.Objects {
+						d.noteStored(o.SHA256, filepath.Join(dir, objectPrefix+o.Role), o.Size)
+					}
+				}
+			}
 			continue
 		}
 		cose, err := atomicfile.ReadFileMax(filepath.Join(dir, manifestFile), manifest.MaxSize)
@@ -117,12 +136,48 @@ func (s *Server) load(d *device) error {
 			continue
 		}
 		for _, o := range m.Objects {
-			if !exists(filepath.Join(dir, objectPrefix+o.Role)) {
+			if p := filepath.Join(dir, objectPrefix+o.Role); exists(p) {
+				d.noteStored(o.SHA256, p, o.Size)
+			} else {
 				d.addPending(o, seq)
 			}
 		}
 	}
 	return nil
+}
+
+// noteStored records that the accepted object sum is at path.
+func (d *device) noteStored(sum [32]byte, path string, size uint64) {
+	if d.stored == nil {
+		d.stored = map[[32]byte]storedObject{}
+	}
+	if _, ok := d.stored[sum]; !ok {
+		d.stored[sum] = storedObject{path: path, size: size}
+	}
+}
+
+// linkStored puts the already accepted object o into the item folder dir, by
+// hard link (or copy), and reports whether it did: an object is received
+// once per device, whichever manifests name it. d is locked.
+func (s *Server) linkStored(d *device, o manifest.Object, dir string) (bool, error) {
+	so, ok := d.stored[o.SHA256]
+	if !ok || so.size != o.Size {
+		return false, nil
+	}
+	if st, err := os.Stat(so.path); err != nil || uint64(st.Size()) != so.size {
+		delete(d.stored, o.SHA256) // gone or damaged: receive it again
+		return false, nil
+	}
+	dst := filepath.Join(dir, objectPrefix+o.Role)
+	if exists(dst) {
+		return true, nil
+	}
+	if err := os.Link(so.path, dst); err != nil {
+		if err := s.copyFile(so.path, dst); err != nil {
+			return false, fmt.Errorf("ingest: link stored %x into %s: %w", o.SHA256[:8], dir, err)
+		}
+	}
+	return true, nil
 }
 
 func (d *device) addPending(o manifest.Object, seq uint64) {
@@ -276,6 +331,7 @@ func (s *Server) install(d *device, sum [32]byte, p *pendingObject) ([]uint64, e
 		if err != nil {
 			return done, fmt.Errorf("ingest: install %x as %s #%d %s: %w", sum[:8], d.id, ref.seq, ref.role, err)
 		}
+		d.noteStored(sum, dst, p.size)
 		if err := s.syncDir(dir); err != nil {
 			return done, err
 		}

@@ -184,8 +184,23 @@ func (s *Server) accept(d *device, m *manifest.Manifest, cose []byte) (protocol.
 			return protocol.ManifestAnswer{}, refuse(http.StatusServiceUnavailable, protocol.CodeInternal, "%v", err).after(retryInternal)
 		}
 	}
+	linked := false
 	for _, o := range m.Objects {
+		ok, err := s.linkStored(d, o, dir)
+		if err != nil {
+			s.log.Error("link a stored object", "device", d.id, "seq", m.Seq, "err", err)
+		}
+		if ok {
+			linked = true
+			s.st.linked.Add(1)
+			continue
+		}
 		d.addPending(o, m.Seq)
+	}
+	if linked {
+		if err := s.syncDir(dir); err != nil {
+			return protocol.ManifestAnswer{}, refuse(http.StatusServiceUnavailable, protocol.CodeInternal, "%v", err).after(retryInternal)
+		}
 	}
 	s.st.accepted.Add(1)
 	s.log.Debug("manifest accepted", "device", d.id, "seq", m.Seq, "owner", m.Owner, "gap", gap)

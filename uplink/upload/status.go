@@ -3,6 +3,8 @@ package upload
 import (
 	"slices"
 	"time"
+
+	"github.com/camagent/camagent/uplink/ingest/protocol"
 )
 
 // Status is the uploader's state for `camagent ctl uploads`.
@@ -26,6 +28,10 @@ type Status struct {
 	LastError   string    `json:"last_error,omitempty"`
 	LastCode    string    `json:"last_code,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Blocked says why nothing can be uploaded while the ingest refuses the
+	// device itself (its certificate or pairing), and what fixes it; the
+	// backoff then grows to Config.RefusedCap.
+	Blocked string `json:"blocked,omitempty"`
 	// NextAttempt is when the uploader acts next, when it is waiting.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	Watching    int       `json:"watching"` // folders under fsnotify watch
@@ -52,7 +58,7 @@ func (u *Uploader) Status() Status {
 	defer u.mu.Unlock()
 	st := Status{State: u.state, Current: u.current, Queued: len(u.queue), Truncated: u.truncated,
 		Uploaded: u.uploaded, BytesSent: u.bytesSent, LastUpload: u.lastUpload, Failures: u.failures,
-		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Watching: len(u.watched)}
+		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked, Watching: len(u.watched)}
 	if st.State == "backoff" || st.State == "pacing" || st.State == "starting" || (st.State == "idle" && !u.nextAttempt.IsZero()) {
 		st.NextAttempt = u.nextAttempt
 	}
@@ -98,4 +104,28 @@ func (u *Uploader) Status() Status {
 		st.Items = append(st.Items, is)
 	}
 	return st
+}
+
+// deviceRefusal says, for Status.Blocked, why the ingest refuses the device
+// and what fixes it.
+func deviceRefusal(re *RefusedError) string {
+	if re == nil {
+		return ""
+	}
+	why := ""
+	switch re.Code {
+	case protocol.CodeNoClientCert:
+		why = "the ingest got no device certificate: provision the camera (camagent provision)"
+	case protocol.CodeCertExpired:
+		why = "the device certificate is expired or not yet valid: check the camera's clock, or renew the certificate"
+	case protocol.CodeCertUntrusted:
+		why = "the device certificate is not issued by this cloud's CA: enroll the camera with this cloud"
+	case protocol.CodeCertInvalid, protocol.CodeCertIdentity:
+		why = "the device certificate is invalid for this device: enroll the camera again"
+	case protocol.CodeUnpaired:
+		why = "the device is not paired to an account: pair it in the app"
+	default:
+		why = "the ingest refuses this device"
+	}
+	return why + " (" + re.Code + "); retrying with a long backoff"
 }

@@ -40,7 +40,8 @@ const (
 	DefaultStartDelay    = 30 * time.Second
 	DefaultBackoffBase   = 2 * time.Second
 	DefaultBackoffCap    = 5 * time.Minute
-	DefaultItemRate      = 1.0 // upload steps per second
+	DefaultRefusedCap    = 6 * time.Hour // backoff cap while the ingest refuses the device
+	DefaultItemRate      = 1.0           // upload steps per second
 	DefaultItemBurst     = 4
 	DefaultParkFor       = time.Hour
 	DefaultRescan        = 5 * time.Minute
@@ -72,6 +73,11 @@ type Config struct {
 	StartDelay time.Duration
 	// Backoff is the retry backoff after a failure (full jitter).
 	Backoff Backoff
+	// RefusedCap caps the backoff (from Backoff.Base) while the ingest
+	// refuses the device itself (certificate, pairing): that is not fixed by
+	// waiting five minutes, and thousands of refused cameras must not knock
+	// every five minutes. Default DefaultRefusedCap.
+	RefusedCap time.Duration
 	// ItemRate and ItemBurst pace the upload steps (a step posts one
 	// manifest and sends the objects it may) through a token bucket, so a
 	// backlog drains at a steady rate. The bandwidth cap is the Client's
@@ -120,6 +126,7 @@ type Uploader struct {
 	lastErr     string
 	lastCode    string
 	lastErrAt   time.Time
+	blocked     string // why the ingest refuses this device, until an upload succeeds
 	nextAttempt time.Time
 	uploaded    uint64
 	bytesSent   uint64
@@ -159,6 +166,9 @@ func New(cfg Config) (*Uploader, error) {
 	}
 	if cfg.Backoff.Cap <= 0 {
 		cfg.Backoff.Cap = DefaultBackoffCap
+	}
+	if cfg.RefusedCap <= 0 {
+		cfg.RefusedCap = DefaultRefusedCap
 	}
 	if cfg.Backoff.Cap < cfg.Backoff.Base {
 		return nil, fmt.Errorf("%w: backoff cap %v below base %v", ErrConfig, cfg.Backoff.Cap, cfg.Backoff.Base)
@@ -308,6 +318,7 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 			u.items.empty(now) // drain the backlog at the steady rate, not in a burst
 		}
 		u.failures = 0
+		u.blocked = ""
 		u.mu.Unlock()
 		return
 	}
@@ -330,11 +341,19 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 	case Permanent:
 		u.park(q, now, code, err)
 	default: // Transient, DeviceLevel: an outage; everything waits
+		blocked := ""
+		if Classify(err) == DeviceLevel {
+			blocked = deviceRefusal(re)
+		}
 		u.mu.Lock()
 		u.failures++
 		n := u.failures
+		u.blocked = blocked
 		u.mu.Unlock()
 		d := u.cfg.Backoff.Delay(n, u.rnd)
+		if blocked != "" {
+			d = Backoff{Base: u.cfg.Backoff.Base, Cap: u.cfg.RefusedCap}.Delay(n, u.rnd)
+		}
 		if re != nil && re.HasRetryAfter {
 			// At least what the ingest asked, plus a little jitter so the
 			// cameras it told the same thing do not come back together.

@@ -443,3 +443,81 @@ func TestUploaderBandwidthCap(t *testing.T) {
 		t.Errorf("%.0f bytes at %d B/s took %v on the clock, want about %v", size, rate, total, want)
 	}
 }
+
+// TestUploaderRefusedDeviceBacksOffFurther: while the ingest refuses the
+// device itself (an expired certificate), the backoff grows past the normal
+// cap towards RefusedCap, and the status says why; an upload that succeeds
+// clears it.
+func TestUploaderRefusedDeviceBacksOffFurther(t *testing.T) {
+	const refusals = 10
+	var (
+		mu      sync.Mutex
+		served  int
+		blocked string
+		u       *upload.Uploader
+	)
+	env := ingesttest.Start(t, ingesttest.Options{Wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			served++
+			n, up := served, u
+			mu.Unlock()
+			if n <= refusals {
+				if n == refusals && up != nil {
+					st := up.Status()
+					mu.Lock()
+					blocked = st.Blocked
+					mu.Unlock()
+				}
+				fail(w, 401, protocol.CodeCertExpired)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	cam := newCamera(t, env, "rosa")
+	cam.record(t, 5)
+	clk := newFakeClock()
+	clk.block = 1000 * time.Hour
+	uploaded := make(chan string, 1)
+	base, capd, refusedCap := 2*time.Second, 10*time.Second, time.Hour
+	u2 := cam.uploader(t, cam.client(t, nil), clk, func(c *upload.Config) {
+		c.Backoff = upload.Backoff{Base: base, Cap: capd}
+		c.RefusedCap = refusedCap
+		c.Rand = rand.New(rand.NewPCG(1, 2))
+		c.OnUploaded = func(n string) { uploaded <- n }
+	})
+	mu.Lock()
+	u = u2
+	mu.Unlock()
+	run(t, u2)
+	waitFor(t, uploaded, 1)
+	w := clk.Waits()
+	if len(w) < refusals {
+		t.Fatalf("waits %v, want one per refusal", w)
+	}
+	longest := time.Duration(0)
+	for i, d := range w[:refusals] {
+		ceil := min(refusedCap, base<<i)
+		if d > ceil {
+			t.Errorf("wait %d: %v, above its ceiling %v", i+1, d, ceil)
+		}
+		longest = max(longest, d)
+	}
+	if longest <= capd {
+		t.Errorf("waits %v: none above the normal cap %v while the device is refused", w[:refusals], capd)
+	}
+	mu.Lock()
+	got := blocked
+	mu.Unlock()
+	if !strings.Contains(got, protocol.CodeCertExpired) || !strings.Contains(got, "clock") {
+		t.Errorf("status while refused: blocked = %q, want the reason (cert-expired) and the fix", got)
+	}
+	st := u2.Status()
+	for deadline := time.Now().Add(10 * time.Second); st.Blocked != "" && time.Now().Before(deadline); st = u2.Status() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st.Blocked != "" {
+		t.Errorf("status after an upload: blocked = %q, want empty", st.Blocked)
+	}
+}

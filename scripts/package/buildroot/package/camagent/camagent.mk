@@ -62,6 +62,8 @@ endif
 # camagent.toml, copied later, replaces it.
 define CAMAGENT_INSTALL_FILES
 	$(INSTALL) -d -m 0755 $(TARGET_DIR)/etc/camagent $(TARGET_DIR)/mnt/sd
+	$(INSTALL) -D -m 0755 $(CAMAGENT_FILES)/camagent-sd-check \
+		$(TARGET_DIR)/usr/sbin/camagent-sd-check
 	$(INSTALL) -d -m 0700 $(TARGET_DIR)/var/lib/camagent
 	$(INSTALL) -m 0644 $(CAMAGENT_SITE)/agent/config/camagent.example.toml \
 		$(TARGET_DIR)/etc/camagent/camagent.example.toml
