@@ -116,7 +116,7 @@ func (s *Server) load(d *device) error {
 		if exists(filepath.Join(dir, completeFile)) {
 			// Every object of a complete item is stored: note where
 			// (the manifest was verified when it was stored).
-			if cose, err := readMax(filepath.Join(dir, manifestFile), manifest.MaxSize); err == nil {
+			if cose, err := atomicfile.ReadFileMax(filepath.Join(dir, manifestFile), manifest.MaxSize); err == nil {
 				if m, _, err := manifest.Parse(cose); err == nil {
 					for _, o := range m.Objects {
 						d.noteStored(o.SHA256, filepath.Join(dir, objectPrefix+o.Role), o.Size)
