@@ -9,7 +9,7 @@ OUT     := out
 CACHE   := .cache
 GOFILES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './out/*') go.mod go.sum
 
-.PHONY: help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
+.PHONY: crossunit size help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -52,6 +52,11 @@ lint: ## gofmt check and go vet
 unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...
 	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
+	@$(MAKE) --no-print-directory crossunit
+
+crossunit: ## V4L2 struct layouts and ioctl numbers checked on the 32-bit targets (under qemu-user)
+	GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm-static -run 'V4L2|Ioc|Webcam' ./capture/
+	GOARCH=mipsle GOMIPS=softfloat go test -count=1 -exec qemu-mipsel-static -run 'V4L2|Ioc|Webcam' ./capture/
 
 e2e: image ## the QEMU end-to-end test
 	CAMAGENT_E2E=1 go test -count=1 -v -timeout 15m ./scripts/e2e/

@@ -2,9 +2,9 @@
 # deps.sh: install what building, running and testing camagent needs, idempotently.
 #
 # Host packages come from apt-get (only the missing ones are installed; nothing is
-# printed when everything is there). The guest's Debian arm64 kernel and busybox
-# are downloaded with apt-get download (not installed) and unpacked into the cache
-# folder (.cache/, ignored by git), as ../shared/QEMU-NOTES.md describes.
+# printed when everything is there). The guests' Debian kernels and busybox (arm64
+# and mipsel) are downloaded with apt-get download (not installed) and unpacked into the cache
+# folder (.cache/, ignored by git).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +16,8 @@ guest=$cache/guest
 # image) and the test peers (ffmpeg for ffprobe).
 host_pkgs=(qemu-system-arm qemu-user-static cpio kmod dosfstools mtools e2fsprogs
   ffmpeg busybox socat openssl)
+# the MIPS camera (qemu-system-mipsel) and `make size` (xz)
+host_pkgs+=(qemu-system-mips xz-utils)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -41,23 +43,30 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installed ${#missing[@]} package(s)"
 fi
 
-# The guest: Debian's arm64 kernel (with its modules) and static busybox.
-if [ ! -f "$guest/ready" ]; then
-  say "fetching the Debian arm64 kernel and busybox into $guest"
-  rm -rf "$guest" && mkdir -p "$guest/lists/partial" "$guest/debs" "$guest/root"
-  o=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 -oDir::State::Lists="$guest/lists"
-     -oDir::Cache="$guest/aptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
-  mkdir -p "$guest/aptcache/archives/partial"
+# The guests: Debian's kernel (with its modules) and static busybox for each QEMU
+# camera, arm64 (`-M virt`) in $cache/guest and mipsel (`-M malta`, a MIPS32
+# little-endian camera like the Ingenic T31 ones) in $cache/guest-mipsle.
+# fetch_guest DIR DEBARCH KERNEL-METAPACKAGE
+fetch_guest() {
+  local dir=$1 arch=$2 meta=$3 kpkg kver
+  [ -f "$dir/ready" ] && return 0
+  say "fetching the Debian $arch kernel and busybox into $dir"
+  rm -rf "$dir" && mkdir -p "$dir/lists/partial" "$dir/debs" "$dir/root"
+  local o=(-oAPT::Architecture="$arch" -oAPT::Architectures="$arch" -oDir::State::Lists="$dir/lists"
+    -oDir::Cache="$dir/aptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
+  mkdir -p "$dir/aptcache/archives/partial"
   apt-get "${o[@]}" update -qq >/dev/null
-  kpkg=$(apt-cache "${o[@]}" depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  [ -n "$kpkg" ] || { say "cannot resolve the arm64 kernel package (apt-cache depends linux-image-arm64)"; exit 1; }
-  (cd "$guest/debs" && apt-get "${o[@]}" download -qq "$kpkg" busybox-static >/dev/null)
-  for d in "$guest"/debs/*.deb; do dpkg -x "$d" "$guest/root"; done
-  kver=$(ls "$guest/root/lib/modules" | head -1)
-  depmod -b "$guest/root" "$kver"
-  ln -sf "root/boot/vmlinuz-$kver" "$guest/vmlinuz"
-  echo "$kver" >"$guest/kver"
-  rm -rf "$guest/debs" "$guest/aptcache" "$guest/lists"
-  touch "$guest/ready"
-  say "guest kernel $kver ready"
-fi
+  kpkg=$(apt-cache "${o[@]}" depends "$meta" | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  [ -n "$kpkg" ] || { say "cannot resolve the $arch kernel package (apt-cache depends $meta)"; exit 1; }
+  (cd "$dir/debs" && apt-get "${o[@]}" download -qq "$kpkg" busybox-static >/dev/null)
+  for d in "$dir"/debs/*.deb; do dpkg -x "$d" "$dir/root"; done
+  kver=$(ls "$dir/root/lib/modules" | head -1)
+  depmod -b "$dir/root" "$kver"
+  ln -sf "root/boot/vmlinuz-$kver" "$dir/vmlinuz"
+  echo "$kver" >"$dir/kver"
+  rm -rf "$dir/debs" "$dir/aptcache" "$dir/lists"
+  touch "$dir/ready"
+  say "guest kernel $kver ($arch) ready"
+}
+fetch_guest "$guest" arm64 linux-image-arm64
+fetch_guest "$guest-mipsle" mipsel linux-image-4kc-malta
