@@ -34,15 +34,20 @@ mipsle: $(OUT)/camagent-mipsle ## cross-build for linux/mipsle GOMIPS=softfloat
 cross: arm64 armv7 mipsle ## all three cross builds, with their sizes
 	@ls -l $(OUT)/camagent-arm64 $(OUT)/camagent-armv7 $(OUT)/camagent-mipsle | awk '{printf "  %-24s %6.2f MB\n", $$9, $$5/1e6}'
 
-image: deps $(OUT)/camagent-arm64 ## build the QEMU camera's initramfs
-	@bash scripts/image.sh $(OUT)/camagent-arm64 $(OUT)/initramfs.cpio.gz
+# The QEMU camera: ARCH=arm64 (the default, -M virt) or ARCH=mipsle (-M malta).
+ARCH ?= arm64
+IMAGE_arm64  := $(OUT)/initramfs.cpio.gz
+IMAGE_mipsle := $(OUT)/initramfs-mipsle.cpio.gz
 
-run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log
+image: deps $(OUT)/camagent-$(ARCH) ## build the QEMU camera's initramfs (ARCH=arm64|mipsle)
+	@CAMERA_ARCH=$(ARCH) bash scripts/image.sh $(OUT)/camagent-$(ARCH) $(IMAGE_$(ARCH))
+
+run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log (ARCH=mipsle: the MIPS one)
 	@$(MAKE) --no-print-directory build
-	@bash scripts/qemu.sh run
+	@CAMERA_ARCH=$(ARCH) bash scripts/qemu.sh run
 
 shell: ## attach to the running QEMU camera's serial console
-	@bash scripts/qemu.sh shell
+	@CAMERA_ARCH=$(ARCH) bash scripts/qemu.sh shell
 
 lint: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files -o --exclude-standard '*.go')); \
@@ -58,7 +63,9 @@ crossunit: ## V4L2 struct layouts and ioctl numbers checked on the 32-bit target
 	GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm-static -run 'V4L2|Ioc|Webcam' ./capture/
 	GOARCH=mipsle GOMIPS=softfloat go test -count=1 -exec qemu-mipsel-static -run 'V4L2|Ioc|Webcam' ./capture/
 
-e2e: image ## the QEMU end-to-end test
+e2e: ## the QEMU end-to-end test, on the arm64 and the mipsle camera
+	@$(MAKE) --no-print-directory image ARCH=arm64
+	@$(MAKE) --no-print-directory image ARCH=mipsle
 	CAMAGENT_E2E=1 go test -count=1 -v -timeout 15m ./scripts/e2e/
 
 test: deps lint cross unit e2e ## everything: vet, cross builds, unit, integration and QEMU end-to-end tests

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# qemu.sh run|shell|stop|boot: the QEMU camera (qemu-system-aarch64 -M virt with
-# Debian's arm64 kernel, the initramfs from scripts/image.sh, the kernel's vivid
-# driver as the camera and a raw disk image as the SD card).
+# qemu.sh run|shell|stop|boot: the QEMU camera (Debian's kernel, the initramfs
+# from scripts/image.sh, the kernel's vivid driver as the camera and a raw disk
+# image as the SD card). Two cameras, chosen by CAMERA_ARCH:
+#   arm64   qemu-system-aarch64 -M virt, Cortex-A53, 512 MB (the default)
+#   mipsle  qemu-system-mipsel -M malta, MIPS 24Kf, 128 MB: a 32-bit
+#           little-endian MIPS camera like the Ingenic T31 ones
 #
 #   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443,
 #                         data in out/cloud, log in out/camcloud.log), boot the
@@ -22,10 +25,12 @@
 # The console of `run` is the unix socket out/console.sock (logged to
 # out/console.log), its QEMU monitor out/monitor.sock.
 #
-# Environment (defaults in brackets):
-#   CAMERA_INITRAMFS  initramfs                         [out/initramfs.cpio.gz]
-#   CAMERA_KERNEL     kernel Image                      [.cache/guest/vmlinuz]
-#   CAMERA_SD         SD card image                     [out/sd.img]
+# Environment (defaults in brackets; SUFFIX is empty for arm64, -mipsle for mipsle):
+#   CAMERA_ARCH       arm64 or mipsle                   [arm64]
+#   CAMERA_INITRAMFS  initramfs                         [out/initramfs$SUFFIX.cpio.gz]
+#   CAMERA_KERNEL     kernel                            [.cache/guest$SUFFIX/vmlinuz]
+#   CAMERA_MEM        guest RAM in MB                   [512 arm64, 128 mipsle]
+#   CAMERA_SD         SD card image                     [out/sd$SUFFIX.img]
 #   CAMERA_SD_FS      file system of a new SD image     [vfat]
 #   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
 #                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
@@ -44,9 +49,16 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/out
-initramfs=${CAMERA_INITRAMFS:-$out/initramfs.cpio.gz}
-kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest/vmlinuz}
-sd=${CAMERA_SD:-$out/sd.img}
+arch=${CAMERA_ARCH:-arm64}
+case $arch in
+arm64) suffix= mem=512 ;;
+mipsle) suffix=-mipsle mem=128 ;;
+*) printf 'qemu: CAMERA_ARCH=%s: want arm64 or mipsle\n' "$arch" >&2; exit 1 ;;
+esac
+mem=${CAMERA_MEM:-$mem}
+initramfs=${CAMERA_INITRAMFS:-$out/initramfs$suffix.cpio.gz}
+kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest$suffix/vmlinuz}
+sd=${CAMERA_SD:-$out/sd$suffix.img}
 sd_fs=${CAMERA_SD_FS:-vfat}
 fwd=${CAMERA_FWD:-8443 1883}
 console_sock=$out/console.sock
@@ -65,7 +77,7 @@ qemu_args() {
   [ -f "$kernel" ] || die "no kernel at $kernel (make deps)"
   [ -f "$initramfs" ] || die "no initramfs at $initramfs (make image)"
   [ -f "$sd" ] || die "no SD card image at $sd (scripts/sd.sh)"
-  command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 missing (make deps)"
+  command -v "$(qemu_bin)" >/dev/null || die "$(qemu_bin) missing (make deps)"
   local netdev="user,id=n0,restrict=on" f g h fwdcmd
   for f in $fwd; do
     g=${f%%:*} h=${f##*:}
@@ -75,13 +87,37 @@ qemu_args() {
     netdev+=",guestfwd=tcp:10.0.2.100:$g-cmd:${fwdcmd//,/,,}"
   done
   # shellcheck disable=SC2054 # commas separate QEMU's sub-options
-  args=(
-    -M virt -cpu cortex-a53 -m 512 -smp 1 -nographic -nic none
-    -kernel "$kernel" -initrd "$initramfs"
-    -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
-    -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd
-    -netdev "$netdev" -device virtio-net-device,netdev=n0
-  )
+  case $arch in
+  arm64)
+    args=(
+      -M virt -cpu cortex-a53 -m "$mem" -smp 1 -nographic -nic none
+      -kernel "$kernel" -initrd "$initramfs"
+      -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd
+      -netdev "$netdev" -device virtio-net-device,netdev=n0
+    )
+    ;;
+  mipsle)
+    # The Malta board's own NIC and VGA are left out (their ROMs come only with
+    # recommended packages); the SD card and the
+    # network are virtio PCI devices, without option ROMs (romfile=: the
+    # firmware never boots from them, and Debian ships them only in ipxe-qemu).
+    args=(
+      -M malta -m "$mem" -nographic -nic none -vga none
+      -kernel "$kernel" -initrd "$initramfs"
+      -append "console=ttyS0 rdinit=/init quiet panic=5 ${CAMERA_APPEND:-}"
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-pci,drive=sd,romfile=
+      -netdev "$netdev" -device virtio-net-pci,netdev=n0,romfile=
+    )
+    ;;
+  esac
+}
+
+qemu_bin() {
+  case $arch in
+  arm64) echo qemu-system-aarch64 ;;
+  mipsle) echo qemu-system-mipsel ;;
+  esac
 }
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
@@ -125,8 +161,15 @@ monitor() {
 power_off() {
   local pid=$1 i
   [ -n "$pid" ] || return 0
-  say "pressing the power button (camagent stops, the SD card is unmounted)"
-  monitor system_powerdown || say "cannot reach the monitor at $monitor_sock"
+  if [ "$arch" = mipsle ]; then
+    # The Malta board has no power button the kernel hears: type the command.
+    say "typing camera-poweroff on the console (camagent stops, the SD card is unmounted)"
+    printf '\ncamera-poweroff\n' | socat - "UNIX-CONNECT:$console_sock" >/dev/null 2>&1 ||
+      say "cannot reach the console at $console_sock"
+  else
+    say "pressing the power button (camagent stops, the SD card is unmounted)"
+    monitor system_powerdown || say "cannot reach the monitor at $monitor_sock"
+  fi
   for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
   say "the camera did not power off within 30 s: quitting QEMU"
   monitor quit || true
@@ -165,13 +208,13 @@ cmd_run() {
   qpid=
   trap 'power_off "$qpid"' INT TERM
   # Own session: the terminal's Ctrl-C must reach this script, not QEMU.
-  setsid qemu-system-aarch64 "${args[@]}" \
+  setsid "$(qemu_bin)" "${args[@]}" \
     -chardev "socket,id=con,path=$console_sock,server=on,wait=off,logfile=$console_log" \
     -serial chardev:con \
     -monitor "unix:$monitor_sock,server=on,wait=off" \
     -pidfile "$pidfile" </dev/null &
   qpid=$!
-  say "camera booting (pid $qpid); console log $console_log"
+  say "$arch camera booting (pid $qpid); console log $console_log"
   say "make shell attaches to the console; Ctrl-C here powers the camera off"
   local i
   for ((i = 0; i < 50; i++)); do [ -f "$console_log" ] && break; kill -0 $qpid 2>/dev/null || break; sleep 0.1; done
@@ -220,7 +263,7 @@ cmd_boot() {
   fi
   args+=(-serial chardev:con -no-reboot)
   if [ "$mon" = none ]; then args+=(-monitor none); else args+=(-monitor "unix:$mon,server=on,wait=off"); fi
-  exec qemu-system-aarch64 "${args[@]}"
+  exec "$(qemu_bin)" "${args[@]}"
 }
 
 case ${1:-} in
