@@ -167,6 +167,9 @@ func schema() []field {
 		{key: "upload.server_name", kind: kindString},
 		{key: "upload.bandwidth_kbps", kind: kindInt, lo: 0, hi: 1 << 30},
 		{key: "upload.start_delay", kind: kindDuration},
+		{key: "time", kind: kindTable},
+		{key: "time.enable", kind: kindBool},
+		{key: "time.servers", kind: kindStrings},
 	}
 }
 

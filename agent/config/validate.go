@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 )
@@ -68,6 +69,11 @@ func (c Config) Validate() error {
 	}
 	p.add(checkRange("upload.bandwidth_kbps", c.Upload.BandwidthKBps, 0, 1<<30))
 	p.add(checkDuration("upload.start_delay", c.Upload.StartDelay.Duration, 0, time.Hour))
+	for _, srv := range c.Time.Servers {
+		if err := timesync.CheckServer(srv); err != nil {
+			p.addKey("time.servers", "%s", strings.TrimPrefix(err.Error(), "timesync: "))
+		}
+	}
 	p.add(checkAbs("identity.key", c.Identity.Key))
 	if c.Identity.CloudKey != "" {
 		p.add(checkAbs("identity.cloud_key", c.Identity.CloudKey))
