@@ -20,6 +20,7 @@ deps: ## install the host packages and fetch the guest kernel (idempotent)
 build: ## build camagent (and camcloud) for this host into out/
 	$(GOBUILD) -o $(OUT)/camagent ./agent
 	$(GOBUILD) -o $(OUT)/camcloud ./uplink/camcloud
+	$(GOBUILD) -o $(OUT)/devsntp ./board/timesync/devsntp
 
 $(OUT)/camagent-arm64: $(GOFILES)
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $@ ./agent

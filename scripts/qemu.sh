@@ -34,7 +34,7 @@
 #   CAMERA_SD_FS      file system of a new SD image     [vfat]
 #   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
 #                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
-#                                                       [8443 1883]
+#                                                       [8443 1883 123:1123]
 #   CAMERA_APPEND     more kernel command line, e.g. vivid.num_inputs=2
 #   CAMERA_CONSOLE    boot only: stdio or a unix socket path (the socket waits
 #                     for a client before QEMU starts)  [stdio]
@@ -60,7 +60,7 @@ initramfs=${CAMERA_INITRAMFS:-$out/initramfs$suffix.cpio.gz}
 kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest$suffix/vmlinuz}
 sd=${CAMERA_SD:-$out/sd$suffix.img}
 sd_fs=${CAMERA_SD_FS:-vfat}
-fwd=${CAMERA_FWD:-8443 1883}
+fwd=${CAMERA_FWD:-8443 1883 123:1123}
 console_sock=$out/console.sock
 console_log=$out/console.log
 monitor_sock=$out/monitor.sock
@@ -195,11 +195,17 @@ cmd_run() {
     bash "$top/scripts/sd.sh" "$sd" "$sd_fs"
   fi
   qemu_args
+  # The camera's time server ([time] servers in scripts/qemu/camagent.toml):
+  # devsntp on the host's loopback, reached as 10.0.2.100:123 over TCP.
+  [ -x "$out/devsntp" ] || die "no $out/devsntp (make build)"
+  setsid "$out/devsntp" -udp "" -tcp 127.0.0.1:1123 >"$out/devsntp.log" 2>&1 </dev/null &
+  spid=$!
+  trap 'kill $spid 2>/dev/null || true' EXIT
   if [ "$cloud" != none ]; then
     # Provisions only when the card lacks this cloud's identity files.
     bash "$top/scripts/cloud.sh" card "$sd" "$cloud" dev >/dev/null
     start_cloud
-    trap 'stop_cloud' EXIT
+    trap 'stop_cloud; kill $spid 2>/dev/null || true' EXIT
     say "dev cloud: camcloud serve (pid $cpid) on https://$cloud_listen, data $cloud, log $cloud_log"
     say "the camera's clips, verified: $out/camcloud list -data $cloud -account dev"
   fi
@@ -223,7 +229,7 @@ cmd_run() {
   # this terminal's input, so the question is dropped.
   tail -n +1 -F --pid=$qpid "$console_log" 2>/dev/null | sed -u 's/\x1b\[6n//g' &
   tpid=$!
-  trap 'kill $tpid 2>/dev/null || true; stop_cloud' EXIT
+  trap 'kill $tpid 2>/dev/null || true; stop_cloud; kill $spid 2>/dev/null || true' EXIT
   # wait returns early when a trapped signal arrives; QEMU may still be running.
   while kill -0 $qpid 2>/dev/null; do wait $qpid || true; done
   local st=0

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camagent/camagent/board/timesync"
 )
 
 // Bounds on each wait. A healthy camera needs a fraction of each (its first
@@ -247,8 +250,9 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	deviceID := cloud.provision(t, root, img)
 	t.Logf("SD card (%s) provisioned for the dev cloud: device %s, paired to %s", tc.fs, deviceID, devAccount)
 	peer := startPeer(t)
-	// The guest's 8443 reaches the dev cloud, its 1883 the test's echo peer.
-	fwd := fmt.Sprintf("8443:%d 1883:%d", cloud.port, peer)
+	// The guest's 8443 reaches the dev cloud, its 1883 the test's echo peer,
+	// its 123 the time server ([time] servers in scripts/qemu/camagent.toml).
+	fwd := fmt.Sprintf("8443:%d 1883:%d 123:%d", cloud.port, peer, startTimeServer(t))
 	v := boot(t, root, tc.cam, img, fwd, filepath.Join(root, "out", "e2e-console-"+tc.cam.arch+"-"+tc.fs+".log"))
 
 	// Boot to the agent's first frame.
@@ -496,6 +500,29 @@ func startPeer(t *testing.T) int {
 		<-done
 	})
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startTimeServer runs an SNTP server (NTP over TCP) with the host's clock
+// on the loopback and returns its port.
+func startTimeServer(t *testing.T) int {
+	t.Helper()
+	s, err := timesync.Listen(timesync.ServerConfig{TCP: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("time server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	_, port, _ := net.SplitHostPort(s.TCPAddr())
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("time server port %q: %v", port, err)
+	}
+	return n
 }
 
 // vm is one QEMU camera, its serial console on QEMU's stdin and stdout.
