@@ -50,6 +50,9 @@ run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log (
 shell: ## attach to the running QEMU camera's serial console
 	@CAMERA_ARCH=$(ARCH) bash scripts/qemu.sh shell
 
+size: ## the size budget: stripped and xz sizes per architecture, top packages, and the cost of pion+paho (TAGS=nolive,nohass)
+	@bash scripts/size.sh $(TAGS)
+
 lint: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files -o --exclude-standard '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
