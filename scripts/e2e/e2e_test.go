@@ -289,6 +289,8 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	if tc.clips {
 		stillScene(t, v, firstFrameTime(t, ff[0]), tc.still)
 		ph.done("still scene")
+		logLoad(t, v, tc.cam.arch)
+		ph.done("agent load")
 		c = motionClip(t, v, tc.late)
 		c.agent = cloud.tools.agent
 		if c.deviceID != deviceID {
@@ -320,6 +322,35 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 		powerCut(t, root, tc.cam, img, fwd, c, &ph)
 	}
 	t.Logf("wall time: %.1f s (QEMU ran %.1f s)", time.Since(began).Seconds(), v.ran.Seconds())
+}
+
+// loadRE matches logLoad's guest command output.
+var loadRE = regexp.MustCompile(`ticks (\d+) (\d+) uptime ([0-9.]+) ([0-9.]+) rss (\d+)`)
+
+// logLoad logs, without asserting anything (the host is shared and noisy),
+// the agent's CPU use over 5 s of guest time in the still scene (capture,
+// motion analysis, the recorder's pre-roll encoding), its resident memory,
+// and the capture rate.
+func logLoad(t *testing.T, v *vm, arch string) {
+	t.Helper()
+	const cmd = `p=$(cat /run/camera/camagent.pid); a=$(awk '{print $14+$15}' /proc/$p/stat); ` +
+		`u=$(cut -d' ' -f1 /proc/uptime); sleep 5; b=$(awk '{print $14+$15}' /proc/$p/stat); ` +
+		`w=$(cut -d' ' -f1 /proc/uptime); r=$(awk '/VmRSS/{print $2}' /proc/$p/status); ` +
+		`echo "ticks $a $b uptime $u $w rss $r"`
+	out := v.runFor(t, cmd, 0, 5*time.Second+commandWait)
+	m := loadRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Logf("agent load: unreadable %q", out)
+		return
+	}
+	a, _ := strconv.ParseFloat(m[1], 64)
+	b, _ := strconv.ParseFloat(m[2], 64)
+	u, _ := strconv.ParseFloat(m[3], 64)
+	w, _ := strconv.ParseFloat(m[4], 64)
+	rss, _ := strconv.Atoi(m[5])
+	st := v.status(t)
+	t.Logf("agent load (%s guest, still scene): CPU %.0f%% of the guest's one core over %.1f s (USER_HZ 100), "+
+		"RSS %.1f MB, capture %.1f fps (%s)", arch, 100*(b-a)/100/(w-u), w-u, float64(rss)/1024, st.Capture.FPS, st.Capture.queues())
 }
 
 // checkRunRecord checks the agent's run record on the card after a clean
