@@ -9,7 +9,7 @@ OUT     := out
 CACHE   := .cache
 GOFILES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './out/*') go.mod go.sum
 
-.PHONY: help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean powercut
+.PHONY: crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ deps: ## install the host packages and fetch the guest kernel (idempotent)
 build: ## build camagent (and camcloud) for this host into out/
 	$(GOBUILD) -o $(OUT)/camagent ./agent
 	$(GOBUILD) -o $(OUT)/camcloud ./uplink/camcloud
+	$(GOBUILD) -o $(OUT)/devsntp ./board/timesync/devsntp
 
 $(OUT)/camagent-arm64: $(GOFILES)
 	GOOS=linux GOARCH=arm64 $(GOBUILD) -o $@ ./agent
@@ -34,15 +35,23 @@ mipsle: $(OUT)/camagent-mipsle ## cross-build for linux/mipsle GOMIPS=softfloat
 cross: arm64 armv7 mipsle ## all three cross builds, with their sizes
 	@ls -l $(OUT)/camagent-arm64 $(OUT)/camagent-armv7 $(OUT)/camagent-mipsle | awk '{printf "  %-24s %6.2f MB\n", $$9, $$5/1e6}'
 
-image: deps $(OUT)/camagent-arm64 ## build the QEMU camera's initramfs
-	@bash scripts/image.sh $(OUT)/camagent-arm64 $(OUT)/initramfs.cpio.gz
+# The QEMU camera: ARCH=arm64 (the default, -M virt) or ARCH=mipsle (-M malta).
+ARCH ?= arm64
+IMAGE_arm64  := $(OUT)/initramfs.cpio.gz
+IMAGE_mipsle := $(OUT)/initramfs-mipsle.cpio.gz
 
-run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log
+image: deps $(OUT)/camagent-$(ARCH) ## build the QEMU camera's initramfs (ARCH=arm64|mipsle)
+	@CAMERA_ARCH=$(ARCH) bash scripts/image.sh $(OUT)/camagent-$(ARCH) $(IMAGE_$(ARCH))
+
+run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log (ARCH=mipsle: the MIPS one)
 	@$(MAKE) --no-print-directory build
-	@bash scripts/qemu.sh run
+	@CAMERA_ARCH=$(ARCH) bash scripts/qemu.sh run
 
 shell: ## attach to the running QEMU camera's serial console
-	@bash scripts/qemu.sh shell
+	@CAMERA_ARCH=$(ARCH) bash scripts/qemu.sh shell
+
+size: ## the size budget: stripped and xz sizes per architecture, top packages, and the cost of pion+paho (TAGS=nolive,nohass)
+	@bash scripts/size.sh $(TAGS)
 
 lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit cameras would hit)
 	@out=$$(gofmt -l $$(git ls-files '*.go' ; git ls-files -o --exclude-standard '*.go')); \
@@ -54,8 +63,15 @@ lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit
 unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...
 	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
+	@$(MAKE) --no-print-directory crossunit
 
-e2e: image ## the QEMU end-to-end test
+crossunit: ## V4L2 struct layouts and ioctl numbers checked on the 32-bit targets (under qemu-user)
+	GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm-static -run 'V4L2|Ioc|Webcam' ./capture/
+	GOARCH=mipsle GOMIPS=softfloat go test -count=1 -exec qemu-mipsel-static -run 'V4L2|Ioc|Webcam' ./capture/
+
+e2e: ## the QEMU end-to-end test, on the arm64 and the mipsle camera
+	@$(MAKE) --no-print-directory image ARCH=arm64
+	@$(MAKE) --no-print-directory image ARCH=mipsle
 	CAMAGENT_E2E=1 go test -count=1 -v -timeout 25m ./scripts/e2e/
 
 test: deps lint cross unit e2e ## everything: vet, cross builds, unit, integration and QEMU end-to-end tests

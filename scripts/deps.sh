@@ -2,9 +2,10 @@
 # deps.sh: install what building, running and testing camagent needs, idempotently.
 #
 # Host packages come from apt-get (only the missing ones are installed; nothing is
-# printed when everything is there). The guest's Debian arm64 kernel and busybox
-# are downloaded with apt-get download (not installed) and unpacked into the cache
-# folder (.cache/, ignored by git), as ARCHITECTURE.md ("Building, running and testing") describes.
+# printed when everything is there). The guests' Debian kernels, busybox and card
+# check tools (arm64 and mipsel) are downloaded with apt-get download (not
+# installed) and unpacked into the cache folder (.cache/, ignored by git); see
+# ARCHITECTURE.md ("Building, running and testing").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,8 @@ guest=$cache/guest
 # image) and the test peers (ffmpeg for ffprobe).
 host_pkgs=(qemu-system-arm qemu-user-static cpio kmod dosfstools mtools e2fsprogs
   ffmpeg busybox socat openssl)
+# the MIPS camera (qemu-system-mipsel) and `make size` (xz)
+host_pkgs+=(qemu-system-mips xz-utils)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -41,45 +44,57 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installed ${#missing[@]} package(s)"
 fi
 
-# The guest: Debian's arm64 kernel (with its modules) and static busybox.
-if [ ! -f "$guest/ready" ]; then
-  say "fetching the Debian arm64 kernel and busybox into $guest"
-  rm -rf "$guest" && mkdir -p "$guest/lists/partial" "$guest/debs" "$guest/root"
-  o=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 -oDir::State::Lists="$guest/lists"
-     -oDir::Cache="$guest/aptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
-  mkdir -p "$guest/aptcache/archives/partial"
+# The guests: Debian's kernel (with its modules) and static busybox for each QEMU
+# camera, arm64 (`-M virt`) in $cache/guest and mipsel (`-M malta`, a MIPS32
+# little-endian camera like the Ingenic T31 ones) in $cache/guest-mipsle.
+# fetch_guest DIR DEBARCH KERNEL-METAPACKAGE
+fetch_guest() {
+  local dir=$1 arch=$2 meta=$3 kpkg kver
+  [ -f "$dir/ready" ] && return 0
+  say "fetching the Debian $arch kernel and busybox into $dir"
+  rm -rf "$dir" && mkdir -p "$dir/lists/partial" "$dir/debs" "$dir/root"
+  local o=(-oAPT::Architecture="$arch" -oAPT::Architectures="$arch" -oDir::State::Lists="$dir/lists"
+    -oDir::Cache="$dir/aptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
+  mkdir -p "$dir/aptcache/archives/partial"
   apt-get "${o[@]}" update -qq >/dev/null
-  kpkg=$(apt-cache "${o[@]}" depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  [ -n "$kpkg" ] || { say "cannot resolve the arm64 kernel package (apt-cache depends linux-image-arm64)"; exit 1; }
-  (cd "$guest/debs" && apt-get "${o[@]}" download -qq "$kpkg" busybox-static >/dev/null)
-  for d in "$guest"/debs/*.deb; do dpkg -x "$d" "$guest/root"; done
-  kver=$(ls "$guest/root/lib/modules" | head -1)
-  depmod -b "$guest/root" "$kver"
-  ln -sf "root/boot/vmlinuz-$kver" "$guest/vmlinuz"
-  echo "$kver" >"$guest/kver"
-  rm -rf "$guest/debs" "$guest/aptcache" "$guest/lists"
-  touch "$guest/ready"
-  say "guest kernel $kver ready"
-fi
+  kpkg=$(apt-cache "${o[@]}" depends "$meta" | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+  [ -n "$kpkg" ] || { say "cannot resolve the $arch kernel package (apt-cache depends $meta)"; exit 1; }
+  (cd "$dir/debs" && apt-get "${o[@]}" download -qq "$kpkg" busybox-static >/dev/null)
+  for d in "$dir"/debs/*.deb; do dpkg -x "$d" "$dir/root"; done
+  kver=$(ls "$dir/root/lib/modules" | head -1)
+  depmod -b "$dir/root" "$kver"
+  ln -sf "root/boot/vmlinuz-$kver" "$dir/vmlinuz"
+  echo "$kver" >"$dir/kver"
+  rm -rf "$dir/debs" "$dir/aptcache" "$dir/lists"
+  touch "$dir/ready"
+  say "guest kernel $kver ($arch) ready"
+}
+fetch_guest "$guest" arm64 linux-image-arm64
+fetch_guest "$guest-mipsle" mipsel linux-image-4kc-malta
 
-# The guest's card check: Debian's arm64 dosfstools (fsck.vfat) and e2fsprogs
-# (e2fsck; busybox has neither) with the libraries they link, unpacked beside
-# the kernel. A marker of its own, so that a cache made before this step
-# gains it without refetching the kernel.
-if [ ! -f "$guest/fsck-ready-2" ]; then
-  say "fetching Debian's arm64 dosfstools and e2fsprogs (the guest's card check) into $guest/fsck"
-  rm -rf "$guest/fsck" "$guest/fscklists" "$guest/fsckdebs" && mkdir -p "$guest/fscklists/partial" "$guest/fsckdebs" "$guest/fsck"
-  o=(-oAPT::Architecture=arm64 -oAPT::Architectures=arm64 -oDir::State::Lists="$guest/fscklists"
-     -oDir::Cache="$guest/fsckaptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
-  mkdir -p "$guest/fsckaptcache/archives/partial"
+# The guests' card check: Debian's dosfstools (fsck.vfat) and e2fsprogs (e2fsck;
+# busybox has neither) with the libraries they link, unpacked beside each
+# kernel. A marker of its own, so that a cache made before this step gains it
+# without refetching the kernel.
+# fetch_fsck DIR DEBARCH
+fetch_fsck() {
+  local dir=$1 arch=$2
+  [ -f "$dir/fsck-ready-2" ] && return 0
+  say "fetching Debian's $arch dosfstools and e2fsprogs (the guest's card check) into $dir/fsck"
+  rm -rf "$dir/fsck" "$dir/fscklists" "$dir/fsckdebs" && mkdir -p "$dir/fscklists/partial" "$dir/fsckdebs" "$dir/fsck"
+  local o=(-oAPT::Architecture="$arch" -oAPT::Architectures="$arch" -oDir::State::Lists="$dir/fscklists"
+     -oDir::Cache="$dir/fsckaptcache" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
+  mkdir -p "$dir/fsckaptcache/archives/partial"
   apt-get "${o[@]}" update -qq >/dev/null
-  (cd "$guest/fsckdebs" && apt-get "${o[@]}" download -qq dosfstools e2fsprogs libext2fs2 libcom-err2 \
+  (cd "$dir/fsckdebs" && apt-get "${o[@]}" download -qq dosfstools e2fsprogs libext2fs2 libcom-err2 \
     libblkid1 libuuid1 libc6 >/dev/null)
-  for d in "$guest"/fsckdebs/*.deb; do dpkg -x "$d" "$guest/fsck"; done
-  rm -rf "$guest/fsckdebs" "$guest/fsckaptcache" "$guest/fscklists"
+  for d in "$dir"/fsckdebs/*.deb; do dpkg -x "$d" "$dir/fsck"; done
+  rm -rf "$dir/fsckdebs" "$dir/fsckaptcache" "$dir/fscklists"
   for b in sbin/fsck.fat sbin/e2fsck; do
-    [ -x "$guest/fsck/$b" ] || { say "the guest's card check: $b missing after unpacking"; exit 1; }
+    [ -x "$dir/fsck/$b" ] || { say "the guest's card check: $b missing after unpacking"; exit 1; }
   done
-  touch "$guest/fsck-ready-2"
-  say "guest fsck.vfat and e2fsck ready"
-fi
+  touch "$dir/fsck-ready-2"
+  say "guest fsck.vfat and e2fsck ($arch) ready"
+}
+fetch_fsck "$guest" arm64
+fetch_fsck "$guest-mipsle" mipsel

@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # image.sh AGENT OUT: build the QEMU camera's initramfs (gzip'ed newc cpio).
 #
-# Contents: Debian's static arm64 busybox with its applet symlinks, AGENT as
+# CAMERA_ARCH says which camera: arm64 (the default; qemu-system-aarch64 -M
+# virt) or mipsle (qemu-system-mipsel -M malta); AGENT must be built for it.
+#
+# Contents: Debian's static busybox of that architecture with its applet symlinks, AGENT as
 # /usr/bin/camagent, the kernel modules listed in scripts/qemu/modules.list with
 # their dependencies (resolved from the kernel's modules.dep, modules.softdep and
 # modules.alias, dependencies first), camagent's config (scripts/qemu/camagent.toml)
 # at /etc/camagent/camagent.toml, /init and /sbin/camera-poweroff, and the
 # DEVELOPMENT vendor key's public half at /etc/camagent/vendor.pub (see below).
 #
-# The kernel, modules and busybox come from scripts/deps.sh (.cache/guest). OUT is
+# The kernel, modules and busybox come from scripts/deps.sh (.cache/guest, .cache/guest-mipsle). OUT is
 # rebuilt only when an input changed: a digest of every input is kept beside it
 # (OUT.inputs).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-guest=${CAMAGENT_CACHE:-$top/.cache}/guest
+arch=${CAMERA_ARCH:-arm64}
 qdir=$top/scripts/qemu
 
 say() { printf 'image: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-[ $# -eq 2 ] || die "usage: image.sh AGENT OUT (for example out/camagent-arm64 out/initramfs.cpio.gz)"
+[ $# -eq 2 ] || die "usage: [CAMERA_ARCH=arm64|mipsle] image.sh AGENT OUT (for example out/camagent-arm64 out/initramfs.cpio.gz)"
 agent=$1 out=$2
-[ -f "$agent" ] || die "no agent binary at $agent (make arm64)"
+# The guest's folder from scripts/deps.sh, and qemu-user to run its binaries here.
+case $arch in
+arm64) guest=${CAMAGENT_CACHE:-$top/.cache}/guest qemu_user=qemu-aarch64-static ;;
+mipsle) guest=${CAMAGENT_CACHE:-$top/.cache}/guest-mipsle qemu_user=qemu-mipsel-static ;;
+*) die "CAMERA_ARCH=$arch: want arm64 or mipsle" ;;
+esac
+[ -f "$agent" ] || die "no agent binary at $agent (make $arch)"
 [ -f "$guest/ready" ] || die "no guest kernel in $guest (make deps)"
 kver=$(cat "$guest/kver")
 kroot=$guest/root
@@ -30,7 +39,7 @@ kmods=$kroot/lib/modules/$kver
 busybox=$kroot/bin/busybox
 fsck=$guest/fsck
 [ -f "$guest/fsck-ready-2" ] || die "no guest fsck.vfat and e2fsck in $fsck (make deps)"
-command -v qemu-aarch64-static >/dev/null || die "qemu-aarch64-static missing (make deps)"
+command -v $qemu_user >/dev/null || die "$qemu_user missing (make deps)"
 command -v cpio >/dev/null || die "cpio missing (make deps)"
 
 # !!! DEVELOPMENT KEY FOR THE QEMU IMAGE ONLY !!!
@@ -52,14 +61,14 @@ if [ ! -s "$vendor_key" ]; then
 fi
 if [ ! -s "$vendor_pub" ] || [ "$vendor_pub" -ot "$vendor_key" ]; then
   # The agent itself derives the public half, so the camera reads what it wrote.
-  qemu-aarch64-static "$agent" sign-challenge -key "$vendor_key" -public >"$vendor_pub.tmp" ||
+  $qemu_user "$agent" sign-challenge -key "$vendor_key" -public >"$vendor_pub.tmp" ||
     die "camagent sign-challenge -public could not read $vendor_key"
   mv "$vendor_pub.tmp" "$vendor_pub"
 fi
 
 # Up to date? The digest covers the files copied, this script, and the kernel.
 inputs() {
-  printf 'kernel %s\n' "$kver"
+  printf 'kernel %s %s\n' "$arch" "$kver"
   sha256sum "$agent" "$busybox" "$fsck/sbin/fsck.fat" "$fsck/sbin/e2fsck" "$top/scripts/package/camagent-sd-check" "$0" "$qdir"/init "$qdir"/lib.sh "$qdir"/camera-poweroff \
     "$qdir"/profile "$qdir"/camagent.toml "$qdir"/modules.list "$kmods/modules.dep" "$vendor_pub" |
     awk '{print $1}'
@@ -74,18 +83,18 @@ start=$(date +%s.%N)
 mkdir -p "$(dirname "$out")"
 stage=$(mktemp -d "$(dirname "$out")/.initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
-say "building $out (kernel $kver, agent $agent)"
+say "building $out ($arch, kernel $kver, agent $agent)"
 
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc/camera,etc/camagent,proc,sys,dev,run,tmp,mnt,root}
 
-# busybox and its applets, as the arm64 binary itself lists them.
+# busybox and its applets, as the binary itself lists them.
 install -m 0755 "$busybox" "$stage/bin/busybox"
 napplets=0
 while read -r applet; do
   case $applet in bin/busybox | linuxrc | '') continue ;; esac
   ln -sf /bin/busybox "$stage/$applet"
   napplets=$((napplets + 1))
-done < <(qemu-aarch64-static "$busybox" --list-full)
+done < <($qemu_user "$busybox" --list-full)
 [ "$napplets" -gt 100 ] || die "busybox --list-full listed only $napplets applets"
 say "busybox with $napplets applets"
 
@@ -96,19 +105,24 @@ install -m 0755 "$qdir/camera-poweroff" "$stage/sbin/camera-poweroff"
 install -m 0644 "$qdir/lib.sh" "$stage/etc/camera/lib.sh"
 install -m 0644 "$qdir/profile" "$stage/etc/profile"
 install -m 0644 "$qdir/camagent.toml" "$stage/etc/camagent/camagent.toml"
-# The SD card check (the packaged script) and Debian's arm64 fsck.vfat and
-# e2fsck with the libraries they link (scripts/deps.sh fetched them).
+# The SD card check (the packaged script) and Debian's fsck.vfat and e2fsck
+# for the guest's architecture, with the libraries they link (scripts/deps.sh
+# fetched them).
+case $arch in
+arm64) triplet=aarch64-linux-gnu loader=ld-linux-aarch64.so.1 ;;
+mipsle) triplet=mipsel-linux-gnu loader=ld.so.1 ;;
+esac
 install -m 0755 "$top/scripts/package/camagent-sd-check" "$stage/sbin/camagent-sd-check"
 install -m 0755 "$fsck/sbin/fsck.fat" "$fsck/sbin/e2fsck" "$stage/sbin/"
 ln -sf fsck.fat "$stage/sbin/fsck.vfat"
-mkdir -p "$stage/lib/aarch64-linux-gnu"
-for l in ld-linux-aarch64.so.1 libc.so.6 libext2fs.so.2 libcom_err.so.2 libe2p.so.2; do
-  cp -L "$fsck/lib/aarch64-linux-gnu/$l" "$stage/lib/aarch64-linux-gnu/$l"
+mkdir -p "$stage/lib/$triplet"
+for l in $loader libc.so.6 libext2fs.so.2 libcom_err.so.2 libe2p.so.2; do
+  cp -L "$fsck/lib/$triplet/$l" "$stage/lib/$triplet/$l"
 done
 for l in libblkid.so.1 libuuid.so.1; do
-  cp -L "$fsck/usr/lib/aarch64-linux-gnu/$l" "$stage/lib/aarch64-linux-gnu/$l"
+  cp -L "$fsck/usr/lib/$triplet/$l" "$stage/lib/$triplet/$l"
 done
-ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$stage/lib/ld-linux-aarch64.so.1"
+ln -sf "$triplet/$loader" "$stage/lib/$loader"
 ln -sf /proc/self/mounts "$stage/etc/mtab" # e2fsck refuses to guess whether the card is mounted
 install -m 0644 "$vendor_pub" "$stage/etc/camagent/vendor.pub" # the DEVELOPMENT vendor key (above)
 echo camera >"$stage/etc/hostname"
@@ -172,11 +186,17 @@ resolve_modules() {
     }
   ' "$kmods/modules.dep" "$kmods/modules.softdep" "$kmods/modules.alias" "$kmods/modules.builtin"
 }
-resolve_modules "$qdir/modules.list" >"$stage/etc/camera/modules" || die "cannot resolve the kernel modules"
+# Lines of modules.list that start with ARCH: are for that camera only.
+awk -v arch="$arch" '{
+  if (match($0, /^[a-z0-9]+:/)) { if (substr($0, 1, RLENGTH - 1) != arch) next; $0 = substr($0, RLENGTH + 1) }
+  print
+}' "$qdir/modules.list" >"$stage/modules.want"
+resolve_modules "$stage/modules.want" >"$stage/etc/camera/modules" || die "cannot resolve the kernel modules"
 while read -r _ path _; do
   mkdir -p "$stage/lib/modules/$kver/$(dirname "$path")"
   cp "$kmods/$path" "$stage/lib/modules/$kver/$path"
 done <"$stage/etc/camera/modules"
+rm -f "$stage/modules.want"
 say "$(wc -l <"$stage/etc/camera/modules") kernel modules: $(awk '{printf "%s%s", sep, $1; sep=" "}' "$stage/etc/camera/modules")"
 
 # /dev/console lets the kernel give /init its stdio before devtmpfs is mounted

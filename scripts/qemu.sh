@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# qemu.sh run|shell|stop|boot: the QEMU camera (qemu-system-aarch64 -M virt with
-# Debian's arm64 kernel, the initramfs from scripts/image.sh, the kernel's vivid
-# driver as the camera and a raw disk image as the SD card).
+# qemu.sh run|shell|stop|boot: the QEMU camera (Debian's kernel, the initramfs
+# from scripts/image.sh, the kernel's vivid driver as the camera and a raw disk
+# image as the SD card). Two cameras, chosen by CAMERA_ARCH:
+#   arm64   qemu-system-aarch64 -M virt, Cortex-A53, 512 MB (the default)
+#   mipsle  qemu-system-mipsel -M malta, MIPS 24Kf, 128 MB: a 32-bit
+#           little-endian MIPS camera like the Ingenic T31 ones
 #
 #   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443,
 #                         data in out/cloud, log in out/camcloud.log), boot the
@@ -24,14 +27,16 @@
 # The console of `run` is the unix socket out/console.sock (logged to
 # out/console.log), its QEMU monitor out/monitor.sock.
 #
-# Environment (defaults in brackets):
-#   CAMERA_INITRAMFS  initramfs                         [out/initramfs.cpio.gz]
-#   CAMERA_KERNEL     kernel Image                      [.cache/guest/vmlinuz]
-#   CAMERA_SD         SD card image                     [out/sd.img]
+# Environment (defaults in brackets; SUFFIX is empty for arm64, -mipsle for mipsle):
+#   CAMERA_ARCH       arm64 or mipsle                   [arm64]
+#   CAMERA_INITRAMFS  initramfs                         [out/initramfs$SUFFIX.cpio.gz]
+#   CAMERA_KERNEL     kernel                            [.cache/guest$SUFFIX/vmlinuz]
+#   CAMERA_MEM        guest RAM in MB                   [512 arm64, 128 mipsle]
+#   CAMERA_SD         SD card image                     [out/sd$SUFFIX.img]
 #   CAMERA_SD_FS      file system of a new SD image     [vfat]
 #   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
 #                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
-#                                                       [8443 1883]
+#                                                       [8443 1883 123:1123]
 #   CAMERA_APPEND     more kernel command line, e.g. vivid.num_inputs=2
 #   CAMERA_CONSOLE    boot only: stdio or a unix socket path (the socket waits
 #                     for a client before QEMU starts)  [stdio]
@@ -46,11 +51,18 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/out
-initramfs=${CAMERA_INITRAMFS:-$out/initramfs.cpio.gz}
-kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest/vmlinuz}
-sd=${CAMERA_SD:-$out/sd.img}
+arch=${CAMERA_ARCH:-arm64}
+case $arch in
+arm64) suffix= mem=512 ;;
+mipsle) suffix=-mipsle mem=128 ;;
+*) printf 'qemu: CAMERA_ARCH=%s: want arm64 or mipsle\n' "$arch" >&2; exit 1 ;;
+esac
+mem=${CAMERA_MEM:-$mem}
+initramfs=${CAMERA_INITRAMFS:-$out/initramfs$suffix.cpio.gz}
+kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest$suffix/vmlinuz}
+sd=${CAMERA_SD:-$out/sd$suffix.img}
 sd_fs=${CAMERA_SD_FS:-vfat}
-fwd=${CAMERA_FWD:-8443 1883}
+fwd=${CAMERA_FWD:-8443 1883 123:1123}
 console_sock=$out/console.sock
 console_log=$out/console.log
 monitor_sock=$out/monitor.sock
@@ -67,7 +79,7 @@ qemu_args() {
   [ -f "$kernel" ] || die "no kernel at $kernel (make deps)"
   [ -f "$initramfs" ] || die "no initramfs at $initramfs (make image)"
   [ -f "$sd" ] || die "no SD card image at $sd (scripts/sd.sh)"
-  command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 missing (make deps)"
+  command -v "$(qemu_bin)" >/dev/null || die "$(qemu_bin) missing (make deps)"
   local netdev="user,id=n0,restrict=on" f g h fwdcmd
   for f in $fwd; do
     g=${f%%:*} h=${f##*:}
@@ -77,13 +89,37 @@ qemu_args() {
     netdev+=",guestfwd=tcp:10.0.2.100:$g-cmd:${fwdcmd//,/,,}"
   done
   # shellcheck disable=SC2054 # commas separate QEMU's sub-options
-  args=(
-    -M virt -cpu cortex-a53 -m 512 -smp 1 -nographic -nic none
-    -kernel "$kernel" -initrd "$initramfs"
-    -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
-    -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd
-    -netdev "$netdev" -device virtio-net-device,netdev=n0
-  )
+  case $arch in
+  arm64)
+    args=(
+      -M virt -cpu cortex-a53 -m "$mem" -smp 1 -nographic -nic none
+      -kernel "$kernel" -initrd "$initramfs"
+      -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd
+      -netdev "$netdev" -device virtio-net-device,netdev=n0
+    )
+    ;;
+  mipsle)
+    # The Malta board's own NIC and VGA are left out (their ROMs come only with
+    # recommended packages); the SD card and the
+    # network are virtio PCI devices, without option ROMs (romfile=: the
+    # firmware never boots from them, and Debian ships them only in ipxe-qemu).
+    args=(
+      -M malta -m "$mem" -nographic -nic none -vga none
+      -kernel "$kernel" -initrd "$initramfs"
+      -append "console=ttyS0 rdinit=/init quiet panic=5 ${CAMERA_APPEND:-}"
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-pci,drive=sd,romfile=
+      -netdev "$netdev" -device virtio-net-pci,netdev=n0,romfile=
+    )
+    ;;
+  esac
+}
+
+qemu_bin() {
+  case $arch in
+  arm64) echo qemu-system-aarch64 ;;
+  mipsle) echo qemu-system-mipsel ;;
+  esac
 }
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
@@ -127,8 +163,15 @@ monitor() {
 power_off() {
   local pid=$1 i
   [ -n "$pid" ] || return 0
-  say "pressing the power button (camagent stops, the SD card is unmounted)"
-  monitor system_powerdown || say "cannot reach the monitor at $monitor_sock"
+  if [ "$arch" = mipsle ]; then
+    # The Malta board has no power button the kernel hears: type the command.
+    say "typing camera-poweroff on the console (camagent stops, the SD card is unmounted)"
+    printf '\ncamera-poweroff\n' | socat - "UNIX-CONNECT:$console_sock" >/dev/null 2>&1 ||
+      say "cannot reach the console at $console_sock"
+  else
+    say "pressing the power button (camagent stops, the SD card is unmounted)"
+    monitor system_powerdown || say "cannot reach the monitor at $monitor_sock"
+  fi
   for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
   say "the camera did not power off within 30 s: quitting QEMU"
   monitor quit || true
@@ -154,11 +197,17 @@ cmd_run() {
     bash "$top/scripts/sd.sh" "$sd" "$sd_fs"
   fi
   qemu_args
+  # The camera's time server ([time] servers in scripts/qemu/camagent.toml):
+  # devsntp on the host's loopback, reached as 10.0.2.100:123 over TCP.
+  [ -x "$out/devsntp" ] || die "no $out/devsntp (make build)"
+  setsid "$out/devsntp" -udp "" -tcp 127.0.0.1:1123 >"$out/devsntp.log" 2>&1 </dev/null &
+  spid=$!
+  trap 'kill $spid 2>/dev/null || true' EXIT
   if [ "$cloud" != none ]; then
     # Provisions only when the card lacks this cloud's identity files.
     bash "$top/scripts/cloud.sh" card "$sd" "$cloud" dev >/dev/null
     start_cloud
-    trap 'stop_cloud' EXIT
+    trap 'stop_cloud; kill $spid 2>/dev/null || true' EXIT
     say "dev cloud: camcloud serve (pid $cpid) on https://$cloud_listen, data $cloud, log $cloud_log"
     say "the camera's clips, verified: $out/camcloud list -data $cloud -account dev"
   fi
@@ -167,13 +216,13 @@ cmd_run() {
   qpid=
   trap 'power_off "$qpid"' INT TERM
   # Own session: the terminal's Ctrl-C must reach this script, not QEMU.
-  setsid qemu-system-aarch64 "${args[@]}" \
+  setsid "$(qemu_bin)" "${args[@]}" \
     -chardev "socket,id=con,path=$console_sock,server=on,wait=off,logfile=$console_log" \
     -serial chardev:con \
     -monitor "unix:$monitor_sock,server=on,wait=off" \
     -pidfile "$pidfile" </dev/null &
   qpid=$!
-  say "camera booting (pid $qpid); console log $console_log"
+  say "$arch camera booting (pid $qpid); console log $console_log"
   say "make shell attaches to the console; Ctrl-C here powers the camera off"
   local i
   for ((i = 0; i < 50; i++)); do [ -f "$console_log" ] && break; kill -0 $qpid 2>/dev/null || break; sleep 0.1; done
@@ -195,7 +244,7 @@ cmd_run() {
   else
     say "this terminal only shows the camera's console log (socat missing: make deps); what is typed is not run"
   fi
-  trap 'kill $tpid $fpid 2>/dev/null || true; stop_cloud' EXIT
+  trap 'kill $tpid $fpid 2>/dev/null || true; stop_cloud; kill $spid 2>/dev/null || true' EXIT
   # wait returns early when a trapped signal arrives; QEMU may still be running.
   while kill -0 $qpid 2>/dev/null; do wait $qpid || true; done
   local st=0
@@ -250,7 +299,7 @@ cmd_boot() {
   fi
   args+=(-serial chardev:con -no-reboot)
   if [ "$mon" = none ]; then args+=(-monitor none); else args+=(-monitor "unix:$mon,server=on,wait=off"); fi
-  exec qemu-system-aarch64 "${args[@]}"
+  exec "$(qemu_bin)" "${args[@]}"
 }
 
 case ${1:-} in

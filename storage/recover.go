@@ -472,4 +472,9 @@ func (s *Store) rescanLocked() {
 		}
 	}
 	slices.SortFunc(s.index, func(a, b entry) int { return compareStrings(a.name, b.name) })
+	// Across restarts only the names tell the clips' order.
+	for i := range s.index {
+		s.index[i].age = uint64(i)
+	}
+	s.nextAge = uint64(len(s.index))
 }

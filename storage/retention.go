@@ -12,7 +12,8 @@ import (
 )
 
 // Retention says how much of the card the clips may use. Clips are deleted
-// oldest first: first those already uploaded, while free space is below
+// oldest first (in the order they were sealed, not by their wall-clock names:
+// see entry.age): first those already uploaded, while free space is below
 // FreeFloor or the store is above Quota; then, only while free space is below
 // CriticalFloor, those not uploaded yet. Each deletion is logged and reported
 // to StoreConfig.OnDelete.
@@ -107,13 +108,7 @@ func (s *Store) enforce(done *[]Deletion) (int, error) {
 		if reason == "" {
 			break
 		}
-		i := -1
-		for j, e := range s.index {
-			if e.uploaded {
-				i = j
-				break
-			}
-		}
+		i := s.oldestLocked(func(e entry) bool { return e.uploaded })
 		if i < 0 {
 			break
 		}
@@ -126,7 +121,7 @@ func (s *Store) enforce(done *[]Deletion) (int, error) {
 		free = s.freeAfter(free, freed)
 	}
 	for free < critical && len(s.index) > 0 {
-		freed, err := s.deleteLocked(0, ReasonCriticalFloor, done)
+		freed, err := s.deleteLocked(s.oldestLocked(func(entry) bool { return true }), ReasonCriticalFloor, done)
 		if err != nil {
 			errs = append(errs, err)
 			break

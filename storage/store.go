@@ -103,7 +103,8 @@ type Store struct {
 	health    Health
 	ioErr     error
 	ioErrAt   time.Time
-	index     []entry // sealed clips, oldest (smallest name) first
+	index     []entry // sealed clips, by name (entry.age orders them for retention)
+	nextAge   uint64  // entry.age of the next clip sealed
 	used      int64   // bytes of the indexed clips
 	indexed   bool
 	sig       uint64               // folderSig when the index was built
@@ -125,6 +126,13 @@ type entry struct {
 	name     string
 	size     int64 // the video and its sidecars
 	uploaded bool
+	// age orders the clips for retention, oldest (smallest) first: those
+	// found on the card at a rescan in name order, then those sealed since
+	// in the order they were sealed. Names come from the wall clock, which
+	// steps when it is first synchronised (from 1970, or back from a clock
+	// that ran ahead): a clip sealed after a step back gets an older name
+	// than the clips before it, and must not be deleted first for that.
+	age uint64
 }
 
 // progress is what Clips shows of a clip being written.
@@ -366,6 +374,18 @@ func (s *Store) IsUploaded(name string) (bool, error) {
 	return false, fmt.Errorf("storage: is %s uploaded: %w", name, err)
 }
 
+// oldestLocked returns the index position of the oldest clip (entry.age)
+// that ok accepts, or -1.
+func (s *Store) oldestLocked(ok func(entry) bool) int {
+	best := -1
+	for i, e := range s.index {
+		if ok(e) && (best < 0 || e.age < s.index[best].age) {
+			best = i
+		}
+	}
+	return best
+}
+
 // find returns the index position of name (or where it would go).
 func (s *Store) find(name string) (int, bool) {
 	return slices.BinarySearchFunc(s.index, name, func(e entry, n string) int { return strings.Compare(e.name, n) })
@@ -373,6 +393,12 @@ func (s *Store) find(name string) (int, bool) {
 
 // addLocked puts a sealed clip into the index.
 func (s *Store) addLocked(e entry) {
+	if !s.indexed {
+		// The clips already on the card are older than this one.
+		s.rescanLocked()
+	}
+	e.age = s.nextAge
+	s.nextAge++
 	i, ok := s.find(e.name)
 	if ok {
 		s.used -= s.index[i].size

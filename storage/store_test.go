@@ -396,3 +396,46 @@ func TestIndexFollowsCard(t *testing.T) {
 		t.Errorf("after a clip was removed by hand: status counts %d clips, want 5", st.Clips)
 	}
 }
+
+// TestRetentionClockStep: the wall clock steps when it is first synchronised.
+// Clips found on the card go first, oldest name first; clips sealed since go
+// in the order they were sealed, whatever their names say: one sealed after
+// the clock stepped back is newer than its name.
+func TestRetentionClockStep(t *testing.T) {
+	card := storagetest.NewCard(t, 1<<30)
+	s, _ := newStore(t, card, storage.StoreConfig{})
+	var names []string
+	for i := range 3 { // an earlier boot, synchronised
+		names = append(names, sealClip(t, s, t0.Add(time.Duration(i)*time.Minute), 10+uint64(i), 10).Name)
+	}
+	size := float64(s.Status().Bytes) / 3
+	floor := uint64(20 * size)
+	var deleted []storage.Deletion
+	s2, _ := newStore(t, card, storage.StoreConfig{
+		Retention: storage.Retention{FreeFloor: floor, CriticalFloor: 1},
+		OnDelete:  func(d storage.Deletion) { deleted = append(deleted, d) },
+	})
+	// This boot: a clip before the sync (the clock a year behind), one
+	// after it, then one after a step back from a clock that ran ahead.
+	names = append(names, sealClip(t, s2, t0.Add(-365*24*time.Hour), 1, 10).Name)
+	names = append(names, sealClip(t, s2, t0.Add(24*time.Hour), 2, 10).Name)
+	names = append(names, sealClip(t, s2, t0.Add(-time.Hour), 3, 10).Name)
+	for _, n := range names {
+		if err := s2.MarkUploaded(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(deleted) != 0 {
+		t.Fatalf("deleted before the card filled: %+v", deleted)
+	}
+	// Free space 4.5 clips below the floor: five clips go.
+	card.SetCapacity(card.Used() + floor - uint64(4.5*size))
+	if n, err := s2.Enforce(); err != nil || n != 5 {
+		t.Fatalf("Enforce = %d, %v; want 5 deletions", n, err)
+	}
+	for i, d := range deleted {
+		if d.Name != names[i] {
+			t.Errorf("deletion %d: %s, want %s (sealed in the order %v)", i, d.Name, names[i], names)
+		}
+	}
+}

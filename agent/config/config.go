@@ -30,6 +30,18 @@ type Config struct {
 	// are documented on motion.Config.
 	Motion motion.Config `toml:"motion"`
 	Upload UploadConfig  `toml:"upload"`
+	Time   TimeConfig    `toml:"time"`
+}
+
+// TimeConfig is the [time] section: how the agent knows its clock is right
+// (board/timesync).
+type TimeConfig struct {
+	// Enable runs the time part: it reads the kernel's NTP state and, when
+	// no NTP client on the system keeps the clock, asks Servers itself.
+	Enable bool `toml:"enable"`
+	// Servers are SNTP servers, asked in order: host, host:port (UDP) or
+	// tcp://host:port (NTP packets over TCP, for the QEMU camera).
+	Servers []string `toml:"servers"`
 }
 
 // UploadConfig is the [upload] section: where sealed, signed clips go.
@@ -144,6 +156,7 @@ const (
 	SectionIdentity        = "identity"
 	SectionMotion          = "motion"
 	SectionUpload          = "upload"
+	SectionTime            = "time"
 )
 
 // Limits and allowed values.
@@ -273,12 +286,16 @@ func Changed(prev, next Config) []string {
 	if prev.Upload != next.Upload {
 		out = append(out, SectionUpload)
 	}
+	if prev.Time.Enable != next.Time.Enable || !slices.Equal(prev.Time.Servers, next.Time.Servers) {
+		out = append(out, SectionTime)
+	}
 	return out
 }
 
 // Clone returns a copy of c that shares no slice or map with it.
 func (c Config) Clone() Config {
 	c.Capture.Formats = slices.Clone(c.Capture.Formats)
+	c.Time.Servers = slices.Clone(c.Time.Servers)
 	c.Capture.Controls = maps.Clone(c.Capture.Controls)
 	c.Motion.Zones = slices.Clone(c.Motion.Zones)
 	for i := range c.Motion.Zones {

@@ -120,6 +120,9 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "capture.file needed for y4m", in: "[capture]\nsource = \"y4m\"\n", err: `config: capture.file: is empty, want an absolute path`},
 		{name: "capture.loop not a bool", in: "[capture]\nloop = \"yes\"\n", err: `config: capture.loop: want true or false, got the string "yes"`},
 		{name: "upload.url not https", in: "[upload]\nurl = \"http://x\"\nca = \"/ca.crt\"\n", err: `config: upload.url: "http://x" is not an https:// URL`},
+		{name: "time.servers bad port", in: "[time]\nservers = [\"10.0.2.100:99999\"]\n", err: `config: time.servers: server "10.0.2.100:99999": port "99999" is not 1..65535`},
+		{name: "time.servers tcp without port", in: "[time]\nservers = [\"tcp://10.0.2.100\"]\n", err: `config: time.servers: server tcp://10.0.2.100: want tcp://host:port`},
+		{name: "time.enable not bool", in: "[time]\nenable = 1\n", err: `config: time.enable: want true or false, got the integer 1`},
 		{name: "upload.ca needed", in: "[upload]\nurl = \"https://10.0.2.100:8443\"\n", err: `config: upload.ca: is empty, want an absolute path`},
 		{name: "storage.pre_roll too long", in: "[storage]\npre_roll = \"2m\"\n", err: `config: storage.pre_roll: 2m0s is out of range 0s..60s`},
 		{name: "storage.jpeg_quality", in: "[storage]\njpeg_quality = 0\n", err: `config: storage.jpeg_quality: 0 is out of range 1..100`},
@@ -172,13 +175,13 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "unknown key", in: "[capture]\nfsp = 25\n", err: `config: unknown key capture.fsp (did you mean capture.fps?)`},
 		{name: "unknown key far from any", in: "[capture]\nzoom = 2\n", err: `config: unknown key capture.zoom ([capture] has source, scene, file, loop, device, formats, width, height, fps, buffers, controls)`},
 		{name: "unknown key case", in: "Board = \"qemu-virt\"\n", err: `config: unknown key Board (did you mean board?)`},
-		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload)`},
-		{name: "unknown section", in: "[detector]\nthreshold = 3\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload)`},
-		{name: "unknown nested section", in: "[detector.zones]\na = 1\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload)`},
+		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time)`},
+		{name: "unknown section", in: "[detector]\nthreshold = 3\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time)`},
+		{name: "unknown nested section", in: "[detector.zones]\na = 1\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time)`},
 		{name: "zones as a table", in: "[motion.zones]\na = 1\n", err: `config: motion.zones: want an array of tables ([[motion.zones]]), got a table`},
 		{name: "zone point not a pair", in: "[[motion.zones]]\npolygon = [[0.1, 0.2, 0.3]]\n", err: `config: motion.zones.polygon: point 0: want [x, y], got an array`},
 		{name: "motion out of range", in: "[motion]\ngrid_width = 8\n", err: `config: motion: grid_width: 8 outside 16..1024`},
-		{name: "quoted dotted key", in: "\"capture.width\" = 5\n", err: `config: unknown key "capture.width" (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload)`},
+		{name: "quoted dotted key", in: "\"capture.width\" = 5\n", err: `config: unknown key "capture.width" (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time)`},
 		{name: "every unknown key", in: "[log]\nlevl = \"debug\"\n[storage]\nmnt = \"/x\"\npath = \"/y\"\n", err: "config: unknown key log.levl (did you mean log.level?)\nconfig: unknown key storage.mnt (did you mean storage.mount?)\nconfig: unknown key storage.path ([storage] has mount, pre_roll, pre_roll_mb, post_roll, max_clip, clip_fps, jpeg_quality, fragment, free_floor_mb, critical_floor_mb, quota_mb)"},
 
 		// Syntax.
@@ -520,6 +523,8 @@ func TestChanged(t *testing.T) {
 		{"capture control", func(c *Config) { c.Capture.Controls = map[string]int32{"gain": 1} }, []string{SectionCapture}},
 		{"capture fps", func(c *Config) { c.Capture.FPS = 30 }, []string{SectionCapture}},
 		{"storage", func(c *Config) { c.Storage.Mount = "/sd" }, []string{SectionStorage}},
+		{"time servers", func(c *Config) { c.Time.Servers = []string{"tcp://10.0.2.100:123"} }, []string{SectionTime}},
+		{"time enable", func(c *Config) { c.Time.Enable = false }, []string{SectionTime}},
 		{"all", func(c *Config) { *c = custom() }, []string{SectionBoard, SectionShutdownTimeout, SectionLog, SectionControl, SectionCapture, SectionStorage}},
 	}
 	for _, tc := range tests {
@@ -546,6 +551,16 @@ func TestClone(t *testing.T) {
 	b.Capture.Controls["brightness"] = 1
 	if !a.Equal(custom()) {
 		t.Error("changing a clone changed the original")
+	}
+}
+
+func TestCloneTimeServers(t *testing.T) {
+	a := Default()
+	a.Time.Servers = []string{"10.0.2.100"}
+	b := a.Clone()
+	b.Time.Servers[0] = "changed"
+	if a.Time.Servers[0] != "10.0.2.100" {
+		t.Error("changing a clone's [time] servers changed the original")
 	}
 }
 

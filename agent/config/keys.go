@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 )
@@ -215,6 +216,21 @@ func schema() []field {
 			30*time.Second, 0, time.Hour,
 			"The longest random wait before the first attempt after start or an outage,\n"+
 				"so that a fleet does not reconnect all at once ({range})."),
+		table("time", "How the agent knows its clock is right: manifests and events say whether\n"+
+			"the clock was trusted when they were signed."),
+		boolean("time.enable", func(c *Config) *bool { return &c.Time.Enable }, true,
+			"Run the time part: it reads the kernel's NTP state (adjtimex) and, when no\n"+
+				"NTP client on the system keeps the clock, asks servers itself."),
+		stringList("time.servers", func(c *Config) *[]string { return &c.Time.Servers }, []string{},
+			func(p *problems, key string, v []string) {
+				for _, srv := range v {
+					if err := timesync.CheckServer(srv); err != nil {
+						p.addKey(key, "%s", strings.TrimPrefix(err.Error(), "timesync: "))
+					}
+				}
+			},
+			"SNTP servers, asked in order: host, host:port (UDP) or tcp://host:port\n"+
+				"(NTP packets over TCP, as the QEMU camera reaches its host); [] = none."),
 	}
 }
 
@@ -286,7 +302,7 @@ func dur(name string, ptr func(*Config) *time.Duration, def, lo, hi time.Duratio
 
 func stringList(name string, ptr func(*Config) *[]string, def []string, check func(p *problems, key string, v []string), doc string) field {
 	return field{key: name, kind: kindStrings, doc: doc,
-		setDefault: func(c *Config) { *ptr(c) = append([]string(nil), def...) },
+		setDefault: func(c *Config) { *ptr(c) = append([]string{}, def...) },
 		check:      func(p *problems, c Config) { check(p, name, *ptr(&c)) },
 		value: func(c Config) string {
 			q := make([]string, len(*ptr(&c)))

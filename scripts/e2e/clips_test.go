@@ -23,9 +23,8 @@ import (
 // agent's log timestamps and the frames' capture times); the wall-clock
 // bounds (...Wait) only keep a broken camera from hanging the test.
 const (
-	stillFor    = 60 * time.Second // movement off: no event in this much stream time
-	moveFor     = 6                // seconds of movement (a sleep in the guest)
-	startWithin = time.Second      // movement on to event start
+	moveFor     = 6           // seconds of movement (a sleep in the guest)
+	startWithin = time.Second // movement on to event start
 	// The last motion is seen up to still_time after the movement stops (the
 	// detector's background takes the stopped bars in then), and the event
 	// ends event_gap after that.
@@ -63,10 +62,10 @@ type clipRun struct {
 }
 
 // stillScene watches the camera with vivid's movement and clock off until
-// stillFor of stream time has passed since the first frame (a sleep in the
+// stillFor (sdCase.still) of stream time has passed since the first frame (a sleep in the
 // guest, so host load cannot shorten it), and asserts no motion event and no
 // clip.
-func stillScene(t *testing.T, v *vm, firstFrame time.Time) {
+func stillScene(t *testing.T, v *vm, firstFrame time.Time, stillFor time.Duration) {
 	t.Helper()
 	now := v.guestNow(t)
 	if rem := firstFrame.Add(stillFor).Sub(now); rem > 0 {
@@ -106,7 +105,12 @@ func stillScene(t *testing.T, v *vm, firstFrame time.Time) {
 // off again, and checks the motion event's start and end against the
 // agent's log of the control changes, then waits for the event's clip to be
 // sealed and signed.
-func motionClip(t *testing.T, v *vm) *clipRun {
+//
+// late widens the bounds on the event's end for a slower camera: the MIPS
+// guest under TCG analyses about two thirds of the frames (the motion queue
+// drops the rest), so the detector's background takes the stopped bars in
+// later in stream time.
+func motionClip(t *testing.T, v *vm, late time.Duration) *clipRun {
 	t.Helper()
 	mark := v.mark()
 	before := v.status(t)
@@ -133,6 +137,7 @@ func motionClip(t *testing.T, v *vm) *clipRun {
 			on.time.Format(time.RFC3339Nano), hintMotion)
 	}
 
+	endWithin := endWithin + late
 	ended := v.waitLog(t, mark, endWithin+eventWait, "the motion event's end after the movement was switched off",
 		hintMotion, "motion event ended", func(l logLine) bool { return l.attrs["event"] == id })
 	dur, err := time.ParseDuration(ended.attrs["duration"])
@@ -143,12 +148,12 @@ func motionClip(t *testing.T, v *vm) *clipRun {
 	endedAfter := ended.time.Sub(off.time)
 	if endedAfter < cfgEventGap-endSlack || endedAfter > endWithin {
 		t.Errorf("event %s ended %.2f s after the movement stopped: want after the event gap (%v) and within %v "+
-			"(still_time + event_gap + 1 s)\n%s", id, endedAfter.Seconds(), cfgEventGap, endWithin, hintMotion)
+			"(still_time + event_gap + 1 s + %v)\n%s", id, endedAfter.Seconds(), cfgEventGap, endWithin, late, hintMotion)
 	}
-	if lastMotion.Before(offReq.time.Add(-endSlack)) || lastMotion.After(off.time.Add(cfgStillTime+time.Second)) {
+	if lastMotion.Before(offReq.time.Add(-endSlack)) || lastMotion.After(off.time.Add(cfgStillTime+time.Second+late)) {
 		t.Errorf("event %s: last motion %.2f s after the movement stopped, want motion until it stopped "+
-			"(-%v) and none later than still_time + 1 s (%v): the event does not span the movement\n%s",
-			id, lastMotion.Sub(off.time).Seconds(), endSlack, cfgStillTime+time.Second, hintMotion)
+			"(-%v) and none later than still_time + 1 s + %v (%v): the event does not span the movement\n%s",
+			id, lastMotion.Sub(off.time).Seconds(), endSlack, late, cfgStillTime+time.Second+late, hintMotion)
 	}
 	t.Logf("motion: event %s started %.3f s after the movement was set (and %.3f s after it was asked for); "+
 		"last motion %+.3f s and event end (log) %+.3f s from the movement's stop; duration %v, peak score %s",
@@ -215,9 +220,9 @@ func controlSet(t *testing.T, v *vm, logs []logLine, value string) (req, set log
 // whole fragments. A third boot must recover (seal) the .part; from the host,
 // the recovered clip must probe and verify, and the clips sealed before the
 // cut, a few seconds before it and in the first boot, must be intact.
-func powerCut(t *testing.T, root, initramfs, img, fwd string, first *clipRun, ph *phases) {
+func powerCut(t *testing.T, root string, cam camera, img, fwd string, first *clipRun, ph *phases) {
 	t.Helper()
-	v := boot(t, root, initramfs, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-cut.log"))
+	v := boot(t, root, cam, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-cut.log"))
 	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (second boot, to be cut)")
 	v.waitLog(t, 0, commandWait, "the run record of the clean power-off before", "", "previous run shut down cleanly", nil)
 
@@ -260,7 +265,7 @@ func powerCut(t *testing.T, root, initramfs, img, fwd string, first *clipRun, ph
 	ph.done("clip, then power cut while recording")
 
 	// Power back on: the agent recovers the .part at start.
-	v = boot(t, root, initramfs, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-recover.log"))
+	v = boot(t, root, cam, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-recover.log"))
 	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (after the power cut)")
 	const hintRecover = "next: the storage part's lines at start (\"sealed a clip cut back\", \"removed a clip\", " +
 		"\"recovered clips\") and clips.last_recovery in camagent ctl status; storage/recover.go does the work"

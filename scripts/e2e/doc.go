@@ -1,5 +1,5 @@
-// Package e2e holds the end-to-end test of the QEMU camera: it boots the
-// initramfs that scripts/image.sh builds (the arm64 agent, the kernel's vivid
+// Package e2e holds the end-to-end test of the QEMU cameras: it boots the
+// initramfs that scripts/image.sh builds (the arm64 or mipsle agent, the kernel's vivid
 // driver as the camera, a disk image as the SD card) with scripts/qemu.sh, talks
 // to the agent through the serial console, powers the camera off and checks the
 // SD card from the host. It exists so that one command (make e2e) shows that
@@ -43,6 +43,14 @@
 // decodes, no sequence number repeats, the manifest chain never forks, and
 // the dev cloud holds every manifest of the card once, byte for byte, and
 // nothing else. Its consoles are in out/powercut-<fs>/.
+//
+// The MIPS camera (mipsle, -M malta) runs a shorter path on a vfat card:
+// boot to first frame, a 10 s still scene, the motion event and its clip,
+// the upload, and the clip checked from the host (no power cut). Each
+// camera's run logs the agent's CPU, RSS and capture rate in its guest.
+//
+// Each camera reaches a time server (NTP over TCP, board/timesync) that the
+// test runs on the host's loopback, as 10.0.2.100:123.
 //
 // Console logs are saved in out/e2e-console-*.log. The test runs only with
 // CAMAGENT_E2E=1 (make e2e sets it), since it needs the built image and QEMU.
