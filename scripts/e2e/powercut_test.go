@@ -146,7 +146,7 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 	}
 
 	for i := 1; i <= cuts; i++ {
-		v := boot(t, root, initramfs, img, fwd, filepath.Join(logDir, fmt.Sprintf("boot-%02d.log", i)))
+		v := boot(t, root, camera{arch: "arm64", initramfs: initramfs}, img, fwd, filepath.Join(logDir, fmt.Sprintf("boot-%02d.log", i)))
 		duringBoot := rnd.IntN(bootCutEvery) == 0
 		var at time.Duration
 		var deadline *time.Timer
@@ -192,7 +192,7 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 
 	// Power on once more: recovery, then the backlog goes up; then a clean
 	// power-off.
-	v := boot(t, root, initramfs, img, fwd, filepath.Join(logDir, "final.log"))
+	v := boot(t, root, camera{arch: "arm64", initramfs: initramfs}, img, fwd, filepath.Join(logDir, "final.log"))
 	v.waitFor(t, firstFrameRE, 0, bootWait, "the agent's first frame (after the last cut)")
 	noteCheck(v, cuts+1)
 	end := time.Now().Add(drainWait)
