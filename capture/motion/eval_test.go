@@ -148,6 +148,8 @@ type evalOptions struct {
 	frames int  // 0: the whole scene
 	peer   bool // run MOG2 on the same frames
 	tune   func(*Config)
+	// filters switches the detector's filters (to measure what each does).
+	filters func(*Detector)
 }
 
 // evalScene renders a scene and scores the detector (and the peer) on it.
@@ -166,6 +168,9 @@ func evalScene(tb testing.TB, scene synth.Scene, opt evalOptions) sceneScore {
 	d, err := New(cfg, src.Format(), nil)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if opt.filters != nil {
+		opt.filters(d)
 	}
 	gw, gh, cell := d.Grid()
 	truthGrid := make([]byte, gw*gh)
