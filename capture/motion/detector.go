@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/logsum"
 )
 
 // Box is a rectangle in input pixels.
@@ -40,6 +41,11 @@ type Result struct {
 	// use Event.Clone to keep one.
 	Started, Ended *Event
 }
+
+// logInterval is how often a condition met frame after frame (the background
+// re-learned while the picture keeps moving, bad frames) is summarised in the
+// log: a line when it starts, a count per interval, a line when it ends.
+const logInterval = time.Minute
 
 // MaxBoxes bounds the boxes reported per frame and per event.
 const MaxBoxes = 16
@@ -104,6 +110,8 @@ type Detector struct {
 	seedArea     []int32 // per region: seed cells
 	overlap      []int32 // per region: seed cells near the previous seeds
 	age          []uint8 // per region
+	persist      int     // persistTime in frames
+	bigCells     int32   // regions this large are no particle
 	growOn       bool    // hysteresis (tests switch it off to measure it)
 	persistOn    bool    // the particle filter
 	shadeOn      bool    // the local light (shadow) filter
@@ -145,6 +153,10 @@ type Detector struct {
 	order []int32
 
 	ev events
+
+	// Lines said once per spell (capture/logsum), on the frames' clock.
+	relearnLog, badLog *logsum.Condition
+	now                time.Time // the current frame's time
 
 	rebase atomic.Bool
 	night  atomic.Bool
@@ -248,6 +260,10 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		d.stillFrames = uint16(min(max(math.Round(cfg.StillTime.Seconds()*fps), 1), math.MaxUint16))
 	}
 	d.ev.init(cfg)
+	d.persist = int(min(max(math.Round(persistTime.Seconds()*fps), 2), 250))
+	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
+	d.relearnLog = logsum.New(logger, "motion: background re-learned", logsum.Config{Level: slog.LevelInfo, Interval: logInterval})
+	d.badLog = logsum.New(logger, "motion: skipping bad frames", logsum.Config{Level: slog.LevelWarn, Interval: logInterval})
 	d.thr = float64(cfg.Threshold)
 	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
 	return d, nil
@@ -323,10 +339,9 @@ func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
 func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	res := Result{Frame: f.Seq, Time: f.Time, Boxes: d.boxes[:0]}
 	if err := d.read(f); err != nil {
-		n := d.stats.bad.Add(1)
-		if n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... bad frame
-			d.log.Warn("motion: skipping bad frame", "seq", f.Seq, "bad_frames", n, "err", err)
-		}
+		d.stats.bad.Add(1)
+		d.badLog.Note(f.Time, err)
+		d.relearnLog.Tick(f.Time)
 		return res, fmt.Errorf("motion: frame %d: %w", f.Seq, err)
 	}
 	d.stats.frames.Add(1)
@@ -335,8 +350,9 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	}
 	d.shown, d.moved = false, 0
 	learned := false
+	d.now = f.Time
 	if reb := d.rebase.Swap(false); !d.started || reb {
-		d.recalibrate()
+		d.recalibrate("rebase")
 		res.Recalibrated, learned = d.started, true
 		d.started = true
 	} else {
@@ -358,6 +374,8 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		d.findRegions(&res)
 	}
 	d.countFilters()
+	d.relearnLog.Tick(f.Time)
+	d.badLog.Tick(f.Time)
 	if d.moved > 0 {
 		// The whole picture moved: motion everywhere, as one region.
 		res.Motion, res.Score = true, d.moved
@@ -411,7 +429,7 @@ func (d *Detector) blur() {
 }
 
 // recalibrate makes the current frame the background and starts a warm-up.
-func (d *Detector) recalibrate() {
+func (d *Detector) recalibrate(reason string) {
 	for i, c := range d.cur {
 		d.bg[i] = c << 4
 	}
@@ -424,7 +442,7 @@ func (d *Detector) recalibrate() {
 	d.warmShow = false
 	if d.started {
 		d.stats.recal.Add(1)
-		d.log.Info("motion: background re-learned")
+		d.relearnLog.Note(d.now, reason)
 	}
 }
 
@@ -503,7 +521,7 @@ func (d *Detector) compare() (light, recal bool) {
 		// picture moved, a new background as well.
 		moving = true
 		if s.changed >= d.cfg.Lightning {
-			d.recalibrate()
+			d.recalibrate("picture moved")
 			d.moved = s.changed
 			// Motion goes on being reported while the background is
 			// re-learned: against the running mean of the frames since.
@@ -524,7 +542,7 @@ func (d *Detector) compare() (light, recal bool) {
 		relit := d.differences(true)
 		switch {
 		case relit.changed >= d.cfg.Lightning:
-			d.recalibrate()
+			d.recalibrate("light changed")
 			return false, true
 		case d.shadeOn && d.localLight():
 			// A shadow or spill over part of the picture: no global
@@ -1263,14 +1281,16 @@ func rangeBits(row []uint64, x0, x1 int) int {
 
 // Particles near the lens (snow, rain, insects under the IR lamp) are small,
 // fast and brief: a region counts only when it is the same thing as a region
-// of the frames before, persistFrames frames in a row. A region continues one
+// of the frames before, for persistTime (at least 2 frames). A region continues one
 // of the previous frame when at least 1/persistOverlap of its seed cells lie
 // within a cell of the previous frame's seeds; its age is then one more than
 // the oldest region it touches. A particle that moves its own size or more
-// per frame never ages; a walker, a car or a ball does at once.
+// per frame never ages; a walker, a car or a ball does at once. Regions of
+// particleArea or more are no particle and count at once.
 const (
-	persistFrames  = 3
+	persistTime    = 400 * time.Millisecond
 	persistOverlap = 3
+	particleArea   = 0.01 // of the analysed area: larger regions pass at once
 )
 
 // findRegions despeckles fg, grows it, labels it, ages the regions and fills
@@ -1337,7 +1357,7 @@ func (d *Detector) findRegions(res *Result) {
 		d.kept[k] = d.seedArea[k] >= d.minCells
 		// (Not while a moving picture is reported during a re-learning:
 		// the ages start again with the background.)
-		if d.kept[k] && d.persistOn && d.age[k] < persistFrames && !d.warmShow {
+		if d.kept[k] && d.persistOn && int(d.age[k]) < d.persist && !d.warmShow && d.seedArea[k] < d.bigCells {
 			d.kept[k] = false
 			young++
 		}

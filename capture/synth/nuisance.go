@@ -71,7 +71,7 @@ func newParticles(rng *rand.Rand, swarms []swarm, w, h int, fps float64) []parti
 				p.rx = (3 + 5*rng.Float64()) * scale
 				p.ry = p.rx
 				p.vx = (rng.Float64()*2 - 1) * 3 * scale
-				p.vy = (5 + 7*rng.Float64()) * scale
+				p.vy = (9 + 12*rng.Float64()) * scale
 				p.wob, p.wobF, p.phase = 2*scale, 0.3+0.3*rng.Float64(), rng.Float64()*2*math.Pi
 				p.bright = 80 + 100*rng.Float64()
 			case raindrop:
