@@ -1290,7 +1290,7 @@ func rangeBits(row []uint64, x0, x1 int) int {
 const (
 	persistTime    = 400 * time.Millisecond
 	persistOverlap = 3
-	particleArea   = 0.01 // of the analysed area: larger regions pass at once
+	particleArea   = 0.005 // of the analysed area: larger regions pass at once
 )
 
 // findRegions despeckles fg, grows it, labels it, ages the regions and fills
