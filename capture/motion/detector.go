@@ -120,6 +120,8 @@ type Detector struct {
 	zone         bitmask
 	analysed     int // cells in zone
 	samples      []int32
+	// noisePairs are every other sample with a cell two to its right.
+	noisePairs []int32
 
 	hist    [histSize]uint32
 	regionX []uint8  // column of each grid column in the 4x4 partition
@@ -247,6 +249,11 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 			if d.zone.get(x, y) {
 				d.samples = append(d.samples, int32(y*g.gw+x))
 			}
+		}
+	}
+	for k, i := range d.samples {
+		if k%2 == 0 && int(i)%g.gw+2 < g.gw {
+			d.noisePairs = append(d.noisePairs, i)
 		}
 	}
 	d.alpha = int32(max(1, math.Round(cfg.LearnRate*4096)))
@@ -632,20 +639,14 @@ func (d *Detector) localLight() bool {
 // with too few samples.
 func (d *Detector) localNoise() float64 {
 	clear(d.hpHist[:])
-	gw := d.g.gw
-	var n uint32
-	for _, i := range d.samples {
-		j := int(i) + 2
-		if int(i)%gw+2 >= gw {
-			continue
-		}
+	for _, i := range d.noisePairs {
 		a := int32(d.cur[i]) - int32(d.bg[i]>>4)
-		b := int32(d.cur[j]) - int32(d.bg[j]>>4)
+		b := int32(d.cur[i+2]) - int32(d.bg[i+2]>>4)
 		v := a - b // Q4
 		v = (v ^ v>>31) - v>>31
 		d.hpHist[min(v>>2, int32(len(d.hpHist)-1))]++ // quarter levels
-		n++
 	}
+	n := uint32(len(d.noisePairs))
 	if n < 16 {
 		return math.NaN()
 	}
@@ -1156,10 +1157,17 @@ func (d *Detector) litAt(x, y, gw, gh int, tol int64) bool {
 	var r, b [9]int64
 	var sum, sx, sy int64
 	k := 0
+	inside := x >= 2 && y >= 2 && x+2 < gw && y+2 < gh
 	for iy := -1; iy <= 1; iy++ {
-		o := min(max(y+2*iy, 0), gh-1) * gw
+		o := (y + 2*iy) * gw
+		if !inside {
+			o = min(max(y+2*iy, 0), gh-1) * gw
+		}
 		for ix := -1; ix <= 1; ix++ {
-			i := o + min(max(x+2*ix, 0), gw-1)
+			i := o + x + 2*ix
+			if !inside {
+				i = o + min(max(x+2*ix, 0), gw-1)
+			}
 			bv := int64(d.bg[i] >> 4) // Q4
 			if bv < clipLo>>4 || bv > clipHi>>4 {
 				return false // clipped: no gain to see
