@@ -77,9 +77,9 @@ type Filtered struct {
 	// Shadow: at least MinArea of changed cells explained by a local light
 	// change (a travelling shadow or spill).
 	Shadow uint64 `json:"shadow"`
-	// Particles: a region large enough to count that had not yet persisted
-	// for 3 frames (snow, rain, insects near the lens; also the first 2 frames
-	// of anything that appears).
+	// Particles: a small region (under 0.5% of the picture) large enough to
+	// count that had not yet persisted for 0.4 s (snow, rain, insects near
+	// the lens; also the first 0.4 s of a small object that appears).
 	Particles uint64 `json:"particles"`
 }
 

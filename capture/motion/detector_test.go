@@ -158,8 +158,8 @@ func TestDetectorScenes(t *testing.T) {
 			res, d := run(t, cfg, tt.format, 120, func(i int, y []uint8) {
 				objs[i], present[i] = tt.draw(s, i, y)
 			})
-			// A region counts once it has persisted for persistFrames
-			// frames (the particle filter).
+			// A small region counts once it has persisted for
+			// persistTime (the particle filter).
 			for i := tt.want.motionFrames[0] + d.persist - 1; i < tt.want.motionFrames[1]; i++ {
 				r := res[i]
 				if !r.Motion {

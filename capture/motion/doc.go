@@ -112,11 +112,13 @@
 //     ground under IR) are reported with it. Label 8-connected regions (runs
 //     and union-find) and drop those with fewer seed cells than MinArea.
 //  10. Particles near the lens (snow, rain, insects under the IR lamp): a
-//     region counts only once it has persisted for 3 frames, each time with
-//     at least a third of its seeds within a cell of the seeds of the frame
-//     before. A particle that moves its own size per frame never does; a
-//     walker, a car or a thrown ball does at once, so events start 2 frames
-//     later than they would without it.
+//     region of less than 0.5% of the picture counts only once it has
+//     persisted for 0.4 s (at least 2 frames), each frame with at least a
+//     third of its seeds within a cell of the seeds of the frame before. A
+//     particle that moves its own size per frame, or lives briefly, never
+//     does; a walker, a car or a thrown ball does, so a small (far) object's
+//     event starts 0.4 s after it appears. A moth hovering at the lens for
+//     longer than that is not rejected.
 //  11. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and
