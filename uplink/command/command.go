@@ -25,8 +25,8 @@ const (
 	MaxPatch    = 8 << 10  // bytes of TOML in a config patch
 	MinNonce    = 16
 	MaxNonce    = 32
-	MaxLifetime = 24 * time.Hour   // expires - issued
-	MaxSkew     = 5 * time.Minute  // how far issued may be ahead of the device clock
+	MaxLifetime = 24 * time.Hour  // expires - issued
+	MaxSkew     = 5 * time.Minute // how far issued may be ahead of the device clock
 	maxOp       = 32
 )
 
