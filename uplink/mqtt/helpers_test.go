@@ -261,7 +261,6 @@ func (h *handler) counts() [5]int {
 	return [5]int{h.patches, h.uploads, h.reboots, h.formats, h.snapshot}
 }
 
-
 func marshalKey(k *ecdsa.PrivateKey) (string, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	return base64.StdEncoding.EncodeToString(der), err
