@@ -171,4 +171,3 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 	})
 }
-
