@@ -29,6 +29,33 @@ type Config struct {
 	// are documented on motion.Config.
 	Motion motion.Config `toml:"motion"`
 	Upload UploadConfig  `toml:"upload"`
+	MQTT   MQTTConfig    `toml:"mqtt"`
+}
+
+// MQTTConfig is the [mqtt] section: signed events and state to a broker,
+// signed commands from it (package uplink/mqtt).
+type MQTTConfig struct {
+	// Broker is the broker's URL (tls://HOST:PORT, mutual TLS with the
+	// device certificate); "" turns MQTT off.
+	Broker string `toml:"broker"`
+	// CA is the PEM file of the CA the broker's certificate chains to;
+	// ServerName overrides the name checked on it.
+	CA         string `toml:"ca"`
+	ServerName string `toml:"server_name"`
+	// KeepAlive is the MQTT keep-alive (5s..1h).
+	KeepAlive Duration `toml:"keep_alive"`
+	// QueueSize bounds the messages kept for the broker (100..1000000);
+	// past it the oldest are dropped and counted.
+	QueueSize int `toml:"queue_size"`
+	// Store is the directory (persistent partition) for the queue, the
+	// event sequence numbers and the command replay cache.
+	Store string `toml:"store"`
+	// StartDelay is the longest random wait before connecting after start
+	// or after losing the broker (0s..1h).
+	StartDelay Duration `toml:"start_delay"`
+	// StateInterval is how often the state (uptime, SD free, fps, upload
+	// backlog) is published: 0s for never, else 10s..24h.
+	StateInterval Duration `toml:"state_interval"`
 }
 
 // UploadConfig is the [upload] section: where sealed, signed clips go.
@@ -143,6 +170,7 @@ const (
 	SectionIdentity        = "identity"
 	SectionMotion          = "motion"
 	SectionUpload          = "upload"
+	SectionMQTT            = "mqtt"
 )
 
 // Limits and allowed values.
@@ -209,6 +237,8 @@ func Default() Config {
 		Identity: IdentityConfig{Key: "/var/lib/camagent/device.key"},
 		Motion:   motion.DefaultConfig(),
 		Upload:   UploadConfig{StartDelay: Duration{30 * time.Second}},
+		MQTT: MQTTConfig{KeepAlive: Duration{60 * time.Second}, QueueSize: 10000, Store: "/var/lib/camagent/mqtt",
+			StartDelay: Duration{30 * time.Second}, StateInterval: Duration{5 * time.Minute}},
 	}
 }
 
@@ -288,6 +318,9 @@ func Changed(prev, next Config) []string {
 	}
 	if prev.Upload != next.Upload {
 		out = append(out, SectionUpload)
+	}
+	if prev.MQTT != next.MQTT {
+		out = append(out, SectionMQTT)
 	}
 	return out
 }

@@ -167,6 +167,15 @@ func schema() []field {
 		{key: "upload.server_name", kind: kindString},
 		{key: "upload.bandwidth_kbps", kind: kindInt, lo: 0, hi: 1 << 30},
 		{key: "upload.start_delay", kind: kindDuration},
+		{key: "mqtt", kind: kindTable},
+		{key: "mqtt.broker", kind: kindString},
+		{key: "mqtt.ca", kind: kindString},
+		{key: "mqtt.server_name", kind: kindString},
+		{key: "mqtt.keep_alive", kind: kindDuration},
+		{key: "mqtt.queue_size", kind: kindInt, lo: 100, hi: 1_000_000},
+		{key: "mqtt.store", kind: kindString},
+		{key: "mqtt.start_delay", kind: kindDuration},
+		{key: "mqtt.state_interval", kind: kindDuration},
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -68,6 +69,7 @@ func (c Config) Validate() error {
 	}
 	p.add(checkRange("upload.bandwidth_kbps", c.Upload.BandwidthKBps, 0, 1<<30))
 	p.add(checkDuration("upload.start_delay", c.Upload.StartDelay.Duration, 0, time.Hour))
+	checkMQTT(&p, c.MQTT)
 	p.add(checkAbs("identity.key", c.Identity.Key))
 	if c.Identity.CloudKey != "" {
 		p.add(checkAbs("identity.cloud_key", c.Identity.CloudKey))
@@ -196,4 +198,25 @@ func formatFloat(f float64) string {
 		return "-inf"
 	}
 	return fmt.Sprintf("%g", f)
+}
+
+// checkMQTT validates the [mqtt] section.
+func checkMQTT(p *problems, m MQTTConfig) {
+	if m.Broker != "" {
+		u, err := url.Parse(m.Broker)
+		switch {
+		case err != nil || u.Hostname() == "" || u.Port() == "":
+			p.addKey("mqtt.broker", "%s is not a tls://HOST:PORT URL", quote(m.Broker))
+		case u.Scheme != "tls" && u.Scheme != "ssl" && u.Scheme != "mqtts":
+			p.addKey("mqtt.broker", "%s is not a tls:// URL (mutual TLS only)", quote(m.Broker))
+		}
+		p.add(checkAbs("mqtt.ca", m.CA))
+	}
+	p.add(checkDuration("mqtt.keep_alive", m.KeepAlive.Duration, 5*time.Second, time.Hour))
+	p.add(checkRange("mqtt.queue_size", m.QueueSize, 100, 1_000_000))
+	p.add(checkAbs("mqtt.store", m.Store))
+	p.add(checkDuration("mqtt.start_delay", m.StartDelay.Duration, 0, time.Hour))
+	if d := m.StateInterval.Duration; d != 0 {
+		p.add(checkDuration("mqtt.state_interval", d, 10*time.Second, 24*time.Hour))
+	}
 }
