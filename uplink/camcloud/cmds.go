@@ -82,7 +82,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := f.fs.String("listen", defaultListen, "`address` to listen on (loopback by default)")
 	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
 	maxObject := f.fs.Uint64("max-object", ingest.DefaultMaxObjectSize, "largest object a manifest may declare, in `bytes`")
-	mqttListen := f.fs.String("mqtt", defaultMQTTListen, "`address` of the MQTT broker (mosquitto) to start; \"\" for none")
+	mqttListen := f.fs.String("mqtt", "", "also start the MQTT broker (mosquitto) on this `address`, e.g. "+defaultMQTTListen+" (make run does)")
 	if err := f.parse(args); err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@
 // It is a development tool, not a product: one process, files in one data
 // directory, the CA and pairing keys in plain files (0600).
 //
-//	camcloud serve  [-data DIR] [-listen 127.0.0.1:8443] [-hosts ...]
+//	camcloud serve  [-data DIR] [-listen 127.0.0.1:8443] [-hosts ...] [-mqtt 127.0.0.1:8883]
 //	camcloud init   [-data DIR] [-hosts ...]
 //	camcloud enroll [-data DIR] -csr device.csr -out device.crt
 //	camcloud pair   [-data DIR] -device ID -account NAME [-out owner.binding] [-pubkey device.pub]
@@ -39,8 +39,8 @@
 // API, fetches each object with its manifest, and checks it with package
 // verify against the keys pinned at pairing, printing SHOW or REFUSE and why.
 //
-// MQTT: serve also starts a real mosquitto (Debian's package) on
-// 127.0.0.1:8883 (-mqtt; "" for none) with require_certificate,
+// MQTT: serve -mqtt 127.0.0.1:8883 (what make run passes) also starts a real
+// mosquitto (Debian's package) there with require_certificate,
 // use_identity_as_username and an ACL pattern that lets each certificate
 // identity use only camagent/v1/<its own ID>/# (package mosquitto); the QEMU
 // guest reaches it as 10.0.2.100:8883. Its service identity (service.crt,
