@@ -166,7 +166,7 @@ func newDevice(t *testing.T, env *mqtttest.Env, d *mqtttest.Device, dir string, 
 	return &device{Device: d, dir: dir, c: c}
 }
 
-func (d *device) start(t *testing.T) {
+func (d *device) start(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan struct{})
