@@ -164,3 +164,24 @@ func BenchmarkQueuedMemory(b *testing.B) {
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc), "heap-B/10k-queued")
 	runtime.KeepAlive(held)
 }
+
+// BenchmarkMotionToCloud is the time from Publish (motion start) to the
+// event verified by the cloud's receiver, through a real mosquitto on
+// loopback, one event at a time.
+func BenchmarkMotionToCloud(b *testing.B) {
+	env := mqtttest.Start(b)
+	cl := startCloud(b, env)
+	dev := env.NewDevice()
+	c, err := mqtt.New(mqtt.Config{Broker: env.URL(), TLS: dev.TLS, Signer: dev.Key, BootID: "bench", StoreDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl.pin(dev.ID, dev.Key.Public(), "")
+	d := &device{c: c}
+	d.start(b)
+	cl.next(b, "state") // online
+	for b.Loop() {
+		c.Publish(benchEvent)
+		cl.next(b, "events")
+	}
+}

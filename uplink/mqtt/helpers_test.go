@@ -60,7 +60,7 @@ type cloud struct {
 	devs map[string]receiver.Device
 }
 
-func startCloud(t *testing.T, env *mqtttest.Env) *cloud {
+func startCloud(t testing.TB, env *mqtttest.Env) *cloud {
 	t.Helper()
 	c := &cloud{dir: filepath.Join(t.TempDir(), "events"), ch: make(chan got, 4096), subbed: make(chan struct{}, 16), done: make(chan struct{}),
 		devs: map[string]receiver.Device{}}
@@ -95,7 +95,7 @@ func (c *cloud) pin(id string, pub crypto.PublicKey, account string) {
 	c.devs[id] = receiver.Device{Key: pub, Account: account}
 }
 
-func (c *cloud) waitSubscribed(t *testing.T) {
+func (c *cloud) waitSubscribed(t testing.TB) {
 	t.Helper()
 	select {
 	case <-c.subbed:
@@ -105,7 +105,7 @@ func (c *cloud) waitSubscribed(t *testing.T) {
 }
 
 // next returns the next verified message on topic part (others skipped).
-func (c *cloud) next(t *testing.T, part string) event.Message {
+func (c *cloud) next(t testing.TB, part string) event.Message {
 	t.Helper()
 	for {
 		select {
@@ -120,7 +120,7 @@ func (c *cloud) next(t *testing.T, part string) event.Message {
 }
 
 // nextKind returns the next verified message of a kind.
-func (c *cloud) nextKind(t *testing.T, k event.Kind) event.Message {
+func (c *cloud) nextKind(t testing.TB, k event.Kind) event.Message {
 	t.Helper()
 	for {
 		select {
@@ -189,6 +189,9 @@ func (d *device) stop() {
 
 // testLogger writes to the test log.
 func testLogger(t testing.TB, who string) *slog.Logger {
+	if _, bench := t.(*testing.B); bench {
+		return slog.New(slog.DiscardHandler)
+	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("who", who)
 }
 
