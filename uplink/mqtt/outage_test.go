@@ -112,11 +112,28 @@ func TestSIGKILLWhileBrokerDown(t *testing.T) {
 	cl.pin(dev.ID, dev.Key.Public(), "")
 	env.StopBroker()
 
-	// The helper process is this test binary running TestHelperClient.
+	runAndKill(t, env, dev, dir, 30, false)
+
+	d := newDevice(t, env, dev, dir, devOpts{})
+	if q := d.c.Status().Queued; q != 30 {
+		t.Fatalf("after SIGKILL the outbox holds %d, want 30", q)
+	}
+	d.start(t)
+	env.StartBroker()
+	cl.waitSubscribed(t)
+	expectInOrder(t, cl, d.ID, 1, 30)
+}
+
+// runAndKill runs a client process (this test binary running
+// TestHelperClient) that publishes n events, waits until they are queued
+// (or, with acked, delivered), and kills it with SIGKILL.
+func runAndKill(t *testing.T, env *mqtttest.Env, dev *mqtttest.Device, dir string, n int, acked bool) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperClient$")
 	keyDER, _ := marshalKey(dev.Key)
 	cmd.Env = append(os.Environ(), "CAMAGENT_MQTT_HELPER=1", "HELPER_DIR="+dir, "HELPER_BROKER="+env.URL(),
-		"HELPER_CERT="+dev.CertPath, "HELPER_CA="+env.CAFile, "HELPER_KEY="+keyDER, "HELPER_N=30")
+		"HELPER_CERT="+dev.CertPath, "HELPER_CA="+env.CAFile, "HELPER_KEY="+keyDER, "HELPER_N="+strconv.Itoa(n),
+		"HELPER_ACKED="+strconv.FormatBool(acked))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -145,15 +162,23 @@ func TestSIGKILLWhileBrokerDown(t *testing.T) {
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("helper did not die of SIGKILL: %v", werr)
 	}
+}
 
-	d := newDevice(t, env, dev, dir, devOpts{})
-	if q := d.c.Status().Queued; q != 30 {
-		t.Fatalf("after SIGKILL the outbox holds %d, want 30", q)
+// TestWillOnKill: a client killed while connected leaves its signed last
+// will, offline, on its retained state topic; the cloud verifies it.
+func TestWillOnKill(t *testing.T) {
+	env := mqtttest.Start(t)
+	cl := startCloud(t, env)
+	dev := env.NewDevice()
+	cl.pin(dev.ID, dev.Key.Public(), "")
+	runAndKill(t, env, dev, t.TempDir(), 2, true)
+	if m := cl.nextKind(t, event.KindOnline); m.DeviceID != dev.ID {
+		t.Fatalf("online from %s", m.DeviceID)
 	}
-	d.start(t)
-	env.StartBroker()
-	cl.waitSubscribed(t)
-	expectInOrder(t, cl, d.ID, 1, 30)
+	m := cl.nextKind(t, event.KindOffline)
+	if m.DeviceID != dev.ID || m.Reason != "connection lost" {
+		t.Fatalf("will: %+v", m)
+	}
 }
 
 // TestHelperClient is the client process TestSIGKILLWhileBrokerDown kills.
@@ -178,7 +203,11 @@ func TestHelperClient(t *testing.T) {
 	d := &device{c: c}
 	d.start(t)
 	publishN(d, 1, n)
-	waitQueued(t, d, n)
+	if os.Getenv("HELPER_ACKED") == "true" {
+		until(t, func() bool { return c.Status().MessagesAcked >= uint64(n) })
+	} else {
+		waitQueued(t, d, n)
+	}
 	fmt.Printf("QUEUED %d\n", n)
 	select {} // until SIGKILL
 }
