@@ -42,13 +42,13 @@ type patchHandler struct {
 }
 
 func (h *patchHandler) ApplyConfigPatch(_ context.Context, p string) error {
-	c, err := config.Parse([]byte(p))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := config.Patch(h.cfg, []byte(p))
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
 	h.cfg = c
-	h.mu.Unlock()
 	return nil
 }
 func (h *patchHandler) Snapshot(context.Context) (string, error) { return "", errors.New("no camera") }

@@ -147,7 +147,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	st      Status
-	recent  []event.Message // ring of what this run published
+	recent  []event.Message // ring of what this run queued or published
 	pending *confirm        // the format-sd awaiting confirmation
 	rnd     *rand.Rand
 }
@@ -257,7 +257,8 @@ func (c *Client) Status() Status {
 	return st
 }
 
-// Recent returns the last messages this run signed (oldest first), for
+// Recent returns the last messages this run queued or published (oldest
+// first), for
 // `camagent ctl events` and the shell: render each with event.Render.
 func (c *Client) Recent() []event.Message {
 	c.mu.Lock()
@@ -284,10 +285,10 @@ func (c *Client) Run(ctx context.Context) error {
 }
 
 // sign signs e with the next sequence number.
-func (c *Client) sign(e event.Event) (uint64, []byte, error) {
+func (c *Client) sign(e event.Event) (uint64, []byte, event.Message, error) {
 	n, err := c.seq.Next()
 	if err != nil {
-		return 0, nil, fmt.Errorf("mqtt: sign %s: %w", e.Kind, err)
+		return 0, nil, event.Message{}, fmt.Errorf("mqtt: sign %s: %w", e.Kind, err)
 	}
 	h := event.Header{DeviceID: c.id, Seq: n, BootID: c.cfg.BootID}
 	if c.cfg.Owner != nil {
@@ -301,12 +302,13 @@ func (c *Client) sign(e event.Event) (uint64, []byte, error) {
 	}
 	b, err := event.Sign(h, e, c.cfg.Signer)
 	if err != nil {
-		return 0, nil, fmt.Errorf("mqtt: sign %s: %w", e.Kind, err)
+		return 0, nil, event.Message{}, fmt.Errorf("mqtt: sign %s: %w", e.Kind, err)
 	}
-	c.remember(event.Message{Header: h, Event: e})
-	return n, b, nil
+	return n, b, event.Message{Header: h, Event: e}, nil
 }
 
+// remember adds m to Recent: what was queued or published (not the will
+// of every connect attempt).
 func (c *Client) remember(m event.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -320,9 +322,12 @@ func (c *Client) remember(m event.Message) {
 func (c *Client) store(e event.Event) {
 	c.storeMu.Lock()
 	defer c.storeMu.Unlock()
-	n, b, err := c.sign(e)
+	n, b, m, err := c.sign(e)
 	if err == nil {
 		err = c.out.Append(outbox.Message{Seq: n, Route: routeOf(e.Kind), Payload: b})
+	}
+	if err == nil {
+		c.remember(m)
 	}
 	if err != nil {
 		c.log.Error("mqtt: event lost", "kind", e.Kind, "err", err)

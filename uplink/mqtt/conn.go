@@ -86,7 +86,7 @@ func (c *Client) setConnected(on bool) {
 
 // session makes one connection and runs it until it is lost or ctx ends.
 func (c *Client) session(ctx context.Context) (connected bool, err error) {
-	_, will, err := c.sign(event.Event{Kind: event.KindOffline, Reason: "connection lost"})
+	_, will, _, err := c.sign(event.Event{Kind: event.KindOffline, Reason: "connection lost"})
 	if err != nil {
 		return false, err
 	}
@@ -142,13 +142,14 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 // publishNow signs e and publishes it directly (retained on the state
 // topic), without the outbox: online and offline are news only now.
 func (c *Client) publishNow(ctx context.Context, cl paho.Client, e event.Event) error {
-	_, b, err := c.sign(e)
+	_, b, m, err := c.sign(e)
 	if err != nil {
 		return err
 	}
 	if err := wait(ctx, cl.Publish(c.topics.State, 1, true, b)); err != nil {
 		return fmt.Errorf("mqtt: publish %s: %w", e.Kind, err)
 	}
+	c.remember(m)
 	return nil
 }
 

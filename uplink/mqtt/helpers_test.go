@@ -219,12 +219,12 @@ type handler struct {
 func newHandler() *handler { return &handler{cfg: config.Default()} }
 
 func (h *handler) ApplyConfigPatch(_ context.Context, patch string) error {
-	c, err := config.Parse([]byte(patch))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, err := config.Patch(h.cfg, []byte(patch))
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.cfg = c
 	h.patches++
 	return nil
