@@ -56,6 +56,26 @@ type MQTTConfig struct {
 	// StateInterval is how often the state (uptime, SD free, fps, upload
 	// backlog) is published: 0s for never, else 10s..24h.
 	StateInterval Duration `toml:"state_interval"`
+	// Local is [mqtt.local]: an optional Home Assistant broker on the LAN.
+	Local MQTTLocalConfig `toml:"local"`
+}
+
+// MQTTLocalConfig is [mqtt.local]: plain JSON with Home Assistant MQTT
+// discovery to a broker on the owner's LAN (package
+// uplink/mqtt/homeassistant). It publishes only; it takes no commands.
+type MQTTLocalConfig struct {
+	// Broker is tcp://HOST:1883 or tls://HOST:8883; "" turns it off.
+	Broker string `toml:"broker"`
+	// Username and PasswordFile (a file holding the password, so that it is
+	// never in the config or its dumps) log in; empty: anonymous.
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
+	// CA is the PEM file of the CA of a tls:// broker's certificate.
+	CA string `toml:"ca"`
+	// Name is the device name Home Assistant shows ("" : the device ID);
+	// Prefix its discovery prefix.
+	Name   string `toml:"name"`
+	Prefix string `toml:"prefix"`
 }
 
 // UploadConfig is the [upload] section: where sealed, signed clips go.
@@ -238,7 +258,8 @@ func Default() Config {
 		Motion:   motion.DefaultConfig(),
 		Upload:   UploadConfig{StartDelay: Duration{30 * time.Second}},
 		MQTT: MQTTConfig{KeepAlive: Duration{60 * time.Second}, QueueSize: 10000, Store: "/var/lib/camagent/mqtt",
-			StartDelay: Duration{30 * time.Second}, StateInterval: Duration{5 * time.Minute}},
+			StartDelay: Duration{30 * time.Second}, StateInterval: Duration{5 * time.Minute},
+			Local: MQTTLocalConfig{Prefix: "homeassistant"}},
 	}
 }
 

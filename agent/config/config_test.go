@@ -121,6 +121,7 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "upload.url not https", in: "[upload]\nurl = \"http://x\"\nca = \"/ca.crt\"\n", err: `config: upload.url: "http://x" is not an https:// URL`},
 		{name: "mqtt.broker not tls", in: "[mqtt]\nbroker = \"tcp://b:1883\"\nca = \"/ca.crt\"\n", err: `config: mqtt.broker: "tcp://b:1883" is not a tls:// URL (mutual TLS only)`},
 		{name: "mqtt.broker without ca", in: "[mqtt]\nbroker = \"tls://b:8883\"\n", err: `config: mqtt.ca: is empty, want an absolute path`},
+		{name: "mqtt.local.broker", in: "[mqtt.local]\nbroker = \"http://ha:1883\"\n", err: `config: mqtt.local.broker: "http://ha:1883" is not a tcp:// or tls:// URL`},
 		{name: "mqtt.queue_size", in: "[mqtt]\nqueue_size = 5\n", err: `config: mqtt.queue_size: 5 is out of range 100..1000000`},
 		{name: "mqtt.state_interval", in: "[mqtt]\nstate_interval = \"1s\"\n", err: `config: mqtt.state_interval: 1s is out of range 10s..86400s`},
 		{name: "upload.ca needed", in: "[upload]\nurl = \"https://10.0.2.100:8443\"\n", err: `config: upload.ca: is empty, want an absolute path`},

@@ -176,6 +176,13 @@ func schema() []field {
 		{key: "mqtt.store", kind: kindString},
 		{key: "mqtt.start_delay", kind: kindDuration},
 		{key: "mqtt.state_interval", kind: kindDuration},
+		{key: "mqtt.local", kind: kindTable},
+		{key: "mqtt.local.broker", kind: kindString},
+		{key: "mqtt.local.username", kind: kindString},
+		{key: "mqtt.local.password_file", kind: kindString},
+		{key: "mqtt.local.ca", kind: kindString},
+		{key: "mqtt.local.name", kind: kindString},
+		{key: "mqtt.local.prefix", kind: kindString},
 	}
 }
 

@@ -219,4 +219,25 @@ func checkMQTT(p *problems, m MQTTConfig) {
 	if d := m.StateInterval.Duration; d != 0 {
 		p.add(checkDuration("mqtt.state_interval", d, 10*time.Second, 24*time.Hour))
 	}
+	l := m.Local
+	if l.Broker != "" {
+		u, err := url.Parse(l.Broker)
+		switch {
+		case err != nil || u.Hostname() == "" || u.Port() == "":
+			p.addKey("mqtt.local.broker", "%s is not a tcp:// or tls:// HOST:PORT URL", quote(l.Broker))
+		case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts":
+			p.add(checkAbs("mqtt.local.ca", l.CA))
+		case u.Scheme != "tcp" && u.Scheme != "mqtt":
+			p.addKey("mqtt.local.broker", "%s is not a tcp:// or tls:// URL", quote(l.Broker))
+		}
+	}
+	if l.PasswordFile != "" {
+		p.add(checkAbs("mqtt.local.password_file", l.PasswordFile))
+	}
+	if len(l.Name) > 64 || strings.IndexFunc(l.Name, func(r rune) bool { return r < 0x20 }) >= 0 {
+		p.addKey("mqtt.local.name", "must be at most 64 bytes without control characters")
+	}
+	if l.Prefix == "" || len(l.Prefix) > 64 || strings.ContainsAny(l.Prefix, "+#") {
+		p.addKey("mqtt.local.prefix", "%s: want 1..64 bytes without + or #", quote(l.Prefix))
+	}
 }

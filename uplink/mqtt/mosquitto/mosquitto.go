@@ -36,6 +36,10 @@ type Config struct {
 	Binary string
 	// StartTimeout bounds the wait for the broker to listen (default 10 s).
 	StartTimeout time.Duration
+	// Plain makes a plain-TCP broker with anonymous access and no ACL, the
+	// way a Home Assistant user's LAN broker often is (tests of the local
+	// broker); the certificate fields are then ignored.
+	Plain bool
 }
 
 // Broker is a running mosquitto.
@@ -87,6 +91,12 @@ func Conf(cfg Config) (string, error) {
 		if u, err := user.Current(); err == nil {
 			fmt.Fprintf(&b, "user %s\n", u.Username)
 		}
+	}
+	if cfg.Plain {
+		fmt.Fprintf(&b, "per_listener_settings false\nallow_anonymous true\npersistence true\npersistence_location %s/\n"+
+			"log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n\nlistener %s %s\n",
+			cfg.Dir, port, host)
+		return b.String(), nil
 	}
 	fmt.Fprintf(&b, "per_listener_settings false\nallow_anonymous false\n"+
 		"persistence true\npersistence_location %s/\nautosave_interval 10\n"+
@@ -142,6 +152,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("mosquitto: start %s: %w", cfg.Binary, err)
 	}
 	b := &Broker{cmd: cmd, done: make(chan struct{}), url: "tls://" + cfg.Listen}
+	if cfg.Plain {
+		b.url = "tcp://" + cfg.Listen
+	}
 	ready := make(chan struct{})
 	go func() { // owned by the broker: ends when mosquitto's output closes
 		var once sync.Once
@@ -182,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 }
 
-// URL is the broker's address for clients: tls://HOST:PORT.
+// URL is the broker's address for clients: tls://HOST:PORT (tcp:// when Plain).
 func (b *Broker) URL() string { return b.url }
 
 // PID is the broker's process ID.
