@@ -14,9 +14,9 @@ guest=$cache/guest
 
 # Host packages: the QEMU camera (qemu-system-arm, qemu-user-static for arm test
 # binaries, cpio and kmod for the initramfs, dosfstools/mtools/e2fsprogs for the SD
-# image) and the test peers (ffmpeg for ffprobe).
+# image) and the test peers (ffmpeg for ffprobe, mosquitto for MQTT).
 host_pkgs=(qemu-system-arm qemu-user-static cpio kmod dosfstools mtools e2fsprogs
-  ffmpeg busybox socat openssl)
+  ffmpeg busybox socat openssl mosquitto)
 # the MIPS camera (qemu-system-mipsel) and `make size` (xz)
 host_pkgs+=(qemu-system-mips xz-utils)
 

@@ -6,8 +6,9 @@
 #   mipsle  qemu-system-mipsel -M malta, MIPS 24Kf, 128 MB: a 32-bit
 #           little-endian MIPS camera like the Ingenic T31 ones
 #
-#   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443,
-#                         data in out/cloud, log in out/camcloud.log), boot the
+#   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443
+#                         with its mosquitto on 127.0.0.1:8883, data in
+#                         out/cloud, log in out/camcloud.log), boot the
 #                         camera in the background and show its console (the
 #                         agent's log) until it powers off. The terminal is the
 #                         console in line mode: each line typed is sent to the
@@ -36,7 +37,7 @@
 #   CAMERA_SD_FS      file system of a new SD image     [vfat]
 #   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
 #                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
-#                                                       [8443 1883 123:1123]
+#                                                       [8443 1883 8883 123:1123]
 #   CAMERA_APPEND     more kernel command line, e.g. vivid.num_inputs=2
 #   CAMERA_CONSOLE    boot only: stdio or a unix socket path (the socket waits
 #                     for a client before QEMU starts)  [stdio]
@@ -62,7 +63,7 @@ initramfs=${CAMERA_INITRAMFS:-$out/initramfs$suffix.cpio.gz}
 kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest$suffix/vmlinuz}
 sd=${CAMERA_SD:-$out/sd$suffix.img}
 sd_fs=${CAMERA_SD_FS:-vfat}
-fwd=${CAMERA_FWD:-8443 1883 123:1123}
+fwd=${CAMERA_FWD:-8443 1883 8883 123:1123}
 console_sock=$out/console.sock
 console_log=$out/console.log
 monitor_sock=$out/monitor.sock
@@ -70,6 +71,7 @@ pidfile=$out/qemu.pid
 cloud=${CAMERA_CLOUD:-$out/cloud}
 cloud_log=$out/camcloud.log
 cloud_listen=127.0.0.1:8443
+mqtt_listen=127.0.0.1:8883
 
 say() { printf 'qemu: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -124,24 +126,25 @@ qemu_bin() {
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
-# start_cloud: camcloud serve in the background on $cloud_listen (the guest's
-# 10.0.2.100:8443 is forwarded there); sets cpid. Fails when it does not
-# listen within 10 s (port taken, bad data folder).
+# start_cloud: camcloud serve in the background on $cloud_listen, with its
+# MQTT broker (mosquitto) on $mqtt_listen (the guest's 10.0.2.100:8443 and
+# 10.0.2.100:8883 are forwarded there); sets cpid. Fails when they do not
+# listen within 30 s (port taken, bad data folder, mosquitto missing).
 cpid=
 start_cloud() {
   local i
   [ -x "$out/camcloud" ] || die "no $out/camcloud (make build)"
   [ -f "$cloud_log" ] && mv -f "$cloud_log" "$cloud_log.old"
-  setsid "$out/camcloud" serve -data "$cloud" -listen "$cloud_listen" >"$cloud_log" 2>&1 </dev/null &
+  setsid "$out/camcloud" serve -data "$cloud" -listen "$cloud_listen" -mqtt "$mqtt_listen" >"$cloud_log" 2>&1 </dev/null &
   cpid=$!
-  for ((i = 0; i < 100; i++)); do
-    grep -q '^camcloud: listening on' "$cloud_log" 2>/dev/null && return 0
+  for ((i = 0; i < 300; i++)); do
+    grep -q '^camcloud: mqtt broker on' "$cloud_log" 2>/dev/null && return 0
     kill -0 $cpid 2>/dev/null || break
     sleep 0.1
   done
   stop_cloud
   tail -n 5 "$cloud_log" >&2 || true
-  die "camcloud serve did not start on $cloud_listen (is another camcloud, or something else, using the port? ss -ltnp 'sport = :${cloud_listen##*:}')"
+  die "camcloud serve did not start on $cloud_listen and $mqtt_listen (is another camcloud, or something else, using the ports? ss -ltnp 'sport = :${cloud_listen##*:} or sport = :${mqtt_listen##*:}'; mosquitto missing? make deps)"
 }
 
 stop_cloud() {
@@ -210,6 +213,7 @@ cmd_run() {
     trap 'stop_cloud; kill $spid 2>/dev/null || true' EXIT
     say "dev cloud: camcloud serve (pid $cpid) on https://$cloud_listen, data $cloud, log $cloud_log"
     say "the camera's clips, verified: $out/camcloud list -data $cloud -account dev"
+    say "its MQTT events, verified: $out/camcloud events -data $cloud -account dev (broker tls://$mqtt_listen, guest 10.0.2.100:8883)"
   fi
   rm -f "$console_sock" "$monitor_sock" "$pidfile"
   [ -f "$console_log" ] && mv -f "$console_log" "$console_log.old"

@@ -31,6 +31,7 @@ type Config struct {
 	Motion motion.Config `toml:"motion"`
 	Upload UploadConfig  `toml:"upload"`
 	Time   TimeConfig    `toml:"time"`
+	MQTT   MQTTConfig    `toml:"mqtt"`
 }
 
 // TimeConfig is the [time] section: how the agent knows its clock is right
@@ -42,6 +43,52 @@ type TimeConfig struct {
 	// Servers are SNTP servers, asked in order: host, host:port (UDP) or
 	// tcp://host:port (NTP packets over TCP, for the QEMU camera).
 	Servers []string `toml:"servers"`
+}
+
+// MQTTConfig is the [mqtt] section: signed events and state to a broker,
+// signed commands from it (package uplink/mqtt).
+type MQTTConfig struct {
+	// Broker is the broker's URL (tls://HOST:PORT, mutual TLS with the
+	// device certificate); "" turns MQTT off.
+	Broker string `toml:"broker"`
+	// CA is the PEM file of the CA the broker's certificate chains to;
+	// ServerName overrides the name checked on it.
+	CA         string `toml:"ca"`
+	ServerName string `toml:"server_name"`
+	// KeepAlive is the MQTT keep-alive (5s..1h).
+	KeepAlive Duration `toml:"keep_alive"`
+	// QueueSize bounds the messages kept for the broker (100..1000000);
+	// past it the oldest are dropped and counted.
+	QueueSize int `toml:"queue_size"`
+	// Store is the directory (persistent partition) for the queue, the
+	// event sequence numbers and the command replay cache.
+	Store string `toml:"store"`
+	// StartDelay is the longest random wait before connecting after start
+	// or after losing the broker (0s..1h).
+	StartDelay Duration `toml:"start_delay"`
+	// StateInterval is how often the state (uptime, SD free, fps, upload
+	// backlog) is published: 0s for never, else 10s..24h.
+	StateInterval Duration `toml:"state_interval"`
+	// Local is [mqtt.local]: an optional Home Assistant broker on the LAN.
+	Local MQTTLocalConfig `toml:"local"`
+}
+
+// MQTTLocalConfig is [mqtt.local]: plain JSON with Home Assistant MQTT
+// discovery to a broker on the owner's LAN (package
+// uplink/mqtt/homeassistant). It publishes only; it takes no commands.
+type MQTTLocalConfig struct {
+	// Broker is tcp://HOST:1883 or tls://HOST:8883; "" turns it off.
+	Broker string `toml:"broker"`
+	// Username and PasswordFile (a file holding the password, so that it is
+	// never in the config or its dumps) log in; empty: anonymous.
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
+	// CA is the PEM file of the CA of a tls:// broker's certificate.
+	CA string `toml:"ca"`
+	// Name is the device name Home Assistant shows ("" : the device ID);
+	// Prefix its discovery prefix.
+	Name   string `toml:"name"`
+	Prefix string `toml:"prefix"`
 }
 
 // UploadConfig is the [upload] section: where sealed, signed clips go.
@@ -157,6 +204,7 @@ const (
 	SectionMotion          = "motion"
 	SectionUpload          = "upload"
 	SectionTime            = "time"
+	SectionMQTT            = "mqtt"
 )
 
 // Limits and allowed values.
@@ -288,6 +336,9 @@ func Changed(prev, next Config) []string {
 	}
 	if prev.Time.Enable != next.Time.Enable || !slices.Equal(prev.Time.Servers, next.Time.Servers) {
 		out = append(out, SectionTime)
+	}
+	if prev.MQTT != next.MQTT {
+		out = append(out, SectionMQTT)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -231,8 +232,91 @@ func schema() []field {
 			},
 			"SNTP servers, asked in order: host, host:port (UDP) or tcp://host:port\n"+
 				"(NTP packets over TCP, as the QEMU camera reaches its host); [] = none."),
+		table("mqtt", ""),
+		str("mqtt.broker", func(c *Config) *string { return &c.MQTT.Broker }, "",
+			"The MQTT broker (tls://HOST:PORT, mutual TLS with the device certificate\n"+
+				"beside the key): signed events and state go out, owner-signed commands come\n"+
+				"in. \"\" turns MQTT off.").
+			withCheck(func(p *problems, c Config) {
+				if b := c.MQTT.Broker; b != "" {
+					u, err := url.Parse(b)
+					switch {
+					case err != nil || u.Hostname() == "" || u.Port() == "":
+						p.addKey("mqtt.broker", "%s is not a tls://HOST:PORT URL", quote(b))
+					case u.Scheme != "tls" && u.Scheme != "ssl" && u.Scheme != "mqtts":
+						p.addKey("mqtt.broker", "%s is not a tls:// URL (mutual TLS only)", quote(b))
+					}
+				}
+			}),
+		pathKey("mqtt.ca", func(c *Config) *string { return &c.MQTT.CA }, "", checkAbs,
+			"The CA (PEM) the broker's certificate chains to; required with broker.").
+			onlyIf(func(c Config) bool { return c.MQTT.Broker != "" }),
+		str("mqtt.server_name", func(c *Config) *string { return &c.MQTT.ServerName }, "",
+			"Overrides the name checked on the broker's certificate (\"\" = from broker)."),
+		dur("mqtt.keep_alive", func(c *Config) *time.Duration { return &c.MQTT.KeepAlive.Duration },
+			60*time.Second, 5*time.Second, time.Hour, "MQTT keep-alive ({range})."),
+		integer("mqtt.queue_size", func(c *Config) *int { return &c.MQTT.QueueSize }, 10000, 100, 1_000_000,
+			"Messages kept for the broker while it is away ({range}); past that the\n"+
+				"oldest are dropped and counted."),
+		pathKey("mqtt.store", func(c *Config) *string { return &c.MQTT.Store }, "/var/lib/camagent/mqtt", checkAbs,
+			"Where the queue, the event sequence numbers and the command replay cache\n"+
+				"live: a persistent partition (not the SD card), like the key."),
+		dur("mqtt.start_delay", func(c *Config) *time.Duration { return &c.MQTT.StartDelay.Duration },
+			30*time.Second, 0, time.Hour,
+			"The longest random wait before connecting after start or after losing the\n"+
+				"broker, so that a fleet does not reconnect at once ({range})."),
+		sometimes(dur("mqtt.state_interval", func(c *Config) *time.Duration { return &c.MQTT.StateInterval.Duration },
+			5*time.Minute, 10*time.Second, 24*time.Hour,
+			"How often the state (uptime, SD free, capture fps, upload backlog) is\n"+
+				"published; \"0s\" for never, else {range}."), func(c Config) bool { return c.MQTT.StateInterval.Duration != 0 }),
+		table("mqtt.local", "Optional: a second broker on your LAN (Home Assistant's) that gets plain\n"+
+			"JSON with MQTT discovery: a motion binary_sensor, SD free and upload backlog\n"+
+			"sensors, and the last snapshot as an image. Unsigned, publish-only: it never\n"+
+			"takes commands."),
+		str("mqtt.local.broker", func(c *Config) *string { return &c.MQTT.Local.Broker }, "",
+			"tcp://HOST:1883 or tls://HOST:8883; \"\" turns it off.").
+			withCheck(func(p *problems, c Config) {
+				l := c.MQTT.Local
+				if l.Broker == "" {
+					return
+				}
+				u, err := url.Parse(l.Broker)
+				switch {
+				case err != nil || u.Hostname() == "" || u.Port() == "":
+					p.addKey("mqtt.local.broker", "%s is not a tcp:// or tls:// HOST:PORT URL", quote(l.Broker))
+				case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts":
+					p.add(checkAbs("mqtt.local.ca", l.CA))
+				case u.Scheme != "tcp" && u.Scheme != "mqtt":
+					p.addKey("mqtt.local.broker", "%s is not a tcp:// or tls:// URL", quote(l.Broker))
+				}
+			}),
+		str("mqtt.local.username", func(c *Config) *string { return &c.MQTT.Local.Username }, "",
+			"Login (empty: anonymous); the password is read from password_file."),
+		pathKey("mqtt.local.password_file", func(c *Config) *string { return &c.MQTT.Local.PasswordFile }, "", checkAbs,
+			"A file holding the password, so that it is never in the config or its dumps.").
+			onlyIf(func(c Config) bool { return c.MQTT.Local.PasswordFile != "" }),
+		str("mqtt.local.ca", func(c *Config) *string { return &c.MQTT.Local.CA }, "",
+			"The CA (PEM) of a tls:// broker's certificate."),
+		str("mqtt.local.name", func(c *Config) *string { return &c.MQTT.Local.Name }, "",
+			"The name Home Assistant shows (\"\" = the device ID).").
+			withCheck(func(p *problems, c Config) {
+				if n := c.MQTT.Local.Name; len(n) > 64 || strings.IndexFunc(n, func(r rune) bool { return r < 0x20 }) >= 0 {
+					p.addKey("mqtt.local.name", "must be at most 64 bytes without control characters")
+				}
+			}),
+		str("mqtt.local.prefix", func(c *Config) *string { return &c.MQTT.Local.Prefix }, "homeassistant",
+			"Home Assistant's discovery prefix.").
+			withCheck(func(p *problems, c Config) {
+				if x := c.MQTT.Local.Prefix; x == "" || len(x) > 64 || strings.ContainsAny(x, "+#") {
+					p.addKey("mqtt.local.prefix", "%s: want 1..64 bytes without + or #", quote(x))
+				}
+			}),
 	}
 }
+
+// sometimes applies the key's check only when cond holds (a key whose zero
+// means "off" and whose range applies otherwise).
+func sometimes(f field, cond func(Config) bool) field { return f.onlyIf(cond) }
 
 func table(name, doc string) field { return field{key: name, kind: kindTable, doc: doc} }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -137,4 +138,46 @@ func formatFloat(f float64) string {
 		return "-inf"
 	}
 	return fmt.Sprintf("%g", f)
+}
+
+// checkMQTT validates the [mqtt] section.
+func checkMQTT(p *problems, m MQTTConfig) {
+	if m.Broker != "" {
+		u, err := url.Parse(m.Broker)
+		switch {
+		case err != nil || u.Hostname() == "" || u.Port() == "":
+			p.addKey("mqtt.broker", "%s is not a tls://HOST:PORT URL", quote(m.Broker))
+		case u.Scheme != "tls" && u.Scheme != "ssl" && u.Scheme != "mqtts":
+			p.addKey("mqtt.broker", "%s is not a tls:// URL (mutual TLS only)", quote(m.Broker))
+		}
+		p.add(checkAbs("mqtt.ca", m.CA))
+	}
+	p.add(checkDuration("mqtt.keep_alive", m.KeepAlive.Duration, 5*time.Second, time.Hour))
+	p.add(checkRange("mqtt.queue_size", m.QueueSize, 100, 1_000_000))
+	p.add(checkAbs("mqtt.store", m.Store))
+	p.add(checkDuration("mqtt.start_delay", m.StartDelay.Duration, 0, time.Hour))
+	if d := m.StateInterval.Duration; d != 0 {
+		p.add(checkDuration("mqtt.state_interval", d, 10*time.Second, 24*time.Hour))
+	}
+	l := m.Local
+	if l.Broker != "" {
+		u, err := url.Parse(l.Broker)
+		switch {
+		case err != nil || u.Hostname() == "" || u.Port() == "":
+			p.addKey("mqtt.local.broker", "%s is not a tcp:// or tls:// HOST:PORT URL", quote(l.Broker))
+		case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts":
+			p.add(checkAbs("mqtt.local.ca", l.CA))
+		case u.Scheme != "tcp" && u.Scheme != "mqtt":
+			p.addKey("mqtt.local.broker", "%s is not a tcp:// or tls:// URL", quote(l.Broker))
+		}
+	}
+	if l.PasswordFile != "" {
+		p.add(checkAbs("mqtt.local.password_file", l.PasswordFile))
+	}
+	if len(l.Name) > 64 || strings.IndexFunc(l.Name, func(r rune) bool { return r < 0x20 }) >= 0 {
+		p.addKey("mqtt.local.name", "must be at most 64 bytes without control characters")
+	}
+	if l.Prefix == "" || len(l.Prefix) > 64 || strings.ContainsAny(l.Prefix, "+#") {
+		p.addKey("mqtt.local.prefix", "%s: want 1..64 bytes without + or #", quote(l.Prefix))
+	}
 }

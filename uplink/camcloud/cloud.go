@@ -207,6 +207,7 @@ func (c *cloud) observe(ev ingest.Event) {
 func (c *cloud) handler(ing *ingest.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+protocol.PathEnroll, c.enroll)
+	mux.HandleFunc("GET "+fmt.Sprintf(PathEventsFmt, "{device}"), c.events)
 	mux.Handle("/", ing.Handler())
 	return mux
 }

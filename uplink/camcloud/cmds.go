@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/camagent/camagent/storage/atomicfile"
@@ -81,6 +82,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := f.fs.String("listen", defaultListen, "`address` to listen on (loopback by default)")
 	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
 	maxObject := f.fs.Uint64("max-object", ingest.DefaultMaxObjectSize, "largest object a manifest may declare, in `bytes`")
+	mqttListen := f.fs.String("mqtt", "", "also start the MQTT broker (mosquitto) on this `address`, e.g. "+defaultMQTTListen+" (make run does)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -120,8 +122,22 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ln.Addr(), c.dir, filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile), tok)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	brokerErr := make(chan error, 1)
+	if *mqttListen != "" {
+		stopMQTT, err := c.serveMQTT(ctx, *mqttListen, stdout, brokerErr)
+		if err != nil {
+			_ = srv.Close()
+			<-errc
+			return err
+		}
+		defer stopMQTT()
+	}
 	select {
 	case err := <-errc:
+		return err
+	case err := <-brokerErr:
+		_ = srv.Close()
+		<-errc
 		return err
 	case <-ctx.Done():
 	}
@@ -130,6 +146,54 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	err = srv.Shutdown(sctx)
 	<-errc
 	return err
+}
+
+// serveMQTT starts mosquitto and the service identity's receiver; stop
+// stops both. A broker that exits sends an error to errc.
+func (c *cloud) serveMQTT(ctx context.Context, listen string, stdout io.Writer, errc chan<- error) (stop func(), err error) {
+	b, err := c.startBroker(ctx, listen)
+	if err != nil {
+		return nil, err
+	}
+	subscribed := make(chan struct{}, 1)
+	rcv, err := c.receiver("tls://"+listen, serviceName, func() {
+		select {
+		case subscribed <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		_ = b.Stop()
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = rcv.Run(rctx) }()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-b.Done():
+			errc <- fmt.Errorf("mosquitto exited; its log: %s", filepath.Join(c.dir, mqttDir, "mosquitto.log"))
+		case <-rctx.Done():
+		}
+	}()
+	stop = func() {
+		cancel()
+		wg.Wait()
+		_ = b.Stop()
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select { // so that nothing a device publishes from now on is missed
+	case <-subscribed:
+	case <-t.C:
+		stop()
+		return nil, errors.New("the service identity could not subscribe to the broker")
+	}
+	fmt.Fprintf(stdout, "camcloud: mqtt broker on tls://%s (mosquitto pid %d, log %s)\n", listen, b.PID(),
+		filepath.Join(c.dir, mqttDir, "mosquitto.log"))
+	return stop, nil
 }
 
 // initCmd is `camcloud init`: create what serve would, and print the paths.

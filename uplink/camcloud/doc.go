@@ -6,12 +6,15 @@
 // It is a development tool, not a product: one process, files in one data
 // directory, the CA and pairing keys in plain files (0600).
 //
-//	camcloud serve  [-data DIR] [-listen 127.0.0.1:8443] [-hosts ...]
+//	camcloud serve  [-data DIR] [-listen 127.0.0.1:8443] [-hosts ...] [-mqtt 127.0.0.1:8883]
 //	camcloud init   [-data DIR] [-hosts ...]
 //	camcloud enroll [-data DIR] -csr device.csr -out device.crt
 //	camcloud pair   [-data DIR] -device ID -account NAME [-out owner.binding] [-pubkey device.pub]
 //	camcloud token  [-data DIR] -account NAME
 //	camcloud list   [-data DIR] -account NAME [-token T] [-url https://127.0.0.1:8443]
+//	camcloud events [-data DIR] -account NAME [-token T] [-url https://127.0.0.1:8443]
+//	camcloud cmd    [-data DIR] -account NAME -device ID -op OP [-patch TOML] [-confirm HEX]
+//	                [-ttl 5m] [-wait 30s] [-broker tls://127.0.0.1:8883]
 //
 // serve (the default) creates on first start, in the data directory: the dev
 // CA (ca.key, ca.crt: devices trust ca.crt and get their certificates from
@@ -36,7 +39,24 @@
 // API, fetches each object with its manifest, and checks it with package
 // verify against the keys pinned at pairing, printing SHOW or REFUSE and why.
 //
+// MQTT: serve -mqtt 127.0.0.1:8883 (what make run passes) also starts a real
+// mosquitto (Debian's package) there with require_certificate,
+// use_identity_as_username and an ACL pattern that lets each certificate
+// identity use only camagent/v1/<its own ID>/# (package mosquitto); the QEMU
+// guest reaches it as 10.0.2.100:8883. Its service identity (service.crt,
+// CN camcloud-service) subscribes to every device's state, events and command
+// results, verifies each message against the key pinned at enrollment or
+// pairing, refuses and counts what does not verify, and keeps the verified
+// ones in events/<device>.events (package receiver). The read API serves them
+// at GET /v1/devices/{id}/events?after=SEQ (viewer token; the COSE bytes
+// included); events is its viewer, verifying every message again and showing
+// only those signed for the account. cmd signs a command (package command)
+// with the account's owner key, publishes it to the device's cmd topic as the
+// service identity and prints the device's signed result.
+//
 // Data directory layout: ca.key, ca.crt, server.key, server.crt,
 // pairing.key, pairing.pub, registry.json, accounts/, bindings/,
-// enroll.token, ingest/ (the ingest's store/, staging/ and quarantine/).
+// enroll.token, ingest/ (the ingest's store/, staging/ and quarantine/),
+// service.key, service.crt, mqtt/ (mosquitto.conf, acl, its persistence and
+// mosquitto.log), events/.
 package main

@@ -14,7 +14,7 @@ import (
 // errUsage is returned for a bad command line (exit status 2).
 var errUsage = errors.New("usage")
 
-const usage = `usage: camcloud [serve|init|enroll|pair|token|list] [flags]
+const usage = `usage: camcloud [serve|init|enroll|pair|token|list|events|cmd] [flags]
 
 The development cloud: the reference ingest with a dev CA, owner accounts and
 pairing. Run 'camcloud COMMAND -h' for a command's flags. Without a command,
@@ -53,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCmd(ctx, args, stdout, stderr)
 	case "list":
 		return listCmd(ctx, args, stdout, stderr)
+	case "events":
+		return eventsCmd(ctx, args, stdout, stderr)
+	case "cmd":
+		return cmdCmd(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -2,8 +2,9 @@
 // payload that must be attributable: a COSE_Sign1 (RFC 9052) signed with ES256
 // (ECDSA P-256, SHA-256), in a single canonical encoding.
 //
-// Manifests (package manifest), owner bindings (package identity) and, later,
-// MQTT payloads all use it, each with its own content type, so that a
+// Manifests (package manifest), owner bindings (package identity), device
+// events and owner commands (packages event and command, carried over MQTT)
+// all use it, each with its own content type, so that a
 // signature made for one purpose can never be accepted for another (a signed
 // state message is not a manifest even though the same key signed both).
 //
@@ -24,7 +25,8 @@
 //	])
 //
 // Limits: an envelope is at most MaxSize bytes; the payload's own decoder
-// applies its own limits. Seal always produces the canonical form (it turns a
-// high s into the low one, which is an equally valid signature), so any
+// applies its own limits; the payloads share one strict deterministic-CBOR
+// decoder (DecodeStrict) and encoder (EncodeCanonical). Seal always produces
+// the canonical form (it turns a high s into the low one, which is an equally valid signature), so any
 // crypto.Signer works, including a TPM or secure element.
 package envelope

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/camagent/camagent/storage/atomicfile"
@@ -235,6 +236,25 @@ func (ca *CA) IssueDevice(pub crypto.PublicKey, notBefore, notAfter time.Time) (
 		Subject:      pkix.Name{CommonName: id},
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	return ca.issue(tmpl, pub)
+}
+
+// IssueService issues a client certificate for a cloud service identity
+// (CN = name, e.g. the dev cloud's MQTT subscriber). The name may not look
+// like a device ID, so a service can never pass for a device.
+func (ca *CA) IssueService(pub crypto.PublicKey, name string) (*x509.Certificate, error) {
+	if name == "" || len(name) > 64 || strings.HasPrefix(name, "cam-") || strings.ContainsAny(name, "+#/") {
+		return nil, fmt.Errorf("devca: issue service: name %.64q: want 1..64 bytes, no \"cam-\" prefix, no + # /", name)
+	}
+	t := ca.now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    t.Add(-backdate),
+		NotAfter:     t.Add(ServerValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
