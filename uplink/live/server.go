@@ -31,7 +31,8 @@ type Server struct {
 	api *webrtc.API
 	log *slog.Logger
 
-	offers chan []byte
+	offers   chan []byte
+	requests chan request
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -61,6 +62,7 @@ func NewServer(cfg Config) (*Server, error) {
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &Server{cfg: cfg, api: api, log: cfg.Logger, offers: make(chan []byte, offerQueue),
+		requests: make(chan request),
 		sessions: map[string]*session{}, seen: map[string]time.Time{}}, nil
 }
 
@@ -84,11 +86,11 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case req := <-s.requests:
+			answer, err := s.serve(ctx, req.signed)
+			req.reply <- reply{answer, err}
 		case b := <-s.offers:
-			answer, err := s.HandleOffer(ctx, b)
-			if err != nil {
-				s.log.Warn("live: offer refused", "err", err)
-			}
+			answer, _ := s.serve(ctx, b) // logged and counted by serve
 			if answer != nil && s.cfg.Transport != nil {
 				if err := s.cfg.Transport.Publish(ctx, TopicAnswer, answer); err != nil {
 					s.log.Warn("live: publish answer", "err", err)
@@ -112,16 +114,44 @@ func (s *Server) receive(payload []byte) {
 	}
 }
 
-// HandleOffer verifies a signed offer and, when it is acceptable, starts a
-// session and returns the signed answer. An offer whose owner signature
-// verifies but that cannot be served (expired, viewer limit) gets a signed
-// refusal and an error; an offer that is forged, misaddressed or replayed
-// gets no answer at all, only an error. Sessions started here end when the
-// ctx of Run ends; call HandleOffer only from Run's goroutine or while Run
-// is running.
+type request struct {
+	signed []byte
+	reply  chan reply
+}
+
+type reply struct {
+	answer []byte
+	err    error
+}
+
+// HandleOffer hands a signed offer to the running server (Run), which
+// verifies it and, when it is acceptable, starts a session and returns the
+// signed answer. An offer whose owner signature verifies but that cannot be
+// served (expired, viewer limit) gets a signed refusal and an error; an
+// offer that is forged, misaddressed or replayed gets no answer at all, only
+// an error. It is how a transport other than Config.Transport (a test, the
+// cloud's relay for a LAN viewer) brings offers; the session belongs to Run
+// either way. ctx bounds only the wait.
 func (s *Server) HandleOffer(ctx context.Context, signed []byte) ([]byte, error) {
+	req := request{signed: signed, reply: make(chan reply, 1)}
+	select {
+	case s.requests <- req:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("live: offer: server not running: %w", ctx.Err())
+	}
+	select {
+	case r := <-req.reply:
+		return r.answer, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("live: offer: %w", ctx.Err())
+	}
+}
+
+// serve handles one offer on Run's goroutine; ctx is Run's.
+func (s *Server) serve(ctx context.Context, signed []byte) ([]byte, error) {
 	answer, err := s.handleOffer(ctx, signed)
 	if err != nil {
+		s.log.Warn("live: offer refused", "err", err)
 		s.refused.Add(1)
 		s.lastRefusal.Store(err.Error())
 	} else {
