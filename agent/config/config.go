@@ -29,6 +29,7 @@ type Config struct {
 	// are documented on motion.Config.
 	Motion motion.Config `toml:"motion"`
 	Upload UploadConfig  `toml:"upload"`
+	Live   LiveConfig    `toml:"live"`
 }
 
 // UploadConfig is the [upload] section: where sealed, signed clips go.
@@ -209,6 +210,7 @@ func Default() Config {
 		Identity: IdentityConfig{Key: "/var/lib/camagent/device.key"},
 		Motion:   motion.DefaultConfig(),
 		Upload:   UploadConfig{StartDelay: Duration{30 * time.Second}},
+		Live:     defaultLive(),
 	}
 }
 
@@ -289,6 +291,9 @@ func Changed(prev, next Config) []string {
 	if prev.Upload != next.Upload {
 		out = append(out, SectionUpload)
 	}
+	if !prev.Live.equal(next.Live) {
+		out = append(out, SectionLive)
+	}
 	return out
 }
 
@@ -297,6 +302,7 @@ func (c Config) Clone() Config {
 	c.Capture.Formats = slices.Clone(c.Capture.Formats)
 	c.Capture.Controls = maps.Clone(c.Capture.Controls)
 	c.Motion.Zones = slices.Clone(c.Motion.Zones)
+	c.Live.ICEServers = slices.Clone(c.Live.ICEServers)
 	for i := range c.Motion.Zones {
 		c.Motion.Zones[i].Polygon = slices.Clone(c.Motion.Zones[i].Polygon)
 	}

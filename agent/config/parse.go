@@ -107,7 +107,7 @@ type field struct {
 
 // schema lists every key of the file, in the order of the example file.
 func schema() []field {
-	return []field{
+	return append([]field{
 		{key: "board", kind: kindString},
 		{key: "shutdown_timeout", kind: kindDuration},
 		{key: "log", kind: kindTable},
@@ -167,7 +167,7 @@ func schema() []field {
 		{key: "upload.server_name", kind: kindString},
 		{key: "upload.bandwidth_kbps", kind: kindInt, lo: 0, hi: 1 << 30},
 		{key: "upload.start_delay", kind: kindDuration},
-	}
+	}, liveSchema()...)
 }
 
 // lookup returns the schema entry of a key from the file.

@@ -72,6 +72,7 @@ func (c Config) Validate() error {
 	if c.Identity.CloudKey != "" {
 		p.add(checkAbs("identity.cloud_key", c.Identity.CloudKey))
 	}
+	validateLive(&p, c.Live)
 	return p.err()
 }
 
