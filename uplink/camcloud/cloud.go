@@ -46,6 +46,10 @@ type cloud struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	// live relays live-view signaling to devices (over MQTT); nil: the
+	// page's live view answers 503.
+	live liveRelay
+
 	mu          sync.Mutex
 	enrollToken string // hash of the one-time enrollment token; "" when spent
 }
@@ -208,6 +212,7 @@ func (c *cloud) handler(ing *ingest.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+protocol.PathEnroll, c.enroll)
 	mux.Handle("/", ing.Handler())
+	c.addWeb(mux)
 	return mux
 }
 
