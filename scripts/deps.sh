@@ -15,7 +15,7 @@ guest=$cache/guest
 # binaries, cpio and kmod for the initramfs, dosfstools/mtools/e2fsprogs for the SD
 # image) and the test peers (ffmpeg for ffprobe).
 host_pkgs=(qemu-system-arm qemu-user-static cpio kmod dosfstools mtools e2fsprogs
-  ffmpeg busybox socat openssl)
+  ffmpeg busybox socat openssl chromium)
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
