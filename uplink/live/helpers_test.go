@@ -71,6 +71,9 @@ func pump(ctx context.Context, src capture.Source, open func(loop int) (capture.
 			}
 		}
 		src.Close()
+		if ctx.Err() != nil {
+			return
+		}
 		var err error
 		if src, err = open(loop); err != nil {
 			return
