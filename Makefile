@@ -61,6 +61,7 @@ test: deps lint cross unit e2e ## everything: vet, cross builds, unit, integrati
 bench: ## benchmarks (motion vs OpenCV MOG2, recorder, uploads, manifests, ...)
 	@bash scripts/deps.sh bench
 	go test -run '^$$' -bench . -benchmem ./...
+	@bash scripts/livesize.sh
 
 FUZZTIME ?= 10s
 fuzz: ## run every fuzz target for FUZZTIME each
@@ -71,3 +72,6 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 clean: ## remove build outputs (keeps the downloaded guest kernel in .cache)
 	rm -rf $(OUT)
+
+live-size: ## what live view (pion/webrtc) adds to the binary, per architecture
+	@bash scripts/livesize.sh
