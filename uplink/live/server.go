@@ -1,12 +1,15 @@
 package live
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -313,6 +316,9 @@ func (s *Server) Status() Status {
 		st.Sessions = append(st.Sessions, sess.status())
 	}
 	s.mu.Unlock()
+	slices.SortFunc(st.Sessions, func(a, b SessionStatus) int {
+		return cmp.Or(a.Started.Compare(b.Started), strings.Compare(a.ID, b.ID))
+	})
 	st.Viewers = len(st.Sessions)
 	return st
 }
