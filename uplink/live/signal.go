@@ -174,18 +174,19 @@ func SDPFingerprint(sdp string) (string, error) {
 	return fp, nil
 }
 
-func detEnc() cbor.EncMode {
+// marshal encodes v in core deterministic CBOR.
+func marshal(v any) ([]byte, error) {
 	em, err := cbor.CoreDetEncOptions().EncMode()
 	if err != nil {
-		panic(err) // static options; cannot fail
+		return nil, err
 	}
-	return em
+	return em.Marshal(v)
 }
 
 // strictDec refuses duplicate keys, indefinite lengths, tags, unknown fields
 // and anything nested deeper or wider than a signaling message needs.
-func strictDec() cbor.DecMode {
-	dm, err := cbor.DecOptions{
+func strictDec() (cbor.DecMode, error) {
+	return cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -194,19 +195,19 @@ func strictDec() cbor.DecMode {
 		MaxMapPairs:       16,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 	}.DecMode()
-	if err != nil {
-		panic(err) // static options; cannot fail
-	}
-	return dm
 }
 
 // decodeCanonical decodes payload into v and requires that it is the
 // canonical encoding with every key present.
 func decodeCanonical(payload []byte, v any) error {
-	if err := strictDec().Unmarshal(payload, v); err != nil {
+	dm, err := strictDec()
+	if err != nil {
 		return err
 	}
-	again, err := detEnc().Marshal(v)
+	if err := dm.Unmarshal(payload, v); err != nil {
+		return err
+	}
+	again, err := marshal(v)
 	if err != nil || !bytes.Equal(again, payload) {
 		return errors.New("payload is not canonical CBOR with every key present")
 	}
@@ -218,7 +219,7 @@ func SealOffer(o Offer, owner crypto.Signer) ([]byte, error) {
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("live: seal offer: %w", err)
 	}
-	payload, err := detEnc().Marshal(offerWire{Version: 1, Device: o.DeviceID, Nonce: o.Nonce,
+	payload, err := marshal(offerWire{Version: 1, Device: o.DeviceID, Nonce: o.Nonce,
 		Issued: o.Issued.UnixMilli(), Expires: o.Expires.UnixMilli(), SDP: o.SDP})
 	if err != nil {
 		return nil, fmt.Errorf("live: seal offer: %w", err)
@@ -282,7 +283,7 @@ func SealAnswer(a Answer, device crypto.Signer) ([]byte, error) {
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("live: seal answer: %w", err)
 	}
-	payload, err := detEnc().Marshal(answerWire{Version: 1, Device: a.DeviceID, Session: a.Session,
+	payload, err := marshal(answerWire{Version: 1, Device: a.DeviceID, Session: a.Session,
 		Nonce: a.Nonce, Media: a.Media, SDP: a.SDP, Fingerprint: a.Fingerprint, Refused: a.Refused})
 	if err != nil {
 		return nil, fmt.Errorf("live: seal answer: %w", err)
