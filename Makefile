@@ -79,6 +79,7 @@ test: deps lint cross unit e2e ## everything: vet, cross builds, unit, integrati
 bench: ## benchmarks (motion vs OpenCV MOG2, recorder, uploads, manifests, ...)
 	@bash scripts/deps.sh bench
 	go test -run '^$$' -bench . -benchmem ./...
+	@bash scripts/livesize.sh
 
 FUZZTIME ?= 10s
 fuzz: ## run every fuzz target for FUZZTIME each
@@ -93,3 +94,5 @@ clean: ## remove build outputs (keeps the downloaded guest kernel in .cache)
 POWERCUTS ?= 20
 powercut: image ## cut the QEMU camera's power POWERCUTS times on vfat and on ext4, then check card and cloud
 	CAMAGENT_E2E=1 CAMAGENT_POWERCUTS=$(POWERCUTS) go test -count=1 -v -timeout 120m -run '^TestPowerCut$$' ./scripts/e2e/
+live-size: ## what live view (pion/webrtc) adds to the binary, per architecture
+	@bash scripts/livesize.sh

@@ -16,7 +16,7 @@ guest=$cache/guest
 # binaries, cpio and kmod for the initramfs, dosfstools/mtools/e2fsprogs for the SD
 # image) and the test peers (ffmpeg for ffprobe, mosquitto for MQTT).
 host_pkgs=(qemu-system-arm qemu-user-static cpio kmod dosfstools mtools e2fsprogs
-  ffmpeg busybox socat openssl mosquitto)
+  ffmpeg busybox socat openssl mosquitto chromium)
 # the MIPS camera (qemu-system-mipsel) and `make size` (xz)
 host_pkgs+=(qemu-system-mips xz-utils)
 

@@ -32,6 +32,7 @@ type Config struct {
 	Upload UploadConfig  `toml:"upload"`
 	Time   TimeConfig    `toml:"time"`
 	MQTT   MQTTConfig    `toml:"mqtt"`
+	Live   LiveConfig    `toml:"live"`
 }
 
 // TimeConfig is the [time] section: how the agent knows its clock is right
@@ -340,6 +341,9 @@ func Changed(prev, next Config) []string {
 	if prev.MQTT != next.MQTT {
 		out = append(out, SectionMQTT)
 	}
+	if !prev.Live.equal(next.Live) {
+		out = append(out, SectionLive)
+	}
 	return out
 }
 
@@ -349,6 +353,7 @@ func (c Config) Clone() Config {
 	c.Time.Servers = slices.Clone(c.Time.Servers)
 	c.Capture.Controls = maps.Clone(c.Capture.Controls)
 	c.Motion.Zones = slices.Clone(c.Motion.Zones)
+	c.Live.ICEServers = slices.Clone(c.Live.ICEServers)
 	for i := range c.Motion.Zones {
 		c.Motion.Zones[i].Polygon = slices.Clone(c.Motion.Zones[i].Polygon)
 	}

@@ -46,7 +46,7 @@ type field struct {
 
 // schema lists every key of the file, in the order of the example file.
 func schema() []field {
-	return []field{
+	return append([]field{
 		oneOf("board", func(c *Config) *string { return &c.Board }, "generic-uvc", Boards,
 			"Board profile: {values}.").withGap(),
 		dur("shutdown_timeout", func(c *Config) *time.Duration { return &c.ShutdownTimeout.Duration },
@@ -311,7 +311,7 @@ func schema() []field {
 					p.addKey("mqtt.local.prefix", "%s: want 1..64 bytes without + or #", quote(x))
 				}
 			}),
-	}
+	}, liveKeys()...)
 }
 
 // sometimes applies the key's check only when cond holds (a key whose zero

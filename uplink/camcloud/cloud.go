@@ -46,6 +46,10 @@ type cloud struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	// live relays live-view signaling to devices (over MQTT); nil: the
+	// page's live view answers 503.
+	live liveRelay
+
 	mu          sync.Mutex
 	enrollToken string // hash of the one-time enrollment token; "" when spent
 }
@@ -209,6 +213,7 @@ func (c *cloud) handler(ing *ingest.Server) http.Handler {
 	mux.HandleFunc("POST "+protocol.PathEnroll, c.enroll)
 	mux.HandleFunc("GET "+fmt.Sprintf(PathEventsFmt, "{device}"), c.events)
 	mux.Handle("/", ing.Handler())
+	c.addWeb(mux)
 	return mux
 }
 

@@ -120,6 +120,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "camcloud: listening on https://%s\n  data: %s\n  CA certificate (devices trust it): %s\n"+
 		"  pairing public key (devices verify their owner binding with it): %s\n  one-time enrollment token: %s\n",
 		ln.Addr(), c.dir, filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile), tok)
+	fmt.Fprintf(stdout, "  owner's page: https://%s%s\n", ln.Addr(), PathApp)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	brokerErr := make(chan error, 1)

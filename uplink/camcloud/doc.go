@@ -53,6 +53,36 @@
 // only those signed for the account. cmd signs a command (package command)
 // with the account's owner key, publishes it to the device's cmd topic as the
 // service identity and prints the device's signed result.
+// # The owner's page
+//
+// serve also serves the owner's web page at /app/ (plain HTML and JavaScript
+// embedded in the binary, no build step; it prints the URL). Sign in with an
+// account name and a viewer token (camcloud token). The page lists the
+// account's devices; it recomputes each device ID from the key the server
+// gives (so the server cannot swap keys) and pins it in IndexedDB. It shows a
+// clip or thumbnail only after checking, with WebCrypto, that its manifest's
+// COSE signature verifies against the pinned key, names that device and this
+// account, and that the object's size and SHA-256 are the signed ones;
+// otherwise it says what it refused and why. MJPEG clips are drawn sample by
+// sample on a canvas at their timestamps, H.264 clips go through Media
+// Source Extensions.
+//
+// The browser's owner key is a WebCrypto ECDSA P-256 key, non-extractable,
+// kept in IndexedDB. "Register this browser's key" posts its public key
+// (POST /app/api/owner-key); the cloud then signs, for each device of the
+// account, a new owner binding naming that key (bindings/<device>.binding)
+// for the device to install. A binding names one owner key: after the
+// registration, offers signed by the account's file key (the CLI's) are
+// refused by devices that installed the new binding.
+//
+// Live view: the page signs an offer (package live) with the browser key
+// and posts it to /app/api/live/<device>/offer; the cloud relays it to the
+// device's live/offer topic and returns the first answer on live/answer
+// that claims the offer's nonce. The page accepts the answer only if it
+// verifies against the pinned device key, names the device, carries its
+// nonce, and its signed DTLS fingerprint is its SDP's; so the relay can
+// forge neither side. Without a link to devices (the MQTT relay, set as
+// cloud.live) the endpoint answers 503.
 //
 // Data directory layout: ca.key, ca.crt, server.key, server.crt,
 // pairing.key, pairing.pub, registry.json, accounts/, bindings/,

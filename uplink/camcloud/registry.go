@@ -50,9 +50,13 @@ type regData struct {
 type account struct {
 	// Tokens are the SHA-256 (hex) of the viewer tokens; the tokens
 	// themselves are printed once and never stored.
-	Tokens   []string  `json:"tokens"`
-	OwnerKey string    `json:"owner_key"` // PEM public key; the private key is in accounts/
-	Created  time.Time `json:"created"`
+	Tokens   []string `json:"tokens"`
+	OwnerKey string   `json:"owner_key"` // PEM public key; the private key is in accounts/
+	// BrowserKey is the owner key a browser registered (PEM public key; the
+	// private key never leaves the browser); bindings issued after the
+	// registration name it.
+	BrowserKey string    `json:"browser_key,omitempty"`
+	Created    time.Time `json:"created"`
 }
 
 type devRec struct {

@@ -1,0 +1,265 @@
+// The owner's page. Nothing the server says is shown before its signature
+// has been checked here against the pinned device key.
+import { encode, decode, parseSign1, verifySign1, sign1, deviceIDOf, sha256Hex, hex, equalBytes } from './cose.js';
+import { parseFMP4 } from './mp4.js';
+
+const MANIFEST_TYPE = 'application/vnd.camagent.manifest.v1+cbor';
+const OFFER_TYPE = 'application/vnd.camagent.live-offer.v1+cbor';
+const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
+const $ = (id) => document.getElementById(id);
+const state = { account: null, token: null, devices: new Map() };
+window.camagent = { liveFrames: 0, clipFramesDrawn: 0, refusals: [] };
+
+function refuse(what, why) {
+  const line = `REFUSED ${what}: ${why}`;
+  window.camagent.refusals.push(line);
+  $('log').textContent = window.camagent.refusals.join('\n');
+  console.warn(line);
+  return line;
+}
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, { ...opts, headers: { ...(opts.headers || {}), Authorization: 'Bearer ' + state.token } });
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${(await r.text()).trim()}`);
+  return r;
+}
+
+function b64(s) { return Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); }
+
+// --- the owner key: WebCrypto ECDSA P-256, private part non-extractable, in IndexedDB
+
+function idb() {
+  return new Promise((ok, bad) => {
+    const r = indexedDB.open('camagent', 1);
+    r.onupgradeneeded = () => { r.result.createObjectStore('keys'); r.result.createObjectStore('pins'); };
+    r.onsuccess = () => ok(r.result); r.onerror = () => bad(r.error);
+  });
+}
+async function idbGet(store, key) {
+  const db = await idb();
+  return new Promise((ok, bad) => { const r = db.transaction(store).objectStore(store).get(key); r.onsuccess = () => ok(r.result); r.onerror = () => bad(r.error); });
+}
+async function idbPut(store, key, v) {
+  const db = await idb();
+  return new Promise((ok, bad) => { const t = db.transaction(store, 'readwrite'); t.objectStore(store).put(v, key); t.oncomplete = () => ok(); t.onerror = () => bad(t.error); });
+}
+
+async function ownerKey() {
+  let k = await idbGet('keys', 'owner:' + state.account);
+  if (!k) {
+    k = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+    await idbPut('keys', 'owner:' + state.account, k);
+  }
+  return k;
+}
+
+async function registerKey() {
+  const k = await ownerKey();
+  const spki = new Uint8Array(await crypto.subtle.exportKey('spki', k.publicKey));
+  const r = await api('/app/api/owner-key', { method: 'POST', body: spki });
+  const j = await r.json();
+  $('key-status').textContent = `Registered (key ${hex(spki.subarray(-8))}…); the cloud issued ${j.bindings.length} owner binding(s) naming it for your devices to install.`;
+  window.camagent.keyRegistered = true;
+}
+
+// --- devices and their pinned keys
+
+async function pinDevice(d) {
+  const spki = b64(d.public_key);
+  const id = await deviceIDOf(spki);
+  if (id !== d.id) throw new Error(`the key the server gives for ${d.id} is ${id}'s`);
+  const pinned = await idbGet('pins', d.id);
+  if (pinned && !equalBytes(new Uint8Array(pinned), spki)) throw new Error(`${d.id}'s key differs from the one pinned earlier`);
+  if (!pinned) await idbPut('pins', d.id, spki);
+  return crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+}
+
+async function loadDevices() {
+  const j = await (await api('/app/api/devices')).json();
+  $('key-status').textContent = j.browser_key_registered ? 'A browser key is registered for this account.' : 'No browser key registered yet: live view needs one.';
+  $('devices').textContent = '';
+  $('clips').textContent = '';
+  for (const d of j.devices) {
+    const li = document.createElement('li');
+    li.textContent = d.id + ' ';
+    try {
+      state.devices.set(d.id, await pinDevice(d));
+      const b = document.createElement('button');
+      b.textContent = 'Live'; b.className = 'live'; b.dataset.device = d.id;
+      b.onclick = () => startLive(d.id).catch((e) => { $('live-status').textContent = refuse('live view of ' + d.id, e.message); });
+      li.append(b);
+      loadClips(d.id).catch((e) => refuse('clip list of ' + d.id, e.message));
+    } catch (e) {
+      li.append(' — ' + refuse('device ' + d.id, e.message));
+    }
+    $('devices').append(li);
+  }
+  window.camagent.devicesLoaded = true;
+}
+
+// --- clips: the manifest must verify against the pinned key, name this
+// device and this account; each object must hash to what it signed.
+
+async function verifiedManifest(device, seq) {
+  const cose = new Uint8Array(await (await api(`/v1/items/${device}/${seq}/manifest`)).arrayBuffer());
+  const m = parseSign1(cose, MANIFEST_TYPE);
+  if (m.kid !== device) throw new Error(`signed by ${m.kid}, not ${device}`);
+  if (!(await verifySign1(m, state.devices.get(device)))) throw new Error(`the manifest's signature does not verify with ${device}'s pinned key`);
+  const p = decode(m.payload);
+  if (p.get(2) !== device) throw new Error(`the manifest names device ${p.get(2)}`);
+  if (p.get(3) !== state.account) throw new Error(`the manifest names owner "${p.get(3)}", not ${state.account}`);
+  if (p.get(4) !== seq) throw new Error(`the manifest is number ${p.get(4)}, listed as ${seq}`);
+  const objects = new Map(p.get(9).map((o) => [o.get(1), { type: o.get(2), size: o.get(3), sha256: hex(o.get(4)) }]));
+  return { start: p.get(6), end: p.get(7), objects };
+}
+
+async function verifiedObject(device, seq, man, role) {
+  const o = man.objects.get(role);
+  if (!o) throw new Error(`the manifest covers no ${role}`);
+  const buf = await (await api(`/v1/items/${device}/${seq}/${role}`)).arrayBuffer();
+  if (buf.byteLength !== o.size) throw new Error(`the ${role} is ${buf.byteLength} bytes, the device signed ${o.size}`);
+  const h = await sha256Hex(buf);
+  if (h !== o.sha256) throw new Error(`the ${role}'s SHA-256 is ${h.slice(0, 16)}…, the device signed ${o.sha256.slice(0, 16)}…`);
+  return { buf, type: o.type };
+}
+
+async function loadClips(device) {
+  const list = await (await api(`/v1/devices/${device}/items?limit=50`)).json();
+  for (const it of list.items.slice().reverse()) {
+    const row = document.createElement('div');
+    row.className = 'clip'; row.dataset.device = device; row.dataset.seq = it.seq;
+    const status = document.createElement('span'); status.className = 'status';
+    row.append(status);
+    $('clips').append(row);
+    if (!it.complete) { status.textContent = `#${it.seq}: not uploaded yet`; continue; }
+    try {
+      const man = await verifiedManifest(device, it.seq);
+      const clip = await verifiedObject(device, it.seq, man, 'clip');
+      let thumb = null;
+      if (man.objects.has('thumbnail')) thumb = await verifiedObject(device, it.seq, man, 'thumbnail');
+      status.className = 'status verified';
+      status.textContent = `#${it.seq} verified: signed by ${device} for ${state.account}, ${new Date(man.start).toISOString()}`;
+      if (thumb) { const img = document.createElement('img'); img.src = URL.createObjectURL(new Blob([thumb.buf], { type: thumb.type })); row.prepend(img); }
+      const b = document.createElement('button'); b.textContent = 'Play'; b.className = 'play';
+      b.onclick = () => playClip(clip.buf).catch((e) => refuse(`clip #${it.seq}`, e.message));
+      row.append(b);
+    } catch (e) {
+      status.className = 'status refused';
+      status.textContent = refuse(`clip #${it.seq} of ${device}`, e.message);
+    }
+  }
+  window.camagent.clipsLoaded = (window.camagent.clipsLoaded || 0) + 1;
+}
+
+let clipTimers = [];
+async function playClip(buf) {
+  clipTimers.forEach(clearTimeout); clipTimers = [];
+  const mp4 = parseFMP4(new Uint8Array(buf));
+  if (mp4.codec === 'mp4v') {
+    // MJPEG: draw each JPEG sample on the canvas at its timestamp.
+    const cv = $('clip-canvas'); cv.hidden = false; $('clip-video').hidden = true;
+    const ctx = cv.getContext('2d');
+    const t0 = performance.now();
+    for (const s of mp4.samples) {
+      const at = (s.time / mp4.timescale) * 1000;
+      clipTimers.push(setTimeout(async () => {
+        const bmp = await createImageBitmap(new Blob([s.data], { type: 'image/jpeg' }));
+        cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
+        window.camagent.clipFramesDrawn++;
+      }, Math.max(0, at - (performance.now() - t0))));
+    }
+  } else if (mp4.codec === 'avc1') {
+    // H.264: Media Source Extensions take the fragmented MP4 as it is.
+    const v = $('clip-video'); v.hidden = false; $('clip-canvas').hidden = true;
+    const type = `video/mp4; codecs="${mp4.codecString}"`;
+    if (!window.MediaSource || !MediaSource.isTypeSupported(type)) throw new Error('this browser cannot play ' + type);
+    const ms = new MediaSource();
+    v.src = URL.createObjectURL(ms);
+    ms.addEventListener('sourceopen', () => {
+      const sb = ms.addSourceBuffer(type);
+      sb.addEventListener('updateend', () => { ms.endOfStream(); v.play(); }, { once: true });
+      sb.appendBuffer(buf);
+    }, { once: true });
+    v.addEventListener('timeupdate', () => { window.camagent.clipFramesDrawn++; });
+  } else throw new Error('unknown codec ' + mp4.codec);
+}
+
+// --- live view: an offer signed by this browser's owner key; an answer that
+// must verify against the device's pinned key and carry this offer's nonce.
+
+function sdpFingerprint(sdp) {
+  const fps = [...sdp.matchAll(/^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\r?$/gm)].map((m) => m[1].toLowerCase() + ' ' + m[2].toUpperCase());
+  if (fps.length === 0 || fps.some((f) => f !== fps[0])) throw new Error('the answer has no single DTLS fingerprint');
+  return fps[0];
+}
+
+let livePC = null;
+function stopLive() {
+  if (livePC) livePC.close();
+  livePC = null;
+  $('live-stop').hidden = true;
+  $('live-status').textContent = 'Not watching.';
+}
+
+async function startLive(device) {
+  stopLive();
+  const key = await ownerKey();
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  livePC = pc;
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const dc = pc.createDataChannel('live');
+  dc.binaryType = 'arraybuffer';
+  const cv = $('live-canvas'), ctx = cv.getContext('2d');
+  let parts = [];
+  dc.onmessage = async (ev) => {
+    const b = new Uint8Array(ev.data);
+    parts.push(b.subarray(1));
+    if (!(b[0] & 1)) return;
+    const blob = new Blob(parts, { type: 'image/jpeg' }); parts = [];
+    const bmp = await createImageBitmap(blob);
+    cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
+    window.camagent.liveFrames++;
+  };
+  pc.ontrack = (ev) => { const v = $('live-video'); v.hidden = false; cv.hidden = true; v.srcObject = new MediaStream([ev.track]); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((ok) => {
+    if (pc.iceGatheringState === 'complete') return ok();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && ok());
+    setTimeout(ok, 5000);
+  });
+  const nonce = crypto.getRandomValues(new Uint8Array(32));
+  const now = Date.now();
+  const payload = encode(new Map([[1, 1], [2, device], [3, nonce], [4, now], [5, now + 60000], [6, pc.localDescription.sdp]]));
+  const offer = await sign1(key.privateKey, OFFER_TYPE, payload);
+  $('live-status').textContent = 'Offer signed with this browser\'s key; waiting for the camera…';
+  const answerBytes = new Uint8Array(await (await api(`/app/api/live/${device}/offer`, { method: 'POST', body: offer })).arrayBuffer());
+  const a = parseSign1(answerBytes, ANSWER_TYPE);
+  if (a.kid !== device) throw new Error(`the answer is signed as ${a.kid}, not ${device}`);
+  if (!(await verifySign1(a, state.devices.get(device)))) throw new Error(`the answer's signature does not verify with ${device}'s pinned key`);
+  const p = decode(a.payload);
+  if (p.get(2) !== device) throw new Error(`the answer names device ${p.get(2)}`);
+  if (!(p.get(4) instanceof Uint8Array) || !equalBytes(p.get(4), nonce)) throw new Error('the answer is for another offer (nonce differs)');
+  if (p.get(8)) throw new Error('the camera refused: ' + p.get(8));
+  if (sdpFingerprint(p.get(6)) !== p.get(7)) throw new Error('the signed DTLS fingerprint is not the answer SDP\'s');
+  await pc.setRemoteDescription({ type: 'answer', sdp: p.get(6) });
+  if (p.get(5) === 'jpeg') { cv.hidden = false; $('live-video').hidden = true; }
+  $('live-status').textContent = `Live from ${device} (answer signed by its pinned key; ${p.get(5)}).`;
+  $('live-stop').hidden = false;
+}
+
+// --- sign in
+
+async function signIn(account, token) {
+  state.account = account; state.token = token;
+  await loadDevices();
+  sessionStorage.setItem('camagent', JSON.stringify({ account, token }));
+  $('who').textContent = account;
+  $('signin-box').hidden = true; $('main').hidden = false;
+}
+
+$('signin').onclick = () => signIn($('account').value.trim(), $('token').value.trim()).catch((e) => refuse('sign-in', e.message));
+$('signout').onclick = () => { sessionStorage.removeItem('camagent'); location.reload(); };
+$('register-key').onclick = () => registerKey().catch((e) => refuse('key registration', e.message));
+$('live-stop').onclick = stopLive;
+const saved = JSON.parse(sessionStorage.getItem('camagent') || 'null');
+if (saved) signIn(saved.account, saved.token).catch((e) => refuse('sign-in', e.message));

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package live_test
+
+// processCPU is not measured on this OS.
+func processCPU() int64 { return 0 }
