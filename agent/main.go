@@ -37,7 +37,9 @@ const usage = `usage: camagent <command> [flags]
 
 commands:
   run       run the agent daemon (-config FILE)
-  ctl       talk to the running agent: status, logs
+  ctl       talk to the running agent: status, logs, clips, uploads, and
+            control NAME VALUE to set a camera control live (on the QEMU
+            camera: ctl control "Horizontal Movement" 6 makes motion, 3 stops it)
   shell     the serial debug shell (talks to the running agent)
   sign-challenge
             sign a shell unlock challenge with the vendor's or owner's key

@@ -97,7 +97,7 @@ func (s *Shell) cmdHelp(_ context.Context, args []string) error {
 	if len(args) == 1 {
 		c := s.lookup(args[0])
 		if c == nil {
-			return fmt.Errorf("help: unknown command %q%s", clean(args[0]), s.suggest(args[0]))
+			return fmt.Errorf("help: unknown command %s%s", echo(args[0]), s.suggest(args[0]))
 		}
 		s.printf("%s\n  %s\n", c.usage, c.summary)
 		if c.alias != "" {

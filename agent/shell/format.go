@@ -2,6 +2,7 @@ package shell
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -20,6 +21,21 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// maxEcho is how many characters of a word the shell quotes back in an
+// error; a longer word is cut and its length said instead.
+const maxEcho = 32
+
+// echo quotes word for an error message: cleaned, and cut to maxEcho
+// characters with its full length said, so that a 3,000-character word does
+// not come back whole.
+func echo(word string) string {
+	r := []rune(clean(word))
+	if len(r) <= maxEcho {
+		return strconv.Quote(string(r))
+	}
+	return fmt.Sprintf("%s... (%d characters)", strconv.Quote(string(r[:maxEcho])), len(r))
 }
 
 // cleanLines is clean for text of several lines; it keeps the line breaks.

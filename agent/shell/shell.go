@@ -199,7 +199,7 @@ func (s *Shell) execute(ctx context.Context, line string) (quit bool) {
 	}
 	c := s.lookup(words[0])
 	if c == nil {
-		s.printf("error: unknown command %q%s; type help\n", clean(words[0]), s.suggest(words[0]))
+		s.printf("error: unknown command %s%s; type help\n", echo(words[0]), s.suggest(words[0]))
 		return false
 	}
 	if c.quit {

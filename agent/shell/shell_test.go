@@ -55,6 +55,8 @@ func TestCommands(t *testing.T) {
 		{"help", "help\n", []string{"config get [KEY]", "config set KEY VALUE", "unlock RESPONSE", "factory-reset", "need unlock"}, nil},
 		{"help one", "help log\n", []string{"log -f", "follows"}, nil},
 		{"help unknown", "help stauts\n", []string{`help: unknown command "stauts" (did you mean status?)`}, nil},
+		{"long unknown command", strings.Repeat("x", 3000) + "\n", []string{`error: unknown command "` + strings.Repeat("x", 32) + `"... (3000 characters); type help`}, []string{strings.Repeat("x", 33)}},
+		{"long help word", "help " + strings.Repeat("y", 3000) + "\n", []string{`help: unknown command "` + strings.Repeat("y", 32) + `"... (3000 characters)`}, []string{strings.Repeat("y", 33)}},
 		{"unknown command", "stauts\n", []string{`error: unknown command "stauts" (did you mean status?); type help`}, nil},
 		{"status", "status\n", []string{"camagent 1.2.3", "/dev/video0 running, 42 frames", "part    capture running"}, nil},
 		{"log", "log 3\n", []string{"first\nsecond ?[31mred\nthird\n"}, []string{"\x1b"}},

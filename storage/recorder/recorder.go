@@ -75,6 +75,7 @@ type Recorder struct {
 	cardErr   string
 	lastErr   string
 	source    string
+	clipFPS   float64
 
 	frames, skippedRate, droppedBehind, badFrames atomic.Uint64
 	encoded, recorded, recordedBytes, unrecorded  atomic.Uint64
@@ -231,12 +232,13 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 		b.b.Write(f.Data)
 		writeCh <- sample{buf: b, t: f.Time, key: key, kind: kind{codec: fmp4.H264}, fps: f.FPS}
 	case capture.FormatMJPEG:
+		r.noteRate(f.FPS)
 		data, ok := jpegPicture(f.Data)
 		if !ok {
 			r.badFrames.Add(1)
 			return
 		}
-		if !r.due(f.Time) {
+		if !r.due(f.Time, f.FPS) {
 			return
 		}
 		b := r.getBuf(ctx)
@@ -248,7 +250,8 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 		b.b.Write(data)
 		writeCh <- sample{buf: b, t: f.Time, key: true, kind: kind{codec: fmp4.MJPEG, width: f.Width, height: f.Height}, fps: r.cfg.FPS}
 	default:
-		if !r.due(f.Time) {
+		r.noteRate(f.FPS)
+		if !r.due(f.Time, f.FPS) {
 			return
 		}
 		var s *slot
@@ -278,19 +281,47 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 	}
 }
 
-// due reports whether a frame at t is wanted at the clip frame rate. A
-// quarter of an interval of jitter is allowed, so that 30 fps becomes 10 fps
-// by taking every third frame.
-func (r *Recorder) due(t time.Time) bool {
+// due reports whether a frame at t is wanted at the clip frame rate. Due
+// times lie on an even grid at the clip rate, and each one takes the source
+// frame nearest to it (within half a source frame interval, srcFPS being the
+// source's rate, 0 if unknown), so that 25 fps becomes 4 fps by taking
+// frames 6 or 7 apart (4.00 fps on average, never 5), and 30 fps becomes
+// 10 fps by taking every third frame. A source slower than the clip rate
+// gives every frame (the nearest the source allows; see Status.ClipFPS).
+func (r *Recorder) due(t time.Time, srcFPS float64) bool {
 	interval := time.Duration(float64(time.Second) / r.cfg.FPS)
-	// A frame more than an interval before the due time means the clock
-	// went back: start over from it.
-	if !r.nextDue.IsZero() && t.Before(r.nextDue) && r.nextDue.Sub(t) <= interval {
+	slack := interval / 4
+	if srcFPS > 0 {
+		slack = min(slack, time.Duration(float64(time.Second)/srcFPS/2))
+	}
+	switch {
+	case r.nextDue.IsZero(), t.Sub(r.nextDue) >= interval, r.nextDue.Sub(t) > interval+slack:
+		// The first frame, a gap in the frames, or the clock went back:
+		// start the grid over from this frame.
+		r.nextDue = t.Add(interval)
+		return true
+	case t.Before(r.nextDue.Add(-slack)):
 		r.skippedRate.Add(1)
 		return false
 	}
-	r.nextDue = t.Add(interval - interval/4)
+	r.nextDue = r.nextDue.Add(interval)
 	return true
+}
+
+// noteRate records the clip rate the source allows: the configured one, or
+// the source's own when that is slower. A change is logged once.
+func (r *Recorder) noteRate(srcFPS float64) {
+	eff := r.cfg.FPS
+	if srcFPS > 0 && srcFPS < eff {
+		eff = srcFPS
+	}
+	r.stMu.Lock()
+	changed := r.clipFPS != eff
+	r.clipFPS = eff
+	r.stMu.Unlock()
+	if changed && eff != r.cfg.FPS {
+		r.log.Warn("recorder: clip frame rate limited by the source", "clip_fps", r.cfg.FPS, "source_fps", srcFPS, "recording_fps", eff)
+	}
 }
 
 func (r *Recorder) getBuf(ctx context.Context) *sampleBuf {
@@ -375,6 +406,10 @@ type Status struct {
 	Clip      string    `json:"clip,omitempty"` // the clip being written
 	ClipStart time.Time `json:"clip_start,omitzero"`
 	Source    string    `json:"source,omitempty"` // pixel format of the frames
+	// ClipFPS is the rate raw and MJPEG frames are recorded at: the
+	// configured clip rate, or the source's when it is slower (0 before
+	// the first frame, and for H.264, which keeps every frame).
+	ClipFPS float64 `json:"clip_fps,omitempty"`
 	// Frame counters since the recorder was made: taken from the queue;
 	// skipped for the clip frame rate; dropped because the encoder or the
 	// writer was behind; malformed; JPEG-encoded; written into clips;
@@ -398,7 +433,7 @@ type Status struct {
 func (r *Recorder) Status() Status {
 	r.stMu.Lock()
 	st := Status{Clip: r.clipName, ClipStart: r.clipStart, Card: r.cardState, CardError: r.cardErr,
-		LastError: r.lastErr, Source: r.source}
+		LastError: r.lastErr, Source: r.source, ClipFPS: r.clipFPS}
 	r.stMu.Unlock()
 	st.Frames, st.SkippedRate, st.DroppedBehind = r.frames.Load(), r.skippedRate.Load(), r.droppedBehind.Load()
 	st.BadFrames, st.Encoded, st.Recorded = r.badFrames.Load(), r.encoded.Load(), r.recorded.Load()
