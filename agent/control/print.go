@@ -71,8 +71,12 @@ func WriteStatus(w io.Writer, st Status) error {
 			m.Score, m.Noise, m.Threshold, len(m.Boxes), m.Stats.Events, m.Frames)
 	}
 	if r := st.Recorder; r != nil {
-		p("recorder\t%s (card %s), %d clips, %d frames recorded, %d skipped for the clip rate, %d dropped behind\n",
-			Printable(r.State), Printable(r.Card), r.Clips, r.Recorded, r.SkippedRate, r.DroppedBehind)
+		rate := "-"
+		if r.ClipFPS > 0 {
+			rate = fmt.Sprintf("%.4g fps", r.ClipFPS)
+		}
+		p("recorder\t%s (card %s), %d clips at %s, %d frames recorded, %d skipped for the clip rate, %d dropped behind\n",
+			Printable(r.State), Printable(r.Card), r.Clips, rate, r.Recorded, r.SkippedRate, r.DroppedBehind)
 	}
 	return tw.Flush()
 }
