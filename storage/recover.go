@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -449,6 +450,12 @@ func (s *Store) thumbnailOf(f io.ReaderAt, r *fmp4.Report) []byte {
 
 // rescanLocked rebuilds the index from the sealed clips on the card.
 func (s *Store) rescanLocked() {
+	// Clips the index already knows keep their order (the order they were
+	// sealed in), after the ones found anew, which only their names order.
+	known := make(map[string]uint64, len(s.index))
+	for _, e := range s.index {
+		known[e.name] = e.age
+	}
 	s.index, s.used, s.indexed = s.index[:0], 0, true
 	s.sig = s.folderSig()
 	days, err := s.days()
@@ -473,8 +480,18 @@ func (s *Store) rescanLocked() {
 	}
 	slices.SortFunc(s.index, func(a, b entry) int { return compareStrings(a.name, b.name) })
 	// Across restarts only the names tell the clips' order.
+	var found []int
+	var kept []int
 	for i := range s.index {
-		s.index[i].age = uint64(i)
+		if _, ok := known[s.index[i].name]; ok {
+			kept = append(kept, i)
+		} else {
+			found = append(found, i)
+		}
+	}
+	slices.SortStableFunc(kept, func(a, b int) int { return cmp.Compare(known[s.index[a].name], known[s.index[b].name]) })
+	for age, i := range append(found, kept...) {
+		s.index[i].age = uint64(age)
 	}
 	s.nextAge = uint64(len(s.index))
 }
