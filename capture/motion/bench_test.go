@@ -127,8 +127,8 @@ func BenchmarkMJPEGLuma(b *testing.B) {
 // frames of the objects scene and logs the whole table. Each iteration
 // renders whole scenes; one is enough (-benchtime 1x).
 func BenchmarkScenes(b *testing.B) {
-	rows := []string{fmt.Sprintf("%-12s %6s | %5s %5s %5s | %6s %6s %6s %6s | %6s %6s %6s %6s",
-		"scene", "frames", "evP", "evR", "evF1", "pxP", "pxR", "pxF", "us/fr", "mog2P", "mog2R", "mog2F", "us/fr")}
+	rows := []string{fmt.Sprintf("%-12s %6s | %5s %5s %5s | %6s %6s %6s | %6s %6s %6s",
+		"scene", "frames", "evP", "evR", "evF1", "pxP", "pxR", "pxF", "mog2P", "mog2R", "mog2F")}
 	peer := peerCheck() == nil
 	if !peer {
 		b.Logf("MOG2 peer skipped: %v", peerCheck())
@@ -139,16 +139,17 @@ func BenchmarkScenes(b *testing.B) {
 			for b.Loop() {
 				sc = evalScene(b, scene, evalOptions{w: 320, h: 240, format: capture.FormatGREY, peer: peer})
 			}
-			checkEventF1(b, sc)
+			if sc.evF < 0.95 {
+				b.Errorf("%s: event F1 %.2f < 0.95: truth spans %s, events %s", scene, sc.evF, spansText(sc.spans), spansText(sc.events))
+			}
 			b.ReportMetric(sc.evF, "evF1")
 			b.ReportMetric(sc.px.fmeasure(), "pxF")
 			b.ReportMetric(sc.cpuPerFrame, "cpu-ns/frame")
-			row := fmt.Sprintf("%-12s %6d | %5.2f %5.2f %5.2f | %6.3f %6.3f %6.3f %6.0f |", scene, sc.frames,
-				sc.evP, sc.evR, sc.evF, sc.px.precision(), sc.px.recall(), sc.px.fmeasure(), sc.cpuPerFrame/1000)
+			row := fmt.Sprintf("%-12s %6d | %5.2f %5.2f %5.2f | %6.3f %6.3f %6.3f |", scene, sc.frames,
+				sc.evP, sc.evR, sc.evF, sc.px.precision(), sc.px.recall(), sc.px.fmeasure())
 			if sc.peer != nil {
 				b.ReportMetric(sc.peer.fmeasure(), "mog2-pxF")
-				row += fmt.Sprintf(" %6.3f %6.3f %6.3f %6.0f", sc.peer.precision(), sc.peer.recall(), sc.peer.fmeasure(),
-					sc.peerStats.CPUNsPerFrame/1000)
+				row += fmt.Sprintf(" %6.3f %6.3f %6.3f", sc.peer.precision(), sc.peer.recall(), sc.peer.fmeasure())
 			}
 			rows = append(rows, row)
 		})
@@ -169,37 +170,10 @@ func BenchmarkScenes(b *testing.B) {
 		}
 		b.Log(row)
 	})
-	// What each filter costs: the detector's CPU time per 640x480 YUYV frame
-	// with every filter, and with one switched off, on the first 12 s of the
-	// scenes that exercise them (the first cloud shadow, the snow, the first
-	// objects).
-	b.Run("filters-640x480-YUYV", func(b *testing.B) {
-		variants := []struct {
-			name string
-			set  func(d *Detector)
-		}{
-			{"all", func(d *Detector) {}},
-			{"no-shadow", func(d *Detector) { d.shadeOn = false }},
-			{"no-particles", func(d *Detector) { d.persistOn = false }},
-			{"no-hysteresis", func(d *Detector) { d.growOn = false }},
-		}
+	// Benchmark logs are cut at 10 lines: the table gets its own.
+	b.Run("table", func(b *testing.B) {
 		for b.Loop() {
-			for _, scene := range []synth.Scene{synth.Objects, synth.Shadows, synth.Particles} {
-				line := fmt.Sprintf("%-10s", scene)
-				for _, v := range variants {
-					sc := evalScene(b, scene, evalOptions{w: 640, h: 480, format: capture.FormatYUYV, frames: 300, filters: v.set})
-					line += fmt.Sprintf("  %s %5.0f us", v.name, sc.cpuPerFrame/1000)
-				}
-				rows = append(rows, line)
-			}
 		}
+		b.Log(strings.Join(rows, "\n"))
 	})
-	// Benchmark logs are cut at 10 lines: the table gets its own, in pieces.
-	for i := 0; i < len(rows); i += 9 {
-		b.Run(fmt.Sprintf("table-%d", i/9+1), func(b *testing.B) {
-			for b.Loop() {
-			}
-			b.Log(strings.Join(rows[i:min(i+9, len(rows))], "\n"))
-		})
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/capture"
-	"github.com/camagent/camagent/capture/logsum"
 )
 
 // Box is a rectangle in input pixels.
@@ -46,11 +45,6 @@ type Result struct {
 	Started, Ended *Event
 }
 
-// logInterval is how often a condition met frame after frame (the background
-// re-learned while the picture keeps moving, bad frames) is summarised in the
-// log: a line when it starts, a count per interval, a line when it ends.
-const logInterval = time.Minute
-
 // MaxBoxes bounds the boxes reported per frame and per event.
 const MaxBoxes = 16
 
@@ -69,22 +63,6 @@ type Stats struct {
 	Noise          float64 `json:"noise"`
 	GridWidth      int     `json:"grid_width"`
 	GridHeight     int     `json:"grid_height"`
-	// Filtered counts the frames in which each filter took motion away.
-	Filtered Filtered `json:"filtered"`
-}
-
-// Filtered counts, per filter, the frames in which it took changed cells or
-// regions out of the motion mask.
-type Filtered struct {
-	// Shake: changed cells spread over the picture explained by camera shake.
-	Shake uint64 `json:"shake"`
-	// Shadow: at least MinArea of changed cells explained by a local light
-	// change (a travelling shadow or spill).
-	Shadow uint64 `json:"shadow"`
-	// Particles: a small region (under 0.5% of the picture) large enough to
-	// count that had not yet persisted for 0.4 s (snow, rain, insects near
-	// the lens; also the first 0.4 s of a small object that appears).
-	Particles uint64 `json:"particles"`
 }
 
 // Detector finds motion in the frames of one capture.Format. It allocates
@@ -98,34 +76,17 @@ type Detector struct {
 	g      grid
 	luma   *luma
 
-	cur, tmp     []uint16 // Q4 grid luma
-	bg           []uint16 // Q8 background
-	fresh        []uint8  // frames a cell still re-learns without reporting
-	prev         []uint16 // the previous frame's grid, Q4
-	still        []uint16 // frames a changed cell has stayed unchanged
-	nFresh       int      // cells with fresh > 0 (or about to be)
-	fg, work     bitmask
-	low          bitmask // cells beyond the low (hysteresis) threshold
-	seed         bitmask // the despeckled motion cells
-	grow1, grow2 bitmask // hysteresis scratch
-	lit          bitmask // cells explained by a local light change
-	prevNear     bitmask // the previous frame's seeds, dilated by a cell
-	prevAge      []uint8 // the previous frame's seed cells' region ages
-	seedArea     []int32 // per region: seed cells
-	overlap      []int32 // per region: seed cells near the previous seeds
-	age          []uint8 // per region
-	persist      int     // persistTime in frames
-	bigCells     int32   // regions this large are no particle
-	growOn       bool    // hysteresis (tests switch it off to measure it)
-	persistOn    bool    // the particle filter
-	shadeOn      bool    // the local light (shadow) filter
-	filt         filterFlags
-	morphTmp     []uint64
-	zone         bitmask
-	analysed     int // cells in zone
-	samples      []int32
-	// noisePairs are every other sample with a cell two to its right.
-	noisePairs []int32
+	cur, tmp []uint16 // Q4 grid luma
+	bg       []uint16 // Q8 background
+	fresh    []uint8  // frames a cell still re-learns without reporting
+	prev     []uint16 // the previous frame's grid, Q4
+	still    []uint16 // frames a changed cell has stayed unchanged
+	nFresh   int      // cells with fresh > 0 (or about to be)
+	fg, work bitmask
+	morphTmp []uint64
+	zone     bitmask
+	analysed int // cells in zone
+	samples  []int32
 
 	hist    [histSize]uint32
 	regionX []uint8  // column of each grid column in the 4x4 partition
@@ -135,8 +96,7 @@ type Detector struct {
 	recip   []int32  // 2^24 / (Q4 value), by Q4 value / 4
 	binHist [lutBins][256]uint32
 	bgHist  [256]uint32
-	hpHist  [256]uint32 // |local difference|, quarter levels
-	lut     [257]int32  // bg level -> expected cur, Q4
+	lut     [257]int32 // bg level -> expected cur, Q4
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
@@ -160,21 +120,13 @@ type Detector struct {
 
 	ev events
 
-	// Lines said once per spell (capture/logsum), on the frames' clock.
-	relearnLog, badLog *logsum.Condition
-	now                time.Time // the current frame's time
-
 	rebase atomic.Bool
 	night  atomic.Bool
 	stats  struct {
 		frames, bad, events, light, recal atomic.Uint64
-		shake, lit, young                 atomic.Uint64
 		noise                             atomic.Uint64 // float64 bits
 	}
 }
-
-// filterFlags are the filters that took motion out of the current frame.
-type filterFlags struct{ shake, lit, young, local bool }
 
 // A frame is shaken when at least shakeRegions of the 16 regions of the grid
 // hold shakeCells cells explained by a shift of the background.
@@ -213,11 +165,6 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
-		low: newBitmask(g.gw, g.gh), seed: newBitmask(g.gw, g.gh),
-		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
-		lit: newBitmask(g.gw, g.gh), prevNear: newBitmask(g.gw, g.gh),
-		prevAge: make([]uint8, n),
-		growOn:  true, persistOn: true, shadeOn: true,
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
 	}
@@ -233,9 +180,6 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		d.recip[i] = int32(1 << 24 / max(i*4+2, 16))
 	}
 	d.kept = make([]bool, len(d.reg.area))
-	d.seedArea = make([]int32, len(d.reg.area))
-	d.overlap = make([]int32, len(d.reg.area))
-	d.age = make([]uint8, len(d.reg.area))
 	d.boxes = make([]Box, 0, MaxBoxes)
 	d.order = make([]int32, 0, MaxBoxes)
 	d.analysed = d.zone.count()
@@ -255,11 +199,6 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 			}
 		}
 	}
-	for k, i := range d.samples {
-		if k%2 == 0 && int(i)%g.gw+2 < g.gw {
-			d.noisePairs = append(d.noisePairs, i)
-		}
-	}
 	d.alpha = int32(max(1, math.Round(cfg.LearnRate*4096)))
 	d.alphaMove = max(1, d.alpha/4)
 	d.minCells = int32(max(1, math.Ceil(cfg.MinArea*float64(n))))
@@ -271,10 +210,6 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		d.stillFrames = uint16(min(max(math.Round(cfg.StillTime.Seconds()*fps), 1), math.MaxUint16))
 	}
 	d.ev.init(cfg)
-	d.persist = int(min(max(math.Round(persistTime.Seconds()*fps), 2), 250))
-	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
-	d.relearnLog = logsum.New(logger, "motion: background re-learned", logsum.Config{Level: slog.LevelInfo, Interval: logInterval})
-	d.badLog = logsum.New(logger, "motion: skipping bad frames", logsum.Config{Level: slog.LevelWarn, Interval: logInterval})
 	d.thr = float64(cfg.Threshold)
 	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
 	return d, nil
@@ -306,7 +241,6 @@ func (d *Detector) Stats() Stats {
 		Recalibrations: d.stats.recal.Load(), Night: d.night.Load(),
 		Noise:     math.Float64frombits(d.stats.noise.Load()),
 		GridWidth: d.g.gw, GridHeight: d.g.gh,
-		Filtered: Filtered{Shake: d.stats.shake.Load(), Shadow: d.stats.lit.Load(), Particles: d.stats.young.Load()},
 	}
 }
 
@@ -350,9 +284,10 @@ func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
 func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	res := Result{Frame: f.Seq, Time: f.Time, Boxes: d.boxes[:0]}
 	if err := d.read(f); err != nil {
-		d.stats.bad.Add(1)
-		d.badLog.Note(f.Time, err)
-		d.relearnLog.Tick(f.Time)
+		n := d.stats.bad.Add(1)
+		if n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... bad frame
+			d.log.Warn("motion: skipping bad frame", "seq", f.Seq, "bad_frames", n, "err", err)
+		}
 		return res, fmt.Errorf("motion: frame %d: %w", f.Seq, err)
 	}
 	d.stats.frames.Add(1)
@@ -362,9 +297,8 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	}
 	d.shown, d.moved = false, 0
 	learned := false
-	d.now = f.Time
 	if reb := d.rebase.Swap(false); !d.started || reb {
-		d.recalibrate("rebase")
+		d.recalibrate()
 		res.Recalibrated, learned = d.started, true
 		d.started = true
 	} else {
@@ -372,11 +306,6 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		res.Recalibrated = learned
 	}
 	if !learned {
-		if d.shadeOn {
-			d.explainLight()
-		} else {
-			clear(d.lit.bits)
-		}
 		if d.stillFrames > 0 {
 			d.absorbStill()
 		}
@@ -385,9 +314,6 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		}
 		d.findRegions(&res)
 	}
-	d.countFilters()
-	d.relearnLog.Tick(f.Time)
-	d.badLog.Tick(f.Time)
 	if d.moved > 0 {
 		// The whole picture moved: motion everywhere, as one region.
 		res.Motion, res.Score = true, d.moved
@@ -453,20 +379,18 @@ func (d *Detector) blur() {
 }
 
 // recalibrate makes the current frame the background and starts a warm-up.
-func (d *Detector) recalibrate(reason string) {
+func (d *Detector) recalibrate() {
 	for i, c := range d.cur {
 		d.bg[i] = c << 4
 	}
 	clear(d.fresh)
 	clear(d.still)
-	clear(d.prevAge)
-	clear(d.prevNear.bits)
 	d.nFresh = 0
 	d.warm = warmupFrames
 	d.warmShow = false
 	if d.started {
 		d.stats.recal.Add(1)
-		d.relearnLog.Note(d.now, reason)
+		d.log.Info("motion: background re-learned")
 	}
 }
 
@@ -545,7 +469,7 @@ func (d *Detector) compare() (light, recal bool) {
 		// picture moved, a new background as well.
 		moving = true
 		if s.changed >= d.cfg.Lightning {
-			d.recalibrate("picture moved")
+			d.recalibrate()
 			d.moved = s.changed
 			// Motion goes on being reported while the background is
 			// re-learned: against the running mean of the frames since.
@@ -563,22 +487,12 @@ func (d *Detector) compare() (light, recal bool) {
 	}
 	if light {
 		d.fitLight()
-		relit := d.differences(true)
-		switch {
-		case relit.changed >= d.cfg.Lightning:
-			d.recalibrate("light changed")
+		s = d.differences(true)
+		if s.changed >= d.cfg.Lightning {
+			d.recalibrate()
 			return false, true
-		case d.shadeOn && d.localLight():
-			// A shadow or spill over part of the picture: no global
-			// mapping explains it, and relighting the whole background
-			// with one would leave its mark where the light did not
-			// change. explainLight takes its cells out of the mask.
-			light = false
-			d.filt.local = true
-		default:
-			s = relit
-			d.stats.light.Add(1)
 		}
+		d.stats.light.Add(1)
 	}
 	// Noise: a slow running average, kept while the background is being
 	// learned (its running mean of a changing picture is no measure of
@@ -587,7 +501,7 @@ func (d *Detector) compare() (light, recal bool) {
 	if d.noiseFrames < warmupFrames {
 		rate = 0.3
 	}
-	if sigma := d.localNoise(); !warming && !light && !math.IsNaN(sigma) {
+	if sigma := s.sigma(); !warming && !math.IsNaN(sigma) {
 		d.noise += (sigma - d.noise) * rate
 		d.noiseFrames++
 	}
@@ -602,73 +516,12 @@ func (d *Detector) compare() (light, recal bool) {
 		alphaMove = alpha
 	}
 	thr := int32(d.thr * 256) // Q8
-	low := int32(d.lowThreshold() * 256)
 	if light || d.nFresh > 0 {
-		d.updateSlow(light, thr, low, alpha, alphaMove)
+		d.updateSlow(light, thr, alpha, alphaMove)
 	} else {
-		d.updateFast(thr, low, alpha, alphaMove)
+		d.updateFast(thr, alpha, alphaMove)
 	}
 	return light, false
-}
-
-// localLight tells a light change over part of the picture (a cloud's shadow,
-// headlights' spill) from a global one: over the 16 regions of a 4x4
-// partition of the grid it compares the mean frame with the mean background.
-// A global change moves every region's ratio; a local one leaves at least
-// localSame regions within 1 +- localSameRatio while at least localChanged
-// regions change by more than localChangedRatio.
-const (
-	localSame         = 2
-	localChanged      = 2
-	localSameRatio    = 0.04
-	localChangedRatio = 0.12
-)
-
-func (d *Detector) localLight() bool {
-	var sc, sb [16]int64
-	gw := d.g.gw
-	for _, i := range d.samples {
-		r := d.regionY[int(i)/gw] + d.regionX[int(i)%gw]
-		sc[r] += int64(d.cur[i])
-		sb[r] += int64(d.bg[i] >> 4)
-	}
-	same, changed := 0, 0
-	for r := range sc {
-		if sb[r] == 0 {
-			continue
-		}
-		switch q := float64(sc[r]) / float64(sb[r]); {
-		case math.Abs(q-1) < localSameRatio:
-			same++
-		case math.Abs(q-1) > localChangedRatio:
-			changed++
-		}
-	}
-	return same >= localSame && changed >= localChanged
-}
-
-// localNoise estimates the noise from the difference between the
-// frame-minus-background of each sample and of the cell two to its right:
-// the median absolute value, as a standard deviation. A change that is smooth
-// across the picture (a shadow's soft edge, a drift of the light) cancels in
-// it, so it does not raise the threshold and hide a person in the shadow;
-// objects covering less than half of the samples do not move the median. NaN
-// with too few samples.
-func (d *Detector) localNoise() float64 {
-	clear(d.hpHist[:])
-	for _, i := range d.noisePairs {
-		a := int32(d.cur[i]) - int32(d.bg[i]>>4)
-		b := int32(d.cur[i+2]) - int32(d.bg[i+2]>>4)
-		v := a - b // Q4
-		v = (v ^ v>>31) - v>>31
-		d.hpHist[min(v>>2, int32(len(d.hpHist)-1))]++ // quarter levels
-	}
-	n := uint32(len(d.noisePairs))
-	if n < 16 {
-		return math.NaN()
-	}
-	// MAD/0.6745 is sigma of the difference, which is sigma*sqrt(2).
-	return median(d.hpHist[:], n) / 4 / 0.6745 / math.Sqrt2
 }
 
 // differences histograms the samples' differences from the background (as
@@ -801,32 +654,27 @@ func median16(h []uint16, n uint32) float64 {
 
 // updateFast compares and learns, the common case. It is branch-free per
 // cell: m is -1 where the difference exceeds the threshold.
-func (d *Detector) updateFast(thr, low, alpha, alphaMove int32) {
+func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
 	gw := d.g.gw
 	da := alphaMove - alpha
 	for y := range d.g.gh {
 		row := d.fg.row(y)
-		lrow := d.low.row(y)[:len(row)]
 		zr := d.zone.row(y)[:len(row)]
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		for wi := range row {
 			x0 := wi * 64
 			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
 			b = b[:len(c)]
-			var word, lw uint64
+			var word uint64
 			for x, cv := range c {
 				bv := int32(b[x])
 				diff := int32(cv)<<4 - bv
 				sign := diff >> 31
-				ad := diff ^ sign - sign
-				m := (thr - ad) >> 31
+				m := (thr - (diff ^ sign - sign)) >> 31
 				word |= uint64(m&1) << uint(x)
-				ml := (low - ad) >> 31
-				lw |= uint64(ml&1) << uint(x)
-				b[x] = uint16(bv + (diff*(alpha+da&ml)+2048)>>12)
+				b[x] = uint16(bv + (diff*(alpha+da&m)+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
-			lrow[wi] = lw & zr[wi]
 		}
 	}
 }
@@ -842,18 +690,17 @@ const (
 
 // updateSlow is updateFast with relighting of the background through the
 // light LUT and cells that are re-learning (fresh).
-func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
+func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
 		row := d.fg.row(y)
-		lrow := d.low.row(y)
 		zr := d.zone.row(y)
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		fresh := d.fresh[y*gw : (y+1)*gw]
 		for wi := range row {
 			x0, x1 := wi*64, min(wi*64+64, gw)
-			var word, lw uint64
+			var word uint64
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
@@ -871,19 +718,13 @@ func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
 					a = max(alpha, 4096/int32(warmupFrames-fr+2))
 					fresh[x] = fr - 1
 					nFresh++
-				} else {
-					if diff > thr || -diff > thr {
-						word |= 1 << uint(x-x0)
-					}
-					if diff > low || -diff > low {
-						lw |= 1 << uint(x-x0)
-						a = alphaMove
-					}
+				} else if diff > thr || -diff > thr {
+					word |= 1 << uint(x-x0)
+					a = alphaMove
 				}
 				bg[x] = uint16(b + (diff*a+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
-			lrow[wi] = lw & zr[wi]
 		}
 	}
 	d.nFresh = nFresh
@@ -1028,16 +869,12 @@ func (d *Detector) absorbStill() {
 	gw := d.g.gw
 	half := int32(d.thr * 8) // Q4
 	for y := range d.g.gh {
-		row, lit := d.fg.row(y), d.lit.row(y)
+		row := d.fg.row(y)
 		base := y * gw
 		for wi, w := range row {
-			// Light (a lingering shadow) is not a parked object.
-			litW := w & lit[wi]
-			w &^= litW
 			x0, x1 := wi*64, min(wi*64+64, gw)
 			still := d.still[base+x0 : base+x1]
 			if w == 0 {
-				row[wi] = litW
 				clear(still)
 				continue
 			}
@@ -1058,7 +895,7 @@ func (d *Detector) absorbStill() {
 					w &^= 1 << uint(x)
 				}
 			}
-			row[wi] = w | litW
+			row[wi] = w
 		}
 	}
 }
@@ -1109,127 +946,6 @@ func (d *Detector) explainShake() {
 	for i, w := range d.work.bits {
 		d.fg.bits[i] &^= w
 	}
-	d.filt.shake = true
-}
-
-// Travelling light: a cloud's shadow or headlights' spill moving over the
-// scene changes a large soft-edged area by a gain that varies slowly across
-// it, and leaves the texture under it as it was. explainLight tests each 2x2
-// block of changed cells: on the 5x5 cells around it (9 samples two cells
-// apart) it takes the ratio of frame to background, fits a plane to the
-// ratios (a gain that changes slowly and linearly across the window, at most
-// litSlope per sample, as at a shadow's soft edge), and when the mean gain is a real change (beyond 1 +- litNear,
-// within litMinGain..litMaxGain) and the plane explains every sample to within
-// half the threshold, the block is light, not motion, and leaves the mask. A
-// person in the shadow stays: their edges and texture break the fit, and the
-// hysteresis grows their region back over any flat part the fit took. Cost
-// is in proportion to the changed cells.
-const (
-	litMinGain = 65536 / 5 // Q16
-	litMaxGain = 65536 * 5
-	litNear    = 65536 * 6 / 100
-	litSlope   = 65536 * 4 / 100 // per sample step (two cells)
-)
-
-func (d *Detector) explainLight() {
-	gw, gh := d.g.gw, d.g.gh
-	tol := int64(d.thr * 8) // half the threshold, Q4
-	removed := 0
-	clear(d.lit.bits)
-	for y := 0; y < gh; y += 2 {
-		r0 := d.fg.row(y)
-		r1 := r0
-		if y+1 < gh {
-			r1 = d.fg.row(y + 1)
-		}
-		for wi := range r0 {
-			pairs := r0[wi] | r1[wi]
-			pairs = (pairs | pairs>>1) & 0x5555555555555555
-			for pairs != 0 {
-				b := bits.TrailingZeros64(pairs)
-				pairs &= pairs - 1
-				x := wi*64 + b
-				if !d.litAt(x, y, gw, gh, tol) {
-					continue
-				}
-				m := uint64(3) << uint(b)
-				removed += bits.OnesCount64(r0[wi] & m)
-				d.lit.row(y)[wi] |= r0[wi] & m
-				if y+1 < gh {
-					removed += bits.OnesCount64(r1[wi] & m)
-					d.lit.row(y + 1)[wi] |= r1[wi] & m
-				}
-			}
-		}
-	}
-	if removed >= int(d.minCells) {
-		d.filt.lit = true
-	}
-}
-
-// litAt tells whether the changed cells of the 2x2 block at (x, y) are
-// explained by a smoothly varying gain on the background (samples beyond the
-// grid's edge are clamped to it).
-func (d *Detector) litAt(x, y, gw, gh int, tol int64) bool {
-	var r, b [9]int64
-	var sum, sx, sy int64
-	k := 0
-	inside := x >= 2 && y >= 2 && x+2 < gw && y+2 < gh
-	for iy := -1; iy <= 1; iy++ {
-		o := (y + 2*iy) * gw
-		if !inside {
-			o = min(max(y+2*iy, 0), gh-1) * gw
-		}
-		for ix := -1; ix <= 1; ix++ {
-			i := o + x + 2*ix
-			if !inside {
-				i = o + min(max(x+2*ix, 0), gw-1)
-			}
-			bv := int64(d.bg[i] >> 4) // Q4
-			if bv < clipLo>>4 || bv > clipHi>>4 {
-				return false // clipped: no gain to see
-			}
-			rv := int64(d.cur[i]) * int64(d.recip[bv>>2]) >> 8 // Q16
-			r[k], b[k] = rv, bv
-			sum += rv
-			sx += int64(ix) * rv
-			sy += int64(iy) * rv
-			k++
-		}
-	}
-	mean := sum / 9
-	if mean < litMinGain || mean > litMaxGain || (mean > 65536-litNear && mean < 65536+litNear) {
-		return false
-	}
-	gx, gy := sx/6, sy/6 // the plane's slopes per sample step
-	if gx > litSlope || -gx > litSlope || gy > litSlope || -gy > litSlope {
-		return false
-	}
-	k = 0
-	for iy := int64(-1); iy <= 1; iy++ {
-		for ix := int64(-1); ix <= 1; ix++ {
-			e := (r[k] - mean - gx*ix - gy*iy) * b[k] >> 16 // Q4
-			if e > tol || -e > tol {
-				return false
-			}
-			k++
-		}
-	}
-	return true
-}
-
-// countFilters adds the frame's filter decisions to the counters.
-func (d *Detector) countFilters() {
-	if d.filt.shake {
-		d.stats.shake.Add(1)
-	}
-	if d.filt.lit || d.filt.local {
-		d.stats.lit.Add(1)
-	}
-	if d.filt.young {
-		d.stats.young.Add(1)
-	}
-	d.filt = filterFlags{}
 }
 
 // spread counts the regions of a 4x4 partition of the grid that hold at
@@ -1255,71 +971,7 @@ func (d *Detector) spread(m *bitmask) int {
 	return n
 }
 
-// lowThreshold is the hysteresis threshold: cells beyond it join a motion
-// region they touch (growSteps cells at most).
-func (d *Detector) lowThreshold() float64 {
-	return max(float64(d.cfg.Threshold)*lowFrac, d.cfg.NoiseK*d.noise)
-}
-
-// Hysteresis: a region found at the threshold is grown by up to growSteps
-// cells into the cells beyond lowFrac of the threshold, so the low-contrast
-// parts of an object (a dark coat on a dark ground under IR) are reported with
-// it. Only the shape grows: whether a region counts is decided on its cells
-// beyond the threshold (its seeds).
-const (
-	growSteps = 4
-	lowFrac   = 0.5
-)
-
-// grow grows d.seed into the low mask and returns the result.
-func (d *Detector) grow() *bitmask {
-	cur := &d.seed
-	for k := range growSteps {
-		out := &d.grow1
-		if k%2 == 1 {
-			out = &d.grow2
-		}
-		morph(out, cur, 'D', d.morphTmp)
-		for i, w := range d.low.bits {
-			out.bits[i] &= w | cur.bits[i]
-		}
-		cur = out
-	}
-	return cur
-}
-
-// rangeBits counts the set bits of a row in [x0, x1).
-func rangeBits(row []uint64, x0, x1 int) int {
-	n := 0
-	for x0 < x1 {
-		wi := x0 / 64
-		end := min(x1, (wi+1)*64)
-		w := row[wi] >> (uint(x0) & 63)
-		if k := end - x0; k < 64 {
-			w &= 1<<uint(k) - 1
-		}
-		n += bits.OnesCount64(w)
-		x0 = end
-	}
-	return n
-}
-
-// Particles near the lens (snow, rain, insects under the IR lamp) are small,
-// fast and brief: a region counts only when it is the same thing as a region
-// of the frames before, for persistTime (at least 2 frames). A region continues one
-// of the previous frame when at least 1/persistOverlap of its seed cells lie
-// within a cell of the previous frame's seeds; its age is then one more than
-// the oldest region it touches. A particle that moves its own size or more
-// per frame never ages; a walker, a car or a ball does at once. Regions of
-// particleArea or more are no particle and count at once.
-const (
-	persistTime    = 400 * time.Millisecond
-	persistOverlap = 3
-	particleArea   = 0.005 // of the analysed area: larger regions pass at once
-)
-
-// findRegions despeckles fg, grows it, labels it, ages the regions and fills
-// the result.
+// findRegions despeckles fg, labels it and fills the result.
 func (d *Detector) findRegions(res *Result) {
 	src, dst := &d.fg, &d.work
 	for i := 0; i < len(d.cfg.Despeckle); i++ {
@@ -1330,82 +982,15 @@ func (d *Detector) findRegions(res *Result) {
 		morph(dst, src, op, d.morphTmp)
 		src, dst = dst, src
 	}
-	// Light is not motion: the lit cells leave the seeds (after despeckle,
-	// so that the hard edge of an object the fit could not explain keeps
-	// its region, which the hysteresis then grows back over the object).
-	for i, w := range src.bits {
-		d.seed.bits[i] = w &^ d.lit.bits[i]
-	}
-	shape := &d.seed
-	if d.growOn {
-		shape = d.grow()
-	}
 	r := d.reg
-	r.labelMask(shape)
-	gw := d.g.gw
-	clear(d.seedArea[:r.n])
-	clear(d.overlap[:r.n])
-	clear(d.age[:r.n])
-	for i := range r.runs {
-		k := r.label[i]
-		y, x0, x1 := int(r.runY[i]), int(r.runX0[i]), int(r.runX1[i])
-		d.seedArea[k] += int32(rangeBits(d.seed.row(y), x0, x1))
-		if !d.persistOn {
-			continue
-		}
-		// Overlap with the previous frame's seeds (dilated), and their age.
-		sr, nr := d.seed.row(y), d.prevNear.row(y)
-		for wi := range sr {
-			d.work.bits[wi] = sr[wi] & nr[wi]
-		}
-		if n := rangeBits(d.work.bits[:len(sr)], x0, x1); n > 0 {
-			d.overlap[k] += int32(n)
-			for yy := max(y-1, 0); yy <= min(y+1, d.g.gh-1); yy++ {
-				for _, a := range d.prevAge[yy*gw+max(x0-1, 0) : yy*gw+min(x1+1, gw)] {
-					d.age[k] = max(d.age[k], a)
-				}
-			}
-		}
-	}
+	r.labelMask(src)
 	largestOnly := len(d.cfg.Despeckle) > 0 && d.cfg.Despeckle[len(d.cfg.Despeckle)-1] == 'l'
 	largest := int32(-1)
 	var area int32
-	young := 0
 	for k := range int32(r.n) {
-		if d.persistOn {
-			if d.seedArea[k] > 0 && d.overlap[k]*persistOverlap >= d.seedArea[k] {
-				d.age[k] = min(d.age[k], 254) + 1
-			} else {
-				d.age[k] = 1
-			}
-		}
-		d.kept[k] = d.seedArea[k] >= d.minCells
-		// (Not while a moving picture is reported during a re-learning:
-		// the ages start again with the background.)
-		if d.kept[k] && d.persistOn && int(d.age[k]) < d.persist && !d.warmShow && d.seedArea[k] < d.bigCells {
-			d.kept[k] = false
-			young++
-		}
+		d.kept[k] = r.area[k] >= d.minCells
 		if d.kept[k] && (largest < 0 || r.area[k] > r.area[largest]) {
 			largest = k
-		}
-	}
-	if d.persistOn {
-		// This frame's seeds, their ages and their neighbourhood, for the next.
-		clear(d.prevAge)
-		for i := range r.runs {
-			y, x0, x1 := int(r.runY[i]), int(r.runX0[i]), int(r.runX1[i])
-			row := d.seed.row(y)
-			a := d.age[r.label[i]]
-			for x := x0; x < x1; x++ {
-				if row[x/64]>>(uint(x)&63)&1 != 0 {
-					d.prevAge[y*gw+x] = a
-				}
-			}
-		}
-		morph(&d.prevNear, &d.seed, 'D', d.morphTmp)
-		if young > 0 {
-			d.filt.young = true
 		}
 	}
 	if largestOnly {

@@ -158,9 +158,7 @@ func TestDetectorScenes(t *testing.T) {
 			res, d := run(t, cfg, tt.format, 120, func(i int, y []uint8) {
 				objs[i], present[i] = tt.draw(s, i, y)
 			})
-			// A small region counts once it has persisted for
-			// persistTime (the particle filter).
-			for i := tt.want.motionFrames[0] + d.persist - 1; i < tt.want.motionFrames[1]; i++ {
+			for i := tt.want.motionFrames[0]; i < tt.want.motionFrames[1]; i++ {
 				r := res[i]
 				if !r.Motion {
 					t.Errorf("frame %d: no motion", i)
@@ -772,8 +770,6 @@ func TestRun(t *testing.T) {
 		if len(got) != 2 || !got[0].Ongoing() || got[1].Ongoing() || got[0].ID != 1 || got[1].ID != 1 {
 			t.Fatalf("events %+v", got)
 		}
-		// The walker appears at frame 20, large enough (3% of the picture)
-		// to count at once, not taken for a particle.
 		if got[0].StartFrame != 20 || got[1].EndFrame != 39 || len(got[1].Boxes) != 1 {
 			t.Fatalf("event %+v", got[1])
 		}

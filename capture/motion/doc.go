@@ -31,20 +31,9 @@
 //
 // A frame that cannot be read (wrong format, size or stride, corrupt,
 // truncated or unsupported MJPEG) makes Process return an error wrapping
-// capture.ErrBadFrame; it is counted in Stats and logged as a spell (see
-// Log), never a panic, and leaves the detector's state as it was.
-//
-// # Log
-//
-// Conditions that can be met on every frame are said once (package
-// capture/logsum, on the frames' clock): "motion: background re-learned"
-// (INFO, with the reason: rebase, picture moved, light changed) and "motion:
-// skipping bad frames" (WARN, with the error) log a line with state=started
-// when they start, one with state=repeating and the count per minute while
-// they go on, and one with state=ended, the total and the duration, a minute
-// after the last time. A picture that keeps moving (vivid's horizontal
-// movement) re-learns the background about twice a second; that is now three
-// lines, not 120 a minute.
+// capture.ErrBadFrame; it is counted in Stats and logged at a decreasing rate
+// (the 1st, 2nd, 4th, 8th... bad frame), never a panic, and leaves the
+// detector's state as it was.
 //
 // # Pipeline
 //
@@ -78,55 +67,27 @@
 //     curve and vignette), the background is re-learned, as after Rebase or
 //     NightMode, and no motion is reported while it settles (10 frames).
 //     Then each cell is compared with the running-average background
-//     (LearnRate; cells beyond half the threshold learn at a quarter of the
-//     rate). The threshold is max(Threshold, NoiseK * noise), noise being a
-//     running estimate of the standard deviation from the median absolute
-//     difference between frame-minus-background at cells two apart, so a
-//     grainy night picture does not light up, while a large moving object or
-//     a smooth change of light (a shadow's soft edge) does not pass for
+//     (LearnRate; cells in motion learn at a quarter of the rate). The
+//     threshold is max(Threshold, NoiseK * noise), noise being a running
+//     interquartile estimate of the standard deviation of frame minus
+//     background over the cells within the threshold, so a grainy night
+//     picture does not light up and a large moving object does not pass for
 //     noise. A changed cell that stays unchanged from frame to frame for
 //     StillTime (a parked car, the place an object left) is taken into the
 //     background at once.
 //  6. Camera shake (Shake): a changed cell whose value lies within the range
 //     of the background around it is an edge moved by less than a cell or
 //     two; when such cells are spread over the picture they are dropped.
-//  7. Travelling light (a cloud's shadow, headlights' spill): each 2x2 block
-//     of changed cells whose 5x5 neighbourhood the background explains under
-//     a gain that varies slowly and linearly (a real change of gain, every
-//     sample within half the threshold) is light, not motion. When such a
-//     change covers part of the picture only (some of the 16 regions keep
-//     their brightness while others change by 12% or more), the global
-//     mapping of step 5 is not applied, so it does not relight the parts the
-//     light did not reach. Lit cells are not absorbed as still (a lingering
-//     shadow is not a parked car). Not solved yet: a large shadow that
-//     covers most of the picture still goes through the global mapping and
-//     raises events (see the shadows scene in the evaluation).
-//  8. Despeckle the changed-cell mask with erosions and dilations
+//  7. Despeckle the changed-cell mask with erosions and dilations
 //     (Despeckle, Motion's despeckle_filter, on 64-bit rows), keep the cells
 //     inside the zones (Zones: polygons in frame-relative coordinates,
-//     rasterised once), and take the lit cells out: what is left are the
-//     seeds.
-//  9. Hysteresis: the seeds grow by up to 4 cells into the cells that differ
-//     from the background by half the threshold (or NoiseK * noise, if
-//     larger), so the low-contrast parts of an object (a dark coat on a dark
-//     ground under IR) are reported with it. Label 8-connected regions (runs
-//     and union-find) and drop those with fewer seed cells than MinArea.
-//  10. Particles near the lens (snow, rain, insects under the IR lamp): a
-//     region of less than 0.5% of the picture counts only once it has
-//     persisted for 0.4 s (at least 2 frames), each frame with at least a
-//     third of its seeds within a cell of the seeds of the frame before. A
-//     particle that moves its own size per frame, or lives briefly, never
-//     does; a walker, a car or a thrown ball does, so a small (far) object's
-//     event starts 0.4 s after it appears. A moth hovering at the lens for
-//     longer than that is not rejected.
-//  11. Events: MinMotionFrames consecutive frames with motion start an event,
+//     rasterised once), label 8-connected regions (runs and union-find) and
+//     drop those smaller than MinArea.
+//  8. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and
 //     frames, its peak score (the fraction of the analysed area in motion),
 //     and the peak's frame, time and boxes in input pixels.
-//
-// Stats.Filtered counts the frames in which each filter (shake, shadow,
-// particles) took motion away; `camagent detect` prints them in its summary.
 //
 // Everything per cell runs in integer arithmetic (floats only per frame), in
 // buffers allocated by New for the given capture.Format: Process allocates

@@ -148,8 +148,6 @@ type evalOptions struct {
 	frames int  // 0: the whole scene
 	peer   bool // run MOG2 on the same frames
 	tune   func(*Config)
-	// filters switches the detector's filters (to measure what each does).
-	filters func(*Detector)
 }
 
 // evalScene renders a scene and scores the detector (and the peer) on it.
@@ -168,9 +166,6 @@ func evalScene(tb testing.TB, scene synth.Scene, opt evalOptions) sceneScore {
 	d, err := New(cfg, src.Format(), nil)
 	if err != nil {
 		tb.Fatal(err)
-	}
-	if opt.filters != nil {
-		opt.filters(d)
 	}
 	gw, gh, cell := d.Grid()
 	truthGrid := make([]byte, gw*gh)
@@ -259,34 +254,9 @@ func TestEvaluateScenes(t *testing.T) {
 		sc := evalScene(t, scene, evalOptions{w: 320, h: 240, format: capture.FormatGREY})
 		t.Logf("%-12s %6d %5.2f %5.2f %5.2f | %6.3f %6.3f %6.3f | %6.0f %5d %5d", scene, sc.frames, sc.evP, sc.evR, sc.evF,
 			sc.px.precision(), sc.px.recall(), sc.px.fmeasure(), sc.nsPerFrame, sc.light, sc.recalibs)
-		checkEventF1(t, sc)
-	}
-}
-
-// knownGaps are the scenes whose event F1 target (0.95) is not met yet, with
-// the F1 measured when the gap was recorded: a floor that must not drop
-// (issue 13).
-var knownGaps = map[synth.Scene]struct {
-	floor float64
-	why   string
-}{
-	synth.Shadows: {0.40, "travelling shadows that cover most of the picture go through the global light mapping and still raise events"},
-}
-
-// checkEventF1 fails a scene below 0.95 event F1, or a known gap below its
-// floor (logging the gap).
-func checkEventF1(tb testing.TB, sc sceneScore) {
-	tb.Helper()
-	if gap, ok := knownGaps[sc.scene]; ok && sc.evF < 0.95 {
-		if sc.evF < gap.floor {
-			tb.Errorf("%s: event F1 %.2f below its known-gap floor %.2f: truth spans %s, events %s", sc.scene, sc.evF, gap.floor, spansText(sc.spans), spansText(sc.events))
-		} else {
-			tb.Logf("%s: KNOWN GAP, event F1 %.2f < 0.95 (%s): truth spans %s, events %s", sc.scene, sc.evF, gap.why, spansText(sc.spans), spansText(sc.events))
+		if sc.evF < 0.95 {
+			t.Errorf("%s: event F1 %.2f < 0.95: truth spans %s, events %s", scene, sc.evF, spansText(sc.spans), spansText(sc.events))
 		}
-		return
-	}
-	if sc.evF < 0.95 {
-		tb.Errorf("%s: event F1 %.2f < 0.95: truth spans %s, events %s", sc.scene, sc.evF, spansText(sc.spans), spansText(sc.events))
 	}
 }
 
