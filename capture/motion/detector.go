@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/logsum"
 )
 
 // Box is a rectangle in input pixels.
@@ -70,11 +71,16 @@ type Stats struct {
 // not safe for concurrent use; NightMode, Rebase and Stats may be called from
 // any goroutine.
 type Detector struct {
-	cfg    Config
-	log    *slog.Logger
-	format capture.Format
-	g      grid
-	luma   *luma
+	cfg Config
+	log *slog.Logger
+	// relearnLog says "background re-learned" once when it starts
+	// happening, then a count per minute, and once when it stops, instead
+	// of a line per re-learn (twice a second while the picture moves).
+	relearnLog *logsum.Condition
+	now        time.Time // the capture time of the frame being processed
+	format     capture.Format
+	g          grid
+	luma       *luma
 
 	cur, tmp []uint16 // Q4 grid luma
 	bg       []uint16 // Q8 background
@@ -159,7 +165,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	}
 	n := g.gw * g.gh
 	d := &Detector{
-		cfg: cfg, log: logger, format: f, g: g, luma: l,
+		cfg: cfg, log: logger, format: f, relearnLog: logsum.New(logger, "motion: background re-learned", logsum.Config{}), g: g, luma: l,
 		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
 		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
@@ -283,6 +289,8 @@ func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
 // Process does not release f.
 func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	res := Result{Frame: f.Seq, Time: f.Time, Boxes: d.boxes[:0]}
+	d.now = f.Time
+	d.relearnLog.Tick(f.Time)
 	if err := d.read(f); err != nil {
 		n := d.stats.bad.Add(1)
 		if n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th... bad frame
@@ -390,7 +398,7 @@ func (d *Detector) recalibrate() {
 	d.warmShow = false
 	if d.started {
 		d.stats.recal.Add(1)
-		d.log.Info("motion: background re-learned")
+		d.relearnLog.Note(d.now, nil)
 	}
 }
 
