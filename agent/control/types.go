@@ -3,6 +3,7 @@ package control
 import (
 	"time"
 
+	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
 	clipsrec "github.com/camagent/camagent/storage/recorder"
@@ -58,6 +59,8 @@ type Status struct {
 	Clips    *storage.StoreStatus `json:"clips,omitempty"`
 	// Identity is the device ID and its pairing, once the key is open.
 	Identity *IdentityStatus `json:"identity,omitempty"`
+	// Time is whether the clock is trusted (board/timesync).
+	Time *timesync.Status `json:"time,omitempty"`
 }
 
 // IdentityStatus is who the device is and whom it is paired with. It never

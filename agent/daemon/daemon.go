@@ -19,6 +19,7 @@ import (
 	"github.com/camagent/camagent/agent/logring"
 	"github.com/camagent/camagent/agent/supervise"
 	"github.com/camagent/camagent/board"
+	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/capture/y4m"
@@ -134,6 +135,10 @@ type Daemon struct {
 	hw       *hardware
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
 
+	// clock says whether the clock is trusted; its Run is the "time" part
+	// while [time] enable is on.
+	clock *timesync.Sync
+
 	idMu sync.Mutex
 	id   *deviceIdentity // nil until the device key opened
 }
@@ -161,6 +166,7 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 		d.bootID = fmt.Sprintf("%x", b)
 		d.log.Warn("no kernel boot ID; using a random one", "err", err, "boot_id", d.bootID)
 	}
+	d.clock = d.newClock(cfg.Time)
 	d.card = d.newCard(cfg.Storage.Mount)
 	d.store, d.storeErr = d.newStore(cfg)
 	prof, _ := board.Lookup(cfg.Board)
@@ -189,6 +195,7 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		motion   = config.SectionMotion
 		storage_ = config.SectionStorage
 		upload   = config.SectionUpload
+		time_    = config.SectionTime
 	)
 	stage := func(name string, share time.Duration, parts ...part) supervise.Stage {
 		st := supervise.Stage{Name: name, Grace: shutdown * share / 10}
@@ -207,7 +214,8 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},
 			part{name: "config", run: d.watchConfig},
-			part{name: "storage", run: d.watchStorage, sections: []string{storage_}}),
+			part{name: "storage", run: d.watchStorage, sections: []string{storage_}},
+			part{name: "time", run: d.runClock, sections: []string{time_}}),
 		stage("board", 1, part{name: "board", run: d.runHardware}),
 	)
 }
@@ -335,7 +343,7 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 	s := cfg.Storage
 	log := d.log.With("part", "storage")
 	seal := &clipSealer{identity: d.identity, stateDir: filepath.Dir(cfg.Identity.Key), bootID: d.bootID,
-		synced: board.ClockSynced, log: d.log.With("part", "identity")}
+		synced: d.clockTrusted, log: d.log.With("part", "identity")}
 	store, err := storage.NewStore(storage.StoreConfig{
 		Card:   d.newCard(s.Mount),
 		Logger: log,
@@ -489,6 +497,8 @@ func (d *Daemon) status() control.Status {
 		rs := rec.Status()
 		st.Recorder = &rs
 	}
+	ts := d.clockSync().Status()
+	st.Time = &ts
 	d.idMu.Lock()
 	if id := d.id; id != nil {
 		st.Identity = &control.IdentityStatus{DeviceID: id.id, Owner: id.owner}
@@ -503,6 +513,45 @@ func (d *Daemon) status() control.Status {
 			Restarts: p.Restarts, LastError: p.LastError})
 	}
 	return st
+}
+
+// newClock is the clock's tracker for [time]. Servers were checked with the
+// config, so New fails only on a config that skipped validation: then the
+// tracker has no servers and only reads the kernel's state.
+func (d *Daemon) newClock(c config.TimeConfig) *timesync.Sync {
+	log := d.log.With("part", "time")
+	ts, err := timesync.New(timesync.Config{Servers: c.Servers, Log: log})
+	if err != nil {
+		log.Warn("time servers refused; the clock is trusted only when the kernel says so", "err", err)
+		ts, _ = timesync.New(timesync.Config{Log: log})
+	}
+	return ts
+}
+
+func (d *Daemon) clockSync() *timesync.Sync {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.clock
+}
+
+// clockTrusted says whether the clock is synchronised (the manifests'
+// clock_trusted flag).
+func (d *Daemon) clockTrusted() bool { return d.clockSync().Trusted() }
+
+// runClock is the "time" part: with [time] enable on it keeps the clock
+// (SNTP to the servers when no NTP client does); off, it waits, and the
+// tracker still reads the kernel's state for the manifests.
+func (d *Daemon) runClock(ctx context.Context) error {
+	cfg, _ := d.config()
+	if !cfg.Time.Enable {
+		<-ctx.Done()
+		return nil
+	}
+	ts := d.newClock(cfg.Time)
+	d.mu.Lock()
+	d.clock = ts
+	d.mu.Unlock()
+	return ts.Run(ctx)
 }
 
 // sourceName says where frames come from, for the status report.
