@@ -29,6 +29,17 @@ func WriteStatus(w io.Writer, st Status) error {
 	if t := st.Time; t != nil {
 		p("clock\t%s\n", clockLine(*t))
 	}
+	if m := st.MQTT; m != nil {
+		link := "disconnected"
+		if m.Connected {
+			link = "connected since " + Stamp(m.LastConnected)
+		}
+		p("mqtt\t%s, %d queued, %d acked, %d dropped, commands %d obeyed %d refused\n", link, m.Queued,
+			m.MessagesAcked, m.Dropped+m.PublishDropped, m.CommandsObeyed, m.CommandsRefused)
+		if m.LastError != "" {
+			p("  last error\t%s\n", Printable(m.LastError))
+		}
+	}
 	p("\n")
 
 	if len(st.Parts) == 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
 	clipsrec "github.com/camagent/camagent/storage/recorder"
+	"github.com/camagent/camagent/uplink/mqtt"
 )
 
 // DefaultSocket is where the agent listens unless configured otherwise.
@@ -61,6 +62,17 @@ type Status struct {
 	Identity *IdentityStatus `json:"identity,omitempty"`
 	// Time is whether the clock is trusted (board/timesync).
 	Time *timesync.Status `json:"time,omitempty"`
+	// MQTT is the event/command client's state while it runs.
+	MQTT *mqtt.Status `json:"mqtt,omitempty"`
+}
+
+// PathMQTTEvents answers GET with an MQTTEventsResponse.
+const PathMQTTEvents = "/v1/mqtt/events"
+
+// MQTTEventsResponse is the messages the MQTT client queued or published
+// this run, oldest first, rendered for people (event.Render).
+type MQTTEventsResponse struct {
+	Lines []string `json:"lines"`
 }
 
 // IdentityStatus is who the device is and whom it is paired with. It never

@@ -24,6 +24,8 @@ import (
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/event"
+	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/upload"
 )
 
@@ -134,6 +136,7 @@ type Daemon struct {
 	pipe     pipeline
 	hw       *hardware
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
+	mq       atomic.Pointer[mqtt.Client]     // nil while the mqtt part is not running
 
 	// clock says whether the clock is trusted; its Run is the "time" part
 	// while [time] enable is on.
@@ -196,6 +199,7 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		storage_ = config.SectionStorage
 		upload   = config.SectionUpload
 		time_    = config.SectionTime
+		mqtt_    = config.SectionMQTT
 	)
 	stage := func(name string, share time.Duration, parts ...part) supervise.Stage {
 		st := supervise.Stage{Name: name, Grace: shutdown * share / 10}
@@ -207,10 +211,11 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 	}
 	return supervise.NewStaged(supervise.Config{Logger: d.log},
 		stage("capture", 2,
-			part{name: "capture", run: d.capture.Run, sections: []string{capture}},
+			part{name: "capture", run: d.runCapture, sections: []string{capture}},
 			part{name: "motion", run: d.runMotion, sections: []string{motion}}),
 		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
-		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}}),
+		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
+			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}}),
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},
 			part{name: "config", run: d.watchConfig},
@@ -281,6 +286,7 @@ func (d *Daemon) serveControl(ctx context.Context) error {
 			control.StatusRoute(func(context.Context) (control.Status, error) { return d.status(), nil }),
 			control.LogsRoute(d.tail),
 			uploadsRoute(d.uploadStatus),
+			d.mqttEventsRoute(),
 			{Method: http.MethodPost, Path: control.PathCaptureControl, Write: true, Handler: http.HandlerFunc(d.serveCaptureControl)},
 		}, d.shellRoutes()...),
 	})
@@ -343,7 +349,7 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 	s := cfg.Storage
 	log := d.log.With("part", "storage")
 	seal := &clipSealer{identity: d.identity, stateDir: filepath.Dir(cfg.Identity.Key), bootID: d.bootID,
-		synced: d.clockTrusted, log: d.log.With("part", "identity")}
+		synced: d.clockTrusted, log: d.log.With("part", "identity"), published: d.publish}
 	store, err := storage.NewStore(storage.StoreConfig{
 		Card:   d.newCard(s.Mount),
 		Logger: log,
@@ -353,6 +359,8 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 		OnSeal: seal.Seal,
 		OnDelete: func(del storage.Deletion) {
 			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
+			d.publish(event.Event{Kind: event.KindRetention, Time: del.Time, Clip: del.Name, Deleted: 1,
+				Freed: uint64(max(del.Size, 0)), Reason: del.Reason})
 		},
 	})
 	seal.store = store
@@ -406,6 +414,7 @@ func (d *Daemon) watchStorage(ctx context.Context) error {
 					"free_mb", h.FreeBytes>>20, "total_mb", h.TotalBytes>>20)
 			}
 			last = h.State
+			d.publish(sdMessage(h))
 		}
 		if h.State == storage.StateWritable && !wrote {
 			wrote = d.startRunRecord(card)
@@ -416,6 +425,33 @@ func (d *Daemon) watchStorage(ctx context.Context) error {
 		case <-time.After(every):
 		}
 	}
+}
+
+// sdMessage is the MQTT event of a change of the card's state.
+func sdMessage(h storage.Health) event.Event {
+	e := event.Event{Kind: event.KindSD, State: "error"}
+	switch h.State {
+	case storage.StateWritable:
+		e.State = "ok"
+	case storage.StateMissing, storage.StateReadOnly, storage.StateFull:
+		e.State = h.State
+	}
+	if h.Err != nil {
+		e.Reason = h.Err.Error()
+	} else if e.State == "error" {
+		e.Reason = h.State
+	}
+	return e
+}
+
+// runCapture is the capture part; a failure of the camera is also a
+// capture-fault event (the supervisor restarts the part).
+func (d *Daemon) runCapture(ctx context.Context) error {
+	err := d.capture.Run(ctx)
+	if err != nil && ctx.Err() == nil {
+		d.publish(event.Event{Kind: event.KindCaptureFault, Reason: err.Error()})
+	}
+	return err
 }
 
 // startRunRecord reports how the previous run ended and marks this one as
@@ -496,6 +532,10 @@ func (d *Daemon) status() control.Status {
 	if rec := d.recorder(); rec != nil {
 		rs := rec.Status()
 		st.Recorder = &rs
+	}
+	if c := d.mq.Load(); c != nil {
+		ms := c.Status()
+		st.MQTT = &ms
 	}
 	ts := d.clockSync().Status()
 	st.Time = &ts
