@@ -40,6 +40,13 @@ func WriteStatus(w io.Writer, st Status) error {
 			p("  last error\t%s\n", Printable(m.LastError))
 		}
 	}
+	if l := st.Live; l != nil {
+		p("live\t%d of %d viewers, offers %d accepted %d refused %d dropped\n", l.Viewers, l.MaxViewers,
+			l.Accepted, l.Refused, l.Dropped)
+		if l.LastRefusal != "" {
+			p("  last refusal\t%s\n", Printable(l.LastRefusal))
+		}
+	}
 	p("\n")
 
 	if len(st.Parts) == 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
 	clipsrec "github.com/camagent/camagent/storage/recorder"
+	"github.com/camagent/camagent/uplink/live"
 	"github.com/camagent/camagent/uplink/mqtt"
 )
 
@@ -64,6 +65,8 @@ type Status struct {
 	Time *timesync.Status `json:"time,omitempty"`
 	// MQTT is the event/command client's state while it runs.
 	MQTT *mqtt.Status `json:"mqtt,omitempty"`
+	// Live is live view's sessions while it serves.
+	Live *live.Status `json:"live,omitempty"`
 }
 
 // PathMQTTEvents answers GET with an MQTTEventsResponse.

@@ -25,6 +25,7 @@ import (
 	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/event"
+	"github.com/camagent/camagent/uplink/live"
 	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/upload"
 )
@@ -136,7 +137,10 @@ type Daemon struct {
 	pipe     pipeline
 	hw       *hardware
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
-	mq       atomic.Pointer[mqtt.Client]     // nil while the mqtt part is not running
+	mq       atomic.Pointer[mqtt.Client]     // nil while the mqtt part is not running; set by setMQ
+	mqMu     sync.Mutex
+	mqCh     chan struct{}               // closed when mq changes (mqChanged)
+	live     atomic.Pointer[live.Server] // nil while live view is not serving
 
 	// clock says whether the clock is trusted; its Run is the "time" part
 	// while [time] enable is on.
@@ -151,7 +155,7 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 	dp.fill()
 	var err error
 	d := &Daemon{deps: dp, cfg: cfg, src: src, started: dp.Now(), level: new(slog.LevelVar),
-		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
+		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}, mqCh: make(chan struct{})}
 	d.pipe.feed = NewMotionFeed(control.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
 	out := io.MultiWriter(dp.Console, d.ring)
@@ -200,6 +204,8 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		upload   = config.SectionUpload
 		time_    = config.SectionTime
 		mqtt_    = config.SectionMQTT
+		live_    = config.SectionLive
+		ident    = config.SectionIdentity
 	)
 	stage := func(name string, share time.Duration, parts ...part) supervise.Stage {
 		st := supervise.Stage{Name: name, Grace: shutdown * share / 10}
@@ -215,7 +221,8 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 			part{name: "motion", run: d.runMotion, sections: []string{motion}}),
 		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
 		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
-			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}}),
+			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}},
+			part{name: "live", run: d.runLive, sections: []string{live_, mqtt_, ident}}),
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},
 			part{name: "config", run: d.watchConfig},
@@ -536,6 +543,10 @@ func (d *Daemon) status() control.Status {
 	if c := d.mq.Load(); c != nil {
 		ms := c.Status()
 		st.MQTT = &ms
+	}
+	if srv := d.live.Load(); srv != nil {
+		ls := srv.Status()
+		st.Live = &ls
 	}
 	ts := d.clockSync().Status()
 	st.Time = &ts

@@ -58,8 +58,8 @@ func (d *Daemon) runMQTT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.mq.Store(c)
-	defer d.mq.Store(nil)
+	d.setMQ(c)
+	defer d.setMQ(nil)
 	// The card's state as the storage part last saw it (its changes from
 	// now on are published as they happen).
 	d.mu.Lock()
@@ -97,7 +97,6 @@ func (d *Daemon) mqttState() event.Event {
 // the verified owner binding (none while unpaired) and the vendor's service
 // key (none when the board has no vendor.pub), read at each command.
 func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
-	cfg, _ := d.config()
 	var keys command.Keys
 	var errs []error
 	if vk, err := identity.ReadPublicKeyFile(DefaultVendorKeyPath, "vendor key"); err == nil {
@@ -105,15 +104,10 @@ func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	path := identity.BindingPath(cfg.Identity.Key)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) || cfg.Identity.CloudKey == "" {
+	b, err := d.ownerBinding(deviceID)
+	if errors.Is(err, identity.ErrNotPaired) {
 		return keys, errors.Join(errs...)
 	}
-	pairing, err := identity.ReadPublicKeyFile(cfg.Identity.CloudKey, "cloud pairing key (identity.cloud_key)")
-	if err != nil {
-		return keys, errors.Join(append(errs, err)...)
-	}
-	b, err := identity.LoadOwnerBinding(path, pairing, deviceID)
 	if err != nil {
 		return keys, errors.Join(append(errs, err)...)
 	}
@@ -123,6 +117,39 @@ func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
 	}
 	keys.Owner, keys.OwnerAccount = ok, b.OwnerAccount
 	return keys, errors.Join(errs...)
+}
+
+// ownerBinding is the owner binding beside the device key, verified with
+// the cloud's pairing key; an error wrapping identity.ErrNotPaired when
+// there is none.
+func (d *Daemon) ownerBinding(deviceID string) (identity.OwnerBinding, error) {
+	cfg, _ := d.config()
+	path := identity.BindingPath(cfg.Identity.Key)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return identity.OwnerBinding{}, fmt.Errorf("%w (no owner binding at %s)", identity.ErrNotPaired, path)
+	}
+	pairing, err := identity.ReadPublicKeyFile(cfg.Identity.CloudKey, "cloud pairing key (identity.cloud_key)")
+	if err != nil {
+		return identity.OwnerBinding{}, fmt.Errorf("owner binding cannot be verified: %w", err)
+	}
+	return identity.LoadOwnerBinding(path, pairing, deviceID)
+}
+
+// setMQ publishes the running MQTT client (nil: none) to the parts that
+// wait for it (live view).
+func (d *Daemon) setMQ(c *mqtt.Client) {
+	d.mq.Store(c)
+	d.mqMu.Lock()
+	close(d.mqCh)
+	d.mqCh = make(chan struct{})
+	d.mqMu.Unlock()
+}
+
+// mqChanged returns a channel closed at the next setMQ.
+func (d *Daemon) mqChanged() <-chan struct{} {
+	d.mqMu.Lock()
+	defer d.mqMu.Unlock()
+	return d.mqCh
 }
 
 // mqttHandler carries out verified commands.
