@@ -18,50 +18,56 @@ import (
 	"github.com/camagent/camagent/uplink/mqtt/receiver"
 )
 
-// TestDaemonPublishesMotion runs the daemon with the synthetic camera and a
-// real mosquitto: the motion event it detects reaches the cloud's receiver
-// signed by the device key, the SD card's state is published, and ctl
-// events and the status show the client.
-func TestDaemonPublishesMotion(t *testing.T) {
+// mqttRig is a daemon with the synthetic camera, its device key certified
+// by the CA of a real mosquitto, and the cloud's receiver pinning that key.
+type mqttRig struct {
+	env     *mqtttest.Env
+	dir     string
+	sock    string
+	key     *identity.DeviceKey
+	keyPath string
+	// cloudKey is identity.cloud_key, when the device is paired.
+	cloudKey string
+	got      chan event.Message
+	d        *Daemon
+}
+
+// newMQTTRig prepares the rig.
+func newMQTTRig(t *testing.T) *mqttRig {
 	env := mqtttest.Start(t)
-	dir := t.TempDir()
+	r := &mqttRig{env: env, dir: t.TempDir(), got: make(chan event.Message, 256)}
 	sockDir, err := os.MkdirTemp("", "cm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "s")
-	card := filepath.Join(dir, "sd")
-	os.Mkdir(card, 0o755)
-	mounts := filepath.Join(dir, "mounts")
-	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	r.sock = filepath.Join(sockDir, "s")
 
 	// The device key and a certificate for it from the broker's CA.
-	keyPath := filepath.Join(dir, "id", "device.key")
-	os.MkdirAll(filepath.Dir(keyPath), 0o700)
-	key, _, err := identity.OpenDeviceKey(keyPath)
+	r.keyPath = filepath.Join(r.dir, "id", "device.key")
+	os.MkdirAll(filepath.Dir(r.keyPath), 0o700)
+	r.key, _, err = identity.OpenDeviceKey(r.keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca := env.CA.Certificate()
-	cert, err := env.CA.IssueDevice(key.Public(), ca.NotBefore, ca.NotAfter)
+	cert, err := env.CA.IssueDevice(r.key.Public(), ca.NotBefore, ca.NotAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(identity.CertPath(keyPath), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
+	if err := os.WriteFile(identity.CertPath(r.keyPath), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
 	// The cloud side: the receiver pins the device's key.
-	got := make(chan event.Message, 256)
 	subbed := make(chan struct{}, 4)
 	rcv, err := receiver.New(receiver.Config{
-		Broker: env.URL(), TLS: env.ServiceTLS(mqtttest.ServiceName), ClientID: mqtttest.ServiceName,
+		Broker: env.URL(), TLS: env.ServiceTLS(mqtttest.ServiceName), ClientID: mqtttest.ServiceName + "-events",
 		Devices: func(id string) (receiver.Device, bool) {
-			return receiver.Device{Key: key.Public()}, id == key.DeviceID()
+			return receiver.Device{Key: r.key.Public()}, id == r.key.DeviceID()
 		},
-		Dir:          filepath.Join(dir, "cloud"),
-		Observe:      func(m event.Message, _ string) { got <- m },
+		Dir:          filepath.Join(r.dir, "cloud"),
+		Observe:      func(m event.Message, _ string) { r.got <- m },
 		OnSubscribed: func() { subbed <- struct{}{} },
 	})
 	if err != nil {
@@ -76,15 +82,22 @@ func TestDaemonPublishesMotion(t *testing.T) {
 	case <-time.After(patience):
 		t.Fatal("the receiver did not subscribe")
 	}
+	return r
+}
 
-	cfgPath := filepath.Join(dir, "camagent.toml")
+// start runs the daemon with extra appended to its config file; it is
+// stopped (and must stop cleanly) at the end of the test.
+func (r *mqttRig) start(t *testing.T, extra string) {
+	card := filepath.Join(r.dir, "sd")
+	os.Mkdir(card, 0o755)
+	mounts := filepath.Join(r.dir, "mounts")
+	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	cfgPath := filepath.Join(r.dir, "camagent.toml")
 	body := fmt.Sprintf(`shutdown_timeout = "5s"
 [control]
 socket = %q
 [storage]
 mount = %q
-[identity]
-key = %q
 [capture]
 source = "synthetic"
 scene = "objects"
@@ -96,44 +109,57 @@ broker = %q
 ca = %q
 store = %q
 start_delay = "0s"
-`, sock, card, keyPath, env.URL(), env.CAFile, filepath.Join(dir, "mqtt"))
-	replaceFile(t, cfgPath, body)
+`, r.sock, card, r.env.URL(), r.env.CAFile, filepath.Join(r.dir, "mqtt"))
+	ident := fmt.Sprintf("[identity]\nkey = %q\n", r.keyPath)
+	if r.cloudKey != "" {
+		ident += fmt.Sprintf("cloud_key = %q\n", r.cloudKey)
+	}
+	replaceFile(t, cfgPath, body+extra+ident)
 	cfg, src, err := config.LoadWith(cfgPath, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(cfg, src, Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true, Console: &syncBuffer{}})
-	ctx, cancel := context.WithCancel(t.Context())
+	r.d = New(cfg, src, Deps{ProcRoot: r.dir, MountTable: mounts, NoBoard: true, Console: &syncBuffer{}})
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
+	go func() { done <- r.d.Run(ctx) }()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run = %v", err)
 		}
-	}()
+	})
+}
 
+// TestDaemonPublishesMotion runs the daemon with the synthetic camera and a
+// real mosquitto: the motion event it detects reaches the cloud's receiver
+// signed by the device key, the SD card's state is published, and ctl
+// events and the status show the client.
+func TestDaemonPublishesMotion(t *testing.T) {
+	r := newMQTTRig(t)
+	r.start(t, "")
+	ctx := t.Context()
 	seen := map[event.Kind]event.Message{}
 	deadline := time.After(patience)
 	for seen[event.KindMotionStart].Kind == "" || seen[event.KindSD].Kind == "" {
 		select {
-		case m := <-got:
-			if m.DeviceID != key.DeviceID() {
-				t.Fatalf("message from %q, want the daemon's device %q", m.DeviceID, key.DeviceID())
+		case m := <-r.got:
+			if m.DeviceID != r.key.DeviceID() {
+				t.Fatalf("message from %q, want the daemon's device %q", m.DeviceID, r.key.DeviceID())
 			}
 			seen[m.Kind] = m
 		case <-deadline:
 			t.Fatalf("no verified motion-start and sd events within %s; saw %v", patience, seen)
 		}
 	}
-	if m := seen[event.KindMotionStart]; m.MotionID == 0 || m.BootID != d.bootID {
+	if m := seen[event.KindMotionStart]; m.MotionID == 0 || m.BootID != r.d.bootID {
 		t.Errorf("motion-start = %+v, want a motion ID and this run's boot ID", m)
 	}
 	if m := seen[event.KindSD]; m.State != "ok" {
 		t.Errorf("sd = %+v, want state ok", m)
 	}
 
-	client := &control.Client{Socket: sock}
+	client := &control.Client{Socket: r.sock}
 	var ev control.MQTTEventsResponse
 	if err := client.Get(ctx, control.PathMQTTEvents, &ev); err != nil {
 		t.Fatal(err)
