@@ -12,8 +12,10 @@ import (
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/mqtt/mqtttest"
 	"github.com/camagent/camagent/uplink/mqtt/receiver"
 )
@@ -179,3 +181,63 @@ func TestDaemonPublishesMotion(t *testing.T) {
 // patience bounds the waits for the broker and the camera: a hang guard,
 // not a timing assertion.
 const patience = 60 * time.Second
+
+// TestDaemonCommands: the owner's signed commands, through a real mosquitto,
+// reach the daemon's handler: a config patch is written to the file and
+// hot-reloaded; reboot is refused (no board can), with the reason in the
+// signed result.
+func TestDaemonCommands(t *testing.T) {
+	r := newMQTTRig(t)
+	owner := r.pair(t)
+	r.start(t, "")
+	svc := r.service(t)
+	client := &control.Client{Socket: r.sock}
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	defer cancel()
+	waitFor(t, "mqtt connected", func() bool {
+		st, err := client.Status(ctx)
+		return err == nil && st.MQTT != nil && st.MQTT.Connected
+	})
+	send := func(c command.Command) event.Message {
+		t.Helper()
+		b, err := command.Sign(c, owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok := svc.Publish(mqtt.TopicsFor(r.key.DeviceID()).Command, 1, false, b); !tok.WaitTimeout(patience) || tok.Error() != nil {
+			t.Fatalf("publish command: %v", tok.Error())
+		}
+		for {
+			select {
+			case m := <-r.got:
+				if m.Kind == event.KindCommandResult && string(m.Nonce) == string(c.Nonce) {
+					return m
+				}
+			case <-ctx.Done():
+				t.Fatalf("no result for %s", c.Op)
+			}
+		}
+	}
+	patch := command.New(r.key.DeviceID(), command.OpConfigPatch, time.Now(), time.Minute)
+	patch.Patch = "[motion]\nthreshold = 20\n"
+	if m := send(patch); m.State != event.ResultDone {
+		t.Fatalf("config-patch: %s %q", m.State, m.Reason)
+	}
+	waitFor(t, "the patched config to be reloaded", func() bool {
+		cfg, _ := r.d.config()
+		return cfg.Motion.Threshold == 20
+	})
+	data, err := os.ReadFile(filepath.Join(r.dir, "camagent.toml"))
+	if err != nil || !strings.Contains(string(data), "threshold = 20") {
+		t.Errorf("config file after the patch: %v\n%s", err, data)
+	}
+	bad := command.New(r.key.DeviceID(), command.OpConfigPatch, time.Now(), time.Minute)
+	bad.Patch = "[motion]\nthreshold = 999\n"
+	if m := send(bad); m.State != event.ResultRefused || !strings.Contains(m.Reason, "threshold") {
+		t.Errorf("bad config-patch: %s %q", m.State, m.Reason)
+	}
+	if m := send(command.New(r.key.DeviceID(), command.OpReboot, time.Now(), time.Minute)); m.State != event.ResultRefused ||
+		!strings.Contains(m.Reason, "not supported") {
+		t.Errorf("reboot: %s %q, want refused as not supported", m.State, m.Reason)
+	}
+}
