@@ -24,6 +24,7 @@ commands:
   logs [-n N]   the agent's last N log lines (default %d, at most %d)
   clips         the clips on the SD card: state, size, duration, event time
   uploads       the upload queue, with progress
+  events        the signed MQTT events and state this run queued or published
   control NAME VALUE
                 set a V4L2 control of the running camera by its driver name
                 (vivid: control "Horizontal Movement" 6 moves, 3 stops)
@@ -47,7 +48,7 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
-		return errors.New("camagent ctl: missing command (commands: status, logs, clips, uploads, control)")
+		return errors.New("camagent ctl: missing command (commands: status, logs, clips, uploads, events, control)")
 	}
 	c := &control.Client{Socket: *socket}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
@@ -62,8 +63,10 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return ctlUploads(ctx, c, rest, *asJSON, stdout, stderr)
 	case "clips":
 		return ctlClips(ctx, c, rest, *asJSON, stdout)
+	case "events":
+		return ctlEvents(ctx, c, rest, *asJSON, stdout)
 	default:
-		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, clips, uploads, control)", cmd)
+		return fmt.Errorf("camagent ctl: unknown command %q (commands: status, logs, clips, uploads, events, control)", cmd)
 	}
 }
 
@@ -85,6 +88,29 @@ func ctlStatus(ctx context.Context, c *control.Client, args []string, asJSON boo
 		return writeJSON(stdout, st)
 	}
 	return control.WriteStatus(stdout, st)
+}
+
+func ctlEvents(ctx context.Context, c *control.Client, args []string, asJSON bool, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("camagent ctl events: unexpected argument %q", args[0])
+	}
+	var resp control.MQTTEventsResponse
+	if err := c.Get(ctx, control.PathMQTTEvents, &resp); err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, resp)
+	}
+	if len(resp.Lines) == 0 {
+		_, err := fmt.Fprintln(stdout, "no events yet")
+		return err
+	}
+	for _, l := range resp.Lines {
+		if _, err := fmt.Fprintln(stdout, control.Printable(l)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func ctlControl(ctx context.Context, c *control.Client, args []string, stdout io.Writer) error {

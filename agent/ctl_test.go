@@ -155,8 +155,8 @@ func TestCtlErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no command", []string{}, "missing command (commands: status, logs, clips, uploads, control)"},
-		{"unknown command", []string{"reboot"}, `unknown command "reboot" (commands: status, logs, clips, uploads, control)`},
+		{"no command", []string{}, "missing command (commands: status, logs, clips, uploads, events, control)"},
+		{"unknown command", []string{"reboot"}, `unknown command "reboot" (commands: status, logs, clips, uploads, events, control)`},
 		{"no agent", []string{"-socket", missing, "status"}, "camagent: no agent listening on " + missing + " (is `camagent run` running? set -socket)"},
 		{"bad n", []string{"-socket", missing, "logs", "-n", "0"}, "-n 0: want at least 1"},
 		{"extra argument", []string{"-socket", missing, "status", "now"}, `unexpected argument "now"`},

@@ -7,6 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/camagent/camagent/board/timesync"
 )
 
 // WriteStatus prints st for a person at a serial console.
@@ -23,6 +25,27 @@ func WriteStatus(w io.Writer, st Status) error {
 			owner = "paired with " + Printable(id.Owner)
 		}
 		p("device\t%s, %s\n", Printable(id.DeviceID), owner)
+	}
+	if t := st.Time; t != nil {
+		p("clock\t%s\n", clockLine(*t))
+	}
+	if m := st.MQTT; m != nil {
+		link := "disconnected"
+		if m.Connected {
+			link = "connected since " + Stamp(m.LastConnected)
+		}
+		p("mqtt\t%s, %d queued, %d acked, %d dropped, commands %d obeyed %d refused\n", link, m.Queued,
+			m.MessagesAcked, m.Dropped+m.PublishDropped, m.CommandsObeyed, m.CommandsRefused)
+		if m.LastError != "" {
+			p("  last error\t%s\n", Printable(m.LastError))
+		}
+	}
+	if l := st.Live; l != nil {
+		p("live\t%d of %d viewers, offers %d accepted %d refused %d dropped\n", l.Viewers, l.MaxViewers,
+			l.Accepted, l.Refused, l.Dropped)
+		if l.LastRefusal != "" {
+			p("  last refusal\t%s\n", Printable(l.LastRefusal))
+		}
 	}
 	p("\n")
 
@@ -79,6 +102,21 @@ func WriteStatus(w io.Writer, st Status) error {
 			Printable(r.State), Printable(r.Card), r.Clips, rate, r.Recorded, r.SkippedRate, r.DroppedBehind)
 	}
 	return tw.Flush()
+}
+
+// clockLine says whether the clock is trusted, and from what.
+func clockLine(t timesync.Status) string {
+	s := "not trusted"
+	if t.Trusted {
+		s = "trusted (" + Printable(t.Source) + ")"
+	}
+	if t.Server != "" {
+		s += fmt.Sprintf(", last sync %s with %s, offset %s, %d steps", Stamp(t.LastSync), Printable(t.Server), t.Offset, t.Steps)
+	}
+	if t.LastErr != "" {
+		s += ", last error: " + Printable(t.LastErr)
+	}
+	return s
 }
 
 // Stamp formats a time from the agent, or "-" when it is unset.

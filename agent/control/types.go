@@ -3,9 +3,12 @@ package control
 import (
 	"time"
 
+	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
 	clipsrec "github.com/camagent/camagent/storage/recorder"
+	"github.com/camagent/camagent/uplink/live"
+	"github.com/camagent/camagent/uplink/mqtt"
 )
 
 // DefaultSocket is where the agent listens unless configured otherwise.
@@ -58,6 +61,21 @@ type Status struct {
 	Clips    *storage.StoreStatus `json:"clips,omitempty"`
 	// Identity is the device ID and its pairing, once the key is open.
 	Identity *IdentityStatus `json:"identity,omitempty"`
+	// Time is whether the clock is trusted (board/timesync).
+	Time *timesync.Status `json:"time,omitempty"`
+	// MQTT is the event/command client's state while it runs.
+	MQTT *mqtt.Status `json:"mqtt,omitempty"`
+	// Live is live view's sessions while it serves.
+	Live *live.Status `json:"live,omitempty"`
+}
+
+// PathMQTTEvents answers GET with an MQTTEventsResponse.
+const PathMQTTEvents = "/v1/mqtt/events"
+
+// MQTTEventsResponse is the messages the MQTT client queued or published
+// this run, oldest first, rendered for people (event.Render).
+type MQTTEventsResponse struct {
+	Lines []string `json:"lines"`
 }
 
 // IdentityStatus is who the device is and whom it is paired with. It never

@@ -19,10 +19,14 @@ import (
 	"github.com/camagent/camagent/agent/logring"
 	"github.com/camagent/camagent/agent/supervise"
 	"github.com/camagent/camagent/board"
+	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/event"
+	"github.com/camagent/camagent/uplink/live"
+	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/upload"
 )
 
@@ -133,6 +137,14 @@ type Daemon struct {
 	pipe     pipeline
 	hw       *hardware
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
+	mq       atomic.Pointer[mqtt.Client]     // nil while the mqtt part is not running; set by setMQ
+	mqMu     sync.Mutex
+	mqCh     chan struct{}               // closed when mq changes (mqChanged)
+	live     atomic.Pointer[live.Server] // nil while live view is not serving
+
+	// clock says whether the clock is trusted; its Run is the "time" part
+	// while [time] enable is on.
+	clock *timesync.Sync
 
 	idMu sync.Mutex
 	id   *deviceIdentity // nil until the device key opened
@@ -143,7 +155,7 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 	dp.fill()
 	var err error
 	d := &Daemon{deps: dp, cfg: cfg, src: src, started: dp.Now(), level: new(slog.LevelVar),
-		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}}
+		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}, mqCh: make(chan struct{})}
 	d.pipe.feed = NewMotionFeed(control.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
 	out := io.MultiWriter(dp.Console, d.ring)
@@ -161,6 +173,7 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 		d.bootID = fmt.Sprintf("%x", b)
 		d.log.Warn("no kernel boot ID; using a random one", "err", err, "boot_id", d.bootID)
 	}
+	d.clock = d.newClock(cfg.Time)
 	d.card = d.newCard(cfg.Storage.Mount)
 	d.store, d.storeErr = d.newStore(cfg)
 	prof, _ := board.Lookup(cfg.Board)
@@ -189,6 +202,10 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		motion   = config.SectionMotion
 		storage_ = config.SectionStorage
 		upload   = config.SectionUpload
+		time_    = config.SectionTime
+		mqtt_    = config.SectionMQTT
+		live_    = config.SectionLive
+		ident    = config.SectionIdentity
 	)
 	stage := func(name string, share time.Duration, parts ...part) supervise.Stage {
 		st := supervise.Stage{Name: name, Grace: shutdown * share / 10}
@@ -200,14 +217,17 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 	}
 	return supervise.NewStaged(supervise.Config{Logger: d.log},
 		stage("capture", 2,
-			part{name: "capture", run: d.capture.Run, sections: []string{capture}},
+			part{name: "capture", run: d.runCapture, sections: []string{capture}},
 			part{name: "motion", run: d.runMotion, sections: []string{motion}}),
 		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
-		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}}),
+		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
+			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}},
+			part{name: "live", run: d.runLive, sections: []string{live_, mqtt_, ident}}),
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},
 			part{name: "config", run: d.watchConfig},
-			part{name: "storage", run: d.watchStorage, sections: []string{storage_}}),
+			part{name: "storage", run: d.watchStorage, sections: []string{storage_}},
+			part{name: "time", run: d.runClock, sections: []string{time_}}),
 		stage("board", 1, part{name: "board", run: d.runHardware}),
 	)
 }
@@ -273,6 +293,7 @@ func (d *Daemon) serveControl(ctx context.Context) error {
 			control.StatusRoute(func(context.Context) (control.Status, error) { return d.status(), nil }),
 			control.LogsRoute(d.tail),
 			uploadsRoute(d.uploadStatus),
+			d.mqttEventsRoute(),
 			{Method: http.MethodPost, Path: control.PathCaptureControl, Write: true, Handler: http.HandlerFunc(d.serveCaptureControl)},
 		}, d.shellRoutes()...),
 	})
@@ -335,7 +356,7 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 	s := cfg.Storage
 	log := d.log.With("part", "storage")
 	seal := &clipSealer{identity: d.identity, stateDir: filepath.Dir(cfg.Identity.Key), bootID: d.bootID,
-		synced: board.ClockSynced, log: d.log.With("part", "identity")}
+		synced: d.clockTrusted, log: d.log.With("part", "identity"), published: d.publish}
 	store, err := storage.NewStore(storage.StoreConfig{
 		Card:   d.newCard(s.Mount),
 		Logger: log,
@@ -345,6 +366,8 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 		OnSeal: seal.Seal,
 		OnDelete: func(del storage.Deletion) {
 			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
+			d.publish(event.Event{Kind: event.KindRetention, Time: del.Time, Clip: del.Name, Deleted: 1,
+				Freed: uint64(max(del.Size, 0)), Reason: del.Reason})
 		},
 	})
 	seal.store = store
@@ -398,6 +421,7 @@ func (d *Daemon) watchStorage(ctx context.Context) error {
 					"free_mb", h.FreeBytes>>20, "total_mb", h.TotalBytes>>20)
 			}
 			last = h.State
+			d.publish(sdMessage(h))
 		}
 		if h.State == storage.StateWritable && !wrote {
 			wrote = d.startRunRecord(card)
@@ -408,6 +432,33 @@ func (d *Daemon) watchStorage(ctx context.Context) error {
 		case <-time.After(every):
 		}
 	}
+}
+
+// sdMessage is the MQTT event of a change of the card's state.
+func sdMessage(h storage.Health) event.Event {
+	e := event.Event{Kind: event.KindSD, State: "error"}
+	switch h.State {
+	case storage.StateWritable:
+		e.State = "ok"
+	case storage.StateMissing, storage.StateReadOnly, storage.StateFull:
+		e.State = h.State
+	}
+	if h.Err != nil {
+		e.Reason = h.Err.Error()
+	} else if e.State == "error" {
+		e.Reason = h.State
+	}
+	return e
+}
+
+// runCapture is the capture part; a failure of the camera is also a
+// capture-fault event (the supervisor restarts the part).
+func (d *Daemon) runCapture(ctx context.Context) error {
+	err := d.capture.Run(ctx)
+	if err != nil && ctx.Err() == nil {
+		d.publish(event.Event{Kind: event.KindCaptureFault, Reason: err.Error()})
+	}
+	return err
 }
 
 // startRunRecord reports how the previous run ended and marks this one as
@@ -489,6 +540,16 @@ func (d *Daemon) status() control.Status {
 		rs := rec.Status()
 		st.Recorder = &rs
 	}
+	if c := d.mq.Load(); c != nil {
+		ms := c.Status()
+		st.MQTT = &ms
+	}
+	if srv := d.live.Load(); srv != nil {
+		ls := srv.Status()
+		st.Live = &ls
+	}
+	ts := d.clockSync().Status()
+	st.Time = &ts
 	d.idMu.Lock()
 	if id := d.id; id != nil {
 		st.Identity = &control.IdentityStatus{DeviceID: id.id, Owner: id.owner}
@@ -503,6 +564,45 @@ func (d *Daemon) status() control.Status {
 			Restarts: p.Restarts, LastError: p.LastError})
 	}
 	return st
+}
+
+// newClock is the clock's tracker for [time]. Servers were checked with the
+// config, so New fails only on a config that skipped validation: then the
+// tracker has no servers and only reads the kernel's state.
+func (d *Daemon) newClock(c config.TimeConfig) *timesync.Sync {
+	log := d.log.With("part", "time")
+	ts, err := timesync.New(timesync.Config{Servers: c.Servers, Log: log})
+	if err != nil {
+		log.Warn("time servers refused; the clock is trusted only when the kernel says so", "err", err)
+		ts, _ = timesync.New(timesync.Config{Log: log})
+	}
+	return ts
+}
+
+func (d *Daemon) clockSync() *timesync.Sync {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.clock
+}
+
+// clockTrusted says whether the clock is synchronised (the manifests'
+// clock_trusted flag).
+func (d *Daemon) clockTrusted() bool { return d.clockSync().Trusted() }
+
+// runClock is the "time" part: with [time] enable on it keeps the clock
+// (SNTP to the servers when no NTP client does); off, it waits, and the
+// tracker still reads the kernel's state for the manifests.
+func (d *Daemon) runClock(ctx context.Context) error {
+	cfg, _ := d.config()
+	if !cfg.Time.Enable {
+		<-ctx.Done()
+		return nil
+	}
+	ts := d.newClock(cfg.Time)
+	d.mu.Lock()
+	d.clock = ts
+	d.mu.Unlock()
+	return ts.Run(ctx)
 }
 
 // sourceName says where frames come from, for the status report.

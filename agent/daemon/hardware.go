@@ -11,6 +11,7 @@ import (
 	"github.com/camagent/camagent/board/led"
 	"github.com/camagent/camagent/board/watchdog"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/event"
 )
 
 // hardware is the board's status LED and watchdog, as the profile names them.
@@ -159,4 +160,5 @@ func (d *Daemon) nightMode(m daynight.Mode) {
 	if det != nil {
 		det.NightMode(m == daynight.Night)
 	}
+	d.publish(event.Event{Kind: event.KindDayNight, State: m.String()})
 }

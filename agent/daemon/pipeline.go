@@ -10,6 +10,7 @@ import (
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage/recorder"
+	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/upload"
 )
@@ -120,6 +121,7 @@ func (d *Daemon) onEvent(ev *motion.Event) {
 		log.Info("motion event ended", "event", e.ID, "duration", e.End.Sub(e.Start).Round(time.Millisecond),
 			"peak_score", e.PeakScore, "peak_frame", e.PeakFrame, "boxes", len(e.Boxes))
 	}
+	d.publish(motionMessage(&e))
 	d.pipe.mu.Lock()
 	if n := len(d.pipe.events); n > 0 && d.pipe.events[n-1].ID == e.ID {
 		d.pipe.events[n-1] = e
@@ -219,7 +221,9 @@ func (d *Daemon) runUpload(ctx context.Context) error {
 	}
 	up, err := newUploader(uploadSettings{URL: u.URL, CAFile: u.CA, ServerName: u.ServerName,
 		CertFile: identity.CertPath(cfg.Identity.Key), Bandwidth: int64(u.BandwidthKBps) << 10,
-		StartDelay: delay}, id.key, store, d.log.With("part", "upload"))
+		StartDelay: delay, OnUploaded: func(name string) {
+			d.publish(event.Event{Kind: event.KindClipUploaded, Clip: name})
+		}}, id.key, store, d.log.With("part", "upload"))
 	if err != nil {
 		return err
 	}
@@ -247,4 +251,16 @@ func (d *Daemon) uploadStatus() upload.Status {
 		return up.Status()
 	}
 	return upload.Status{}
+}
+
+// motionMessage is the MQTT event of a motion event's start or end.
+func motionMessage(e *motion.Event) event.Event {
+	m := event.Event{Kind: event.KindMotionStart, Time: e.Start, MotionID: e.ID, ScorePPM: event.ScorePPM(e.PeakScore)}
+	if !e.Ongoing() {
+		m.Kind, m.Time = event.KindMotionEnd, e.End
+	}
+	for _, b := range e.Boxes[:min(len(e.Boxes), event.MaxBoxes)] {
+		m.Boxes = append(m.Boxes, event.Box{X: uint32(max(b.X, 0)), Y: uint32(max(b.Y, 0)), W: uint32(max(b.W, 0)), H: uint32(max(b.H, 0))})
+	}
+	return m
 }

@@ -181,7 +181,11 @@ func newShellServer(cfg shellConfig) *shellServer {
 // shellRoutes returns the control-socket routes `camagent shell` needs.
 // Unlock sessions live as long as these routes (a restart of the control
 // part locks every shell).
-func (d *Daemon) shellRoutes() []control.Route {
+func (d *Daemon) shellRoutes() []control.Route { return d.shell().routes() }
+
+// shell is a shell server on the daemon's parts (its unlock sessions are its
+// own).
+func (d *Daemon) shell() *shellServer {
 	cfg, _ := d.config()
 	card := func() *storage.Card {
 		d.mu.Lock()
@@ -212,7 +216,7 @@ func (d *Daemon) shellRoutes() []control.Route {
 			Board: cfg.Board, Logger: log, Card: card, KeyPath: cfg.Identity.Key,
 			RestartStorage: func() { d.sup.Restart("storage"); d.sup.Restart("recorder") },
 		}),
-	}).routes()
+	})
 }
 
 func (s *shellServer) routes() []control.Route {
@@ -672,28 +676,39 @@ func certInfo(path string, pub crypto.PublicKey) *control.CertInfo {
 // the card: raw frames (YUYV, NV12, GREY) are encoded, MJPEG frames saved as
 // they are.
 func (s *shellServer) serveSnapshot(w http.ResponseWriter, r *http.Request) {
+	resp, code, err := s.snapshot(r.Context())
+	if err != nil {
+		control.WriteError(w, code, err.Error())
+		return
+	}
+	control.WriteJSON(w, http.StatusOK, resp)
+}
+
+// snapshot saves the next frame; on failure it returns the HTTP status that
+// fits the error.
+func (s *shellServer) snapshot(ctx context.Context) (control.SnapshotResponse, int, error) {
+	fail := func(code int, format string, a ...any) (control.SnapshotResponse, int, error) {
+		return control.SnapshotResponse{}, code, fmt.Errorf(format, a...)
+	}
 	card := s.cfg.Card()
 	if h := card.Probe(); h.State != storage.StateWritable {
 		msg := "snapshot: the SD card is " + h.State
 		if h.Err != nil {
 			msg += ": " + h.Err.Error()
 		}
-		control.WriteError(w, http.StatusConflict, msg)
-		return
+		return fail(http.StatusConflict, "%s", msg)
 	}
 	if s.cfg.Hub == nil {
-		control.WriteError(w, http.StatusServiceUnavailable, "snapshot: capture is not running")
-		return
+		return fail(http.StatusServiceUnavailable, "snapshot: capture is not running")
 	}
 	q := s.cfg.Hub.Subscribe(snapshotQueueName, 1)
 	defer s.cfg.Hub.Unsubscribe(q)
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SnapshotWait)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SnapshotWait)
 	f, err := q.Next(ctx)
 	cancel()
 	if err != nil {
-		control.WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("snapshot: no frame from the camera in %s (capture %s)",
-			s.cfg.SnapshotWait, s.cfg.CaptureState()))
-		return
+		return fail(http.StatusServiceUnavailable, "snapshot: no frame from the camera in %s (capture %s)",
+			s.cfg.SnapshotWait, s.cfg.CaptureState())
 	}
 	var buf bytes.Buffer
 	err = jpegframe.EncodeFrame(&buf, f.Format, f.Data, snapshotQuality)
@@ -701,23 +716,20 @@ func (s *shellServer) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	format, seq, at := f.Format, f.Seq, f.Time
 	f.Release()
 	if err != nil {
-		control.WriteError(w, http.StatusUnsupportedMediaType, "snapshot: "+err.Error())
-		return
+		return fail(http.StatusUnsupportedMediaType, "snapshot: %v", err)
 	}
 	dir := filepath.Join(card.Dir(), "snapshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		control.WriteError(w, http.StatusInternalServerError, "snapshot: "+err.Error())
-		return
+		return fail(http.StatusInternalServerError, "snapshot: %v", err)
 	}
 	name := fmt.Sprintf("%s-f%d.jpg", s.cfg.Now().UTC().Format("20060102-150405"), seq)
 	path := filepath.Join(dir, name)
 	if err := storage.WriteFileAtomic(path, data, 0o644); err != nil {
-		control.WriteError(w, http.StatusInternalServerError, "snapshot: "+err.Error())
-		return
+		return fail(http.StatusInternalServerError, "snapshot: %v", err)
 	}
-	s.log.Info("shell: snapshot", "path", path, "bytes", len(data))
-	control.WriteJSON(w, http.StatusOK, control.SnapshotResponse{Path: path, Bytes: len(data), Width: format.Width,
-		Height: format.Height, Format: format.Pixel.String(), Frame: seq, Time: at})
+	s.log.Info("snapshot", "path", path, "bytes", len(data))
+	return control.SnapshotResponse{Path: path, Bytes: len(data), Width: format.Width,
+		Height: format.Height, Format: format.Pixel.String(), Frame: seq, Time: at}, http.StatusOK, nil
 }
 
 func (s *shellServer) serveChallenge(w http.ResponseWriter, _ *http.Request) {

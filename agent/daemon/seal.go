@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/manifest"
 )
@@ -76,6 +77,8 @@ type clipSealer struct {
 	bootID   string
 	synced   func() bool
 	log      *slog.Logger
+	// published is told of each clip signed here (the clip-sealed event).
+	published func(event.Event)
 
 	mu     sync.Mutex
 	sealer *manifest.Sealer
@@ -124,6 +127,10 @@ func (c *clipSealer) Seal(info storage.ClipInfo) error {
 		return err
 	}
 	c.log.Info("clip signed", "clip", info.Name, "seq", m.Seq, "device_id", id.id)
+	if c.published != nil {
+		c.published(event.Event{Kind: event.KindClipSealed, Clip: info.Name, ManifestSeq: m.Seq,
+			Bytes: uint64(max(info.Size, 0)), Duration: info.Duration})
+	}
 	return nil
 }
 

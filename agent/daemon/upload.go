@@ -35,6 +35,8 @@ type uploadSettings struct {
 	// StartDelay is the most the first attempt waits after start
 	// (default upload.DefaultStartDelay).
 	StartDelay time.Duration
+	// OnUploaded is told of each clip the ingest has whole (may be nil).
+	OnUploaded func(name string)
 }
 
 // newUploader builds the uploader of the clips in store, authenticated by
@@ -67,7 +69,8 @@ func newUploader(s uploadSettings, key crypto.Signer, store upload.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	return upload.New(upload.Config{Store: store, Client: cl, DeviceID: id, Logger: log, StartDelay: s.StartDelay})
+	return upload.New(upload.Config{Store: store, Client: cl, DeviceID: id, Logger: log, StartDelay: s.StartDelay,
+		OnUploaded: s.OnUploaded})
 }
 
 // uploadsRoute serves GET control.PathUploads with the uploader's status.

@@ -150,6 +150,8 @@ type Client struct {
 	recent  []event.Message // ring of what this run queued or published
 	pending *confirm        // the format-sd awaiting confirmation
 	rnd     *rand.Rand
+
+	sig signaling // live-view signaling (Signaling)
 }
 
 type confirm struct {
@@ -210,6 +212,7 @@ func New(cfg Config) (*Client, error) {
 		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	c.st.RefusalsByReason = map[string]uint64{}
+	c.sig = signaling{c: c, subs: map[string]*sigSub{}}
 	return c, nil
 }
 

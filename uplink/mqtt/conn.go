@@ -122,6 +122,8 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	if err := wait(ctx, cl.Subscribe(c.topics.Command, 1, c.onMessage)); err != nil {
 		return true, fmt.Errorf("mqtt: subscribe %s: %w", c.topics.Command, err)
 	}
+	c.sig.attach(ctx, cl)
+	defer c.sig.detach()
 	c.setConnected(true)
 	c.log.Info("mqtt: connected", "broker", c.cfg.Broker, "device", c.id, "queued", c.out.Len())
 	if err := c.publishNow(ctx, cl, event.Event{Kind: event.KindOnline}); err != nil {

@@ -215,6 +215,13 @@ func (u *Uploader) Notify(info storage.ClipInfo) {
 	u.nudge()
 }
 
+// UploadNow makes the uploader rescan the card and try the clips waiting
+// now, without waiting for the next pass (the remote upload-now command).
+func (u *Uploader) UploadNow() {
+	u.needScan.Store(true)
+	u.nudge()
+}
+
 func (u *Uploader) nudge() {
 	select {
 	case u.wake <- struct{}{}:
