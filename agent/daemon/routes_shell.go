@@ -227,7 +227,6 @@ func (s *shellServer) routes() []control.Route {
 		get(control.PathEvents, s.serveEvents),
 		get(control.PathClips, s.serveClips),
 		get(control.PathClipVerify, s.serveClipVerify),
-		get(control.PathShellUploads, s.serveUploads),
 		get(control.PathNet, s.serveNet),
 		get(control.PathConfig, s.serveConfig),
 		get(control.PathMotion, s.serveMotion),
@@ -325,7 +324,7 @@ func (s *shellServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 	control.WriteJSON(w, http.StatusOK, out)
 }
 
-const noClipStore = "clip store not available in this build"
+const noClipStore = "clip store not running (no writable SD card, or the storage part has stopped; status says which)"
 
 // clipStore returns the running clip store, or nil.
 func (s *shellServer) clipStore() clipStore {
@@ -407,10 +406,6 @@ func (s *shellServer) serveClipVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
 	control.WriteJSON(w, http.StatusOK, control.VerifyResponse{Lines: lines, OK: v.Failed() == 0 && v.Checks() > 0})
-}
-
-func (s *shellServer) serveUploads(w http.ResponseWriter, _ *http.Request) {
-	control.WriteError(w, http.StatusNotImplemented, "uploads: not available yet in this build (the upload queue is not part of the agent yet)")
 }
 
 func (s *shellServer) serveNet(w http.ResponseWriter, _ *http.Request) {

@@ -237,7 +237,7 @@ func (fx *shellFixture) start(t *testing.T) {
 	t.Helper()
 	routes := append(fx.srv.routes(), control.StatusRoute(func(context.Context) (control.Status, error) {
 		return control.Status{Version: "test", Capture: control.CaptureStatus{Device: "/dev/video0", State: "running"}}, nil
-	}))
+	}), uploadsRoute((&Daemon{}).uploadStatus))
 	s := control.NewServer(control.ServerConfig{Path: fx.sock, Routes: routes})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -532,7 +532,8 @@ func TestShellReadCommands(t *testing.T) {
 		"3      2026-03-01 10:00:00Z  4s later  25.0%  30x40@1,2  100000-e3",
 		"no clips on the SD card",
 		"error: motion detection not running",
-		"error: uploads: not available yet in this build",
+		"uploads:      not running (no [upload] url configured",
+		"queued:       0 clips, 0 B",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("output lacks %q:\n%s", w, got)
@@ -808,7 +809,7 @@ func TestClipRoutes(t *testing.T) {
 		}
 	}
 	fx.clips = nil
-	if code, msg := apiError(fx.client.Get(t.Context(), control.PathClips, nil)); code != 503 || msg != "clip store not available in this build" {
+	if code, msg := apiError(fx.client.Get(t.Context(), control.PathClips, nil)); code != 503 || msg != "clip store not running (no writable SD card, or the storage part has stopped; status says which)" {
 		t.Errorf("without a store: %d %s", code, msg)
 	}
 	var st control.StorageResponse
