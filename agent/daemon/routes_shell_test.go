@@ -1002,3 +1002,31 @@ func writeTestFile(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestShellEventsNameClips is issue 15's second defect: events showed
+// "CLIP -" although a clip was recorded for each. An event is named by the
+// first clip that shows it; an event without a clip stays "-".
+func TestShellEventsNameClips(t *testing.T) {
+	fx := newShellFixture(t)
+	t0 := fx.clock.Now()
+	for id := uint64(5); id <= 8; id++ {
+		fx.events.Add(control.Event{ID: id, Start: t0, End: t0.Add(time.Second), PeakScore: 0.5})
+	}
+	fx.clips.clips = []storage.ClipInfo{
+		{Name: "2026/05/14/100010-e5", State: storage.ClipSealed, Start: t0.Add(10 * time.Second), Events: []uint64{5}, Part: 2},
+		{Name: "2026/05/14/100000-e5", State: storage.ClipSealed, Start: t0, Events: []uint64{5}, Part: 1},
+		{Name: "2026/05/14/100100-e6", State: storage.ClipSealed, Start: t0.Add(time.Minute), Events: []uint64{6, 7}, Part: 1},
+	}
+	fx.start(t)
+	var out bytes.Buffer
+	if err := runShell(t.Context(), fx.sock, strings.NewReader("events\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, re := range []string{`(?m)^5 .* 2026/05/14/100000-e5$`, `(?m)^6 .* 2026/05/14/100100-e6$`,
+		`(?m)^7 .* 2026/05/14/100100-e6$`, `(?m)^8 .* -$`} {
+		if !regexp.MustCompile(re).MatchString(got) {
+			t.Errorf("events output does not match %s:\n%s", re, got)
+		}
+	}
+}

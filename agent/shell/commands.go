@@ -345,10 +345,10 @@ func (s *Shell) cmdClips(ctx context.Context, args []string) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(s.out, 0, 8, 2, ' ', 0)
-		fmt.Fprintf(tw, "NAME\tSTATE\tSTART\tDURATION\tSIZE\n")
+		fmt.Fprintf(tw, "NAME\tSTATE\tSTART\tDURATION\tSIZE\tEVENTS\n")
 		for _, c := range r.Clips {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(c.Name), clean(c.State), stamp(c.Start),
-				c.Duration.Round(100*time.Millisecond), byteSize(c.Size))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clean(c.Name), clean(c.State), stamp(c.Start),
+				c.Duration.Round(100*time.Millisecond), byteSize(c.Size), control.EventIDs(c.Events))
 		}
 		return tw.Flush()
 	case sub == "info" && len(args) == 2:
