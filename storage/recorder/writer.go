@@ -74,6 +74,7 @@ func (w *writer) run(ch <-chan sample) {
 			}
 			w.handle(&s)
 			w.r.freeBufs <- s.buf
+			w.r.warm.Store(true)
 			if w.clip != nil {
 				idle.Reset(w.r.cfg.IdleSeal)
 			} else {
