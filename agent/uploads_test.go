@@ -23,7 +23,7 @@ func TestWriteUploads(t *testing.T) {
 	if err := control.WriteUploads(&b, st, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"backoff 2026/05/14/115900-e3 (next attempt in 12s)", "3 clips, 3.0 MiB", "7 uploaded",
+	for _, want := range []string{"backoff 2026/05/14/115900-e3 (next attempt in 12s)", "3 clips, 3.0 MiB", "7 clips uploaded",
 		"connection refused (2 failures in a row)", "512.0 KiB / 1.0 MiB", "hash-mismatch, retry", "... 1 more"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())

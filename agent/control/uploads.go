@@ -31,7 +31,7 @@ func WriteUploads(w io.Writer, st upload.Status, now time.Time) error {
 		more = " (and more on the card)"
 	}
 	p("queued:\t%d clips, %s%s\n", st.Queued, ByteSize(st.QueuedBytes), more)
-	p("since start:\t%d uploaded, %s sent, last %s\n", st.Uploaded, ByteSize(st.BytesSent), Stamp(st.LastUpload))
+	p("since start:\t%d clips uploaded, %s sent, last %s\n", st.Uploaded, ByteSize(st.BytesSent), Stamp(st.LastUpload))
 	if st.LastError != "" {
 		p("last error:\t%s %s: %s (%d failures in a row)\n", Stamp(st.LastErrorAt), Printable(st.LastCode),
 			Printable(st.LastError), st.Failures)

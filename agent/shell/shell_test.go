@@ -66,7 +66,7 @@ func TestCommands(t *testing.T) {
 		{"events", "events\n", []string{"no motion events yet"}, nil},
 		{"clips", "clips\nclips info x\nclips verify x\n", []string{"error: clip store not running (no writable SD card"}, nil},
 		{"clips usage", "clips delete x\n", []string{"use clips [list], clips info NAME or clips verify NAME"}, nil},
-		{"uploads", "uploads\n", []string{"uploads:      uploading 2026/05/14/115900-e3", "queued:       2 clips, 3.0 MiB", "7 uploaded, 9.0 MiB sent",
+		{"uploads", "uploads\n", []string{"uploads:      uploading 2026/05/14/115900-e3", "queued:       2 clips, 3.0 MiB", "7 clips uploaded, 9.0 MiB sent",
 			"512.0 KiB / 1.0 MiB", "... 1 more"}, []string{"not available"}},
 		{"motion", "motion\n", []string{"error: motion detection not running"}, nil},
 		{"net", "net\n", []string{"lo", "up", "65536", "127.0.0.1/8"}, nil},
