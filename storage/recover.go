@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -449,6 +450,13 @@ func (s *Store) thumbnailOf(f io.ReaderAt, r *fmp4.Report) []byte {
 
 // rescanLocked rebuilds the index from the sealed clips on the card.
 func (s *Store) rescanLocked() {
+	// A rescan also runs when the clip folders changed, which the store's
+	// own writes do too (a new day folder, a .part file, an upload mark):
+	// the clips it already knew keep their seal order.
+	known := make(map[string]uint64, len(s.index))
+	for _, e := range s.index {
+		known[e.name] = e.age
+	}
 	s.index, s.used, s.indexed = s.index[:0], 0, true
 	s.sig = s.folderSig()
 	days, err := s.days()
@@ -472,9 +480,27 @@ func (s *Store) rescanLocked() {
 		}
 	}
 	slices.SortFunc(s.index, func(a, b entry) int { return compareStrings(a.name, b.name) })
-	// Across restarts only the names tell the clips' order.
-	for i := range s.index {
-		s.index[i].age = uint64(i)
+	// Across restarts only the names tell the clips' order: clips found
+	// now go first, by name, then the known ones in their seal order.
+	order := make([]int, len(s.index))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		ai, iok := known[s.index[i].name]
+		aj, jok := known[s.index[j].name]
+		switch {
+		case iok && jok:
+			return cmp.Compare(ai, aj)
+		case iok:
+			return 1
+		case jok:
+			return -1
+		}
+		return 0 // both new: name order
+	})
+	for age, i := range order {
+		s.index[i].age = uint64(age)
 	}
 	s.nextAge = uint64(len(s.index))
 }
