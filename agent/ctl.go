@@ -141,10 +141,10 @@ func ctlClips(ctx context.Context, c *control.Client, args []string, asJSON bool
 		return writeJSON(stdout, resp)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "CLIP\tSTATE\tSIZE\tDURATION\tFRAMES\tEVENT\n")
+	fmt.Fprintf(tw, "CLIP\tSTATE\tSIZE\tDURATION\tFRAMES\tEVENT\tEVENTS\n")
 	for _, cl := range resp.Clips {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", control.Printable(cl.Name), control.Printable(cl.State), control.ByteSize(uint64(max(cl.Size, 0))),
-			cl.Duration.Round(10*time.Millisecond), cl.Frames, control.Stamp(cl.EventTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", control.Printable(cl.Name), control.Printable(cl.State), control.ByteSize(uint64(max(cl.Size, 0))),
+			cl.Duration.Round(10*time.Millisecond), cl.Frames, control.Stamp(cl.EventTime), control.EventIDs(cl.Events))
 	}
 	if len(resp.Clips) == 0 {
 		fmt.Fprintf(tw, "(no clips)\n")

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +194,26 @@ func TestByteSize(t *testing.T) {
 	} {
 		if got := control.ByteSize(tc.n); got != tc.want {
 			t.Errorf("control.ByteSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestCtlClipsEvents: ctl clips names the events each clip shows, the IDs
+// the shell's events command lists (issue 15's second defect).
+func TestCtlClipsEvents(t *testing.T) {
+	clips := control.ClipsResponse{Clips: []control.Clip{
+		{Name: "2026/05/14/100000-e5", State: "sealed", Size: 1 << 20, Frames: 40, Events: []uint64{5, 6}},
+		{Name: "2026/05/14/100100-e7", State: "recording"},
+	}}
+	sock := startAgent(t, control.Route{Method: "GET", Path: control.PathClips, Handler: http.HandlerFunc(
+		func(w http.ResponseWriter, _ *http.Request) { control.WriteJSON(w, http.StatusOK, clips) })})
+	var out, errb bytes.Buffer
+	if err := ctlCmd(t.Context(), []string{"-socket", sock, "clips"}, &out, &errb); err != nil {
+		t.Fatalf("ctl clips: %v %s", err, errb.String())
+	}
+	for _, re := range []string{`(?m)^CLIP .* EVENTS$`, `(?m)^2026/05/14/100000-e5 .* 5,6$`, `(?m)^2026/05/14/100100-e7 .* -$`} {
+		if !regexp.MustCompile(re).MatchString(out.String()) {
+			t.Errorf("output does not match %s:\n%s", re, out.String())
 		}
 	}
 }

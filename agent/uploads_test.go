@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/upload"
 )
 
@@ -19,10 +20,10 @@ func TestWriteUploads(t *testing.T) {
 			{Name: "2026/05/14/115800-e2", Seq: 11, Phase: "parked", Total: 2 << 20, Reason: "hash-mismatch", RetryAt: now.Add(time.Hour)},
 		}}
 	var b bytes.Buffer
-	if err := writeUploads(&b, st, now); err != nil {
+	if err := control.WriteUploads(&b, st, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"backoff 2026/05/14/115900-e3 (next attempt in 12s)", "3 clips, 3.0 MiB", "7 uploaded",
+	for _, want := range []string{"backoff 2026/05/14/115900-e3 (next attempt in 12s)", "3 clips, 3.0 MiB", "7 clips uploaded",
 		"connection refused (2 failures in a row)", "512.0 KiB / 1.0 MiB", "hash-mismatch, retry", "... 1 more"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())

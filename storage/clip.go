@@ -40,6 +40,7 @@ type ClipFinish struct {
 	Part      int       // 1, 2, ... for the clips of one event split by length
 	Thumbnail []byte    // a JPEG, or nil for none
 	PeakScore float64
+	PeakBoxes int // motion boxes in the peak frame
 	PeakTime  time.Time
 }
 
@@ -356,11 +357,11 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 	info := ClipInfo{Name: c.name, Path: c.final, State: ClipIncomplete, Size: c.size, Duration: c.duration(),
 		Frames: c.frames, Start: start, EventTime: fin.EventTime, Events: fin.Events, Part: fin.Part,
 		Codec: codecName(tr.Codec), Width: tr.Width, Height: tr.Height, SHA256: hex.EncodeToString(c.sum.Sum(nil)),
-		Manifest: c.s.path(c.name, ExtManifest), PeakScore: fin.PeakScore}
+		Manifest: c.s.path(c.name, ExtManifest), PeakScore: fin.PeakScore, PeakBoxes: fin.PeakBoxes}
 	m := Metadata{Version: MetadataVersion, Name: c.name, Events: fin.Events, EventTime: fin.EventTime,
 		Start: start, End: c.spec.Start.Add(c.lastPTS), DurationMS: info.Duration.Milliseconds(), Frames: c.frames,
 		Codec: info.Codec, Width: tr.Width, Height: tr.Height, Size: c.size, SHA256: info.SHA256, Part: fin.Part,
-		PeakScore: fin.PeakScore, PeakTime: fin.PeakTime}
+		PeakScore: fin.PeakScore, PeakBoxes: fin.PeakBoxes, PeakTime: fin.PeakTime}
 	if len(m.Events) > MaxClipEvents {
 		m.Events = m.Events[:MaxClipEvents]
 		info.Events = m.Events

@@ -50,7 +50,7 @@ func (s *Store) sealedInfo(name string, have int) ClipInfo {
 				info.Start, info.EventTime, info.Events, info.Part = m.Start, m.EventTime, m.Events, m.Part
 				info.Duration, info.Frames = time.Duration(m.DurationMS)*time.Millisecond, m.Frames
 				info.Codec, info.Width, info.Height, info.SHA256 = m.Codec, m.Width, m.Height, m.SHA256
-				info.PeakScore, info.Recovered = m.PeakScore, m.Recovered
+				info.PeakScore, info.PeakBoxes, info.Recovered = m.PeakScore, m.PeakBoxes, m.Recovered
 				if m.Thumbnail != "" {
 					info.Thumbnail = s.path(name, ExtThumbnail)
 					info.ThumbnailSize, info.ThumbnailSHA256 = m.ThumbnailSize, m.ThumbnailSHA256

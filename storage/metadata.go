@@ -50,6 +50,7 @@ type Metadata struct {
 	// (1, 2, ...).
 	Part      int       `json:"part"`
 	PeakScore float64   `json:"peak_score,omitempty"`
+	PeakBoxes int       `json:"peak_boxes,omitempty"` // motion boxes in the peak frame
 	PeakTime  time.Time `json:"peak_time,omitzero"`
 	// Thumbnail is the thumbnail's file name (in the clip's folder); empty
 	// when the clip has none.
@@ -106,6 +107,8 @@ func (m *Metadata) Validate() error {
 		return bad("%d events, more than %d", len(m.Events), MaxClipEvents)
 	case m.DurationMS < 0 || m.Frames < 0 || m.Size < 0 || m.ThumbnailSize < 0 || m.Part < 0:
 		return bad("negative duration, frames, size or part")
+	case m.PeakBoxes < 0 || m.PeakBoxes > 0xffff:
+		return bad("peak boxes %d", m.PeakBoxes)
 	case m.Codec != CodecH264 && m.Codec != CodecMJPEG:
 		return bad("codec %q", m.Codec)
 	case m.Width < 0 || m.Width > 0xffff || m.Height < 0 || m.Height > 0xffff:

@@ -304,6 +304,7 @@ type ClipInfo struct {
 	Metadata  string  `json:"metadata,omitempty"`
 	Manifest  string  `json:"manifest,omitempty"`
 	PeakScore float64 `json:"peak_score,omitempty"`
+	PeakBoxes int     `json:"peak_boxes,omitempty"` // motion boxes in the peak frame
 	Recovered bool    `json:"recovered,omitempty"`
 }
 

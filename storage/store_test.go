@@ -31,7 +31,7 @@ func TestClipLifecycle(t *testing.T) {
 	if err != nil || len(clips) != 1 || clips[0].State != storage.ClipRecording || clips[0].Frames != 20 {
 		t.Fatalf("Clips while recording = %+v, %v; want one recording clip of 20 frames (two fragments)", clips, err)
 	}
-	info, err := cw.Seal(storage.ClipFinish{Events: []uint64{42}, EventTime: t0.Add(time.Second), Part: 1, Thumbnail: fakeJPEG(300, 1), PeakScore: 0.5})
+	info, err := cw.Seal(storage.ClipFinish{Events: []uint64{42}, EventTime: t0.Add(time.Second), Part: 1, Thumbnail: fakeJPEG(300, 1), PeakScore: 0.5, PeakBoxes: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestClipLifecycle(t *testing.T) {
 	f, _ := os.Open(info.Metadata)
 	m, err := storage.ReadMetadata(f)
 	f.Close()
-	if err != nil || m.Frames != 25 || m.DurationMS != 2500 || m.SHA256 != info.SHA256 || m.Thumbnail != "153012-e42.jpg" || m.Part != 1 {
+	if err != nil || m.Frames != 25 || m.DurationMS != 2500 || m.SHA256 != info.SHA256 || m.Thumbnail != "153012-e42.jpg" || m.Part != 1 || m.PeakBoxes != 3 {
 		t.Errorf("metadata %+v, %v", m, err)
 	}
 	if len(completed) != 1 || completed[0].Name != info.Name {
@@ -64,7 +64,7 @@ func TestClipLifecycle(t *testing.T) {
 		t.Errorf("IsUploaded = %v, %v", up, err)
 	}
 	clips, _ = s.Clips()
-	if len(clips) != 1 || clips[0].State != storage.ClipUploaded || clips[0].Duration != 2500*time.Millisecond || clips[0].Thumbnail == "" {
+	if len(clips) != 1 || clips[0].State != storage.ClipUploaded || clips[0].Duration != 2500*time.Millisecond || clips[0].Thumbnail == "" || clips[0].PeakBoxes != 3 {
 		t.Errorf("Clips after upload = %+v", clips)
 	}
 	st := s.Status()

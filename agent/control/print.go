@@ -3,6 +3,7 @@ package control
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,6 +11,22 @@ import (
 
 	"github.com/camagent/camagent/board/timesync"
 )
+
+// EventIDs formats the motion event IDs a clip shows as "5,6", or "-" for
+// none (the IDs the shell's events command lists).
+func EventIDs(ids []uint64) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(id, 10))
+	}
+	return b.String()
+}
 
 // WriteStatus prints st for a person at a serial console.
 func WriteStatus(w io.Writer, st Status) error {

@@ -18,8 +18,6 @@ const (
 	PathClips = "/v1/shell/clips"
 	// PathClipVerify answers GET ?name=NAME with a VerifyResponse.
 	PathClipVerify = "/v1/shell/clips/verify"
-	// PathShellUploads answers GET with an UploadsResponse.
-	PathShellUploads = "/v1/shell/uploads"
 	// PathNet answers GET with a NetResponse.
 	PathNet = "/v1/shell/net"
 	// PathConfig answers GET with a ConfigResponse; query key (one key).
@@ -134,11 +132,6 @@ type ClipsResponse struct {
 type VerifyResponse struct {
 	Lines []string `json:"lines"`
 	OK    bool     `json:"ok"`
-}
-
-// UploadsResponse is the answer of PathUploads.
-type UploadsResponse struct {
-	Pending []string `json:"pending"`
 }
 
 // Interface is one network interface of the camera.

@@ -324,8 +324,9 @@ func (d *Daemon) apply(next config.Config, src config.Source) {
 	prev := d.cfg
 	d.cfg, d.src = next, src
 	d.mu.Unlock()
+	// The watcher logged "config reloaded" with the path, hash and changed
+	// sections before calling apply.
 	changed := config.Changed(prev, next)
-	d.log.Info("config reloaded", "hash", src.Hash, "changed", changed)
 	for _, section := range changed {
 		switch section {
 		case config.SectionLog:

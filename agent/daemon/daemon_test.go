@@ -189,6 +189,9 @@ func TestDaemon(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run = %v, want a clean shutdown", err)
 	}
+	if n := strings.Count(console.String(), `msg="config reloaded"`); n != 1 {
+		t.Errorf("%d \"config reloaded\" lines for one reload:\n%s", n, console.String())
+	}
 	rec, ok, err := storage.NewCard(card).LoadRunRecord()
 	if err != nil || !ok || !rec.CleanShutdown || rec.Frames == 0 {
 		t.Errorf("run record = %+v %v %v, want clean with frames", rec, ok, err)

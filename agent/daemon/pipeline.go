@@ -78,7 +78,7 @@ func (d *Daemon) runMotion(ctx context.Context) error {
 			d.hw.observeLight(res.Time, res.Brightness, log)
 			if res.Motion {
 				if rec := d.recorder(); rec != nil {
-					rec.Peak(f, res.Score)
+					rec.Peak(f, res.Score, len(res.Boxes))
 				}
 			}
 			d.noteResult(&res)

@@ -231,7 +231,6 @@ func (s *shellServer) routes() []control.Route {
 		get(control.PathEvents, s.serveEvents),
 		get(control.PathClips, s.serveClips),
 		get(control.PathClipVerify, s.serveClipVerify),
-		get(control.PathShellUploads, s.serveUploads),
 		get(control.PathNet, s.serveNet),
 		get(control.PathConfig, s.serveConfig),
 		get(control.PathMotion, s.serveMotion),
@@ -326,10 +325,44 @@ func (s *shellServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Events != nil {
 		out.Events = s.cfg.Events.Recent(int(n))
 	}
+	if store := s.clipStore(); store != nil && len(out.Events) > 0 {
+		// A listing that failed part-way still links what it found.
+		clips, _ := store.Clips()
+		linkClips(out.Events, clips)
+	}
 	control.WriteJSON(w, http.StatusOK, out)
 }
 
-const noClipStore = "clip store not available in this build"
+// linkClips names in each event without one the clip that shows it: the
+// clips' event IDs come from their metadata (or, while a clip records, from
+// the event that opened it). An event split by the maximum clip length is
+// named by its first part.
+func linkClips(events []control.Event, clips []storage.ClipInfo) {
+	first := make(map[uint64]storage.ClipInfo, len(events))
+	for _, e := range events {
+		if e.Clip == "" {
+			first[e.ID] = storage.ClipInfo{}
+		}
+	}
+	if len(first) == 0 {
+		return
+	}
+	for _, c := range clips {
+		for _, id := range c.Events {
+			cur, want := first[id]
+			if want && (cur.Name == "" || c.Start.Before(cur.Start) || c.Start.Equal(cur.Start) && c.Part < cur.Part) {
+				first[id] = c
+			}
+		}
+	}
+	for i := range events {
+		if events[i].Clip == "" {
+			events[i].Clip = first[events[i].ID].Name
+		}
+	}
+}
+
+const noClipStore = "clip store not running (no writable SD card, or the storage part has stopped; status says which)"
 
 // clipStore returns the running clip store, or nil.
 func (s *shellServer) clipStore() clipStore {
@@ -411,10 +444,6 @@ func (s *shellServer) serveClipVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
 	control.WriteJSON(w, http.StatusOK, control.VerifyResponse{Lines: lines, OK: v.Failed() == 0 && v.Checks() > 0})
-}
-
-func (s *shellServer) serveUploads(w http.ResponseWriter, _ *http.Request) {
-	control.WriteError(w, http.StatusNotImplemented, "uploads: not available yet in this build (the upload queue is not part of the agent yet)")
 }
 
 func (s *shellServer) serveNet(w http.ResponseWriter, _ *http.Request) {

@@ -237,7 +237,7 @@ func (fx *shellFixture) start(t *testing.T) {
 	t.Helper()
 	routes := append(fx.srv.routes(), control.StatusRoute(func(context.Context) (control.Status, error) {
 		return control.Status{Version: "test", Capture: control.CaptureStatus{Device: "/dev/video0", State: "running"}}, nil
-	}))
+	}), uploadsRoute((&Daemon{}).uploadStatus))
 	s := control.NewServer(control.ServerConfig{Path: fx.sock, Routes: routes})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -532,7 +532,8 @@ func TestShellReadCommands(t *testing.T) {
 		"3      2026-03-01 10:00:00Z  4s later  25.0%  30x40@1,2  100000-e3",
 		"no clips on the SD card",
 		"error: motion detection not running",
-		"error: uploads: not available yet in this build",
+		"uploads:      not running (no [upload] url configured",
+		"queued:       0 clips, 0 B",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("output lacks %q:\n%s", w, got)
@@ -808,7 +809,7 @@ func TestClipRoutes(t *testing.T) {
 		}
 	}
 	fx.clips = nil
-	if code, msg := apiError(fx.client.Get(t.Context(), control.PathClips, nil)); code != 503 || msg != "clip store not available in this build" {
+	if code, msg := apiError(fx.client.Get(t.Context(), control.PathClips, nil)); code != 503 || msg != "clip store not running (no writable SD card, or the storage part has stopped; status says which)" {
 		t.Errorf("without a store: %d %s", code, msg)
 	}
 	var st control.StorageResponse
@@ -999,5 +1000,33 @@ func writeTestFile(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShellEventsNameClips is issue 15's second defect: events showed
+// "CLIP -" although a clip was recorded for each. An event is named by the
+// first clip that shows it; an event without a clip stays "-".
+func TestShellEventsNameClips(t *testing.T) {
+	fx := newShellFixture(t)
+	t0 := fx.clock.Now()
+	for id := uint64(5); id <= 8; id++ {
+		fx.events.Add(control.Event{ID: id, Start: t0, End: t0.Add(time.Second), PeakScore: 0.5})
+	}
+	fx.clips.clips = []storage.ClipInfo{
+		{Name: "2026/05/14/100010-e5", State: storage.ClipSealed, Start: t0.Add(10 * time.Second), Events: []uint64{5}, Part: 2},
+		{Name: "2026/05/14/100000-e5", State: storage.ClipSealed, Start: t0, Events: []uint64{5}, Part: 1},
+		{Name: "2026/05/14/100100-e6", State: storage.ClipSealed, Start: t0.Add(time.Minute), Events: []uint64{6, 7}, Part: 1},
+	}
+	fx.start(t)
+	var out bytes.Buffer
+	if err := runShell(t.Context(), fx.sock, strings.NewReader("events\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, re := range []string{`(?m)^5 .* 2026/05/14/100000-e5$`, `(?m)^6 .* 2026/05/14/100100-e6$`,
+		`(?m)^7 .* 2026/05/14/100100-e6$`, `(?m)^8 .* -$`} {
+		if !regexp.MustCompile(re).MatchString(got) {
+			t.Errorf("events output does not match %s:\n%s", re, got)
+		}
 	}
 }

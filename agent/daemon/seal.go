@@ -153,7 +153,7 @@ func (c *clipSealer) describe(info storage.ClipInfo, owner string) (manifest.Man
 		Owner: owner, BootID: c.bootID,
 		StartMS: info.Start.UnixMilli(), EndMS: info.Start.Add(info.Duration).UnixMilli(),
 		ClockTrusted: c.synced(), Objects: objs,
-		Motion: manifest.Motion{PeakPPM: manifest.ScorePPM(info.PeakScore)},
+		Motion: manifest.Motion{PeakPPM: manifest.ScorePPM(info.PeakScore), Boxes: uint32(max(info.PeakBoxes, 0))},
 	}
 	if !info.EventTime.IsZero() {
 		m.Motion.StartMS = info.EventTime.UnixMilli()

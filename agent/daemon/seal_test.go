@@ -142,3 +142,41 @@ func TestSealChainAfterCrash(t *testing.T) {
 		t.Errorf("manifest %d names %x, want manifest %d (%x)", m3.Seq, m3.Prev, m2.Seq, h2)
 	}
 }
+
+// TestSealManifestMotion is issue 15's third defect: the manifest said
+// "(0 boxes)" for a clip whose peak frame had boxes. The peak's score and
+// box count travel from the recorder's finish info through the metadata to
+// the signed manifest.
+func TestSealManifestMotion(t *testing.T) {
+	dir := t.TempDir()
+	card := filepath.Join(dir, "sd")
+	os.Mkdir(card, 0o755)
+	mounts := filepath.Join(dir, "mounts")
+	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	cfg := config.Default()
+	cfg.Storage.Mount = card
+	cfg.Identity.Key = filepath.Join(dir, "identity", "device.key")
+	cfg.Upload.URL = ""
+	d := New(cfg, config.Source{}, Deps{Console: io.Discard, NoBoard: true, ProcRoot: dir, MountTable: mounts})
+	store, err := d.clipStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 5, 14, 12, 0, 0, 0, time.UTC)
+	cw, err := store.Create(storage.ClipSpec{Start: start, Event: 7, FragmentDuration: time.Second,
+		Track: fmp4.Track{Codec: fmp4.MJPEG, Width: 64, Height: 48, FrameDuration: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.AddSample([]byte{0xff, 0xd8, 7, 0xff, 0xd9}, start, true); err != nil {
+		t.Fatal(err)
+	}
+	info, err := cw.Seal(storage.ClipFinish{Events: []uint64{7}, EventTime: start, Part: 1, PeakScore: 0.25, PeakBoxes: 3, PeakTime: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := readManifest(t, d, info.Manifest)
+	if m.Motion.Boxes != 3 || m.Motion.PeakPPM != 250_000 {
+		t.Errorf("manifest motion %+v, want 3 boxes at 250000 ppm", m.Motion)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/uplink/upload"
 )
 
 // command is one entry of the shell's command table.
@@ -344,10 +345,10 @@ func (s *Shell) cmdClips(ctx context.Context, args []string) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(s.out, 0, 8, 2, ' ', 0)
-		fmt.Fprintf(tw, "NAME\tSTATE\tSTART\tDURATION\tSIZE\n")
+		fmt.Fprintf(tw, "NAME\tSTATE\tSTART\tDURATION\tSIZE\tEVENTS\n")
 		for _, c := range r.Clips {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", clean(c.Name), clean(c.State), stamp(c.Start),
-				c.Duration.Round(100*time.Millisecond), byteSize(c.Size))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clean(c.Name), clean(c.State), stamp(c.Start),
+				c.Duration.Round(100*time.Millisecond), byteSize(c.Size), control.EventIDs(c.Events))
 		}
 		return tw.Flush()
 	case sub == "info" && len(args) == 2:
@@ -415,17 +416,11 @@ func (s *Shell) cmdUploads(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		return usageError("uploads", "no arguments")
 	}
-	var r control.UploadsResponse
-	if err := s.get(ctx, control.PathShellUploads, &r); err != nil {
+	var st upload.Status
+	if err := s.get(ctx, control.PathUploads, &st); err != nil {
 		return err
 	}
-	if len(r.Pending) == 0 {
-		s.printf("the upload queue is empty\n")
-	}
-	for _, p := range r.Pending {
-		s.printf("%s\n", clean(p))
-	}
-	return nil
+	return control.WriteUploads(s.out, st, s.now())
 }
 
 func (s *Shell) cmdNet(ctx context.Context, args []string) error {

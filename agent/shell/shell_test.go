@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/uplink/upload"
 )
 
 // stdAgent answers the read-only routes like an agent with no clip store, no
@@ -22,13 +23,14 @@ func stdAgent() *fakeAgent {
 		Parts:   []control.PartStatus{{Name: "capture", State: "running"}}})
 	a.answer(control.PathLog, control.LogResponse{Lines: []control.LogLine{{Seq: 1, Text: "first"}, {Seq: 2, Text: "second \x1b[31mred"}, {Seq: 3, Text: "third"}}, Last: 3})
 	a.answer(control.PathEvents, control.EventsResponse{})
-	a.refuse(control.PathClips, 503, "clip store not available in this build")
-	a.refuse(control.PathShellUploads, 501, "uploads: not available yet in this build")
+	a.refuse(control.PathClips, 503, "clip store not running (no writable SD card, or the storage part has stopped; status says which)")
+	a.answer(control.PathUploads, upload.Status{State: "uploading", Current: "2026/05/14/115900-e3", Queued: 2, QueuedBytes: 3 << 20,
+		Uploaded: 7, BytesSent: 9 << 20, Watching: 4, Items: []upload.ItemStatus{{Name: "2026/05/14/115900-e3", Seq: 12, Phase: "body", Sent: 512 << 10, Total: 1 << 20}}})
 	a.refuse(control.PathMotion, 503, "motion detection not running")
 	a.answer(control.PathConfig, control.ConfigResponse{TOML: "[log]\nlevel = \"info\"\n"})
 	a.answer(control.PathNet, control.NetResponse{Interfaces: []control.Interface{{Name: "lo", Up: true, MTU: 65536, Addrs: []string{"127.0.0.1/8"}}}})
 	a.answer(control.PathStorage, control.StorageResponse{Mount: "/mnt/sd", State: "writable", Device: "/dev/vda", FSType: "ext4",
-		FreeBytes: 3 << 30, TotalBytes: 4 << 30, StoreMissing: "clip store not available in this build"})
+		FreeBytes: 3 << 30, TotalBytes: 4 << 30, StoreMissing: "clip store not running (no writable SD card, or the storage part has stopped; status says which)"})
 	a.answer(control.PathID, control.IDResponse{KeyPath: "/var/lib/camagent/device.key", DeviceID: "cam-aaaa",
 		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", VendorKey: "none: no vendor key"})
 	return a
@@ -62,14 +64,15 @@ func TestCommands(t *testing.T) {
 		{"log", "log 3\n", []string{"first\nsecond ?[31mred\nthird\n"}, []string{"\x1b"}},
 		{"log bad count", "log 0\nlog x\nlog 1001\n", []string{`log: "0": want a number from 1 to 1000`, `log: "x"`, `log: "1001"`}, nil},
 		{"events", "events\n", []string{"no motion events yet"}, nil},
-		{"clips", "clips\nclips info x\nclips verify x\n", []string{"error: clip store not available in this build"}, nil},
+		{"clips", "clips\nclips info x\nclips verify x\n", []string{"error: clip store not running (no writable SD card"}, nil},
 		{"clips usage", "clips delete x\n", []string{"use clips [list], clips info NAME or clips verify NAME"}, nil},
-		{"uploads", "uploads\n", []string{"error: uploads: not available yet in this build"}, nil},
+		{"uploads", "uploads\n", []string{"uploads:      uploading 2026/05/14/115900-e3", "queued:       2 clips, 3.0 MiB", "7 clips uploaded, 9.0 MiB sent",
+			"512.0 KiB / 1.0 MiB", "... 1 more"}, []string{"not available"}},
 		{"motion", "motion\n", []string{"error: motion detection not running"}, nil},
 		{"net", "net\n", []string{"lo", "up", "65536", "127.0.0.1/8"}, nil},
 		{"config get", "config get log.level\n", []string{"[log]\nlevel = \"info\""}, nil},
 		{"config usage", "config\nconfig rm x\nconfig get a b\n", []string{"use config get [KEY] or config set KEY VALUE"}, nil},
-		{"storage", "storage\n", []string{"/mnt/sd: writable", "/dev/vda (ext4)", "1.0 GiB used, 3.0 GiB free of 4.0 GiB (25% used)", "clip store not available"}, nil},
+		{"storage", "storage\n", []string{"/mnt/sd: writable", "/dev/vda (ext4)", "1.0 GiB used, 3.0 GiB free of 4.0 GiB (25% used)", "clip store not running"}, nil},
 		{"id", "id\n", []string{"cam-aaaa", "BEGIN PUBLIC KEY", "none: no vendor key", "certificate  none"}, []string{"PRIVATE"}},
 		{"locked config set", "config set log.level debug\n", []string{"error: locked: config set needs an unlocked shell; run unlock"}, nil},
 		{"locked reboot", "reboot -y\nformat-sd\nfactory-reset\n", []string{"locked: reboot needs", "locked: format-sd needs", "locked: factory-reset needs"}, nil},

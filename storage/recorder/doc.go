@@ -10,7 +10,12 @@
 // frames (SOI and EOI markers) and finds H.264 keyframes. Raw frames (YUYV,
 // NV12, GREY) are converted into one of a few reusable pictures and handed to
 // the encoder goroutine, which JPEG-encodes them; when no picture is free the
-// encoder is behind and the frame is dropped and counted. The writer
+// encoder is behind and the frame is dropped and counted. Not at start,
+// though: until the writer has handled its first sample (after its card
+// check and crash recovery, and the encoder's first, slower picture) the
+// intake waits for a picture or buffer rather than count a drop that says
+// nothing about the steady state; its capture queue, which drops its oldest
+// frame, absorbs the wait. The writer
 // goroutine keeps the pre-roll ring and the clip state, and does all the card
 // I/O. Every queue between them is bounded, and no buffer is allocated per
 // frame in the steady state (image/jpeg allocates a little per picture).

@@ -14,6 +14,7 @@ type peakState struct {
 	mu     sync.Mutex
 	valid  bool
 	score  float64
+	boxes  int // motion boxes in the frame
 	t      time.Time
 	format capture.Format
 	buf    []byte
@@ -21,13 +22,15 @@ type peakState struct {
 	floor time.Time
 }
 
-// Peak offers a frame with its motion score as the thumbnail of the event in
-// progress: the recorder copies its pixels (into a buffer it reuses) when the
-// score beats the best offer since the clip started, and makes the clip's
-// thumbnail from the best one when it seals the clip. The caller keeps its
+// Peak offers a frame with its motion score and the number of motion boxes
+// found in it as the thumbnail of the event in progress: the recorder copies
+// its pixels (into a buffer it reuses) when the score beats the best offer
+// since the clip started, and makes the clip's thumbnail from the best one
+// when it seals the clip (its score and box count go into the clip's
+// metadata, and from there into the manifest). The caller keeps its
 // hold on f. Offer every frame with motion; a lower score costs only a
 // comparison. H.264 frames cannot be made into thumbnails and are ignored.
-func (r *Recorder) Peak(f *capture.Frame, score float64) {
+func (r *Recorder) Peak(f *capture.Frame, score float64, boxes int) {
 	if f.Pixel == capture.FormatH264 {
 		return
 	}
@@ -48,7 +51,7 @@ func (r *Recorder) Peak(f *capture.Frame, score float64) {
 	}
 	p.buf = p.buf[:len(f.Data)]
 	copy(p.buf, f.Data)
-	p.valid, p.score, p.t, p.format = true, score, f.Time, f.Format
+	p.valid, p.score, p.boxes, p.t, p.format = true, score, boxes, f.Time, f.Format
 }
 
 // setFloor forgets offers made before t (a clip starts at t).
@@ -63,7 +66,7 @@ func (p *peakState) setFloor(t time.Time) {
 // thumbnail appends to dst the thumbnail of the best offer made for a clip
 // spanning [from, to], forgets it, and makes later offers count only after
 // to. ok is false when there was no such offer.
-func (p *peakState) thumbnail(th *jpegframe.Thumbnailer, dst *bytes.Buffer, from, to time.Time) (ok bool, score float64, at time.Time) {
+func (p *peakState) thumbnail(th *jpegframe.Thumbnailer, dst *bytes.Buffer, from, to time.Time) (ok bool, score float64, boxes int, at time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.valid && !p.t.Before(from) && !p.t.After(to) {
@@ -73,11 +76,11 @@ func (p *peakState) thumbnail(th *jpegframe.Thumbnailer, dst *bytes.Buffer, from
 		} else {
 			err = th.FromFrame(dst, p.format, p.buf)
 		}
-		ok, score, at = err == nil, p.score, p.t
+		ok, score, boxes, at = err == nil, p.score, p.boxes, p.t
 		p.valid = false
 	}
 	if next := to.Add(time.Nanosecond); next.After(p.floor) {
 		p.floor = next
 	}
-	return ok, score, at
+	return ok, score, boxes, at
 }

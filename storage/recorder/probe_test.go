@@ -68,7 +68,7 @@ func (p *peaked) Next(ctx context.Context) (*capture.Frame, error) {
 	f, err := p.source.Next(ctx)
 	if err == nil && p.rec != nil {
 		d := float64(int(f.Seq) - p.peak)
-		p.rec.Peak(f, 100-d*d)
+		p.rec.Peak(f, 100-d*d, 2)
 	}
 	return f, err
 }
@@ -116,8 +116,8 @@ func TestRawClipsProbe(t *testing.T) {
 			if err != nil || cfg.Width != 320 || cfg.Height != 320*tc.h/tc.w {
 				t.Errorf("thumbnail %dx%d, %v", cfg.Width, cfg.Height, err)
 			}
-			if !c.meta.PeakTime.Equal(at(2.5)) || c.meta.PeakScore != 100 {
-				t.Errorf("peak %v score %v", c.meta.PeakTime, c.meta.PeakScore)
+			if !c.meta.PeakTime.Equal(at(2.5)) || c.meta.PeakScore != 100 || c.meta.PeakBoxes != 2 {
+				t.Errorf("peak %v score %v boxes %d", c.meta.PeakTime, c.meta.PeakScore, c.meta.PeakBoxes)
 			}
 			if st := r.rec.Status(); st.Encoded != 60 || st.Recorded != 31 {
 				t.Errorf("status %+v", st)

@@ -65,6 +65,11 @@ type Recorder struct {
 	// intake state (Run's goroutine)
 	nextDue time.Time
 	needKey bool
+	// warm is set once the writer handled its first sample of a Run: its
+	// start-up work (card check, recovery) is done and the encoder has
+	// made a picture. Until then the intake waits for a free picture or
+	// buffer instead of dropping the frame as "behind" (see take).
+	warm atomic.Bool
 
 	w writer // the writer goroutine's state
 
@@ -184,6 +189,7 @@ func containsID(ids []uint64, id uint64) bool {
 // and returns the error that stopped it once its goroutines are done. Run
 // may be called again after it returned.
 func (r *Recorder) Run(ctx context.Context) error {
+	r.warm.Store(false)
 	encCh := make(chan *slot, r.cfg.EncodeQueue+1)
 	writeCh := make(chan sample, r.cfg.WriteQueue+2)
 	var wg sync.WaitGroup
@@ -255,7 +261,7 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 			return
 		}
 		var s *slot
-		if r.cfg.Lossless {
+		if r.cfg.Lossless || !r.warm.Load() {
 			select {
 			case s = <-r.freeSlots:
 			case <-ctx.Done():
@@ -324,8 +330,10 @@ func (r *Recorder) noteRate(srcFPS float64) {
 	}
 }
 
+// getBuf returns a free sample buffer, or nil when none is free (the writer
+// is behind). Lossless, or before the pipeline is warm, it waits for one.
 func (r *Recorder) getBuf(ctx context.Context) *sampleBuf {
-	if r.cfg.Lossless {
+	if r.cfg.Lossless || !r.warm.Load() {
 		select {
 		case b := <-r.freeBufs:
 			return b

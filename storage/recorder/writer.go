@@ -74,6 +74,7 @@ func (w *writer) run(ch <-chan sample) {
 			}
 			w.handle(&s)
 			w.r.freeBufs <- s.buf
+			w.r.warm.Store(true)
 			if w.clip != nil {
 				idle.Reset(w.r.cfg.IdleSeal)
 			} else {
@@ -275,13 +276,13 @@ func (w *writer) closeClip(why string) {
 	r := w.r
 	fin := storage.ClipFinish{Events: slices.Clone(w.clipEvents), EventTime: w.eventTime, Part: w.part}
 	w.thumbBuf.Reset()
-	ok, score, at := r.peak.thumbnail(&w.thumb, &w.thumbBuf, w.clipStart, w.clipLast)
+	ok, score, boxes, at := r.peak.thumbnail(&w.thumb, &w.thumbBuf, w.clipStart, w.clipLast)
 	if !ok && w.haveFallback {
 		w.thumbBuf.Reset()
 		ok = w.thumb.FromJPEG(&w.thumbBuf, w.fallback) == nil
 	}
 	if ok {
-		fin.Thumbnail, fin.PeakScore, fin.PeakTime = w.thumbBuf.Bytes(), score, at
+		fin.Thumbnail, fin.PeakScore, fin.PeakBoxes, fin.PeakTime = w.thumbBuf.Bytes(), score, boxes, at
 	}
 	info, err := w.clip.Seal(fin)
 	w.clip = nil

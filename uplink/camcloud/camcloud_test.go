@@ -140,6 +140,90 @@ func TestEndToEnd(t *testing.T) {
 	if strings.Contains(out, alice.key.DeviceID()) || !strings.Contains(out, "0 shown") {
 		t.Errorf("bob's list shows alice's device:\n%s", out)
 	}
+
+	// list without -token reuses the token it kept: no new token per run.
+	tokens := func() int { d, _ := openRegistry(data).view(); return len(d.Accounts["alice"].Tokens) }
+	before := tokens()
+	mustRun(t, "list", "-data", data, "-account", "alice", "-url", hs.URL)
+	if n := tokens(); n != before {
+		t.Errorf("a second list added a viewer token: %d, then %d", before, n)
+	}
+
+	// get writes the clip and the thumbnail once verified...
+	dir := t.TempDir()
+	id := alice.key.DeviceID()
+	clipOut := filepath.Join(dir, "clip.mp4")
+	out = mustRun(t, "get", "-data", data, "-account", "alice", "-url", hs.URL, "-device", id, "-seq", "1", "-out", clipOut)
+	if got, err := os.ReadFile(clipOut); err != nil || !bytes.Equal(got, clip) || !strings.Contains(out, "verified") {
+		t.Errorf("get clip: %v, %d bytes, want %d; output %q", err, len(got), len(clip), out)
+	}
+	thumbOut := filepath.Join(dir, "thumb.jpg")
+	mustRun(t, "get", "-data", data, "-account", "alice", "-url", hs.URL, "-device", id, "-seq", "1", "-role", "thumbnail", "-out", thumbOut)
+	if got, _ := os.ReadFile(thumbOut); !bytes.Equal(got, thumb) {
+		t.Errorf("get thumbnail: %q", got)
+	}
+	// ...and refuses, writing nothing, what another account asks for or
+	// what does not match its manifest.
+	var errb bytes.Buffer
+	bobOut := filepath.Join(dir, "bob.mp4")
+	if err := run(t.Context(), []string{"get", "-data", data, "-account", "bob", "-url", hs.URL, "-device", id, "-seq", "1",
+		"-out", bobOut}, io.Discard, &errb); err == nil {
+		t.Error("bob got alice's clip")
+	}
+	var stored string
+	filepath.WalkDir(filepath.Join(data, ingestDir), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, "thumbnail") {
+			stored = p
+		}
+		return nil
+	})
+	if stored == "" {
+		t.Fatal("no stored thumbnail under the ingest's folder")
+	}
+	if err := os.WriteFile(stored, []byte("a thumbnaiL"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badOut := filepath.Join(dir, "bad.jpg")
+	err = run(t.Context(), []string{"get", "-data", data, "-account", "alice", "-url", hs.URL, "-device", id, "-seq", "1",
+		"-role", "thumbnail", "-out", badOut}, io.Discard, &errb)
+	if err == nil || !strings.Contains(err.Error(), "nothing written") {
+		t.Errorf("get of a tampered thumbnail: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("files after the refusals: %v, want only clip.mp4 and thumb.jpg", ents)
+	}
+}
+
+// TestHelpAndData: -h lists the commands; without -data a command uses
+// out/cloud of the clone it runs in, and refuses outside one, writing
+// nothing.
+func TestHelpAndData(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-h"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"serve", "init", "enroll", "pair", "token", "list", "get", "events", "cmd"} {
+		if !regexp.MustCompile(`(?m)^  ` + c + ` `).MatchString(out.String()) {
+			t.Errorf("camcloud -h does not list %s:\n%s", c, out.String())
+		}
+	}
+	clone := t.TempDir()
+	os.WriteFile(filepath.Join(clone, "go.mod"), []byte("module "+modulePath+"\n\ngo 1.26\n"), 0o644)
+	sub := filepath.Join(clone, "uplink", "camcloud")
+	os.MkdirAll(sub, 0o755)
+	if dir, err := defaultDataDir(sub); err != nil || dir != filepath.Join(clone, "out", "cloud") {
+		t.Errorf("in a clone: %q, %v", dir, err)
+	}
+	elsewhere := t.TempDir()
+	os.WriteFile(filepath.Join(elsewhere, "go.mod"), []byte("module example.com/other\n"), 0o644)
+	t.Chdir(elsewhere)
+	err := run(t.Context(), []string{"init"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "pass -data DIR") {
+		t.Errorf("init outside a clone without -data: %v", err)
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 1 {
+		t.Errorf("init without -data wrote into the current folder: %v", ents)
+	}
 }
 
 func must[T any](v T, err error) T {

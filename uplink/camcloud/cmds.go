@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,11 +26,11 @@ import (
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/devca"
 	"github.com/camagent/camagent/uplink/ingest/protocol"
+	"github.com/camagent/camagent/uplink/manifest"
 	"github.com/camagent/camagent/uplink/verify"
 )
 
 const (
-	defaultData   = "camcloud-data"
 	defaultListen = "127.0.0.1:8443"
 	defaultURL    = "https://127.0.0.1:8443"
 )
@@ -43,7 +45,7 @@ type flags struct {
 func newFlags(name string, stderr io.Writer) flags {
 	fs := flag.NewFlagSet("camcloud "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return flags{fs: fs, data: fs.String("data", defaultData, "the cloud's data `dir`"),
+	return flags{fs: fs, data: fs.String("data", "", "the cloud's data `dir` (default: out/cloud of the camagent clone the command runs in)"),
 		level: fs.String("log-level", "info", "debug, info, warn or error")}
 }
 
@@ -57,7 +59,49 @@ func (f flags) parse(args []string) error {
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, f.fs.Arg(0))
 	}
+	if *f.data == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("%w: no -data, and the current folder is unknown: %v", errUsage, err)
+		}
+		dir, err := defaultDataDir(wd)
+		if err != nil {
+			return err
+		}
+		*f.data = dir
+	}
 	return nil
+}
+
+// modulePath is the camagent module, by which defaultDataDir knows a clone.
+const modulePath = "github.com/camagent/camagent"
+
+// defaultDataDir is the data folder when -data is not given: out/cloud of
+// the camagent clone that holds wd (where make run keeps the dev cloud; out/
+// is ignored by git). Outside a clone there is no good default, and keys
+// must not land where nobody asked for them: it refuses.
+func defaultDataDir(wd string) (string, error) {
+	for dir := wd; ; {
+		if b, err := atomicfile.ReadFileMax(filepath.Join(dir, "go.mod"), 64<<10); err == nil && modfile(b) == modulePath {
+			return filepath.Join(dir, "out", "cloud"), nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", fmt.Errorf("%w: no -data: pass -data DIR, the folder where the cloud keeps its CA key, pairing key and "+
+				"registry (created if missing); without it camcloud uses out/cloud, but only inside a camagent clone", errUsage)
+		}
+		dir = up
+	}
+}
+
+// modfile returns the module path a go.mod declares.
+func modfile(b []byte) string {
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
 
 func (f flags) logger(stderr io.Writer) (*slog.Logger, error) {
@@ -332,7 +376,7 @@ func tokenCmd(_ context.Context, args []string, stdout, stderr io.Writer) error 
 func listCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("list", stderr)
 	acct := f.fs.String("account", "", "the viewer's `account`")
-	token := f.fs.String("token", os.Getenv("CAMCLOUD_TOKEN"), "viewer `token` (default $CAMCLOUD_TOKEN, else a new one)")
+	token := f.fs.String("token", os.Getenv("CAMCLOUD_TOKEN"), "viewer `token` (default $CAMCLOUD_TOKEN, else the one kept in DATA/viewers/)")
 	base := f.fs.String("url", defaultURL, "the cloud's base `URL`")
 	if err := f.parse(args); err != nil {
 		return err
@@ -340,33 +384,11 @@ func listCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *acct == "" {
 		return fmt.Errorf("%w: list needs -account", errUsage)
 	}
-	if _, err := url.Parse(*base); err != nil {
-		return fmt.Errorf("%w: -url: %v", errUsage, err)
-	}
-	reg := openRegistry(*f.data)
-	d, err := reg.view()
+	v, ids, err := newViewer(*f.data, *acct, *token, *base, stdout)
 	if err != nil {
 		return err
 	}
-	ids, keys := d.devicesOf(*acct)
-	if len(ids) == 0 {
-		return fmt.Errorf("no device is paired to %q", *acct)
-	}
-	if *token == "" {
-		if *token, err = reg.newViewerToken(*acct); err != nil {
-			return err
-		}
-	}
-	caPEM, err := atomicfile.ReadFileMax(filepath.Join(*f.data, devca.CertFile), 64<<10)
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	defer tr.CloseIdleConnections()
-	v := viewerClient{hc: &http.Client{Transport: tr, Timeout: 5 * time.Minute}, base: *base, token: *token,
-		viewer: verify.Viewer{Account: *acct, Devices: keys}, out: stdout}
+	defer v.hc.CloseIdleConnections()
 	var shown, refused, pending int
 	for _, id := range ids {
 		s, r, p, err := v.device(ctx, id)
@@ -379,6 +401,108 @@ func listCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if refused > 0 {
 		return fmt.Errorf("%d objects refused", refused)
 	}
+	return nil
+}
+
+// newViewer sets up the viewer of account: its paired devices with their
+// pinned keys, the cloud's CA, and a viewer token (token, else the one kept
+// for the command line in data).
+func newViewer(data, acct, token, base string, out io.Writer) (viewerClient, []string, error) {
+	if _, err := url.Parse(base); err != nil {
+		return viewerClient{}, nil, fmt.Errorf("%w: -url: %v", errUsage, err)
+	}
+	reg := openRegistry(data)
+	d, err := reg.view()
+	if err != nil {
+		return viewerClient{}, nil, err
+	}
+	ids, keys := d.devicesOf(acct)
+	if len(ids) == 0 {
+		return viewerClient{}, nil, fmt.Errorf("no device is paired to %q", acct)
+	}
+	if token == "" {
+		if token, err = reg.cliViewerToken(data, acct); err != nil {
+			return viewerClient{}, nil, err
+		}
+	}
+	caPEM, err := atomicfile.ReadFileMax(filepath.Join(data, devca.CertFile), 64<<10)
+	if err != nil {
+		return viewerClient{}, nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	return viewerClient{hc: &http.Client{Transport: tr, Timeout: 5 * time.Minute}, base: base, token: token,
+		viewer: verify.Viewer{Account: acct, Devices: keys}, out: out}, ids, nil
+}
+
+// getCmd is `camcloud get`: one stored object through the read API, written
+// to a file only once package verify showed it (the owner's paired device
+// signed it, for this account, and the bytes are the ones signed).
+func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("get", stderr)
+	acct := f.fs.String("account", "", "the viewer's `account`")
+	device := f.fs.String("device", "", "the device `ID` (camcloud list names it)")
+	seq := f.fs.Uint64("seq", 0, "the manifest's sequence `number` (the #N camcloud list shows)")
+	role := f.fs.String("role", manifest.RoleClip, "the object: "+manifest.RoleClip+" or "+manifest.RoleThumbnail)
+	out := f.fs.String("out", "", "the `file` to write (default DEVICE-SEQ.mp4 or .jpg in the current folder)")
+	token := f.fs.String("token", os.Getenv("CAMCLOUD_TOKEN"), "viewer `token` (default $CAMCLOUD_TOKEN, else the one kept in DATA/viewers/)")
+	base := f.fs.String("url", defaultURL, "the cloud's base `URL`")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if *acct == "" || *seq == 0 || identity.ValidDeviceID(*device) != nil {
+		return fmt.Errorf("%w: get needs -account NAME, -device ID and -seq N (camcloud list shows them)", errUsage)
+	}
+	ext := map[string]string{manifest.RoleClip: ".mp4", manifest.RoleThumbnail: ".jpg"}[*role]
+	if ext == "" {
+		return fmt.Errorf("%w: -role %q: want %s or %s", errUsage, *role, manifest.RoleClip, manifest.RoleThumbnail)
+	}
+	if *out == "" {
+		*out = *device + "-" + strconv.FormatUint(*seq, 10) + ext
+	}
+	v, _, err := newViewer(*f.data, *acct, *token, *base, stdout)
+	if err != nil {
+		return err
+	}
+	defer v.hc.CloseIdleConnections()
+	resp, err := v.get(ctx, fmt.Sprintf(protocol.PathItemFmt, *device, *seq, *role))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*")
+	if err != nil {
+		return fmt.Errorf("get: %w", err)
+	}
+	written := false
+	defer func() {
+		if !written {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	cose, err := base64.StdEncoding.DecodeString(resp.Header.Get(protocol.HeaderManifest))
+	d := verify.Decision{Code: verify.CodeMalformed, Reason: fmt.Sprintf("manifest header: %v", err)}
+	if err == nil {
+		d = verify.Check(io.TeeReader(resp.Body, tmp), *role, cose, v.viewer)
+	}
+	if !d.Show {
+		return fmt.Errorf("get: %s #%d %s refused, nothing written: %s: %s", *device, *seq, *role, d.Code, d.Reason)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("get: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("get: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), *out); err != nil {
+		return fmt.Errorf("get: %w", err)
+	}
+	written = true
+	m := d.Manifest
+	fmt.Fprintf(stdout, "verified %s #%d %s: signed by the device, owner %s, captured %s\nwritten: %s\n",
+		*device, *seq, *role, m.Owner, m.Start().Format(time.RFC3339), *out)
 	return nil
 }
 

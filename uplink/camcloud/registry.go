@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -280,6 +281,38 @@ func (r *registry) newViewerToken(name string) (string, error) {
 		return nil
 	})
 	return tok, err
+}
+
+// viewersDir holds the viewer token the command line uses per account,
+// <account>.token (0600): list and get reuse it rather than add a token to
+// the account at every run.
+const viewersDir = "viewers"
+
+// cliViewerToken returns the command line's viewer token of account: the
+// one kept in dir/viewers while the registry still accepts it for the
+// account, else a new one, kept there.
+func (r *registry) cliViewerToken(dir, name string) (string, error) {
+	if err := validAccount(name); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, viewersDir, name+".token")
+	if b, err := atomicfile.ReadFileMax(path, 1<<10); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if a, ok := r.Account(tok); ok && a == name {
+			return tok, nil
+		}
+	}
+	tok, err := r.newViewerToken(name)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return tok, nil
 }
 
 // pair pairs device to account.

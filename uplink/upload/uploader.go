@@ -148,6 +148,7 @@ type qitem struct {
 	broken string    // why it can never be sent (bad or foreign manifest); it stays listed
 	sent   map[string]uint64
 	total  uint64
+	first  time.Time // the first attempt since the uploader started
 }
 
 // New returns an uploader; Run starts it.
@@ -453,6 +454,9 @@ func (u *Uploader) othersFirst(q *qitem, now time.Time) bool {
 // the ingest lacks, holding the clip body back while other items still need
 // their manifest and thumbnail sent or have older bodies to send.
 func (u *Uploader) step(ctx context.Context, q *qitem) error {
+	if q.first.IsZero() {
+		q.first = u.clk.now()
+	}
 	want := func(role string) bool {
 		return !IsBody(role) || q.body || !u.othersFirst(q, u.clk.now())
 	}
@@ -504,7 +508,9 @@ func (u *Uploader) step(ctx context.Context, q *qitem) error {
 		u.needScan.Store(true)
 	}
 	u.mu.Unlock()
-	u.log.Debug("clip uploaded", "clip", q.name, "seq", q.item.Seq, "bytes", q.total)
+	// One line per clip: its objects' size and the time from the first
+	// attempt (pacing and retries included) to the ingest's last answer.
+	u.log.Info("clip uploaded", "clip", q.name, "seq", q.item.Seq, "bytes", q.total, "took", now.Sub(q.first).Round(time.Millisecond))
 	if logNow {
 		u.log.Info("upload backlog draining", "uploaded", done, "in", since.Round(time.Second), "left", left, "left_bytes", leftBytes)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -73,14 +75,25 @@ func TestUploaderDrainsBacklogInOrder(t *testing.T) {
 	}
 	uploaded := make(chan string, 8)
 	clk := newFakeClock()
+	var logMu sync.Mutex
+	var logBuf strings.Builder
 	u := cam.uploader(t, cam.client(t, nil), clk, func(c *upload.Config) {
 		c.OnUploaded = func(n string) { uploaded <- n }
+		c.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logBuf}, nil))
 	})
 	run(t, u)
 	got := waitFor(t, uploaded, 3)
+	logMu.Lock()
+	logText := logBuf.String()
+	logMu.Unlock()
 	for i, info := range infos {
 		if got[i] != info.Name {
 			t.Errorf("upload %d: %s, want %s", i, got[i], info.Name)
+		}
+		// One log line per clip with its size and the time taken.
+		line := fmt.Sprintf(`level=INFO msg="clip uploaded" clip=%s seq=%d bytes=%d took=`, info.Name, i+1, info.Size+info.ThumbnailSize)
+		if strings.Count(logText, line) != 1 {
+			t.Errorf("log lacks %q once:\n%s", line, logText)
 		}
 		if ok, err := cam.store.IsUploaded(info.Name); !ok || err != nil {
 			t.Errorf("%s not marked uploaded (%v)", info.Name, err)
@@ -520,4 +533,16 @@ func TestUploaderRefusedDeviceBacksOffFurther(t *testing.T) {
 	if st.Blocked != "" {
 		t.Errorf("status after an upload: blocked = %q, want empty", st.Blocked)
 	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
