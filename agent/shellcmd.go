@@ -20,6 +20,7 @@ import (
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/daemon"
 	"github.com/camagent/camagent/agent/shell"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 )
 
@@ -168,7 +169,7 @@ func signChallengeCmd(_ context.Context, args []string, stdout, stderr io.Writer
 
 // readSigningKey reads an ECDSA P-256 private key from a PEM file.
 func readSigningKey(path string) (*ecdsa.PrivateKey, error) {
-	data, err := readLimited(path, maxPrivateKeyFile)
+	data, err := atomicfile.ReadFileMax(path, int64(maxPrivateKeyFile))
 	if err != nil {
 		return nil, err
 	}

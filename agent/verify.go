@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/manifest"
 	"github.com/camagent/camagent/uplink/verify"
@@ -62,7 +63,7 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if *keyFile != "" {
-		b, err := readLimited(*keyFile, 64<<10)
+		b, err := atomicfile.ReadFileMax(*keyFile, int64(64<<10))
 		if err != nil {
 			return fmt.Errorf("camagent verify: -key: %w", err)
 		}
@@ -104,20 +105,4 @@ func isManifestFile(path string) bool {
 	var head [2]byte
 	_, err = io.ReadFull(f, head[:])
 	return err == nil && head == [2]byte{0xd2, 0x84} // tag 18, array of 4
-}
-
-func readLimited(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
-	}
-	return b, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -984,20 +983,4 @@ func (b *boardActions) FactoryReset(ctx context.Context) (string, error) {
 	}
 	done = append(done, "rebooting")
 	return "factory reset: " + strings.Join(done, ", "), nil
-}
-
-func readLimited(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
-	}
-	return b, nil
 }

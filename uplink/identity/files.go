@@ -9,10 +9,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"time"
+
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // Bounds of the small PEM files the agent reads beside the device key.
@@ -28,7 +28,7 @@ func ReadPublicKeyFile(path, what string) (crypto.PublicKey, error) {
 	if path == "" {
 		return nil, fmt.Errorf("no %s configured", what)
 	}
-	b, err := readFileMax(path, MaxPublicKeyFile)
+	b, err := atomicfile.ReadFileMax(path, int64(MaxPublicKeyFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no %s at %s", what, path)
 	}
@@ -67,7 +67,7 @@ type CertSummary struct {
 // DescribeCert reads the PEM certificate at path and says whom it names and
 // whether it certifies pub; ok is false when there is no file.
 func DescribeCert(path string, pub crypto.PublicKey) (s CertSummary, ok bool) {
-	data, err := readFileMax(path, MaxCertFile)
+	data, err := atomicfile.ReadFileMax(path, int64(MaxCertFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return CertSummary{}, false
 	}
@@ -92,21 +92,4 @@ func DescribeCert(path string, pub crypto.PublicKey) (s CertSummary, ok bool) {
 		s.MatchesKey = bytes.Equal(der, cert.RawSubjectPublicKeyInfo)
 	}
 	return s, true
-}
-
-// readFileMax reads at most limit bytes of path; a longer file is an error.
-func readFileMax(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
-	}
-	return b, nil
 }

@@ -4,9 +4,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -89,7 +87,7 @@ func (s *Sealer) AdoptNewest(dir string) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, SidecarSuffix) {
 			return nil
 		}
-		cose, err := readMax(path, MaxSize)
+		cose, err := atomicfile.ReadFileMax(path, int64(MaxSize))
 		if err != nil {
 			return nil
 		}
@@ -121,7 +119,7 @@ func (s *Sealer) AdoptNewest(dir string) error {
 // one the chain has passed) and Adopt returns it with ok true. No file, or
 // one that is not ours, is ok false with no error.
 func (s *Sealer) Adopt(path string) (m Manifest, ok bool, err error) {
-	cose, err := readMax(path, MaxSize)
+	cose, err := atomicfile.ReadFileMax(path, int64(MaxSize))
 	if err != nil {
 		return Manifest{}, false, nil
 	}
@@ -160,20 +158,4 @@ func (s *Sealer) Seal(path string, m Manifest) (Manifest, error) {
 		return Manifest{}, err
 	}
 	return m, nil
-}
-
-func readMax(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
-	}
-	return b, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // DefaultCapacity is the default number of messages kept.
@@ -161,7 +161,7 @@ func (o *Outbox) Next(after uint64) (Message, bool, error) {
 	}
 	seq := o.seqs[i]
 	o.mu.Unlock()
-	b, err := readMax(o.path(seq), MaxMessage+5)
+	b, err := atomicfile.ReadFileMax(o.path(seq), MaxMessage+5)
 	if errors.Is(err, fs.ErrNotExist) { // dropped meanwhile
 		return o.Next(seq)
 	}
@@ -215,19 +215,3 @@ func (o *Outbox) Dropped() uint64 {
 
 // Changed is signalled (without blocking, coalesced) after each Append.
 func (o *Outbox) Changed() <-chan struct{} { return o.changed }
-
-func readMax(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("over %d bytes", limit)
-	}
-	return b, nil
-}

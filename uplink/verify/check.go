@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/manifest"
 )
 
@@ -90,7 +91,7 @@ func (v *Checker) line(tag, format string, a ...any) {
 // Group checks one manifest and the files it should cover.
 func (v *Checker) Group(manifestPath string, files []string) {
 	fmt.Fprintf(v.Out, "manifest %s\n", manifestPath)
-	cose, err := readLimited(manifestPath, manifest.MaxSize)
+	cose, err := atomicfile.ReadFileMax(manifestPath, int64(manifest.MaxSize))
 	if err != nil {
 		v.fail("manifest: %v", err)
 		for _, f := range files {
@@ -234,22 +235,6 @@ func guessObject(m *manifest.Manifest, head []byte) (manifest.Object, bool) {
 		return found[0], true
 	}
 	return manifest.Object{}, false
-}
-
-func readLimited(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
