@@ -234,10 +234,12 @@ func (w *Watcher) reload(apply func(Config, Source)) {
 	}
 	s := Source{Path: w.path, Hash: h, Loaded: now()}
 	w.SetCurrent(c, s)
+	// Said once the config is applied, so that a person (or a test) who sees
+	// the line can count on the new values being in force.
+	apply(c, s)
 	if ok {
 		w.logger.Info("config reloaded", "path", w.path, "hash", h, "changed", Changed(prev, c))
 	} else {
 		w.logger.Info("config loaded", "path", w.path, "hash", h)
 	}
-	apply(c, s)
 }

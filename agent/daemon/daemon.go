@@ -324,8 +324,8 @@ func (d *Daemon) apply(next config.Config, src config.Source) {
 	prev := d.cfg
 	d.cfg, d.src = next, src
 	d.mu.Unlock()
-	// The watcher logged "config reloaded" with the path, hash and changed
-	// sections before calling apply.
+	// The watcher logs "config reloaded" with the path, hash and changed
+	// sections once apply returns.
 	changed := config.Changed(prev, next)
 	for _, section := range changed {
 		switch section {
