@@ -265,10 +265,11 @@ func schema() []field {
 			30*time.Second, 0, time.Hour,
 			"The longest random wait before connecting after start or after losing the\n"+
 				"broker, so that a fleet does not reconnect at once ({range})."),
-		sometimes(dur("mqtt.state_interval", func(c *Config) *time.Duration { return &c.MQTT.StateInterval.Duration },
+		dur("mqtt.state_interval", func(c *Config) *time.Duration { return &c.MQTT.StateInterval.Duration },
 			5*time.Minute, 10*time.Second, 24*time.Hour,
 			"How often the state (uptime, SD free, capture fps, upload backlog) is\n"+
-				"published; \"0s\" for never, else {range}."), func(c Config) bool { return c.MQTT.StateInterval.Duration != 0 }),
+													"published; \"0s\" for never, else {range}.").
+			onlyIf(func(c Config) bool { return c.MQTT.StateInterval.Duration != 0 }), // 0s: never
 		table("mqtt.local", "Optional: a second broker on your LAN (Home Assistant's) that gets plain\n"+
 			"JSON with MQTT discovery: a motion binary_sensor, SD free and upload backlog\n"+
 			"sensors, and the last snapshot as an image. Unsigned, publish-only: it never\n"+
@@ -313,10 +314,6 @@ func schema() []field {
 			}),
 	}, liveKeys()...)
 }
-
-// sometimes applies the key's check only when cond holds (a key whose zero
-// means "off" and whose range applies otherwise).
-func sometimes(f field, cond func(Config) bool) field { return f.onlyIf(cond) }
 
 func table(name, doc string) field { return field{key: name, kind: kindTable, doc: doc} }
 
