@@ -268,7 +268,7 @@ func schema() []field {
 		dur("mqtt.state_interval", func(c *Config) *time.Duration { return &c.MQTT.StateInterval.Duration },
 			5*time.Minute, 10*time.Second, 24*time.Hour,
 			"How often the state (uptime, SD free, capture fps, upload backlog) is\n"+
-													"published; \"0s\" for never, else {range}.").
+				"published; \"0s\" for never, else {range}.").
 			onlyIf(func(c Config) bool { return c.MQTT.StateInterval.Duration != 0 }), // 0s: never
 		table("mqtt.local", "Optional: a second broker on your LAN (Home Assistant's) that gets plain\n"+
 			"JSON with MQTT discovery: a motion binary_sensor, SD free and upload backlog\n"+
