@@ -269,7 +269,7 @@ func schema() []field {
 			5*time.Minute, 10*time.Second, 24*time.Hour,
 			"How often the state (uptime, SD free, capture fps, upload backlog) is\n"+
 				"published; \"0s\" for never, else {range}.").
-			onlyIf(func(c Config) bool { return c.MQTT.StateInterval.Duration != 0 }), // 0s: never
+			onlyIf(func(c Config) bool { return c.MQTT.StateInterval.Duration != 0 }),
 		table("mqtt.local", "Optional: a second broker on your LAN (Home Assistant's) that gets plain\n"+
 			"JSON with MQTT discovery: a motion binary_sensor, SD free and upload backlog\n"+
 			"sensors, and the last snapshot as an image. Unsigned, publish-only: it never\n"+
