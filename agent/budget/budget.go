@@ -1,0 +1,246 @@
+package budget
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// MiB is a mebibyte.
+const MiB = 1 << 20
+
+// Estimates: what the agent costs besides the buffers the plan sizes. The
+// figures are measured on the QEMU cameras (README "Memory budget") and
+// rounded up.
+const (
+	// Text is the binary's code and read-only data that stay resident
+	// (about a third of the stripped binary is touched). It is outside the
+	// Go memory limit, so it is taken off the budget first.
+	Text = 5 * MiB
+	// Runtime is the Go heap that does not scale with the picture: the
+	// runtime's own structures, goroutine stacks, the log ring, TLS
+	// sessions, the config, the clip index.
+	Runtime = 3 * MiB
+	// Upload is the uploader's TLS connection and copy buffers.
+	Upload = 256 << 10
+	// MQTT is the MQTT client's connection, its in-memory queue and the
+	// outbox's read buffers.
+	MQTT = 512 << 10
+	// LiveSession is one live viewer beyond its frames: its peer
+	// connection (ICE, DTLS, SCTP buffers) and its JPEG encoder.
+	LiveSession = 2 * MiB
+	// EventLag is how late the motion part may report an event and still
+	// get the whole pre-roll (the recorder's default EventLag).
+	EventLag = time.Second
+)
+
+// Queue depths the plan does not change.
+const (
+	// MotionQueue is the motion part's frame queue: it wants the newest frame.
+	MotionQueue = 2
+	// LiveQueue is each live session's frame queue (uplink/live).
+	LiveQueue = 2
+	// MaxRecorderQueue and MinRecorderQueue bound the recorder's frame
+	// queue, which absorbs a stall of its JPEG encoder.
+	MaxRecorderQueue = 8
+	MinRecorderQueue = 2
+)
+
+// Lower limits of the degradation steps: Fit does not go below them (nor
+// raises a setting that was asked lower).
+const (
+	MinGCPercent = 25
+	MinClipFPS   = 2
+	MinPreRoll   = time.Second
+	// MinPreRollBytes is the recorder's smallest pre-roll ring.
+	MinPreRollBytes = 64 << 10
+)
+
+// Settings are what the plan is made for: the budget, the picture and the
+// settings of the config that the plan may lower.
+type Settings struct {
+	// Budget is the agent's whole allowance, as the kernel counts it (RSS).
+	Budget int64
+	// Frame is the size of one captured frame (capture.Format.FrameSize);
+	// Pixels is width times height.
+	Frame  int
+	Pixels int
+	// Compressed: the camera delivers MJPEG or H.264, stored as it comes
+	// (no encoder); H264 says which. CaptureFPS is the camera's rate (the
+	// sample rate of H.264 pre-roll).
+	Compressed bool
+	H264       bool
+	CaptureFPS float64
+	// ClipFPS is storage.clip_fps; PreRoll storage.pre_roll and
+	// PreRollMax storage.pre_roll_mb in bytes.
+	ClipFPS    float64
+	PreRoll    time.Duration
+	PreRollMax int
+	// Viewers is live.max_viewers, 0 when live view is off.
+	Viewers int
+}
+
+// Item is one line of the plan's accounting.
+type Item struct {
+	Name  string `json:"name"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Plan is how the budget is spent. Fit makes it.
+type Plan struct {
+	// Asked is what the plan was made for.
+	Asked Settings
+	// GoLimit is the Go memory limit (runtime/debug.SetMemoryLimit):
+	// Budget less Text. GCPercent is the GC target
+	// (runtime/debug.SetGCPercent).
+	GoLimit   int64
+	GCPercent int
+	// Frames is the capture frame pool; RecorderQueue the recorder's
+	// frame queue.
+	Frames        int
+	RecorderQueue int
+	// ClipFPS, PreRoll, PreRollBytes and Viewers are the settings the
+	// parts run with: Asked's, or lower when the budget is tight.
+	ClipFPS      float64
+	PreRoll      time.Duration
+	PreRollBytes int
+	Viewers      int
+	// Items is the accounting of the Go heap the plan expects at its peak
+	// (every viewer connected), before the GC's headroom.
+	Items []Item
+	// Steps names each degradation Fit took, in order ("clip_fps 10 -> 5").
+	Steps []string
+	// Over is by how much the plan misses the budget after every step
+	// (0 when it fits): the budget is too small for this picture size.
+	Over int64
+}
+
+// Fit plans s's budget. It starts from the settings as asked, with a deep
+// recorder queue and the GC's default target, and while the plan does not
+// fit it gives up, in this order:
+//
+//  1. recorder queue depth, 8 -> 4 -> 2 (a stall of the encoder drops frames sooner);
+//  2. the GC target, 100 -> 50 -> 25 (more CPU for the collector; frames
+//     are pointer-free, so a cycle is cheap);
+//  3. clip frame rate, halved down to 2 fps;
+//  4. pre-roll, halved down to 1 s;
+//  5. live viewers, one at a time, down to none.
+//
+// When nothing is left to give up, Over says by how much it misses.
+func Fit(s Settings) Plan {
+	p := Plan{Asked: s, GCPercent: 100, RecorderQueue: MaxRecorderQueue,
+		ClipFPS: s.ClipFPS, PreRoll: s.PreRoll, Viewers: s.Viewers}
+	p.GoLimit = max(s.Budget-Text, 4*MiB)
+	for {
+		p.account()
+		need := p.Need()
+		if need <= s.Budget {
+			return p
+		}
+		if !p.degrade() {
+			p.Over = need - s.Budget
+			return p
+		}
+	}
+}
+
+// Heap is the sum of Items: the Go heap the plan expects.
+func (p *Plan) Heap() int64 {
+	var n int64
+	for _, it := range p.Items {
+		n += it.Bytes
+	}
+	return n
+}
+
+// Need is the resident size the plan expects at its peak: Text, and the
+// heap with the GC's headroom.
+func (p *Plan) Need() int64 {
+	return Text + p.Heap()*int64(100+p.GCPercent)/100
+}
+
+// Sample is the expected size of one recorded sample: a JPEG of the
+// picture (raw cameras are encoded at about 0.2 bytes per pixel at the
+// default quality; MJPEG cameras send about the same) or an H.264 frame.
+func (s Settings) Sample() int {
+	if s.H264 {
+		return max(s.Pixels/16, 1)
+	}
+	return max(s.Pixels/5, 1)
+}
+
+// account recomputes the sizes and Items for p's current settings.
+func (p *Plan) account() {
+	s := p.Asked
+	// One frame being filled by capture, each queue full and each consumer
+	// holding one more, and one for the shell's snapshot.
+	p.Frames = 1 + (MotionQueue + 1) + (p.RecorderQueue + 1) + 1 + p.Viewers*(LiveQueue+1)
+	sample := int64(s.Sample())
+	rate := p.ClipFPS
+	if s.H264 {
+		rate = s.CaptureFPS
+	}
+	// The ring holds pre-roll plus the event lag, with half again as
+	// margin for pictures that compress worse than the estimate.
+	need := float64(sample) * rate * (p.PreRoll + EventLag).Seconds() * 1.5
+	p.PreRollBytes = int(min(max(math.Ceil(need), MinPreRollBytes), float64(max(s.PreRollMax, MinPreRollBytes))))
+	if p.PreRoll == 0 {
+		p.PreRollBytes = MinPreRollBytes
+	}
+	var encoder int64
+	if !s.Compressed {
+		// One converted picture (4:2:0) waiting for the encoder, and the
+		// JPEG buffers of the write queue and the thumbnail.
+		encoder = int64(s.Pixels)*3/2 + 6*sample
+	}
+	p.Items = append(p.Items[:0],
+		Item{"runtime", Runtime},
+		Item{"frames", int64(p.Frames) * int64(s.Frame)},
+		Item{"encoder", encoder},
+		Item{"pre-roll", int64(p.PreRollBytes)},
+		Item{"live", int64(p.Viewers) * LiveSession},
+		Item{"upload", Upload},
+		Item{"mqtt", MQTT},
+	)
+}
+
+// degrade takes the next step of Fit's order; false when none is left.
+func (p *Plan) degrade() bool {
+	switch {
+	case p.RecorderQueue > MinRecorderQueue:
+		p.step("recorder queue %d -> %d", p.RecorderQueue, max(p.RecorderQueue/2, MinRecorderQueue))
+		p.RecorderQueue = max(p.RecorderQueue/2, MinRecorderQueue)
+	case p.GCPercent > MinGCPercent:
+		p.step("gc target %d%% -> %d%%", p.GCPercent, max(p.GCPercent/2, MinGCPercent))
+		p.GCPercent = max(p.GCPercent/2, MinGCPercent)
+	case !p.Asked.H264 && p.ClipFPS > MinClipFPS:
+		next := max(p.ClipFPS/2, MinClipFPS)
+		p.step("clip_fps %g -> %g", p.ClipFPS, next)
+		p.ClipFPS = next
+	case p.PreRoll > MinPreRoll:
+		next := max(p.PreRoll/2, MinPreRoll).Round(100 * time.Millisecond)
+		p.step("pre_roll %v -> %v", p.PreRoll, next)
+		p.PreRoll = next
+	case p.Viewers > 0:
+		p.step("live viewers %d -> %d", p.Viewers, p.Viewers-1)
+		p.Viewers--
+	default:
+		return false
+	}
+	return true
+}
+
+func (p *Plan) step(format string, a ...any) { p.Steps = append(p.Steps, fmt.Sprintf(format, a...)) }
+
+// String is the plan in one line, for the log.
+func (p *Plan) String() string {
+	s := fmt.Sprintf("budget %s: go limit %s, gc %d%%, %d frames of %s, recorder queue %d, clip %g fps, pre-roll %v in %s, %d live viewers; expected peak %s",
+		mb(p.Asked.Budget), mb(p.GoLimit), p.GCPercent, p.Frames, mb(int64(p.Asked.Frame)), p.RecorderQueue,
+		p.ClipFPS, p.PreRoll, mb(int64(p.PreRollBytes)), p.Viewers, mb(p.Need()))
+	if p.Over > 0 {
+		s += fmt.Sprintf(", OVER by %s", mb(p.Over))
+	}
+	return s
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/MiB) }

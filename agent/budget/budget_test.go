@@ -1,0 +1,242 @@
+package budget
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// vga is the QEMU camera's picture and clip settings (scripts/qemu/camagent.toml).
+func vga(budget int64, viewers int) Settings {
+	return Settings{Budget: budget, Frame: 640 * 480 * 2, Pixels: 640 * 480, CaptureFPS: 25,
+		ClipFPS: 4, PreRoll: 2 * time.Second, PreRollMax: 4 << 20, Viewers: viewers}
+}
+
+// TestFitArithmetic checks a roomy plan line by line against the
+// formulas written out by hand.
+func TestFitArithmetic(t *testing.T) {
+	s := vga(64*MiB, 1)
+	p := Fit(s)
+	if len(p.Steps) != 0 || p.Over != 0 {
+		t.Fatalf("64 MiB: steps %v over %d, want none", p.Steps, p.Over)
+	}
+	// capture 1 + motion 2+1 + recorder 8+1 + snapshot 1 + one viewer 2+1
+	if p.Frames != 1+3+9+1+3 {
+		t.Errorf("frames = %d, want 17", p.Frames)
+	}
+	sample := 640 * 480 / 5
+	// 4 fps over 2 s of pre-roll plus 1 s of event lag, and half again
+	if want := sample * 4 * 3 * 3 / 2; p.PreRollBytes != want {
+		t.Errorf("pre-roll bytes = %d, want %d", p.PreRollBytes, want)
+	}
+	want := map[string]int64{
+		"runtime":  Runtime,
+		"frames":   17 * 640 * 480 * 2,
+		"encoder":  640*480*3/2 + 6*int64(sample),
+		"pre-roll": int64(p.PreRollBytes),
+		"live":     LiveSession,
+		"upload":   Upload,
+		"mqtt":     MQTT,
+	}
+	var heap int64
+	for _, it := range p.Items {
+		if it.Bytes != want[it.Name] {
+			t.Errorf("%s = %d, want %d", it.Name, it.Bytes, want[it.Name])
+		}
+		heap += it.Bytes
+		delete(want, it.Name)
+	}
+	if len(want) != 0 {
+		t.Errorf("items missing: %v", want)
+	}
+	if p.Heap() != heap || p.Need() != Text+2*heap {
+		t.Errorf("heap %d need %d, want %d and %d", p.Heap(), p.Need(), heap, Text+2*heap)
+	}
+	if p.GoLimit != 64*MiB-Text || p.GCPercent != 100 {
+		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
+	}
+	if p.ClipFPS != 4 || p.PreRoll != 2*time.Second || p.Viewers != 1 || p.RecorderQueue != MaxRecorderQueue {
+		t.Errorf("settings changed in a roomy plan: %+v", p)
+	}
+}
+
+// TestFitPreRollCap: the pre-roll ring never exceeds storage.pre_roll_mb,
+// and a pre-roll of 0 gets the smallest ring.
+func TestFitPreRollCap(t *testing.T) {
+	s := vga(256*MiB, 0)
+	s.ClipFPS, s.PreRoll, s.PreRollMax = 30, 30*time.Second, 1<<20
+	if p := Fit(s); p.PreRollBytes != 1<<20 {
+		t.Errorf("pre-roll bytes %d, want the 1 MiB cap", p.PreRollBytes)
+	}
+	s.PreRoll = 0
+	if p := Fit(s); p.PreRollBytes != MinPreRollBytes {
+		t.Errorf("pre-roll 0: bytes %d, want %d", p.PreRollBytes, MinPreRollBytes)
+	}
+	// H.264 pre-roll is at the camera's rate, not the clip rate, and has no encoder.
+	s = vga(256*MiB, 0)
+	s.Compressed, s.H264 = true, true
+	p := Fit(s)
+	if want := (640 * 480 / 16) * 25 * 3 * 3 / 2; p.PreRollBytes != want {
+		t.Errorf("h264 pre-roll %d, want %d", p.PreRollBytes, want)
+	}
+	for _, it := range p.Items {
+		if it.Name == "encoder" && it.Bytes != 0 {
+			t.Errorf("h264: encoder %d, want 0", it.Bytes)
+		}
+	}
+}
+
+// TestFitOrder: as the budget shrinks, the steps come in the documented
+// order, each kind only after the one before is exhausted, and every plan
+// Fit calls fitting does fit.
+func TestFitOrder(t *testing.T) {
+	kinds := []string{"recorder queue", "gc target", "clip_fps", "pre_roll", "live viewers"}
+	s := vga(0, 2)
+	s.ClipFPS, s.PreRoll = 10, 5*time.Second
+	var last []string
+	for mb := int64(64); mb >= 8; mb-- {
+		s.Budget = mb * MiB
+		p := Fit(s)
+		rank := 0
+		for _, st := range p.Steps {
+			k := slices.IndexFunc(kinds, func(k string) bool { return strings.HasPrefix(st, k) })
+			if k < 0 {
+				t.Fatalf("%d MiB: unknown step %q", mb, st)
+			}
+			if k < rank {
+				t.Fatalf("%d MiB: step %q after a later kind: %v", mb, st, p.Steps)
+			}
+			rank = k
+		}
+		if !slices.Equal(p.Steps[:min(len(last), len(p.Steps))], last[:min(len(last), len(p.Steps))]) || len(p.Steps) < len(last) {
+			t.Fatalf("%d MiB: steps %v do not extend the larger budget's %v", mb, p.Steps, last)
+		}
+		last = p.Steps
+		if p.Over == 0 && p.Need() > s.Budget {
+			t.Fatalf("%d MiB: need %d > budget with Over 0", mb, p.Need())
+		}
+		if p.Over > 0 && (p.RecorderQueue != MinRecorderQueue || p.GCPercent != MinGCPercent ||
+			p.ClipFPS != MinClipFPS || p.PreRoll != MinPreRoll || p.Viewers != 0) {
+			t.Fatalf("%d MiB: over budget with a step left: %+v", mb, p)
+		}
+	}
+	want := []string{
+		"recorder queue 8 -> 4", "recorder queue 4 -> 2",
+		"gc target 100% -> 50%", "gc target 50% -> 25%",
+		"clip_fps 10 -> 5", "clip_fps 5 -> 2.5", "clip_fps 2.5 -> 2",
+		"pre_roll 5s -> 2.5s", "pre_roll 2.5s -> 1.3s", "pre_roll 1.3s -> 1s",
+		"live viewers 2 -> 1", "live viewers 1 -> 0",
+	}
+	if !slices.Equal(last, want) {
+		t.Errorf("8 MiB steps:\n got %v\nwant %v", last, want)
+	}
+}
+
+// TestFitKeepsLowerSettings: Fit never raises what was asked below its
+// floors.
+func TestFitKeepsLowerSettings(t *testing.T) {
+	s := vga(8*MiB, 0)
+	s.ClipFPS, s.PreRoll = 1, 500*time.Millisecond
+	p := Fit(s)
+	if p.ClipFPS != 1 || p.PreRoll != 500*time.Millisecond {
+		t.Errorf("clip %v pre-roll %v, want 1 and 500ms as asked", p.ClipFPS, p.PreRoll)
+	}
+	if p.Over == 0 {
+		t.Errorf("8 MiB for VGA fits? %s", p.String())
+	}
+	if !strings.Contains(p.String(), "OVER by") {
+		t.Errorf("String does not say it is over: %s", p.String())
+	}
+}
+
+// TestPoolsBoundedUnderBudget: for every picture size the agent accepts
+// up to 1080p and the budgets of the boards, a plan that says it fits keeps
+// its peak (every pool and queue full, every viewer connected, the GC's
+// headroom) within the budget, and the Go limit leaves Text outside.
+func TestPoolsBoundedUnderBudget(t *testing.T) {
+	sizes := [][2]int{{320, 240}, {640, 360}, {640, 480}, {1280, 720}, {1920, 1080}}
+	for _, wh := range sizes {
+		for _, mb := range []int64{16, 24, 32, 48, 64, 128} {
+			for viewers := range 5 {
+				s := vga(mb*MiB, viewers)
+				s.Pixels, s.Frame = wh[0]*wh[1], wh[0]*wh[1]*2
+				s.ClipFPS, s.PreRoll = 10, 5*time.Second
+				p := Fit(s)
+				if p.Over > 0 {
+					continue
+				}
+				frames := int64(p.Frames) * int64(s.Frame)
+				if frames > p.Heap() || p.Need() > s.Budget || p.GoLimit+Text != s.Budget {
+					t.Errorf("%dx%d %d MiB %d viewers: %s", wh[0], wh[1], mb, viewers, p.String())
+				}
+				if p.Frames != 1+MotionQueue+1+p.RecorderQueue+1+1+p.Viewers*(LiveQueue+1) {
+					t.Errorf("%dx%d: pool %d does not cover the queues", wh[0], wh[1], p.Frames)
+				}
+			}
+		}
+	}
+}
+
+func TestParseStatm(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"6023 1380 602 1035 0 766 0\n", 1380 * 4096, true},
+		{"1 0", 0, true},
+		{"", 0, false},
+		{"12", 0, false},
+		{"12 x 3", 0, false},
+		{"12 -4 3", 0, false},
+		{"12 99999999999999999999 3", 0, false},
+	} {
+		got, err := parseStatm([]byte(tc.in), 4096)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseStatm(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseStatm(f *testing.F) {
+	for _, s := range []string{"6023 1380 602 1035 0 766 0\n", "1 0", "", "12 x 3"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := parseStatm(b, 4096)
+		if err == nil && n < 0 {
+			t.Fatalf("negative rss %d", n)
+		}
+	})
+}
+
+func TestReadRSS(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "self", "statm"), []byte("100 25 3 4 0 5 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ReadRSS(dir, 4096); err != nil || n != 25*4096 {
+		t.Errorf("ReadRSS = %d, %v", n, err)
+	}
+	if _, err := ReadRSS(t.TempDir(), 4096); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("no statm: %v, want ErrNotExist", err)
+	}
+}
+
+// BenchmarkFit is the cost of planning (at start and at each config change).
+func BenchmarkFit(b *testing.B) {
+	s := vga(16*MiB, 2)
+	s.ClipFPS, s.PreRoll = 10, 5*time.Second
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Fit(s)
+	}
+}
