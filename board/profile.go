@@ -86,7 +86,19 @@ type Profile struct {
 	// HardwareID lists the files a hardware ID is read from, in order:
 	// the device-tree serial number, DMI product UUID, /etc/machine-id.
 	HardwareID []string
+
+	// MemoryBudget is how much RAM (resident, as the kernel counts it) the
+	// agent may use on this board, in bytes; the config's memory_mb
+	// overrides it. The agent sizes its buffers and sets the Go memory
+	// limit from it (package agent/budget).
+	MemoryBudget int64
 }
+
+// Limits of a memory budget (Profile.MemoryBudget and the config's memory_mb).
+const (
+	MinMemoryBudget = 16 << 20
+	MaxMemoryBudget = 4096 << 20
+)
 
 // Device-tree serial number paths: the procfs link and the sysfs node.
 const (
@@ -119,6 +131,9 @@ func profiles() []Profile {
 			Console:    "/dev/ttyAMA0",
 			Firmware:   true,
 			HardwareID: []string{machineIDPath},
+			// A small camera: 64-128 MB of RAM shared with the kernel, the
+			// ISP and the encoder. Room for one live viewer at 640x480.
+			MemoryBudget: 32 << 20,
 		},
 		{
 			Name:        "raspberry-pi",
@@ -139,6 +154,8 @@ func profiles() []Profile {
 			Console:    "/dev/ttyS0",
 			Firmware:   true,
 			HardwareID: []string{dtSerialProc, dtSerialSys, machineIDPath},
+			// The smallest Pi a camera is built on (Zero 2 W) has 512 MB.
+			MemoryBudget: 96 << 20,
 		},
 		{
 			Name:        "generic-uvc",
@@ -147,8 +164,9 @@ func profiles() []Profile {
 			Watchdog: "/dev/watchdog", WatchdogTimeout: 30 * time.Second,
 			SDMount: "/mnt/sd",
 			DataDir: "/var/lib/camagent", KeystorePath: "/var/lib/camagent/device.key",
-			Console:    "/dev/ttyS0",
-			HardwareID: []string{dtSerialProc, dtSerialSys, dmiUUIDPath, machineIDPath},
+			Console:      "/dev/ttyS0",
+			HardwareID:   []string{dtSerialProc, dtSerialSys, dmiUUIDPath, machineIDPath},
+			MemoryBudget: 64 << 20,
 		},
 	}
 }
@@ -208,6 +226,9 @@ func (p Profile) Validate() error {
 	abs("light_sensor", p.LightSensor, true)
 	for _, h := range p.HardwareID {
 		abs("hardware_id", h, false)
+	}
+	if p.MemoryBudget < MinMemoryBudget || p.MemoryBudget > MaxMemoryBudget {
+		errs = append(errs, fmt.Errorf("board: memory_budget: %d bytes, want %d..%d MiB", p.MemoryBudget, MinMemoryBudget>>20, MaxMemoryBudget>>20))
 	}
 	if p.Watchdog != "" && (p.WatchdogTimeout < time.Second || p.WatchdogTimeout > 10*time.Minute) {
 		errs = append(errs, fmt.Errorf("board: watchdog_timeout: %v, want 1s..10m", p.WatchdogTimeout))

@@ -33,6 +33,10 @@ type Config struct {
 	Time   TimeConfig    `toml:"time"`
 	MQTT   MQTTConfig    `toml:"mqtt"`
 	Live   LiveConfig    `toml:"live"`
+
+	// MemoryMB is the agent's memory budget in MiB; 0 takes the board
+	// profile's (package agent/budget sizes the buffers from it).
+	MemoryMB int `toml:"memory_mb"`
 }
 
 // TimeConfig is the [time] section: how the agent knows its clock is right
@@ -197,6 +201,7 @@ type IdentityConfig struct {
 const (
 	SectionBoard           = "board"
 	SectionShutdownTimeout = "shutdown_timeout"
+	SectionMemory          = "memory_mb"
 	SectionLog             = "log"
 	SectionControl         = "control"
 	SectionCapture         = "capture"
@@ -313,6 +318,9 @@ func Changed(prev, next Config) []string {
 	}
 	if prev.ShutdownTimeout != next.ShutdownTimeout {
 		out = append(out, SectionShutdownTimeout)
+	}
+	if prev.MemoryMB != next.MemoryMB {
+		out = append(out, SectionMemory)
 	}
 	if prev.Log != next.Log {
 		out = append(out, SectionLog)

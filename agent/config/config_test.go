@@ -180,13 +180,13 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "unknown key", in: "[capture]\nfsp = 25\n", err: `config: unknown key capture.fsp (did you mean capture.fps?)`},
 		{name: "unknown key far from any", in: "[capture]\nzoom = 2\n", err: `config: unknown key capture.zoom ([capture] has source, scene, file, loop, device, formats, width, height, fps, buffers, controls)`},
 		{name: "unknown key case", in: "Board = \"qemu-virt\"\n", err: `config: unknown key Board (did you mean board?)`},
-		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
-		{name: "unknown section", in: "[detector]\nthreshold = 3\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
-		{name: "unknown nested section", in: "[detector.zones]\na = 1\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
+		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, memory_mb, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
+		{name: "unknown section", in: "[detector]\nthreshold = 3\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, memory_mb, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
+		{name: "unknown nested section", in: "[detector.zones]\na = 1\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, memory_mb, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
 		{name: "zones as a table", in: "[motion.zones]\na = 1\n", err: `config: motion.zones: want an array of tables ([[motion.zones]]), got a table`},
 		{name: "zone point not a pair", in: "[[motion.zones]]\npolygon = [[0.1, 0.2, 0.3]]\n", err: `config: motion.zones.polygon: point 0: want [x, y], got an array`},
 		{name: "motion out of range", in: "[motion]\ngrid_width = 8\n", err: `config: motion: grid_width: 8 outside 16..1024`},
-		{name: "quoted dotted key", in: "\"capture.width\" = 5\n", err: `config: unknown key "capture.width" (the known keys are board, shutdown_timeout, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
+		{name: "quoted dotted key", in: "\"capture.width\" = 5\n", err: `config: unknown key "capture.width" (the known keys are board, shutdown_timeout, memory_mb, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
 		{name: "every unknown key", in: "[log]\nlevl = \"debug\"\n[storage]\nmnt = \"/x\"\npath = \"/y\"\n", err: "config: unknown key log.levl (did you mean log.level?)\nconfig: unknown key storage.mnt (did you mean storage.mount?)\nconfig: unknown key storage.path ([storage] has mount, pre_roll, pre_roll_mb, post_roll, max_clip, clip_fps, jpeg_quality, fragment, free_floor_mb, critical_floor_mb, quota_mb)"},
 
 		// Syntax.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
@@ -53,6 +54,16 @@ func schema() []field {
 			10*time.Second, MinShutdownTimeout, MaxShutdownTimeout,
 			"How long shutdown may take to seal the open clip, flush the manifest and\n"+
 				`disconnect, as a duration ("10s", "1m"): {range}.`).withGap(),
+		integer("memory_mb", func(c *Config) *int { return &c.MemoryMB }, 0, 0, board.MaxMemoryBudget>>20,
+			"The agent's memory budget in MiB ({range}; 0 = the board profile's, at least\n"+
+				"16 otherwise): frame pools, queues, pre-roll and live view are sized to it and\n"+
+				"the Go memory limit is set from it; when it is tight the recorder queue, the\n"+
+				"GC target, clip_fps, pre_roll and live viewers are lowered, in that order.").
+			withCheck(func(p *problems, c Config) {
+				if n := c.MemoryMB; n != 0 && n < board.MinMemoryBudget>>20 {
+					p.addKey("memory_mb", "%d is below %d (or 0 for the board's budget)", n, board.MinMemoryBudget>>20)
+				}
+			}).withGap(),
 
 		table("log", ""),
 		oneOf("log.level", func(c *Config) *string { return &c.Log.Level }, "info", LogLevels,
