@@ -142,6 +142,9 @@ func NewPool(n, size int) *Pool {
 // BufferSize returns the size of each buffer.
 func (p *Pool) BufferSize() int { return p.size }
 
+// Size returns how many buffers the pool holds in all.
+func (p *Pool) Size() int { return cap(p.free) }
+
 // Available returns how many buffers are free now.
 func (p *Pool) Available() int { return len(p.free) }
 

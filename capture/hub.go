@@ -53,6 +53,9 @@ type QueueStats struct {
 	Name      string `json:"name"`
 	Delivered uint64 `json:"delivered"`
 	Dropped   uint64 `json:"dropped"`
+	// Queued is how many frames wait now, of Depth.
+	Queued int `json:"queued"`
+	Depth  int `json:"depth"`
 }
 
 // Stats returns every queue's counters.
@@ -131,7 +134,10 @@ func (q *Queue) Next(ctx context.Context) (*Frame, error) {
 
 // Stats returns the queue's counters.
 func (q *Queue) Stats() QueueStats {
-	return QueueStats{Name: q.name, Delivered: q.delivered.Load(), Dropped: q.dropped.Load()}
+	q.mu.Lock()
+	n := q.n
+	q.mu.Unlock()
+	return QueueStats{Name: q.name, Delivered: q.delivered.Load(), Dropped: q.dropped.Load(), Queued: n, Depth: len(q.ring)}
 }
 
 func (q *Queue) drain() {

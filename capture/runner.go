@@ -24,6 +24,7 @@ type Runner struct {
 	frames  atomic.Uint64
 	dropped atomic.Uint64 // frames lost because every pooled buffer was held
 	bad     atomic.Uint64
+	pool    atomic.Pointer[Pool] // the pool of the newest frame
 
 	mu      sync.Mutex
 	state   string
@@ -70,14 +71,23 @@ type Stats struct {
 	Frames    uint64
 	Dropped   uint64
 	BadFrames uint64
+	// PoolSize is the source's frame pool, PoolUsed how many of its
+	// frames are held now (queued or being handled); 0 before the first
+	// frame.
+	PoolSize, PoolUsed int
 }
 
 // Stats returns the current counters.
 func (r *Runner) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return Stats{State: r.state, Format: r.format, FPS: r.fps,
+	st := Stats{State: r.state, Format: r.format, FPS: r.fps,
 		Frames: r.frames.Load(), Dropped: r.dropped.Load(), BadFrames: r.bad.Load()}
+	if p := r.pool.Load(); p != nil {
+		st.PoolSize = p.Size()
+		st.PoolUsed = p.Size() - p.Available()
+	}
+	return st
 }
 
 // SetControl sets a named device control on the running source.
@@ -147,6 +157,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			first = false
 			r.log.Info("first frame", "format", fr.Pixel.String(), "width", fr.Width, "height", fr.Height,
 				"bytes", len(fr.Data), "after", r.now().Sub(start).Round(time.Millisecond))
+		}
+		if fr.pool != nil && r.pool.Load() != fr.pool {
+			r.pool.Store(fr.pool)
 		}
 		r.hub.Publish(fr)
 		fr.Release()
