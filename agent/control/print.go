@@ -64,6 +64,9 @@ func WriteStatus(w io.Writer, st Status) error {
 			p("  last refusal\t%s\n", Printable(l.LastRefusal))
 		}
 	}
+	if m := st.Memory; m != nil {
+		writeMemory(p, m)
+	}
 	p("\n")
 
 	if len(st.Parts) == 0 {
@@ -119,6 +122,34 @@ func WriteStatus(w io.Writer, st Status) error {
 			Printable(r.State), Printable(r.Card), r.Clips, rate, r.Recorded, r.SkippedRate, r.DroppedBehind)
 	}
 	return tw.Flush()
+}
+
+// writeMemory prints the memory budget, the process's use and each pool.
+func writeMemory(p func(string, ...any), m *MemoryStatus) {
+	rss := "unknown"
+	if m.RSSBytes > 0 {
+		rss = ByteSize(uint64(m.RSSBytes))
+	}
+	limit := "not set"
+	if m.GoLimitBytes > 0 {
+		limit = fmt.Sprintf("%s, gc %d%%", ByteSize(uint64(m.GoLimitBytes)), m.GCPercent)
+	}
+	p("memory\tresident %s of a %s budget; go heap %s, go total %s (limit %s); plan peak %s\n", rss,
+		ByteSize(uint64(max(m.BudgetBytes, 0))), ByteSize(m.HeapBytes), ByteSize(m.GoBytes), limit,
+		ByteSize(uint64(max(m.PeakBytes, 0))))
+	if m.OverBytes > 0 {
+		p("  over budget\tby %s even after every step down\n", ByteSize(uint64(m.OverBytes)))
+	}
+	if len(m.Degraded) > 0 {
+		p("  degraded\t%s\n", Printable(strings.Join(m.Degraded, ", ")))
+	}
+	for _, pl := range m.Pools {
+		if pl.Unit == "bytes" {
+			p("  pool %s\t%s of %s\n", Printable(pl.Name), ByteSize(uint64(max(pl.Used, 0))), ByteSize(uint64(max(pl.Size, 0))))
+			continue
+		}
+		p("  pool %s\t%d of %d %s\n", Printable(pl.Name), pl.Used, pl.Size, Printable(pl.Unit))
+	}
 }
 
 // clockLine says whether the clock is trusted, and from what.

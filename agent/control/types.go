@@ -7,7 +7,6 @@ import (
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/storage"
 	clipsrec "github.com/camagent/camagent/storage/recorder"
-	"github.com/camagent/camagent/uplink/live"
 	"github.com/camagent/camagent/uplink/mqtt"
 )
 
@@ -66,7 +65,65 @@ type Status struct {
 	// MQTT is the event/command client's state while it runs.
 	MQTT *mqtt.Status `json:"mqtt,omitempty"`
 	// Live is live view's sessions while it serves.
-	Live *live.Status `json:"live,omitempty"`
+	Live *LiveStatus `json:"live,omitempty"`
+	// Memory is the memory budget, what the process uses and each pool's fill.
+	Memory *MemoryStatus `json:"memory,omitempty"`
+}
+
+// LiveStatus is live view's state (the daemon copies it from uplink/live,
+// so that this package, and a build without live view, does not link
+// pion).
+type LiveStatus struct {
+	Viewers     int                 `json:"viewers"`
+	MaxViewers  int                 `json:"max_viewers"`
+	Accepted    uint64              `json:"offers_accepted"`
+	Refused     uint64              `json:"offers_refused"`
+	Dropped     uint64              `json:"offers_dropped"`
+	LastRefusal string              `json:"last_refusal,omitempty"`
+	Sessions    []LiveSessionStatus `json:"sessions"`
+}
+
+// LiveSessionStatus is one viewer session.
+type LiveSessionStatus struct {
+	ID      string    `json:"id"`
+	Media   string    `json:"media"`
+	State   string    `json:"state"`
+	Started time.Time `json:"started"`
+	Sent    uint64    `json:"frames_sent"`
+	Skipped uint64    `json:"frames_skipped"`
+	Bytes   uint64    `json:"bytes_sent"`
+}
+
+// MemoryStatus is the memory budget (package agent/budget) against what
+// the process really uses.
+type MemoryStatus struct {
+	// BudgetBytes is the allowance (board profile or memory_mb); RSSBytes
+	// the resident size the kernel counts (0 when unknown).
+	BudgetBytes int64 `json:"budget_bytes"`
+	RSSBytes    int64 `json:"rss_bytes"`
+	// HeapBytes is the Go heap's live and not yet collected objects;
+	// GoBytes all the memory the Go runtime has mapped and not returned.
+	HeapBytes uint64 `json:"heap_bytes"`
+	GoBytes   uint64 `json:"go_bytes"`
+	// GoLimitBytes and GCPercent are what the agent set (the Go memory
+	// limit, the GC target); 0 and 0 when it set nothing (tests).
+	GoLimitBytes int64 `json:"go_limit_bytes"`
+	GCPercent    int   `json:"gc_percent"`
+	// PeakBytes is the plan's expected peak; Degraded what the plan gave
+	// up to fit, in order; OverBytes how far it misses even so.
+	PeakBytes int64        `json:"peak_bytes"`
+	Degraded  []string     `json:"degraded,omitempty"`
+	OverBytes int64        `json:"over_bytes,omitempty"`
+	Pools     []PoolStatus `json:"pools"`
+}
+
+// PoolStatus is the fill of one bounded pool or queue.
+type PoolStatus struct {
+	Name string `json:"name"`
+	Used int64  `json:"used"`
+	Size int64  `json:"size"`
+	// Unit is what Used and Size count: "frames", "bytes", "viewers", "messages".
+	Unit string `json:"unit"`
 }
 
 // PathMQTTEvents answers GET with an MQTTEventsResponse.

@@ -25,7 +25,6 @@ import (
 	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/event"
-	"github.com/camagent/camagent/uplink/live"
 	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/upload"
 )
@@ -139,8 +138,8 @@ type Daemon struct {
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
 	mq       atomic.Pointer[mqtt.Client]     // nil while the mqtt part is not running; set by setMQ
 	mqMu     sync.Mutex
-	mqCh     chan struct{}               // closed when mq changes (mqChanged)
-	live     atomic.Pointer[live.Server] // nil while live view is not serving
+	mqCh     chan struct{} // closed when mq changes (mqChanged)
+	live     liveView      // live view's server (live.go; none in a nolive build)
 
 	// clock says whether the clock is trusted; its Run is the "time" part
 	// while [time] enable is on.
@@ -545,10 +544,7 @@ func (d *Daemon) status() control.Status {
 		ms := c.Status()
 		st.MQTT = &ms
 	}
-	if srv := d.live.Load(); srv != nil {
-		ls := srv.Status()
-		st.Live = &ls
-	}
+	st.Live = d.liveStatus()
 	ts := d.clockSync().Status()
 	st.Time = &ts
 	d.idMu.Lock()

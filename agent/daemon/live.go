@@ -1,3 +1,5 @@
+//go:build !nolive
+
 package daemon
 
 import (
@@ -5,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
+	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
@@ -15,6 +19,33 @@ import (
 
 // maxCredentialFile bounds live.turn_credential_file.
 const maxCredentialFile = 4 << 10
+
+// liveBuiltIn says that this build has live view (built without the
+// nolive tag).
+const liveBuiltIn = true
+
+// liveView is the live server while it serves.
+type liveView struct {
+	srv atomic.Pointer[live.Server] // nil while live view is not serving
+}
+
+// liveStatus is live view's part of the status report; nil while it does
+// not serve.
+func (d *Daemon) liveStatus() *control.LiveStatus {
+	srv := d.live.srv.Load()
+	if srv == nil {
+		return nil
+	}
+	ls := srv.Status()
+	out := &control.LiveStatus{Viewers: ls.Viewers, MaxViewers: ls.MaxViewers, Accepted: ls.Accepted,
+		Refused: ls.Refused, Dropped: ls.Dropped, LastRefusal: ls.LastRefusal,
+		Sessions: make([]control.LiveSessionStatus, 0, len(ls.Sessions))}
+	for _, s := range ls.Sessions {
+		out.Sessions = append(out.Sessions, control.LiveSessionStatus{ID: s.ID, Media: s.Media, State: s.State,
+			Started: s.Started, Sent: s.Sent, Skipped: s.Skipped, Bytes: s.Bytes})
+	}
+	return out
+}
 
 // runLive is the "live" part: with [live] enabled and MQTT configured it
 // answers the owner's signed live-view offers (package uplink/live), with
@@ -82,8 +113,8 @@ func (d *Daemon) serveLive(ctx context.Context, c *mqtt.Client, changed <-chan s
 		case <-sctx.Done():
 		}
 	}()
-	d.live.Store(srv)
-	defer d.live.Store(nil)
+	d.live.srv.Store(srv)
+	defer d.live.srv.Store(nil)
 	return srv.Run(sctx)
 }
 

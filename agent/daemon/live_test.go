@@ -1,55 +1,19 @@
+//go:build !nolive
+
 package daemon
 
 import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"image/jpeg"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/camagent/camagent/agent/control"
-	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/live"
 	"github.com/camagent/camagent/uplink/mqtt"
-	"github.com/camagent/camagent/uplink/mqtt/mqtttest"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
-
-// pair pairs the rig's device: the cloud signs an owner binding naming a
-// new owner key, which it returns.
-func (r *mqttRig) pair(t *testing.T) *ecdsa.PrivateKey {
-	cloud, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	owner, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ownerDER, err := identity.PublicKeyDER(owner.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: r.key.DeviceID(), OwnerAccount: "owner@example.com",
-		OwnerKey: ownerDER, Issued: time.Now()}, cloud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(identity.BindingPath(r.keyPath), binding, 0o600)
-	cloudPEM, _ := identity.PublicKeyPEM(cloud.Public())
-	r.cloudKey = r.dir + "/cloud.pub"
-	os.WriteFile(r.cloudKey, cloudPEM, 0o644)
-	return owner
-}
-
-// service connects the cloud service identity to the rig's broker.
-func (r *mqttRig) service(t *testing.T) paho.Client {
-	svc := paho.NewClient(paho.NewClientOptions().AddBroker(r.env.URL()).SetClientID(mqtttest.ServiceName).
-		SetTLSConfig(r.env.ServiceTLS(mqtttest.ServiceName)).SetConnectTimeout(patience))
-	if tok := svc.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
-		t.Fatalf("service connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { svc.Disconnect(0) })
-	return svc
-}
 
 // serviceTransport is the cloud relay's side of live signaling for one
 // device: offers published, answers subscribed, as the service identity.

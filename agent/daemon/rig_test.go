@@ -1,0 +1,49 @@
+package daemon
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/camagent/camagent/uplink/identity"
+	"github.com/camagent/camagent/uplink/mqtt/mqtttest"
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// The MQTT rig's pairing and service helpers, shared by the MQTT tests and
+// the live-view test (which a nolive build leaves out).
+
+// pair pairs the rig's device: the cloud signs an owner binding naming a
+// new owner key, which it returns.
+func (r *mqttRig) pair(t *testing.T) *ecdsa.PrivateKey {
+	cloud, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	owner, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ownerDER, err := identity.PublicKeyDER(owner.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: r.key.DeviceID(), OwnerAccount: "owner@example.com",
+		OwnerKey: ownerDER, Issued: time.Now()}, cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(identity.BindingPath(r.keyPath), binding, 0o600)
+	cloudPEM, _ := identity.PublicKeyPEM(cloud.Public())
+	r.cloudKey = r.dir + "/cloud.pub"
+	os.WriteFile(r.cloudKey, cloudPEM, 0o644)
+	return owner
+}
+
+// service connects the cloud service identity to the rig's broker.
+func (r *mqttRig) service(t *testing.T) paho.Client {
+	svc := paho.NewClient(paho.NewClientOptions().AddBroker(r.env.URL()).SetClientID(mqtttest.ServiceName).
+		SetTLSConfig(r.env.ServiceTLS(mqtttest.ServiceName)).SetConnectTimeout(patience))
+	if tok := svc.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
+		t.Fatalf("service connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { svc.Disconnect(0) })
+	return svc
+}
