@@ -34,6 +34,10 @@ armv7: $(OUT)/camagent-armv7 ## cross-build for linux/arm GOARM=7
 mipsle: $(OUT)/camagent-mipsle ## cross-build for linux/mipsle GOMIPS=softfloat
 cross: arm64 armv7 mipsle ## all three cross builds, with their sizes
 	@ls -l $(OUT)/camagent-arm64 $(OUT)/camagent-armv7 $(OUT)/camagent-mipsle | awk '{printf "  %-24s %6.2f MB\n", $$9, $$5/1e6}'
+	@# The small-board build (no live view, no Home Assistant) must build too;
+	@# vet checks it on every architecture without linking (cheap).
+	for a in arm64:: arm:7: mipsle::softfloat; do IFS=: read -r arch arm mips <<<"$$a"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=$$mips go vet -tags nolive,nohass ./agent/... || exit 1; done
 
 # The QEMU camera: ARCH=arm64 (the default, -M virt) or ARCH=mipsle (-M malta).
 ARCH ?= arm64
@@ -50,7 +54,7 @@ run: image ## boot the QEMU camera (vivid + SD image) and show the agent's log (
 shell: ## attach to the running QEMU camera's serial console
 	@CAMERA_ARCH=$(ARCH) bash scripts/qemu.sh shell
 
-size: ## the size budget: stripped and xz sizes per architecture, top packages, and the cost of pion+paho (TAGS=nolive,nohass)
+size: ## the size budget: stripped and xz sizes per architecture and tag set (default, nolive,nohass), top packages (TAGS=... for one set)
 	@bash scripts/size.sh $(TAGS)
 
 lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit cameras would hit)

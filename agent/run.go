@@ -30,5 +30,5 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return daemon.New(cfg, src, daemon.Deps{Console: stderr, Version: version}).Run(ctx)
+	return daemon.New(cfg, src, daemon.Deps{Console: stderr, Version: version, RuntimeLimits: true}).Run(ctx)
 }

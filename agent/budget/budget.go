@@ -78,6 +78,10 @@ type Settings struct {
 	PreRollMax int
 	// Viewers is live.max_viewers, 0 when live view is off.
 	Viewers int
+	// DriverBuffers is how many buffers the V4L2 driver maps into the
+	// process (capture.buffers; 0 for a synthetic or file source). They
+	// are resident but outside the Go heap.
+	DriverBuffers int
 }
 
 // Item is one line of the plan's accounting.
@@ -91,7 +95,7 @@ type Plan struct {
 	// Asked is what the plan was made for.
 	Asked Settings
 	// GoLimit is the Go memory limit (runtime/debug.SetMemoryLimit):
-	// Budget less Text. GCPercent is the GC target
+	// Budget less Text and the driver's buffers. GCPercent is the GC target
 	// (runtime/debug.SetGCPercent).
 	GoLimit   int64
 	GCPercent int
@@ -130,7 +134,7 @@ type Plan struct {
 func Fit(s Settings) Plan {
 	p := Plan{Asked: s, GCPercent: 100, RecorderQueue: MaxRecorderQueue,
 		ClipFPS: s.ClipFPS, PreRoll: s.PreRoll, Viewers: s.Viewers}
-	p.GoLimit = max(s.Budget-Text, 4*MiB)
+	p.GoLimit = max(s.Budget-Text-s.driver(), 4*MiB)
 	for {
 		p.account()
 		need := p.Need()
@@ -153,11 +157,13 @@ func (p *Plan) Heap() int64 {
 	return n
 }
 
-// Need is the resident size the plan expects at its peak: Text, and the
-// heap with the GC's headroom.
+// Need is the resident size the plan expects at its peak: Text, the
+// driver's buffers, and the heap with the GC's headroom.
 func (p *Plan) Need() int64 {
-	return Text + p.Heap()*int64(100+p.GCPercent)/100
+	return Text + p.Asked.driver() + p.Heap()*int64(100+p.GCPercent)/100
 }
+
+func (s Settings) driver() int64 { return int64(s.DriverBuffers) * int64(s.Frame) }
 
 // Sample is the expected size of one recorded sample: a JPEG of the
 // picture (raw cameras are encoded at about 0.2 bytes per pixel at the

@@ -60,6 +60,10 @@ func TestFitArithmetic(t *testing.T) {
 	if p.GoLimit != 64*MiB-Text || p.GCPercent != 100 {
 		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
 	}
+	s.DriverBuffers = 4
+	if p := Fit(s); p.GoLimit != 64*MiB-Text-4*640*480*2 || p.Need() != Text+4*640*480*2+2*heap {
+		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
+	}
 	if p.ClipFPS != 4 || p.PreRoll != 2*time.Second || p.Viewers != 1 || p.RecorderQueue != MaxRecorderQueue {
 		t.Errorf("settings changed in a roomy plan: %+v", p)
 	}
@@ -165,13 +169,13 @@ func TestPoolsBoundedUnderBudget(t *testing.T) {
 			for viewers := range 5 {
 				s := vga(mb*MiB, viewers)
 				s.Pixels, s.Frame = wh[0]*wh[1], wh[0]*wh[1]*2
-				s.ClipFPS, s.PreRoll = 10, 5*time.Second
+				s.ClipFPS, s.PreRoll, s.DriverBuffers = 10, 5*time.Second, 4
 				p := Fit(s)
 				if p.Over > 0 {
 					continue
 				}
 				frames := int64(p.Frames) * int64(s.Frame)
-				if frames > p.Heap() || p.Need() > s.Budget || p.GoLimit+Text != s.Budget {
+				if frames > p.Heap() || p.Need() > s.Budget || p.GoLimit+Text+int64(4*s.Frame) != s.Budget {
 					t.Errorf("%dx%d %d MiB %d viewers: %s", wh[0], wh[1], mb, viewers, p.String())
 				}
 				if p.Frames != 1+MotionQueue+1+p.RecorderQueue+1+1+p.Viewers*(LiveQueue+1) {

@@ -52,12 +52,13 @@ type Deps struct {
 	// Version is the agent's version, for the log, the status and the run
 	// record.
 	Version string
+	// RuntimeLimits sets the Go memory limit and GC target of the process
+	// from the memory plan (the agent does; tests, sharing one process,
+	// leave it off).
+	RuntimeLimits bool
 }
 
 func (dp *Deps) fill() {
-	if dp.OpenSource == nil {
-		dp.OpenSource = OpenSource
-	}
 	if dp.Root == "" {
 		dp.Root = "/"
 	}
@@ -81,11 +82,17 @@ func (dp *Deps) fill() {
 // OpenSource opens what capture.source names: the V4L2 device, or a synthetic
 // scene or Y4M file played at its own frame rate.
 func OpenSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Source, error) {
+	return openSource(c, 0, warn)
+}
+
+// openSource is OpenSource with a frame pool of pool frames (0: the
+// source's default).
+func openSource(c config.CaptureConfig, pool int, warn func(string, ...any)) (capture.Source, error) {
 	switch c.Source {
 	case "synthetic":
 		return capture.NewRealtime(func() (capture.Source, error) {
 			return synth.New(synth.Config{Scene: synth.Scene(c.Scene), Width: c.Width &^ 1, Height: c.Height &^ 1,
-				FPS: c.FPS, Format: capture.FormatYUYV})
+				FPS: c.FPS, Format: capture.FormatYUYV, Pool: pool})
 		}, true)
 	case "y4m":
 		return capture.NewRealtime(func() (capture.Source, error) {
@@ -93,7 +100,7 @@ func OpenSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Sour
 			if err != nil {
 				return nil, fmt.Errorf("capture: %w", err)
 			}
-			r, err := y4m.NewReader(f, y4m.ReaderOptions{})
+			r, err := y4m.NewReader(f, y4m.ReaderOptions{Pool: pool})
 			if err != nil {
 				f.Close()
 				return nil, fmt.Errorf("capture: %s: %w", c.File, err)
@@ -103,7 +110,7 @@ func OpenSource(c config.CaptureConfig, warn func(string, ...any)) (capture.Sour
 	default:
 		return capture.OpenV4L2(capture.V4L2Config{
 			Device: c.Device, Formats: c.PixelFormats(), Width: c.Width, Height: c.Height,
-			FPS: c.FPS, Buffers: c.Buffers, Controls: c.Controls, Warn: warn,
+			FPS: c.FPS, Buffers: c.Buffers, Controls: c.Controls, Warn: warn, Pool: pool,
 		})
 	}
 }
@@ -135,6 +142,7 @@ type Daemon struct {
 	parts    []part
 	pipe     pipeline
 	hw       *hardware
+	mem      memory                          // the memory budget's plan (memory.go)
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
 	mq       atomic.Pointer[mqtt.Client]     // nil while the mqtt part is not running; set by setMQ
 	mqMu     sync.Mutex
@@ -226,7 +234,8 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 			part{name: "control", run: d.serveControl, sections: []string{control}},
 			part{name: "config", run: d.watchConfig},
 			part{name: "storage", run: d.watchStorage, sections: []string{storage_}},
-			part{name: "time", run: d.runClock, sections: []string{time_}}),
+			part{name: "time", run: d.runClock, sections: []string{time_}},
+			part{name: "memory", run: d.watchMemory}),
 		stage("board", 1, part{name: "board", run: d.runHardware}),
 	)
 }
@@ -270,10 +279,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
-// openCamera opens the camera with the current capture config.
+// openCamera opens the camera with the current capture config, its frame
+// pool sized by the memory plan.
 func (d *Daemon) openCamera() (capture.Source, error) {
 	cfg, _ := d.config()
-	return d.deps.OpenSource(cfg.Capture, d.log.With("part", "capture").Warn)
+	warn := d.log.With("part", "capture").Warn
+	if d.deps.OpenSource != nil {
+		return d.deps.OpenSource(cfg.Capture, warn)
+	}
+	return openSource(cfg.Capture, d.memoryPlan(cfg).Frames, warn)
 }
 
 func (d *Daemon) newCard(mount string) *storage.Card {
@@ -556,6 +570,7 @@ func (d *Daemon) status() control.Status {
 		ss := store.Status()
 		st.Clips = &ss
 	}
+	st.Memory = d.memoryStatus(&st)
 	for _, p := range d.sup.Status() {
 		st.Parts = append(st.Parts, control.PartStatus{Name: p.Name, State: p.State, Since: p.Since,
 			Restarts: p.Restarts, LastError: p.LastError})

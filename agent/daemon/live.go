@@ -87,6 +87,15 @@ func (d *Daemon) runLive(ctx context.Context) error {
 func (d *Daemon) serveLive(ctx context.Context, c *mqtt.Client, changed <-chan struct{}, id *deviceIdentity, ice []live.ICEServer) error {
 	cfg, _ := d.config()
 	l := cfg.Live
+	viewers := d.memoryPlan(cfg).Viewers
+	if viewers == 0 {
+		d.log.With("part", "live").Warn("live view off: the memory budget leaves no room for a viewer", "max_viewers", l.MaxViewers)
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		}
+		return nil
+	}
 	srv, err := live.NewServer(live.Config{
 		DeviceID: id.id, Signer: id.key,
 		Owner:  func() (identity.OwnerBinding, error) { return d.ownerBinding(id.id) },
@@ -95,7 +104,7 @@ func (d *Daemon) serveLive(ctx context.Context, c *mqtt.Client, changed <-chan s
 		// Transport is the MQTT client's signaling on the device's own
 		// topics; offers and answers are verified by signature alone.
 		Transport:  c.Signaling(),
-		MaxViewers: l.MaxViewers, IdleTimeout: l.IdleTimeout.Duration, MaxSession: l.MaxSession.Duration,
+		MaxViewers: viewers, IdleTimeout: l.IdleTimeout.Duration, MaxSession: l.MaxSession.Duration,
 		FPS: l.FPS, Quality: l.JPEGQuality, OfferMaxLife: l.OfferMaxLife.Duration,
 		ICEServers: ice,
 		Logger:     d.log.With("part", "live"),

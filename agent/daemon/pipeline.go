@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camagent/camagent/agent/budget"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
@@ -18,9 +19,8 @@ import (
 // Queue depths of the frame consumers: motion wants the newest frame, the
 // recorder absorbs a short stall of the JPEG encoder.
 const (
-	motionQueue   = 2
-	recorderQueue = 8
-	keptEvents    = 100 // recent motion events for the status and the shell
+	motionQueue = budget.MotionQueue // the recorder's queue is the memory plan's
+	keptEvents  = 100                // recent motion events for the status and the shell
 	// completedQueue is how many completed clips the store's announcement
 	// holds for the uploader; beyond it the uploader finds them by asking
 	// the store.
@@ -150,12 +150,14 @@ func (d *Daemon) runRecorder(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	q := d.hub.Subscribe("recorder", recorderQueue)
+	// Queue depth, pre-roll and clip rate as the memory budget allows.
+	mp := d.memoryPlan(cfg)
+	q := d.hub.Subscribe("recorder", mp.RecorderQueue)
 	defer d.hub.Unsubscribe(q)
 	rec, err := recorder.New(recorder.Config{
 		Store: store, Queue: q, Logger: d.log.With("part", "recorder"),
-		PreRoll: s.PreRoll.Duration, PreRollBytes: s.PreRollMB << 20, PostRoll: s.PostRoll.Duration,
-		MaxClip: s.MaxClip.Duration, FPS: s.ClipFPS, Quality: s.JPEGQuality, FragmentDuration: s.Fragment.Duration,
+		PreRoll: mp.PreRoll, PreRollBytes: mp.PreRollBytes, PostRoll: s.PostRoll.Duration,
+		MaxClip: s.MaxClip.Duration, FPS: mp.ClipFPS, Quality: s.JPEGQuality, FragmentDuration: s.Fragment.Duration,
 	})
 	if err != nil {
 		return err

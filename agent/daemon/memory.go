@@ -1,0 +1,191 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/camagent/camagent/agent/budget"
+	"github.com/camagent/camagent/agent/config"
+	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/board"
+	"github.com/camagent/camagent/capture"
+)
+
+// memory is the daemon's memory budget: the plan for the current config and
+// picture (package agent/budget), which the parts read when they start.
+type memory struct {
+	mu      sync.Mutex
+	plan    budget.Plan
+	planned bool
+	limited bool // the Go memory limit and GC target were set from plan
+	overRSS bool // the last sample found RSS above the budget
+}
+
+// memoryEvery is how often the memory part samples RSS and re-plans.
+const memoryEvery = 10 * time.Second
+
+// memorySettings are the budget's inputs for cfg: the board's budget (or
+// memory_mb), the picture (the camera's once it streams, else the one the
+// config asks for) and the settings the plan may lower.
+func (d *Daemon) memorySettings(cfg config.Config) budget.Settings {
+	prof, _ := board.Lookup(cfg.Board)
+	b := prof.MemoryBudget
+	if cfg.MemoryMB > 0 {
+		b = int64(cfg.MemoryMB) << 20
+	}
+	if b == 0 {
+		b = board.MinMemoryBudget
+	}
+	f := d.capture.Stats().Format
+	if f.Width == 0 {
+		f = capture.Format{Pixel: capture.FormatYUYV, Width: cfg.Capture.Width, Height: cfg.Capture.Height}
+		if pf := cfg.Capture.PixelFormats(); len(pf) > 0 && cfg.Capture.Source == "v4l2" {
+			f.Pixel = pf[0]
+		}
+	}
+	s := budget.Settings{Budget: b, Frame: f.FrameSize(), Pixels: f.Width * f.Height,
+		Compressed: f.Pixel.Compressed(), H264: f.Pixel == capture.FormatH264, CaptureFPS: cfg.Capture.FPS,
+		ClipFPS: cfg.Storage.ClipFPS, PreRoll: cfg.Storage.PreRoll.Duration, PreRollMax: cfg.Storage.PreRollMB << 20}
+	if cfg.Capture.Source == "v4l2" || cfg.Capture.Source == "" {
+		s.DriverBuffers = cfg.Capture.Buffers
+	}
+	if liveBuiltIn && cfg.Live.Enabled && cfg.MQTT.Broker != "" {
+		s.Viewers = cfg.Live.MaxViewers
+	}
+	return s
+}
+
+// memoryPlan is the plan for cfg. When it differs from the last one it is
+// logged, and with Deps.RuntimeLimits the Go memory limit and GC target are
+// set from it.
+func (d *Daemon) memoryPlan(cfg config.Config) budget.Plan {
+	s := d.memorySettings(cfg)
+	d.mem.mu.Lock()
+	if d.mem.planned && d.mem.plan.Asked == s {
+		p := d.mem.plan
+		d.mem.mu.Unlock()
+		return p
+	}
+	p := budget.Fit(s)
+	d.mem.plan, d.mem.planned = p, true
+	d.mem.limited = d.deps.RuntimeLimits
+	if d.deps.RuntimeLimits {
+		debug.SetMemoryLimit(p.GoLimit)
+		debug.SetGCPercent(p.GCPercent)
+	}
+	d.mem.mu.Unlock()
+	log := d.log.With("part", "memory")
+	switch {
+	case p.Over > 0:
+		log.Warn("memory budget too small for this picture even after every step down", "plan", p.String(), "degraded", p.Steps)
+	case len(p.Steps) > 0:
+		log.Info("memory plan", "plan", p.String(), "degraded", p.Steps)
+	default:
+		log.Info("memory plan", "plan", p.String())
+	}
+	return p
+}
+
+// watchMemory is the "memory" part: every memoryEvery it re-plans (the
+// camera's real picture, a new memory_mb) and restarts the parts whose
+// sizes that changed, and it warns when the resident size is above the
+// budget (once per crossing).
+func (d *Daemon) watchMemory(ctx context.Context) error {
+	cfg, _ := d.config()
+	last := d.memoryPlan(cfg)
+	t := time.NewTicker(memoryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		cfg, _ = d.config()
+		p := d.memoryPlan(cfg)
+		// Changes of the parts' own sections restart them already; only
+		// a new budget or picture is this part's to act on.
+		if p.Asked.Budget != last.Asked.Budget || p.Asked.Frame != last.Asked.Frame {
+			for _, name := range restartsFor(last, p) {
+				d.log.Info("memory plan changed: restarting", "part", name)
+				d.sup.Restart(name)
+			}
+		}
+		last = p
+		rss, err := budget.ReadRSS(d.deps.ProcRoot, os.Getpagesize())
+		if err != nil {
+			continue
+		}
+		over := rss > p.Asked.Budget
+		d.mem.mu.Lock()
+		crossed := over != d.mem.overRSS
+		d.mem.overRSS = over
+		d.mem.mu.Unlock()
+		if crossed && over {
+			d.log.Warn("resident memory above the budget", "part", "memory", "rss_mb", rss>>20, "budget_mb", p.Asked.Budget>>20)
+		} else if crossed {
+			d.log.Info("resident memory back within the budget", "part", "memory", "rss_mb", rss>>20, "budget_mb", p.Asked.Budget>>20)
+		}
+	}
+}
+
+// restartsFor names the parts whose sizes differ between plans a and b.
+func restartsFor(a, b budget.Plan) []string {
+	var out []string
+	if a.Frames != b.Frames {
+		out = append(out, "capture")
+	}
+	if a.RecorderQueue != b.RecorderQueue || a.PreRollBytes != b.PreRollBytes || a.ClipFPS != b.ClipFPS || a.PreRoll != b.PreRoll {
+		out = append(out, "recorder")
+	}
+	if a.Viewers != b.Viewers {
+		out = append(out, "live")
+	}
+	return out
+}
+
+// memoryStatus is the memory part of the status report: the plan, what the
+// process uses, and each pool's fill (from st, filled in before).
+func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
+	cfg, _ := d.config()
+	p := d.memoryPlan(cfg)
+	d.mem.mu.Lock()
+	limited := d.mem.limited
+	d.mem.mu.Unlock()
+	ms := &control.MemoryStatus{BudgetBytes: p.Asked.Budget, PeakBytes: p.Need(), Degraded: p.Steps, OverBytes: p.Over}
+	if limited {
+		ms.GoLimitBytes, ms.GCPercent = p.GoLimit, p.GCPercent
+	}
+	if rss, err := budget.ReadRSS(d.deps.ProcRoot, os.Getpagesize()); err == nil {
+		ms.RSSBytes = rss
+	}
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	metrics.Read(samples)
+	if samples[0].Value.Kind() == metrics.KindUint64 {
+		ms.HeapBytes = samples[0].Value.Uint64()
+	}
+	if samples[1].Value.Kind() == metrics.KindUint64 {
+		ms.GoBytes = samples[1].Value.Uint64()
+	}
+	cs := d.capture.Stats()
+	if cs.PoolSize > 0 {
+		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "frames", Used: int64(cs.PoolUsed), Size: int64(cs.PoolSize), Unit: "frames"})
+	}
+	for _, q := range d.hub.Stats() {
+		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "queue " + q.Name, Used: int64(q.Queued), Size: int64(q.Depth), Unit: "frames"})
+	}
+	if r := st.Recorder; r != nil {
+		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "pre-roll", Used: r.PreRollBytes, Size: int64(p.PreRollBytes), Unit: "bytes"})
+	}
+	if l := st.Live; l != nil {
+		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "live viewers", Used: int64(l.Viewers), Size: int64(l.MaxViewers), Unit: "viewers"})
+	}
+	if m := st.MQTT; m != nil {
+		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "mqtt queue", Used: int64(m.Queued), Size: int64(cfg.MQTT.QueueSize), Unit: "messages"})
+	}
+	return ms
+}
