@@ -49,7 +49,11 @@ const (
 // Lower limits of the degradation steps: Fit does not go below them (nor
 // raises a setting that was asked lower).
 const (
-	MinGCPercent = 25
+	// StartGCPercent is the GC target a roomy plan gets: half the Go
+	// default, since most of the heap is pointer-free frame buffers that a
+	// cycle does not scan, so collecting more often is cheap.
+	StartGCPercent = 50
+	MinGCPercent   = 25
 	MinClipFPS   = 2
 	MinPreRoll   = time.Second
 	// MinPreRollBytes is the recorder's smallest pre-roll ring.
@@ -124,7 +128,7 @@ type Plan struct {
 // fit it gives up, in this order:
 //
 //  1. recorder queue depth, 8 -> 4 -> 2 (a stall of the encoder drops frames sooner);
-//  2. the GC target, 100 -> 50 -> 25 (more CPU for the collector; frames
+//  2. the GC target, 50 -> 25 (more CPU for the collector; frames
 //     are pointer-free, so a cycle is cheap);
 //  3. clip frame rate, halved down to 2 fps;
 //  4. pre-roll, halved down to 1 s;
@@ -132,7 +136,7 @@ type Plan struct {
 //
 // When nothing is left to give up, Over says by how much it misses.
 func Fit(s Settings) Plan {
-	p := Plan{Asked: s, GCPercent: 100, RecorderQueue: MaxRecorderQueue,
+	p := Plan{Asked: s, GCPercent: StartGCPercent, RecorderQueue: MaxRecorderQueue,
 		ClipFPS: s.ClipFPS, PreRoll: s.PreRoll, Viewers: s.Viewers}
 	p.GoLimit = max(s.Budget-Text-s.driver(), 4*MiB)
 	for {

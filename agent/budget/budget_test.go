@@ -54,14 +54,14 @@ func TestFitArithmetic(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("items missing: %v", want)
 	}
-	if p.Heap() != heap || p.Need() != Text+2*heap {
-		t.Errorf("heap %d need %d, want %d and %d", p.Heap(), p.Need(), heap, Text+2*heap)
+	if p.Heap() != heap || p.Need() != Text+heap*3/2 {
+		t.Errorf("heap %d need %d, want %d and %d", p.Heap(), p.Need(), heap, Text+heap*3/2)
 	}
-	if p.GoLimit != 64*MiB-Text || p.GCPercent != 100 {
+	if p.GoLimit != 64*MiB-Text || p.GCPercent != StartGCPercent {
 		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
 	}
 	s.DriverBuffers = 4
-	if p := Fit(s); p.GoLimit != 64*MiB-Text-4*640*480*2 || p.Need() != Text+4*640*480*2+2*heap {
+	if p := Fit(s); p.GoLimit != 64*MiB-Text-4*640*480*2 || p.Need() != Text+4*640*480*2+heap*3/2 {
 		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
 	}
 	if p.ClipFPS != 4 || p.PreRoll != 2*time.Second || p.Viewers != 1 || p.RecorderQueue != MaxRecorderQueue {
@@ -131,7 +131,7 @@ func TestFitOrder(t *testing.T) {
 	}
 	want := []string{
 		"recorder queue 8 -> 4", "recorder queue 4 -> 2",
-		"gc target 100% -> 50%", "gc target 50% -> 25%",
+		"gc target 50% -> 25%",
 		"clip_fps 10 -> 5", "clip_fps 5 -> 2.5", "clip_fps 2.5 -> 2",
 		"pre_roll 5s -> 2.5s", "pre_roll 2.5s -> 1.3s", "pre_roll 1.3s -> 1s",
 		"live viewers 2 -> 1", "live viewers 1 -> 0",

@@ -102,7 +102,8 @@ type MemoryStatus struct {
 	BudgetBytes int64 `json:"budget_bytes"`
 	RSSBytes    int64 `json:"rss_bytes"`
 	// HeapBytes is the Go heap's live and not yet collected objects;
-	// GoBytes all the memory the Go runtime has mapped and not returned.
+	// GoBytes all the memory the Go runtime holds (mapped, less what it
+	// returned to the kernel): what the Go memory limit counts.
 	HeapBytes uint64 `json:"heap_bytes"`
 	GoBytes   uint64 `json:"go_bytes"`
 	// GoLimitBytes and GCPercent are what the agent set (the Go memory

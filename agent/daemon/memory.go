@@ -163,14 +163,19 @@ func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
 	if rss, err := budget.ReadRSS(d.deps.ProcRoot, os.Getpagesize()); err == nil {
 		ms.RSSBytes = rss
 	}
-	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	// What the Go memory limit counts: everything the runtime mapped,
+	// less what it returned to the kernel.
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(samples)
-	if samples[0].Value.Kind() == metrics.KindUint64 {
-		ms.HeapBytes = samples[0].Value.Uint64()
+	u := func(i int) uint64 {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			return samples[i].Value.Uint64()
+		}
+		return 0
 	}
-	if samples[1].Value.Kind() == metrics.KindUint64 {
-		ms.GoBytes = samples[1].Value.Uint64()
-	}
+	ms.HeapBytes = u(0)
+	ms.GoBytes = u(1) - min(u(2), u(1))
 	cs := d.capture.Stats()
 	if cs.PoolSize > 0 {
 		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "frames", Used: int64(cs.PoolUsed), Size: int64(cs.PoolSize), Unit: "frames"})
