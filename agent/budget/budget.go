@@ -14,8 +14,9 @@ const MiB = 1 << 20
 // rounded up.
 const (
 	// Text is the binary's code and read-only data that stay resident
-	// (measured: resident size less the Go runtime's memory, 6 MB on amd64). It is outside the
-	// Go memory limit, so it is taken off the budget first.
+	// (measured: resident size less the Go runtime's memory, 6 MB on
+	// amd64). It is outside the Go memory limit, so it is taken off the
+	// budget first.
 	Text = 6 * MiB
 	// Runtime is the Go heap that does not scale with the picture: the
 	// runtime's own structures, goroutine stacks, the log ring, TLS
