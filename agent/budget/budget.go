@@ -55,8 +55,8 @@ const (
 	// cycle does not scan, so collecting more often is cheap.
 	StartGCPercent = 50
 	MinGCPercent   = 25
-	MinClipFPS   = 2
-	MinPreRoll   = time.Second
+	MinClipFPS     = 2
+	MinPreRoll     = time.Second
 	// MinPreRollBytes is the recorder's smallest pre-roll ring.
 	MinPreRollBytes = 64 << 10
 )
