@@ -132,8 +132,9 @@ func profiles() []Profile {
 			Firmware:   true,
 			HardwareID: []string{machineIDPath},
 			// A small camera: 64-128 MB of RAM shared with the kernel, the
-			// ISP and the encoder. Room for one live viewer at 640x480.
-			MemoryBudget: 32 << 20,
+			// ISP and the encoder. The budget of issue 11 without a live
+			// viewer; a camera with live view on needs memory_mb = 36.
+			MemoryBudget: 24 << 20,
 		},
 		{
 			Name:        "raspberry-pi",
