@@ -9,7 +9,7 @@ import (
 // APP11 (JPEG XT) framing of the manifest store.
 const (
 	markerAPP11   = 0xEB
-	boxInstance   = 0x0211 // En: the instance number C2PA writers use
+	boxInstance   = 0x0211             // En: the instance number C2PA writers use
 	segHeader     = 2 + 2 + 2 + 4      // Lp, CI "JP", En, Z (what Lp counts besides the box bytes)
 	maxSegPayload = 0xFFFF - segHeader // box bytes in one segment: 65,525
 )

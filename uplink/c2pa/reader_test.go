@@ -136,10 +136,10 @@ func TestOfficialReader(t *testing.T) {
 	}
 
 	want := map[string]string{
-		"pixel byte flipped":                          "assertion.dataHash.mismatch",
+		"pixel byte flipped":                         "assertion.dataHash.mismatch",
 		"manifest moved to another camera's picture": "assertion.dataHash.mismatch",
-		"assertion changed":                           "assertion.hashedURI.mismatch",
-		"signature changed":                           "claimSignature.mismatch",
+		"assertion changed":                          "assertion.hashedURI.mismatch",
+		"signature changed":                          "claimSignature.mismatch",
 	}
 	for _, tc := range tamperCases {
 		t.Run(tc.name, func(t *testing.T) {
