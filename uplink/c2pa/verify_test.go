@@ -6,7 +6,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -195,5 +197,26 @@ func BenchmarkSignJPEG(b *testing.B) {
 		if _, err := r.signer.SignJPEG(img, captured); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestLoadChain(t *testing.T) {
+	r := newRig(t)
+	dir := t.TempDir()
+	p := ChainPath(dir + "/device.key")
+	leaf := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.cert.Raw})
+	if err := os.WriteFile(p, append(leaf, r.ca.CertPEM()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := LoadChain(p)
+	if err != nil || len(chain) != 2 || !chain[0].Equal(r.cert) {
+		t.Fatalf("%v %d", err, len(chain))
+	}
+	if _, err := New(Config{Key: r.key, Chain: chain}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte("junk"), 0o644)
+	if _, err := LoadChain(p); err == nil {
+		t.Fatal("junk chain loaded")
 	}
 }
