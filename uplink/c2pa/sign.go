@@ -54,6 +54,7 @@ type Signer struct {
 	deviceID string
 	version  string
 	prot     []byte // the COSE protected header (bstr contents)
+	pad      int    // bytes of padding in the data hash (tests: a store over one segment)
 }
 
 // New checks cfg and returns a Signer.
@@ -145,7 +146,7 @@ func (s *Signer) SignJPEG(img []byte, captured time.Time) ([]byte, error) {
 	label := "urn:c2pa:" + newUUID()
 	m := manifestParts{
 		label:    label,
-		dataHash: dataHash{Name: "jumbf manifest", Alg: "sha256", Hash: sum[:], Pad: []byte{}},
+		dataHash: dataHash{Name: "jumbf manifest", Alg: "sha256", Hash: sum[:], Pad: make([]byte, s.pad)},
 		actions: actions{Actions: []action{{Action: "c2pa.created", DigitalSourceType: SourceCapture,
 			SoftwareAgent: &generatorInfo{Name: Generator, Version: s.version}}}},
 		capture: capture{Device: s.deviceID, Captured: captured.UTC().Format(time.RFC3339Nano)},
