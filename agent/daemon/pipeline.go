@@ -156,6 +156,7 @@ func (d *Daemon) runRecorder(ctx context.Context) error {
 		Store: store, Queue: q, Logger: d.log.With("part", "recorder"),
 		PreRoll: s.PreRoll.Duration, PreRollBytes: s.PreRollMB << 20, PostRoll: s.PostRoll.Duration,
 		MaxClip: s.MaxClip.Duration, FPS: s.ClipFPS, Quality: s.JPEGQuality, FragmentDuration: s.Fragment.Duration,
+		Credentials: d.credentials(),
 	})
 	if err != nil {
 		return err
