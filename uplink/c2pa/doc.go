@@ -36,6 +36,16 @@
 //     No time-stamp token: a camera often cannot reach a time-stamp
 //     authority, so the signature's time is only the claim's own statement.
 //
+// What the official reader (@contentauth/c2pa-wasm 0.15.0, C2PA 2.4) says of
+// such a manifest: no status about the missing time stamp at all; the
+// signature is "claimSignature.insideValidity" judged against the reading
+// time, so a picture read while the device's certificate is valid is Valid
+// (Trusted with the dev CA as trust anchor), and the same picture read after
+// the certificate expired is Invalid ("signingCredential.expired"), however
+// long before it was signed. Certificates last two years (devca); a time
+// stamp from a TSA when the camera is online, or re-signing archived
+// pictures, is what would keep old pictures valid. Verify behaves the same.
+//
 // # Signing identity
 //
 // The device key (a crypto.Signer from package identity) signs; the key never

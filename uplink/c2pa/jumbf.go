@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // JUMBF (ISO/IEC 19566-5) description-box types the manifest store uses: the
@@ -97,7 +98,7 @@ func nextBox(b []byte) (typ string, payload, rest []byte, err error) {
 		size, hdr = binary.BigEndian.Uint64(b[8:]), 16
 	}
 	if size < hdr || size > uint64(len(b)) {
-		return "", nil, nil, fmt.Errorf("%w: box %q of %d bytes in %d", ErrMalformed, printable(typ), size, len(b))
+		return "", nil, nil, fmt.Errorf("%w: box %s of %d bytes in %d", ErrMalformed, printable(typ), size, len(b))
 	}
 	return typ, b[hdr:size], b[size:], nil
 }
@@ -109,7 +110,7 @@ func parseSuperbox(b []byte, depth int) (*jbox, []byte, error) {
 		return nil, nil, err
 	}
 	if typ != "jumb" {
-		return nil, nil, fmt.Errorf("%w: box %q where a JUMBF superbox belongs", ErrMalformed, printable(typ))
+		return nil, nil, fmt.Errorf("%w: box %s where a JUMBF superbox belongs", ErrMalformed, printable(typ))
 	}
 	if depth > maxDepth {
 		return nil, nil, fmt.Errorf("%w: nested deeper than %d", ErrMalformed, maxDepth)
@@ -132,7 +133,7 @@ func parseSuperbox(b []byte, depth int) (*jbox, []byte, error) {
 	}
 	for len(inner) > 0 {
 		if len(jb.children)+len(jb.content) >= maxChildren {
-			return nil, nil, fmt.Errorf("%w: over %d boxes in %q", ErrMalformed, maxChildren, printable(jb.label))
+			return nil, nil, fmt.Errorf("%w: over %d boxes in %s", ErrMalformed, maxChildren, printable(jb.label))
 		}
 		if len(inner) >= 8 && string(inner[4:8]) == "jumb" {
 			c, r, err := parseSuperbox(inner, depth+1)
@@ -167,13 +168,13 @@ func (j *jbox) cbor() ([]byte, error) {
 			return c.data, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %q has no CBOR content box", ErrMalformed, printable(j.label))
+	return nil, fmt.Errorf("%w: %s has no CBOR content box", ErrMalformed, printable(j.label))
 }
 
-// printable shortens and quotes-safe outside text for error messages.
+// printable quotes outside text (at most 64 bytes of it) for error messages.
 func printable(s string) string {
 	if len(s) > 64 {
 		s = s[:64]
 	}
-	return fmt.Sprintf("%q", s)[1 : len(fmt.Sprintf("%q", s))-1]
+	return strconv.Quote(s)
 }

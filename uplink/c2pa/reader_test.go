@@ -2,6 +2,9 @@ package c2pa
 
 import (
 	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/camagent/camagent/uplink/ingest/devca"
 )
@@ -124,8 +128,11 @@ func TestOfficialReader(t *testing.T) {
 	if _, err := Verify(split, r.ca.Pool()); err != nil {
 		t.Fatal(err)
 	}
+	// Signed while its certificate was valid, read after it expired: with
+	// no time stamp, the reader judges the certificate at reading time.
+	expired := expiredSigner(t, r).signJPEG(t, testJPEG(t, 64, 48), time.Now().Add(-36*time.Hour))
 	jobs := []readJob{{file, "image/jpeg", ""}, {file, "image/jpeg", caPEM}, {file, "image/jpeg", "none"}, {file, "image/jpeg", otherPEM},
-		{write("split.jpg", split), "image/jpeg", caPEM}}
+		{write("split.jpg", split), "image/jpeg", caPEM}, {write("expired.jpg", expired), "image/jpeg", caPEM}}
 	for i, tc := range tamperCases {
 		jobs = append(jobs, readJob{write(fmt.Sprintf("tampered%d.jpg", i), tc.make(t, r, signed)), "image/jpeg", caPEM})
 	}
@@ -158,6 +165,12 @@ func TestOfficialReader(t *testing.T) {
 		t.Fatalf("store split over three APP11 segments: %+v", rep)
 	}
 
+	if rep := reps[5]; rep.Error != "" || rep.ValidationState != "Invalid" || !slices.Contains(rep.failures(), "signingCredential.expired") {
+		t.Fatalf("expired signer, no time stamp: %+v", rep)
+	} else {
+		t.Logf("signed in the certificate's validity, read after it expired (no time stamp): %s, failures %v", rep.ValidationState, rep.failures())
+	}
+
 	for i, rep := range reps[2:4] {
 		if f := rep.failures(); rep.Error != "" || !slices.Equal(f, []string{"signingCredential.untrusted"}) {
 			t.Fatalf("anchors %s: want only signingCredential.untrusted, got %+v", jobs[2+i].Anchors, rep)
@@ -172,7 +185,7 @@ func TestOfficialReader(t *testing.T) {
 		"signature changed":                          "claimSignature.mismatch",
 	}
 	for i, tc := range tamperCases {
-		rep := reps[5+i]
+		rep := reps[6+i]
 		code, ok := want[tc.name]
 		switch {
 		case !ok: // the re-encoded picture has no manifest at all
@@ -186,6 +199,35 @@ func TestOfficialReader(t *testing.T) {
 			t.Logf("%s: reader: %s, failures %v", tc.name, rep.ValidationState, rep.failures())
 		}
 	}
+}
+
+// expiredSigner is the rig's device with a C2PA certificate that expired a
+// day ago (valid from two days ago).
+func expiredSigner(t *testing.T, r *rig) *Signer {
+	t.Helper()
+	now := time.Now()
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: r.signer.DeviceID()}, NotBefore: now.Add(-48 * time.Hour),
+		NotAfter: now.Add(-24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:        []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+		UnknownExtKeyUsage: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 36}}, BasicConstraintsValid: true}
+	cert, err := r.ca.Issue(tmpl, r.key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Key: r.key, Chain: []*x509.Certificate{cert, r.ca.Certificate()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *Signer) signJPEG(t *testing.T, img []byte, captured time.Time) []byte {
+	t.Helper()
+	out, err := s.SignJPEG(img, captured)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func codes(items []struct{ Code, Explanation string }) []string {

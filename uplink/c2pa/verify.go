@@ -143,14 +143,14 @@ func Verify(img []byte, roots *x509.CertPool) (*Credential, error) {
 		boxes[label] = b
 	}
 	var (
-		dh  dataHash
-		act actions
-		cap capture
+		dh   dataHash
+		act  actions
+		capt capture
 	)
 	for _, a := range []struct {
 		label string
 		v     any
-	}{{LabelDataHash, &dh}, {LabelActions, &act}, {LabelCapture, &cap}} {
+	}{{LabelDataHash, &dh}, {LabelActions, &act}, {LabelCapture, &capt}} {
 		b := boxes[a.label]
 		if b == nil {
 			return nil, fmt.Errorf("%w: the claim does not name a %s assertion", ErrMalformed, a.label)
@@ -178,7 +178,7 @@ func Verify(img []byte, roots *x509.CertPool) (*Credential, error) {
 		return nil, fmt.Errorf("%w: %s: the first action is not c2pa.created", ErrMalformed, LabelActions)
 	}
 	cr.SourceType = act.Actions[0].DigitalSourceType
-	if cr.Captured, err = time.Parse(time.RFC3339Nano, cap.Captured); err != nil {
+	if cr.Captured, err = time.Parse(time.RFC3339Nano, capt.Captured); err != nil {
 		return nil, fmt.Errorf("%w: %s: time: %v", ErrMalformed, LabelCapture, err)
 	}
 	// The signature.
@@ -192,8 +192,8 @@ func Verify(img []byte, roots *x509.CertPool) (*Credential, error) {
 	if cr.DeviceID, err = identity.CertDeviceID(cr.Signer); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUntrusted, err)
 	}
-	if cap.Device != cr.DeviceID {
-		return nil, fmt.Errorf("%w: %s says %s, the certificate %s", ErrWrongDevice, LabelCapture, printable(cap.Device), cr.DeviceID)
+	if capt.Device != cr.DeviceID {
+		return nil, fmt.Errorf("%w: %s says %s, the certificate %s", ErrWrongDevice, LabelCapture, printable(capt.Device), cr.DeviceID)
 	}
 	if roots != nil {
 		if err := checkTrust(cr, roots); err != nil {
