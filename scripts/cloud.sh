@@ -6,7 +6,8 @@
 #       makes it) against the cloud in DATA [out/cloud], paired to ACCOUNT
 #       [dev]: camcloud init (once per DATA); the device key (the one already
 #       on the card, else a new one made by camagent provision on the host);
-#       camcloud enroll of its CSR into device.crt; camcloud pair into
+#       camcloud enroll of its CSR into device.crt (and the C2PA claim-signing
+#       chain into c2pa.crt, for Content Credentials); camcloud pair into
 #       owner.binding; and the cloud's ca.crt and pairing.pub. All of it goes to
 #       camagent/identity/ on the card, where scripts/qemu/camagent.toml looks.
 #       Does nothing when the card already holds this cloud's CA, a
@@ -25,7 +26,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 camagent=${CAMAGENT_HOST:-$top/out/camagent}
 camcloud=${CAMCLOUD:-$top/out/camcloud}
 dir=camagent/identity # on the card
-files=(device.key device.crt owner.binding ca.crt pairing.pub)
+files=(device.key device.crt owner.binding ca.crt pairing.pub c2pa.crt)
 
 say() { printf 'cloud: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -98,7 +99,8 @@ cmd_card() {
 
   # Provisioned already for this cloud?
   if get "$img" "$fs" ca.crt "$tmp/ca.crt" && cmp -s "$tmp/ca.crt" "$data/ca.crt" &&
-    get "$img" "$fs" device.crt "$tmp/device.crt" && get "$img" "$fs" owner.binding "$tmp/owner.binding"; then
+    get "$img" "$fs" device.crt "$tmp/device.crt" && get "$img" "$fs" owner.binding "$tmp/owner.binding" &&
+    get "$img" "$fs" c2pa.crt "$tmp/c2pa.crt"; then
     get "$img" "$fs" device.key "$tmp/device.key" || die "$img has a certificate but no device key"
     chmod 600 "$tmp/device.key"
     id=$("$camagent" provision -key "$tmp/device.key" | sed -n 's/^device id: //p')
@@ -117,7 +119,7 @@ cmd_card() {
   out=$("$camagent" provision -key "$tmp/device.key") || die "camagent provision failed"
   id=$(sed -n 's/^device id: //p' <<<"$out")
   [ -n "$id" ] || die "camagent provision printed no device id: $out"
-  "$camcloud" enroll -data "$data" -csr "$tmp/device.csr" -out "$tmp/device.crt" >/dev/null
+  "$camcloud" enroll -data "$data" -csr "$tmp/device.csr" -out "$tmp/device.crt" -c2pa-out "$tmp/c2pa.crt" >/dev/null
   out=$("$camcloud" pair -data "$data" -device "$id" -account "$account" -out "$tmp/owner.binding")
   # The viewer token pair prints for a new account is not needed:
   # camcloud list makes one from the data folder.

@@ -20,6 +20,10 @@ host_pkgs=(qemu-system-arm qemu-user-static cpio kmod dosfstools mtools e2fsprog
 # the MIPS camera (qemu-system-mipsel) and `make size` (xz)
 host_pkgs+=(qemu-system-mips xz-utils)
 
+# The official C2PA reader the Content Credentials tests run (node + npm; a
+# nodesource nodejs already brings npm, so only ask apt when one is missing).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then host_pkgs+=(nodejs npm); fi
+
 say() { printf 'deps: %s\n' "$*" >&2; }
 
 as_root() {
@@ -98,3 +102,16 @@ fetch_fsck() {
 }
 fetch_fsck "$guest" arm64
 fetch_fsck "$guest-mipsle" mipsel
+
+# The Content Authenticity Initiative's official C2PA reader (c2pa-rs as
+# WebAssembly, npm @contentauth/c2pa-wasm) that uplink/c2pa's tests run in
+# node, installed exactly as package-lock.json pins it (node_modules is
+# ignored by git). Re-run when the lock changes: a copy of the lock installed
+# last is kept in node_modules/.camagent-lock.
+c2pa_tools=$top/uplink/c2pa/testdata/tools
+if ! cmp -s "$c2pa_tools/package-lock.json" "$c2pa_tools/node_modules/.camagent-lock" 2>/dev/null ||
+   [ ! -f "$c2pa_tools/node_modules/@contentauth/c2pa-wasm/pkg/c2pa_bg.wasm" ]; then
+  say "installing the C2PA reader (npm ci in $c2pa_tools)"
+  (cd "$c2pa_tools" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+    cp package-lock.json node_modules/.camagent-lock)
+fi

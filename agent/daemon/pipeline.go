@@ -158,6 +158,7 @@ func (d *Daemon) runRecorder(ctx context.Context) error {
 		Store: store, Queue: q, Logger: d.log.With("part", "recorder"),
 		PreRoll: mp.PreRoll, PreRollBytes: mp.PreRollBytes, PostRoll: s.PostRoll.Duration,
 		MaxClip: s.MaxClip.Duration, FPS: mp.ClipFPS, Quality: s.JPEGQuality, FragmentDuration: s.Fragment.Duration,
+		Credentials: d.credentials(),
 	})
 	if err != nil {
 		return err

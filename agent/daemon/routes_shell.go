@@ -144,6 +144,9 @@ type shellConfig struct {
 	Unlock control.UnlockConfig
 	// SnapshotWait bounds the wait for a frame (default 5 s).
 	SnapshotWait time.Duration
+	// Credentials, if set, returns the Content Credentials signer that
+	// snapshots are signed with (nil: unsigned).
+	Credentials func() jpegSigner
 }
 
 // shellServer serves the shell's routes.
@@ -209,6 +212,7 @@ func (d *Daemon) shell() *shellServer {
 			return nil
 		},
 		KeyPath:        cfg.Identity.Key,
+		Credentials:    d.credentials,
 		VendorKeyPath:  DefaultVendorKeyPath,
 		PairingKeyPath: cfg.Identity.CloudKey,
 		Actions: newBoardActions(boardActionsConfig{
@@ -745,6 +749,15 @@ func (s *shellServer) snapshot(ctx context.Context) (control.SnapshotResponse, i
 	f.Release()
 	if err != nil {
 		return fail(http.StatusUnsupportedMediaType, "snapshot: %v", err)
+	}
+	if c := s.cfg.Credentials; c != nil {
+		if cs := c(); cs != nil {
+			if signed, err := cs.SignJPEG(data, at); err == nil {
+				data = signed
+			} else {
+				s.log.Warn("snapshot: content credentials not added", "err", err)
+			}
+		}
 	}
 	dir := filepath.Join(card.Dir(), "snapshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

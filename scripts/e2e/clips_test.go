@@ -55,6 +55,7 @@ type clipRun struct {
 	deviceID  string
 	seq       string // of its signed manifest
 	agent     string // camagent built for the host
+	caFile    string // the dev cloud's CA (PEM): the trust anchor of the thumbnail's content credentials
 	sha       string // of the .mp4, once checked
 	// cloudBytes is the clip's size as the dev cloud lists it (0: not
 	// uploaded, or not checked).
@@ -309,11 +310,11 @@ func powerCut(t *testing.T, root string, cam camera, img, fwd string, first *cli
 	}}, img, frames)
 	fsck, err := exec.Command("fsck.vfat", "-n", img).CombinedOutput()
 	t.Logf("fsck.vfat -n after the power cut and recovery (exit %v; a set dirty bit is expected):\n%s", err, fsck)
-	checkClip(t, img, &clipRun{name: name, recovered: true, deviceID: first.deviceID, agent: first.agent},
+	checkClip(t, img, &clipRun{name: name, recovered: true, deviceID: first.deviceID, agent: first.agent, caFile: first.caFile},
 		filepath.Join(t.TempDir(), "recovered"))
 	// The clips sealed before the cut are there and whole.
 	evA, _ := strconv.ParseUint(strings.Trim(eventA, "[]"), 10, 64)
-	if checkClip(t, img, &clipRun{name: nameA, event: evA, deviceID: first.deviceID, agent: first.agent},
+	if checkClip(t, img, &clipRun{name: nameA, event: evA, deviceID: first.deviceID, agent: first.agent, caFile: first.caFile},
 		filepath.Join(t.TempDir(), "sealed-before-cut")) == "" {
 		t.Errorf("%s, sealed and signed before the power cut, did not survive it\n%s", nameA, hintAtomic)
 	}
@@ -442,6 +443,13 @@ func checkClip(t *testing.T, img string, c *clipRun, dir string) (sha string) {
 		errorf("camagent verify -pin %s %s: %v, want OK for the signature, the clip and the thumbnail\n%s\n"+
 			"next: camagent verify (agent/verify.go) says which check failed; compare the manifest's sha256 "+
 			"with the .json's", c.deviceID, clip, err, out)
+	}
+	// Content Credentials (C2PA) on the recorder's thumbnail; recovery's
+	// thumbnails (made by storage after a power cut) are not signed yet.
+	if !c.recovered {
+		if err := checkCredentials(t, thumb, c.caFile, c.deviceID); err != nil {
+			errorf("%v", err)
+		}
 	}
 	if c.cloudBytes != 0 && c.cloudBytes != int64(len(video)) {
 		errorf("%s: the dev cloud lists %d bytes, the card holds %d", c.name, c.cloudBytes, len(video))

@@ -297,6 +297,7 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 		ph.done("agent load")
 		c = motionClip(t, v, tc.late)
 		c.agent = cloud.tools.agent
+		c.caFile = filepath.Join(cloud.data, "ca.crt")
 		if c.deviceID != deviceID {
 			t.Errorf("the clip was signed by device %s, the card was provisioned for %s", c.deviceID, deviceID)
 		}

@@ -63,6 +63,13 @@ type Config struct {
 	// WriteQueue is how many encoded frames may wait for the writer.
 	// Default 4.
 	WriteQueue int
+	// Credentials, when set, signs each thumbnail with Content Credentials
+	// (a *c2pa.Signer: a C2PA manifest made by the device key, with the
+	// peak frame's time as capture time) before the clip is sealed. A
+	// thumbnail that cannot be signed is kept unsigned and the error noted.
+	Credentials interface {
+		SignJPEG(img []byte, captured time.Time) ([]byte, error)
+	}
 	// Lossless makes the intake wait for the encoder and the writer instead
 	// of dropping frames (the capture queue still drops): for tests and
 	// benchmarks, where every frame must count.

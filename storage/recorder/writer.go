@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"slices"
 	"time"
@@ -283,6 +284,13 @@ func (w *writer) closeClip(why string) {
 	}
 	if ok {
 		fin.Thumbnail, fin.PeakScore, fin.PeakBoxes, fin.PeakTime = w.thumbBuf.Bytes(), score, boxes, at
+		if c := r.cfg.Credentials; c != nil { // Content Credentials (package c2pa); once per clip
+			if signed, err := c.SignJPEG(fin.Thumbnail, cmp.Or(at, w.clipStart)); err == nil {
+				fin.Thumbnail = signed
+			} else {
+				r.noteError("c2pa", err)
+			}
+		}
 	}
 	info, err := w.clip.Seal(fin)
 	w.clip = nil

@@ -243,6 +243,16 @@ func (c *cloud) enroll(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, protocol.CodeMalformed, err.Error())
 		return
 	}
+	// A client that accepts JSON also gets the C2PA claim-signing
+	// certificate (enrollAnswer); others get the TLS certificate as before.
+	var c2paPEM []byte
+	wantJSON := strings.Contains(r.Header.Get("Accept"), protocol.ContentJSON)
+	if wantJSON {
+		if c2paPEM, err = c.c2paCert(certPEM); err != nil {
+			fail(http.StatusInternalServerError, protocol.CodeMalformed, err.Error())
+			return
+		}
+	}
 	c.mu.Lock()
 	spent := c.enrollToken == ""
 	c.enrollToken = ""
@@ -252,9 +262,43 @@ func (c *cloud) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = os.Remove(filepath.Join(c.dir, enrollFile))
-	c.log.Info("device enrolled", "device", id, "remote", r.RemoteAddr)
+	c.log.Info("device enrolled", "device", id, "remote", r.RemoteAddr, "c2pa", wantJSON)
+	if wantJSON {
+		w.Header().Set("Content-Type", protocol.ContentJSON)
+		_ = json.NewEncoder(w).Encode(enrollAnswer{Device: id, Certificate: string(certPEM), C2PACertificate: string(c2paPEM)})
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	_, _ = w.Write(certPEM)
+}
+
+// enrollAnswer is the JSON answer of /v1/enroll (asked for with "Accept:
+// application/json"): the device's TLS client certificate and its C2PA
+// claim-signing certificate chain (the device's certificate, then the dev
+// CA's: what the device puts in a manifest's x5chain), both PEM.
+type enrollAnswer struct {
+	Device          string `json:"device"`
+	Certificate     string `json:"certificate"`
+	C2PACertificate string `json:"c2pa_certificate"`
+}
+
+// c2paCert issues the C2PA claim-signing certificate for the key of an
+// issued TLS certificate (PEM) and returns the chain (device, CA) as PEM.
+func (c *cloud) c2paCert(tlsPEM []byte) ([]byte, error) {
+	blk, _ := pem.Decode(tlsPEM)
+	if blk == nil {
+		return nil, errors.New("camcloud: c2pa certificate: no TLS certificate")
+	}
+	tlsCert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("camcloud: c2pa certificate: %w", err)
+	}
+	cert, err := c.ca.IssueC2PA(tlsCert.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("camcloud: c2pa certificate: %w", err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	return append(out, c.ca.CertPEM()...), nil
 }
 
 // signCSR issues a device certificate and pins the device's key.

@@ -264,6 +264,7 @@ func enrollCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	f := newFlags("enroll", stderr)
 	csrPath := f.fs.String("csr", "", "the device's certificate signing request (PEM `file`, from camagent provision)")
 	out := f.fs.String("out", "", "where to write the device certificate (PEM `file`)")
+	c2paOut := f.fs.String("c2pa-out", "", "also issue the device's C2PA claim-signing certificate and write it, with the CA's, to this PEM `file`")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -286,6 +287,16 @@ func enrollCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "device id: %s\ncertificate: %s\n", id, *out)
+	if *c2paOut != "" {
+		chain, err := c.c2paCert(certPEM)
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(*c2paOut, chain, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "c2pa certificate: %s\n", *c2paOut)
+	}
 	return nil
 }
 

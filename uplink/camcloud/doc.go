@@ -8,7 +8,7 @@
 //
 //	camcloud serve  [-data DIR] [-listen 127.0.0.1:8443] [-hosts ...] [-mqtt 127.0.0.1:8883]
 //	camcloud init   [-data DIR] [-hosts ...]
-//	camcloud enroll [-data DIR] -csr device.csr -out device.crt
+//	camcloud enroll [-data DIR] -csr device.csr -out device.crt [-c2pa-out c2pa.crt]
 //	camcloud pair   [-data DIR] -device ID -account NAME [-out owner.binding] [-pubkey device.pub]
 //	camcloud token  [-data DIR] -account NAME
 //	camcloud list   [-data DIR] -account NAME [-token T] [-url https://127.0.0.1:8443]
@@ -26,7 +26,11 @@
 // is in the default -hosts. It prints a one-time enrollment token: a device
 // may POST its CSR (PEM) to /v1/enroll with "Authorization: Bearer <token>"
 // over plain server-authenticated TLS and gets its certificate back; the
-// token is then spent. enroll does the same offline from files, which is
+// token is then spent. A device that sends "Accept: application/json" gets a
+// JSON answer instead, {"device", "certificate", "c2pa_certificate"}: its TLS
+// certificate and, beside it, its C2PA claim-signing certificate chain
+// (device, then CA; PEM), which it signs Content Credentials with (package
+// c2pa). enroll -c2pa-out writes that chain too. enroll does the same offline from files, which is
 // what scripts use.
 //
 // pair creates the owner account if needed (an owner key pair in

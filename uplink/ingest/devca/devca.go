@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -238,6 +239,40 @@ func (ca *CA) IssueDevice(pub crypto.PublicKey, notBefore, notAfter time.Time) (
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	return ca.issue(tmpl, pub)
+}
+
+// C2PA claim-signing certificate profile (C2PA specification, "Certificate
+// Profiles"): key usage digitalSignature (critical), an extended key usage
+// that is not anyExtendedKeyUsage and names a signing purpose the C2PA trust
+// list accepts: id-kp-emailProtection and id-kp-documentSigning (RFC 9336).
+// The CN is the device ID, as in the TLS certificate, so a reader of a
+// Content Credential sees which camera signed it.
+var (
+	oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
+)
+
+// IssueC2PA issues the device's C2PA claim-signing certificate for pub (CN =
+// its device ID, O = "camagent camera"), valid as long as the device's TLS
+// certificate. It is a separate certificate from the TLS client one because
+// the C2PA profile and TLS want different extended key usages (a validator
+// refuses a claim signer whose certificate is only for TLS).
+func (ca *CA) IssueC2PA(pub crypto.PublicKey) (*x509.Certificate, error) {
+	id, err := identity.DeviceID(pub)
+	if err != nil {
+		return nil, fmt.Errorf("devca: issue c2pa: %w", err)
+	}
+	t := ca.now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: id, Organization: []string{"camagent camera"}},
+		NotBefore:             t.Add(-backdate),
+		NotAfter:              t.Add(DeviceValidity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{oidDocumentSigning},
+		BasicConstraintsValid: true,
 	}
 	return ca.issue(tmpl, pub)
 }

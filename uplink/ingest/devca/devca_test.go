@@ -114,3 +114,45 @@ func TestServerCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestIssueC2PA: the C2PA claim-signing certificate has the profile the
+// C2PA specification (and c2pa-rs's check) wants of a claim signer.
+func TestIssueC2PA(t *testing.T) {
+	ca, err := New("test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := ca.IssueC2PA(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.CertDeviceID(cert)
+	if err != nil || cert.Subject.CommonName != id {
+		t.Fatalf("device ID: %v %q", err, cert.Subject.CommonName)
+	}
+	if cert.Version != 3 || cert.IsCA || !cert.BasicConstraintsValid || cert.KeyUsage != x509.KeyUsageDigitalSignature ||
+		len(cert.AuthorityKeyId) == 0 {
+		t.Fatalf("profile: v%d CA=%v KU=%v AKI=%x", cert.Version, cert.IsCA, cert.KeyUsage, cert.AuthorityKeyId)
+	}
+	var kuCritical bool
+	for _, e := range cert.Extensions {
+		if e.Id.Equal([]int{2, 5, 29, 15}) {
+			kuCritical = e.Critical
+		}
+	}
+	if !kuCritical {
+		t.Error("key usage is not critical")
+	}
+	if len(cert.ExtKeyUsage) != 1 || cert.ExtKeyUsage[0] != x509.ExtKeyUsageEmailProtection ||
+		len(cert.UnknownExtKeyUsage) != 1 || !cert.UnknownExtKeyUsage[0].Equal(oidDocumentSigning) {
+		t.Fatalf("EKU %v %v", cert.ExtKeyUsage, cert.UnknownExtKeyUsage)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
+		t.Fatal(err)
+	}
+	// Not usable as a TLS client certificate: the two stay apart.
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("the C2PA certificate passes as a TLS client certificate")
+	}
+}
