@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,13 +60,16 @@ func buildHostTools(t *testing.T, root string) hostTools {
 
 // devCloud is `camcloud serve` on the host's loopback, at a free port: the
 // guest's 10.0.2.100:8443 is forwarded to it (CAMERA_FWD 8443:port), so the
-// test does not collide with a `make run` cloud on 127.0.0.1:8443.
+// test does not collide with a `make run` cloud on 127.0.0.1:8443. Its
+// mosquitto (camcloud serve -mqtt) listens on another free loopback port,
+// mqttPort, which the guest reaches as 10.0.2.100:8883.
 type devCloud struct {
-	tools hostTools
-	data  string
-	port  int
-	url   string
-	log   *console // the server's output
+	tools    hostTools
+	data     string
+	port     int
+	mqttPort int
+	url      string
+	log      *console // the server's output
 }
 
 var listeningRE = regexp.MustCompile(`camcloud: listening on https://127\.0\.0\.1:(\d+)`)
@@ -74,12 +78,13 @@ var listeningRE = regexp.MustCompile(`camcloud: listening on https://127\.0\.0\.
 // (SIGTERM) when the test ends and its log saved in logPath.
 func startCloud(t *testing.T, tools hostTools, logPath string) *devCloud {
 	t.Helper()
-	c := &devCloud{tools: tools, data: filepath.Join(t.TempDir(), "cloud"), log: newConsole()}
+	c := &devCloud{tools: tools, data: filepath.Join(t.TempDir(), "cloud"), log: newConsole(), mqttPort: freePort(t)}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatalf("cloud log pipe: %v", err)
 	}
-	cmd := exec.Command(tools.cloud, "serve", "-data", c.data, "-listen", "127.0.0.1:0")
+	cmd := exec.Command(tools.cloud, "serve", "-data", c.data, "-listen", "127.0.0.1:0",
+		"-mqtt", fmt.Sprintf("127.0.0.1:%d", c.mqttPort))
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -106,16 +111,31 @@ func startCloud(t *testing.T, tools hostTools, logPath string) *devCloud {
 			t.Logf("cloud log saved in %s", logPath)
 		}
 	})
+	// The broker line comes last: mosquitto runs and the service identity
+	// (the receiver that verifies every event) has subscribed.
 	var m []string
-	if err := waitConsole(c.log, commandWait, func() bool {
+	if err := waitConsole(c.log, 2*commandWait, func() bool {
 		m = listeningRE.FindStringSubmatch(c.log.text(0))
-		return m != nil
+		return m != nil && strings.Contains(c.log.text(0), "camcloud: mqtt broker on")
 	}); err != nil {
-		t.Fatalf("camcloud serve -listen 127.0.0.1:0: %v\n%s", err, c.log.text(0))
+		t.Fatalf("camcloud serve -listen 127.0.0.1:0 -mqtt 127.0.0.1:%d: %v (mosquitto missing? make deps)\n%s",
+			c.mqttPort, err, c.log.text(0))
 	}
 	c.port, _ = strconv.Atoi(m[1])
 	c.url = "https://127.0.0.1:" + m[1]
 	return c
+}
+
+// freePort returns a loopback TCP port that was free a moment ago (for
+// mosquitto, which cannot report a port it chose itself).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on loopback: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitConsole waits up to limit for found, checked at every change of c.
