@@ -70,6 +70,8 @@ type devCloud struct {
 	mqttPort int
 	url      string
 	log      *console // the server's output
+	// otherTok is a viewer token of otherAccount once pairOther made it.
+	otherTok string
 }
 
 var listeningRE = regexp.MustCompile(`camcloud: listening on https://127\.0\.0\.1:(\d+)`)
@@ -229,26 +231,7 @@ func (c *devCloud) waitShown(t *testing.T, v *vm, device, seq string) int64 {
 // with its viewer token (forbidden).
 func (c *devCloud) checkOtherAccount(t *testing.T, camera string) {
 	t.Helper()
-	dir := t.TempDir()
-	key := filepath.Join(dir, "device.key")
-	out, err := exec.Command(c.tools.agent, "provision", "-key", key).CombinedOutput()
-	if err != nil {
-		t.Fatalf("camagent provision -key %s: %v\n%s", key, err, out)
-	}
-	other := regexp.MustCompile(`(?m)^device id: (\S+)$`).FindSubmatch(out)
-	if other == nil {
-		t.Fatalf("camagent provision printed no device id:\n%s", out)
-	}
-	if out, err := exec.Command(c.tools.cloud, "enroll", "-data", c.data, "-csr", filepath.Join(dir, "device.csr"),
-		"-out", filepath.Join(dir, "device.crt")).CombinedOutput(); err != nil {
-		t.Fatalf("camcloud enroll: %v\n%s", err, out)
-	}
-	out, err = exec.Command(c.tools.cloud, "pair", "-data", c.data, "-device", string(other[1]), "-account", otherAccount,
-		"-out", filepath.Join(dir, "owner.binding")).CombinedOutput()
-	tok := regexp.MustCompile(`viewer token \(shown once\): (\S+)`).FindSubmatch(out)
-	if err != nil || tok == nil {
-		t.Fatalf("camcloud pair -account %s: %v, want a new account with a viewer token\n%s", otherAccount, err, out)
-	}
+	c.pairOther(t)
 
 	list, err := c.list(otherAccount)
 	if err != nil || strings.Contains(list, camera) || !strings.Contains(list, "0 shown, 0 refused, 0 not uploaded yet") {
@@ -269,7 +252,7 @@ func (c *devCloud) checkOtherAccount(t *testing.T, camera string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+string(tok[1]))
+	req.Header.Set("Authorization", "Bearer "+c.otherTok)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("GET the camera's items as %s: %v", otherAccount, err)
@@ -281,6 +264,33 @@ func (c *devCloud) checkOtherAccount(t *testing.T, camera string) {
 		t.Errorf("GET %s as account %s: %s %+v, want 403 %s", fmt.Sprintf(protocol.PathDevicesFmt, camera),
 			otherAccount, resp.Status, a, protocol.CodeForbidden)
 	}
+}
+
+// pairOther pairs a second device (a key made on the host) to otherAccount,
+// a new account, and keeps its first viewer token in c.otherTok.
+func (c *devCloud) pairOther(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "device.key")
+	out, err := exec.Command(c.tools.agent, "provision", "-key", key).CombinedOutput()
+	if err != nil {
+		t.Fatalf("camagent provision -key %s: %v\n%s", key, err, out)
+	}
+	other := regexp.MustCompile(`(?m)^device id: (\S+)$`).FindSubmatch(out)
+	if other == nil {
+		t.Fatalf("camagent provision printed no device id:\n%s", out)
+	}
+	if out, err := exec.Command(c.tools.cloud, "enroll", "-data", c.data, "-csr", filepath.Join(dir, "device.csr"),
+		"-out", filepath.Join(dir, "device.crt")).CombinedOutput(); err != nil {
+		t.Fatalf("camcloud enroll: %v\n%s", err, out)
+	}
+	out, err = exec.Command(c.tools.cloud, "pair", "-data", c.data, "-device", string(other[1]), "-account", otherAccount,
+		"-out", filepath.Join(dir, "owner.binding")).CombinedOutput()
+	tok := regexp.MustCompile(`viewer token \(shown once\): (\S+)`).FindSubmatch(out)
+	if err != nil || tok == nil {
+		t.Fatalf("camcloud pair -account %s: %v, want a new account with a viewer token\n%s", otherAccount, err, out)
+	}
+	c.otherTok = string(tok[1])
 }
 
 func lastLines(s string, n int) string {

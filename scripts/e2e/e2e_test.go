@@ -310,6 +310,8 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 			cloud.checkOtherAccount(t, deviceID)
 		}
 		ph.done("upload to the dev cloud, shown verified")
+		checkMQTT(t, v, cloud, deviceID, c)
+		ph.done("MQTT: event verified in the cloud, commands")
 	}
 
 	// Clean power-off, as typed by someone on the console, then the SD card
