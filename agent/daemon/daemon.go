@@ -54,6 +54,12 @@ type Deps struct {
 	// Version is the agent's version, for the log, the status and the run
 	// record.
 	Version string
+	// Reboot asks the init system for a clean reboot (nil: the reboot
+	// command in PATH) and Euid is the effective user ID (nil:
+	// os.Geteuid); the privileged actions (shell, signed commands) use
+	// them, tests fake them.
+	Reboot func(ctx context.Context) error
+	Euid   func() int
 }
 
 func (dp *Deps) fill() {
@@ -153,6 +159,8 @@ type Daemon struct {
 	// ha is the Home Assistant publisher, nil while the mqtt-local part
 	// is not running.
 	ha atomic.Pointer[homeassistant.Local]
+	// hold keeps the recorder off the card while format-sd erases it.
+	hold cardHold
 }
 
 // New wires a daemon for cfg (loaded from src). Run runs it.

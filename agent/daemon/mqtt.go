@@ -226,16 +226,6 @@ func (h mqttHandler) UploadNow(context.Context) error {
 	return nil
 }
 
-// Reboot is refused: no board profile has a reboot the agent may trigger.
-func (mqttHandler) Reboot(context.Context) error {
-	return errors.New("reboot: not supported on this board")
-}
-
-// FormatSD is refused until the storage part can format a card.
-func (mqttHandler) FormatSD(context.Context) error {
-	return errors.New("format-sd: not supported yet")
-}
-
 // mqttEventsRoute serves GET control.PathMQTTEvents: the messages this run
 // queued or published, rendered.
 func (d *Daemon) mqttEventsRoute() control.Route {

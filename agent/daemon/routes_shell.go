@@ -211,10 +211,7 @@ func (d *Daemon) shell() *shellServer {
 		KeyPath:        cfg.Identity.Key,
 		VendorKeyPath:  DefaultVendorKeyPath,
 		PairingKeyPath: cfg.Identity.CloudKey,
-		Actions: newBoardActions(boardActionsConfig{
-			Board: cfg.Board, Logger: log, Card: card, KeyPath: cfg.Identity.Key,
-			RestartStorage: func() { d.sup.Restart("storage"); d.sup.Restart("recorder") },
-		}),
+		Actions:        d.boardActions(log),
 	})
 }
 
@@ -850,6 +847,12 @@ type boardActionsConfig struct {
 	Reboot func(ctx context.Context) error
 	// Euid is the effective user ID (default os.Geteuid).
 	Euid func() int
+	// Keep are paths inside the agent's folder on the card that erasing
+	// keeps (with their parents): the device identity and the MQTT store
+	// when a board keeps them on the card (the QEMU camera does), so that a
+	// format never loses the key, repeats a sequence number or forgets a
+	// used command nonce.
+	Keep []string
 }
 
 // boardActions are the privileged actions as a board allows them. Only the
@@ -945,7 +948,7 @@ func (b *boardActions) eraseCard() (files int, size int64, err error) {
 		}
 		return nil
 	})
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeAllExcept(dir, b.cfg.Keep); err != nil {
 		return 0, 0, fmt.Errorf("erase SD card: %w", err)
 	}
 	if err := storage.SyncDir(card.Mount); err != nil {
