@@ -33,8 +33,28 @@ func (d *Daemon) boardActions(log *slog.Logger) *boardActions {
 			return d.card
 		},
 		RestartStorage: func() { d.sup.Restart("storage"); d.sup.Restart("recorder") },
+		StopRecording:  d.stopRecording,
 		Reboot:         d.deps.Reboot, Euid: d.deps.Euid,
 	})
+}
+
+// stopRecording stops the recorder part (it seals its open clip) and keeps
+// it waiting until release; for format-sd.
+func (d *Daemon) stopRecording(ctx context.Context) (release func(), err error) {
+	parked, release := d.hold.hold()
+	d.sup.Restart("recorder")
+	t := time.NewTimer(formatHoldWait)
+	defer t.Stop()
+	select {
+	case <-parked:
+		return release, nil
+	case <-t.C:
+		err = fmt.Errorf("format-sd: the recorder did not stop within %s", formatHoldWait)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	release()
+	return nil, err
 }
 
 // Reboot restarts the camera through the board (its init system stops
@@ -51,25 +71,9 @@ const formatHoldWait = 30 * time.Second
 // FormatSD stops recording cleanly (the recorder seals its open clip and
 // waits), erases the agent's folder on the card (keeping the identity and
 // the MQTT store when they live there), restarts the storage parts, and
-// lets the recorder go again.
+// lets the recorder go again (boardActions.FormatSD, as the shell's).
 func (h mqttHandler) FormatSD(ctx context.Context) error {
-	a := h.d.boardActions(h.d.log.With("part", "mqtt"))
-	if err := a.allowed("format-sd"); err != nil {
-		return err
-	}
-	parked, release := h.d.hold.hold()
-	defer release()
-	h.d.sup.Restart("recorder")
-	t := time.NewTimer(formatHoldWait)
-	defer t.Stop()
-	select {
-	case <-parked:
-	case <-t.C:
-		return fmt.Errorf("format-sd: the recorder did not stop within %s", formatHoldWait)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	msg, err := a.FormatSD(ctx)
+	msg, err := h.d.boardActions(h.d.log.With("part", "mqtt")).FormatSD(ctx)
 	if err != nil {
 		return err
 	}

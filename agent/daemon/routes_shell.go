@@ -853,6 +853,10 @@ type boardActionsConfig struct {
 	// format never loses the key, repeats a sequence number or forgets a
 	// used command nonce.
 	Keep []string
+	// StopRecording, when set, stops the recorder cleanly (its open clip
+	// sealed) before format-sd erases the card and keeps it stopped until
+	// release is called.
+	StopRecording func(ctx context.Context) (release func(), err error)
 }
 
 // boardActions are the privileged actions as a board allows them. Only the
@@ -919,9 +923,16 @@ func (b *boardActions) Reboot(ctx context.Context) (string, error) {
 // FormatSD erases the agent's folder on the SD card (clips, snapshots, run
 // record) and restarts the storage part. It does not run mkfs: the card's
 // file system is the board's.
-func (b *boardActions) FormatSD(context.Context) (string, error) {
+func (b *boardActions) FormatSD(ctx context.Context) (string, error) {
 	if err := b.allowed("format-sd"); err != nil {
 		return "", err
+	}
+	if b.cfg.StopRecording != nil {
+		release, err := b.cfg.StopRecording(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer release()
 	}
 	n, size, err := b.eraseCard()
 	if err != nil {
