@@ -161,6 +161,10 @@ type Daemon struct {
 	ha atomic.Pointer[homeassistant.Local]
 	// hold keeps the recorder off the card while format-sd erases it.
 	hold cardHold
+	// curSeal signs the current clip store's manifests (and snapshots');
+	// snapKick wakes the snapshots part.
+	curSeal  atomic.Pointer[clipSealer]
+	snapKick snapshotKick
 }
 
 // New wires a daemon for cfg (loaded from src). Run runs it.
@@ -236,6 +240,7 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
 			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}},
 			part{name: "mqtt-local", run: d.runLocal, sections: []string{mqtt_}},
+			part{name: "snapshots", run: d.runSnapshots, sections: []string{storage_, upload, ident}},
 			part{name: "live", run: d.runLive, sections: []string{live_, mqtt_, ident}}),
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},
@@ -386,6 +391,7 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 		},
 	})
 	seal.store = store
+	d.curSeal.Store(seal)
 	return store, err
 }
 

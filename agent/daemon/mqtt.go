@@ -198,8 +198,9 @@ func (h mqttHandler) ApplyConfigPatch(_ context.Context, patch string) error {
 	return nil
 }
 
-// Snapshot saves the next frame as a JPEG on the card, as the shell's
-// snapshot does. It is not signed or uploaded yet; the result says so.
+// Snapshot saves the next frame as a JPEG on the card (as the shell's
+// snapshot does), signs it with the device's next manifest and wakes the
+// snapshots part, which uploads it; Home Assistant gets it too.
 func (h mqttHandler) Snapshot(ctx context.Context) (string, error) {
 	r, _, err := h.d.shell().snapshot(ctx)
 	if err != nil {
@@ -213,7 +214,16 @@ func (h mqttHandler) Snapshot(ctx context.Context) (string, error) {
 			h.d.log.Warn("mqtt-local: snapshot not published", "err", err)
 		}
 	}
-	return r.Path + " (saved on the card; not signed or uploaded)", nil
+	m, err := h.d.signSnapshot(r.Path, r.Time)
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s saved but not signed: %w", r.Path, err)
+	}
+	h.d.snapKick.kick()
+	where := "uploading"
+	if cfg, _ := h.d.config(); cfg.Upload.URL == "" {
+		where = "not uploaded: [upload] url is not set"
+	}
+	return fmt.Sprintf("%s signed (manifest #%d), %s", r.Path, m.Seq, where), nil
 }
 
 // UploadNow wakes the uploader to rescan and send the backlog.

@@ -32,8 +32,9 @@
 //     the other account's owner key are refused by the camera (its log
 //     says unsigned); the owner's patch sent with `camcloud cmd` comes back
 //     as the camera's signed result "done", and the running agent reloads
-//     its config with the new motion threshold (the MIPS camera runs this
-//     step too);
+//     its config with the new motion threshold; the owner's snapshot
+//     command makes a JPEG signed with the camera's next manifest, which
+//     `camcloud list` shows verified (the MIPS camera runs this step too);
 //   - after a clean power-off, from the host: the clip, thumbnail, metadata
 //     and manifest copied out with mtools, probed and decoded with ffprobe and
 //     ffmpeg, and verified with a host build of `camagent verify`;

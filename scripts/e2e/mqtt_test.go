@@ -112,6 +112,24 @@ func checkMQTT(t *testing.T, v *vm, cloud *devCloud, device string, c *clipRun) 
 		return thr >= ownerThreshold && thr < forgedThreshold
 	})
 	t.Logf("the owner's signed config patch applied: motion threshold %.0f in the running agent", thr)
+
+	// The owner's snapshot: a JPEG signed with the device's next manifest,
+	// uploaded, and shown to the owner verified.
+	res, err = exec.Command(cloud.tools.cloud, "cmd", "-data", cloud.data, "-account", devAccount, "-device", device,
+		"-op", "snapshot", "-broker", fmt.Sprintf("tls://127.0.0.1:%d", cloud.mqttPort), "-wait", mqttWait.String()).CombinedOutput()
+	sm := regexp.MustCompile(`cmd-result snapshot done .*signed \(manifest #(\d+)\), uploading`).FindSubmatch(res)
+	if err != nil || sm == nil {
+		t.Fatalf("camcloud cmd -op snapshot: %v, want the camera's signed result naming the snapshot's manifest:\n%s\n%s\n%s",
+			err, res, hintMQTT, v.tail())
+	}
+	shown := regexp.MustCompile(`(?m)^SHOW +` + regexp.QuoteMeta(device) + ` #` + string(sm[1]) + ` snapshot \d+ bytes.*owner ` +
+		devAccount + `$`)
+	var list string
+	v.until(t, mqttWait, "the snapshot shown by camcloud list", hintUpload, func() bool {
+		list, _ = cloud.list(devAccount)
+		return shown.MatchString(list)
+	})
+	t.Logf("snapshot: %s", strings.TrimSpace(shown.FindString(list)))
 }
 
 // waitEvents runs camcloud events for devAccount whenever the cloud logs a
