@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
@@ -106,5 +108,49 @@ func TestDaemonSnapshotSigned(t *testing.T) {
 	}
 	if got := get(protocol.ManifestRole); !bytes.Equal(got, cose) {
 		t.Errorf("the ingest serves another manifest for the snapshot")
+	}
+}
+
+// TestSnapshotChainAfterCrash: a crash between a snapshot's manifest and
+// the chain's advance is caught up at the next start, so the next clip's
+// manifest names the snapshot's and the chain does not fork.
+func TestSnapshotChainAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	card := filepath.Join(dir, "sd")
+	os.Mkdir(card, 0o755)
+	mounts := filepath.Join(dir, "mounts")
+	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	cfg := config.Default()
+	cfg.Storage.Mount = card
+	cfg.Identity.Key = filepath.Join(dir, "identity", "device.key")
+	cfg.Control.Socket = filepath.Join(dir, "s")
+	cfg.Upload.URL = ""
+	deps := Deps{Console: io.Discard, NoBoard: true, ProcRoot: dir, MountTable: mounts}
+	chainPath := filepath.Join(dir, "identity", manifest.ChainFile)
+	t0 := time.Date(2026, 5, 14, 12, 0, 0, 0, time.UTC)
+
+	first := New(cfg, config.Source{}, deps)
+	sealTestClip(t, first, t0, 1)
+	atClip1, err := os.ReadFile(chainPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpg := filepath.Join(card, "camagent", snapshotsDir, "s.jpg")
+	os.MkdirAll(filepath.Dir(jpg), 0o755)
+	writeTestFile(t, jpg, []byte{0xff, 0xd8, 1, 2, 0xff, 0xd9})
+	sm, err := first.signSnapshot(jpg, t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hs := readManifest(t, first, filepath.Join(filepath.Dir(jpg), "s.manifest"))
+	if err := os.WriteFile(chainPath, atClip1, 0o600); err != nil { // the crash
+		t.Fatal(err)
+	}
+
+	second := New(cfg, config.Source{}, deps)
+	c2 := sealTestClip(t, second, t0.Add(time.Minute), 2)
+	m2, _ := readManifest(t, second, c2.Manifest)
+	if m2.Prev != hs || m2.Seq <= sm.Seq {
+		t.Errorf("clip 2's manifest (seq %d) names %x, want the snapshot's (seq %d, %x)", m2.Seq, m2.Prev[:8], sm.Seq, hs[:8])
 	}
 }
