@@ -56,6 +56,12 @@ type Deps struct {
 	// from the memory plan (the agent does; tests, sharing one process,
 	// leave it off).
 	RuntimeLimits bool
+	// Reboot asks the init system for a clean reboot (nil: the reboot
+	// command in PATH) and Euid is the effective user ID (nil:
+	// os.Geteuid); the privileged actions (shell, signed commands) use
+	// them, tests fake them.
+	Reboot func(ctx context.Context) error
+	Euid   func() int
 }
 
 func (dp *Deps) fill() {
@@ -155,6 +161,16 @@ type Daemon struct {
 
 	idMu sync.Mutex
 	id   *deviceIdentity // nil until the device key opened
+
+	// ha is the Home Assistant publisher, nil while the mqtt-local part
+	// is not running.
+	ha localPublisher
+	// hold keeps the recorder off the card while format-sd erases it.
+	hold cardHold
+	// curSeal signs the current clip store's manifests (and snapshots');
+	// snapKick wakes the snapshots part.
+	curSeal  atomic.Pointer[clipSealer]
+	snapKick snapshotKick
 }
 
 // New wires a daemon for cfg (loaded from src). Run runs it.
@@ -229,6 +245,8 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
 		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
 			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}},
+			part{name: "mqtt-local", run: d.runLocal, sections: []string{mqtt_}},
+			part{name: "snapshots", run: d.runSnapshots, sections: []string{storage_, upload, ident}},
 			part{name: "live", run: d.runLive, sections: []string{live_, mqtt_, ident}}),
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},
@@ -385,6 +403,7 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 		},
 	})
 	seal.store = store
+	d.curSeal.Store(seal)
 	return store, err
 }
 

@@ -71,12 +71,14 @@ func (d *Daemon) runMQTT(ctx context.Context) error {
 	return c.Run(ctx)
 }
 
-// publish hands e to the MQTT client; without one (MQTT off or not yet
-// connected to its store) the event is only in the log.
+// publish hands e to the MQTT client and to the Home Assistant publisher;
+// without them (MQTT off or not yet connected to its store) the event is
+// only in the log.
 func (d *Daemon) publish(e event.Event) {
 	if c := d.mq.Load(); c != nil {
 		c.Publish(e)
 	}
+	d.publishLocal(e)
 }
 
 // mqttState is the periodic state: uptime, SD space, capture rate, upload
@@ -195,14 +197,25 @@ func (h mqttHandler) ApplyConfigPatch(_ context.Context, patch string) error {
 	return nil
 }
 
-// Snapshot saves the next frame as a JPEG on the card, as the shell's
-// snapshot does. It is not signed or uploaded yet; the result says so.
+// Snapshot saves the next frame as a JPEG on the card (as the shell's
+// snapshot does), signs it with the device's next manifest and wakes the
+// snapshots part, which uploads it; Home Assistant gets it too.
 func (h mqttHandler) Snapshot(ctx context.Context) (string, error) {
 	r, _, err := h.d.shell().snapshot(ctx)
 	if err != nil {
 		return "", err
 	}
-	return r.Path + " (saved on the card; not signed or uploaded)", nil
+	h.d.snapshotLocal(r.Path)
+	m, err := h.d.signSnapshot(r.Path, r.Time)
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s saved but not signed: %w", r.Path, err)
+	}
+	h.d.snapKick.kick()
+	where := "uploading"
+	if cfg, _ := h.d.config(); cfg.Upload.URL == "" {
+		where = "not uploaded: [upload] url is not set"
+	}
+	return fmt.Sprintf("%s signed (manifest #%d), %s", r.Path, m.Seq, where), nil
 }
 
 // UploadNow wakes the uploader to rescan and send the backlog.
@@ -213,16 +226,6 @@ func (h mqttHandler) UploadNow(context.Context) error {
 	}
 	up.UploadNow()
 	return nil
-}
-
-// Reboot is refused: no board profile has a reboot the agent may trigger.
-func (mqttHandler) Reboot(context.Context) error {
-	return errors.New("reboot: not supported on this board")
-}
-
-// FormatSD is refused until the storage part can format a card.
-func (mqttHandler) FormatSD(context.Context) error {
-	return errors.New("format-sd: not supported yet")
 }
 
 // mqttEventsRoute serves GET control.PathMQTTEvents: the messages this run

@@ -99,6 +99,12 @@ func (c *clipSealer) open() (*manifest.Sealer, *deviceIdentity, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Signed snapshots (snapshot.go) share the sequence and the chain: a
+	// crash between a snapshot's manifest and the chain's advance is caught
+	// up here too, before anything else is sealed.
+	if err := s.AdoptNewest(filepath.Join(filepath.Dir(c.store.Dir()), snapshotsDir)); err != nil {
+		return nil, nil, err
+	}
 	c.sealer, c.id = s, id
 	return s, id, nil
 }
