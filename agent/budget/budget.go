@@ -19,9 +19,15 @@ const (
 	// budget first.
 	Text = 6 * MiB
 	// Runtime is the Go heap that does not scale with the picture: the
-	// runtime's own structures, goroutine stacks, the log ring, TLS
-	// sessions, the config, the clip index.
-	Runtime = 3 * MiB
+	// config, the log ring, the clip index, the parts' own state (measured
+	// with every allocation profiled, synthetic 640x480 at 25 fps: 0.5 MB).
+	Runtime = 1 * MiB
+	// Overhead is the Go runtime's memory outside the heap, which the Go
+	// memory limit counts but no GC target moves: goroutine stacks, the
+	// GC's metadata, the heap's unused span tails (measured on the host
+	// at 640x480: stacks 0.8, metadata 2.9, other 0.6, unused spans 1.0
+	// to 1.2 MB).
+	Overhead = 5 * MiB
 	// Upload is the uploader's TLS connection and copy buffers.
 	Upload = 256 << 10
 	// MQTT is the MQTT client's connection, its in-memory queue and the
@@ -30,6 +36,13 @@ const (
 	// LiveSession is one live viewer beyond its frames: its peer
 	// connection (ICE, DTLS, SCTP buffers) and its JPEG encoder.
 	LiveSession = 2 * MiB
+	// Motion is the motion detector's state per pixel (its background
+	// model, regions and the feed's picture; measured 0.9 MB at 640x480).
+	Motion = 3
+	// Synthetic is the synthetic source's renderer per pixel (background,
+	// noise table, objects; measured 2.1 MB at 640x480). Only the
+	// synthetic source has it.
+	Synthetic = 7
 	// EventLag is how late the motion part may report an event and still
 	// get the whole pre-roll (the recorder's default EventLag).
 	EventLag = time.Second
@@ -83,6 +96,12 @@ type Settings struct {
 	PreRollMax int
 	// Viewers is live.max_viewers, 0 when live view is off.
 	Viewers int
+	// Fragment is storage.fragment: the clip writer holds one fragment's
+	// samples before it writes them.
+	Fragment time.Duration
+	// Synthetic says the frames come from the synthetic source (its
+	// renderer is in the heap).
+	Synthetic bool
 	// DriverBuffers is how many buffers the V4L2 driver maps into the
 	// process (capture.buffers; 0 for a synthetic or file source). They
 	// are resident but outside the Go heap.
@@ -122,6 +141,8 @@ type Plan struct {
 	// Over is by how much the plan misses the budget after every step
 	// (0 when it fits): the budget is too small for this picture size.
 	Over int64
+	// Measured is how many of Steps were taken at run time (FitMore).
+	Measured int
 }
 
 // Fit plans s's budget. It starts from the settings as asked, with a deep
@@ -163,9 +184,10 @@ func (p *Plan) Heap() int64 {
 }
 
 // Need is the resident size the plan expects at its peak: Text, the
-// driver's buffers, and the heap with the GC's headroom.
+// driver's buffers, the runtime's Overhead, and the heap with the GC's
+// headroom.
 func (p *Plan) Need() int64 {
-	return Text + p.Asked.driver() + p.Heap()*int64(100+p.GCPercent)/100
+	return Text + p.Asked.driver() + Overhead + p.Heap()*int64(100+p.GCPercent)/100
 }
 
 func (s Settings) driver() int64 { return int64(s.DriverBuffers) * int64(s.Frame) }
@@ -198,17 +220,33 @@ func (p *Plan) account() {
 	if p.PreRoll == 0 {
 		p.PreRollBytes = MinPreRollBytes
 	}
-	var encoder int64
+	var encoder, peak int64
 	if !s.Compressed {
-		// One converted picture (4:2:0) waiting for the encoder, and the
-		// JPEG buffers of the write queue and the thumbnail.
-		encoder = int64(s.Pixels)*3/2 + 6*sample
+		// The encoder's pictures (measured 1.2 MB of 4:2:0 and 4:4:4
+		// planes at 640x480, about 4 bytes per pixel) and the JPEG
+		// buffers of the write queue and the thumbnail.
+		encoder = int64(s.Pixels)*4 + 6*sample
+		// The recorder's copy of the event's peak frame (the thumbnail's
+		// picture).
+		peak = int64(s.Frame)
+	} else {
+		peak = sample
+	}
+	// The clip writer's fragment: a fragment's samples (at least one).
+	fragment := int64(math.Ceil(float64(sample) * max(rate*s.Fragment.Seconds(), 1)))
+	var source int64
+	if s.Synthetic {
+		source = int64(s.Pixels) * Synthetic
 	}
 	p.Items = append(p.Items[:0],
 		Item{"runtime", Runtime},
 		Item{"frames", int64(p.Frames) * int64(s.Frame)},
 		Item{"encoder", encoder},
+		Item{"peak frame", peak},
+		Item{"fragment", fragment},
 		Item{"pre-roll", int64(p.PreRollBytes)},
+		Item{"motion", int64(s.Pixels) * Motion},
+		Item{"source", source},
 		Item{"live", int64(p.Viewers) * LiveSession},
 		Item{"upload", Upload},
 		Item{"mqtt", MQTT},
@@ -255,3 +293,80 @@ func (p *Plan) String() string {
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/MiB) }
+
+// FitMore is Fit followed by extra more steps of the same order, taken at
+// run time because the measured resident size stayed above the budget
+// (StepDown). Those steps are marked "(measured)" in Steps; Measured counts
+// them (fewer than extra when nothing was left to give up).
+func FitMore(s Settings, extra int) Plan {
+	p := Fit(s)
+	for p.Measured < extra && p.degrade() {
+		p.Steps[len(p.Steps)-1] += " (measured)"
+		p.Measured++
+	}
+	p.account()
+	p.Over = max(p.Need()-s.Budget, 0)
+	return p
+}
+
+// Run-time step-down: how many samples in a row decide a step, and the room
+// a step back up must leave below the budget.
+const (
+	// OverSamples: a step down after this many samples above the budget.
+	OverSamples = 3
+	// UnderSamples: a step back up after this many samples with room for it.
+	UnderSamples = 6
+	// StepUpRoom is the room a step back up must leave: the resident size
+	// plus what the step costs (by the plan) plus StepUpRoom must be
+	// within the budget, so a plan that just fits does not go up and down.
+	StepUpRoom = 1 * MiB
+)
+
+// StepDown degrades at run time what Fit planned when the measured resident
+// size stays above the budget, in Fit's order, and steps back up with
+// hysteresis when it fits again. The zero value has taken no step. Observe
+// is not safe for concurrent use.
+type StepDown struct {
+	// Extra is how many steps it has taken beyond Fit: plan with
+	// FitMore(s, Extra).
+	Extra int
+	over  int // samples in a row above the budget
+	under int // samples in a row with room for a step up
+}
+
+// Observe takes one sample of the resident size for settings s and returns
+// +1 when it took a step down (Extra grew), -1 when it stepped back up, else
+// 0.
+func (d *StepDown) Observe(rss int64, s Settings) int {
+	if rss > s.Budget {
+		d.under = 0
+		d.over++
+		if d.over < OverSamples {
+			return 0
+		}
+		d.over = 0
+		if FitMore(s, d.Extra+1).Measured <= d.Extra {
+			return 0 // nothing left to give up
+		}
+		d.Extra++
+		return 1
+	}
+	d.over = 0
+	if d.Extra == 0 {
+		d.under = 0
+		return 0
+	}
+	up, now := FitMore(s, d.Extra-1), FitMore(s, d.Extra)
+	cost := up.Need() - now.Need()
+	if rss+max(cost, 0)+StepUpRoom > s.Budget {
+		d.under = 0
+		return 0
+	}
+	d.under++
+	if d.under < UnderSamples {
+		return 0
+	}
+	d.under = 0
+	d.Extra--
+	return -1
+}

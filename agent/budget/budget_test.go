@@ -14,7 +14,7 @@ import (
 // vga is the QEMU camera's picture and clip settings (scripts/qemu/camagent.toml).
 func vga(budget int64, viewers int) Settings {
 	return Settings{Budget: budget, Frame: 640 * 480 * 2, Pixels: 640 * 480, CaptureFPS: 25,
-		ClipFPS: 4, PreRoll: 2 * time.Second, PreRollMax: 4 << 20, Viewers: viewers}
+		ClipFPS: 4, PreRoll: 2 * time.Second, PreRollMax: 4 << 20, Viewers: viewers, Fragment: time.Second}
 }
 
 // TestFitArithmetic checks a roomy plan line by line against the
@@ -35,13 +35,17 @@ func TestFitArithmetic(t *testing.T) {
 		t.Errorf("pre-roll bytes = %d, want %d", p.PreRollBytes, want)
 	}
 	want := map[string]int64{
-		"runtime":  Runtime,
-		"frames":   17 * 640 * 480 * 2,
-		"encoder":  640*480*3/2 + 6*int64(sample),
-		"pre-roll": int64(p.PreRollBytes),
-		"live":     LiveSession,
-		"upload":   Upload,
-		"mqtt":     MQTT,
+		"runtime":    Runtime,
+		"frames":     17 * 640 * 480 * 2,
+		"encoder":    640*480*4 + 6*int64(sample),
+		"peak frame": 640 * 480 * 2,
+		"fragment":   4 * int64(sample), // 4 fps, 1 s fragments
+		"pre-roll":   int64(p.PreRollBytes),
+		"motion":     640 * 480 * Motion,
+		"source":     0,
+		"live":       LiveSession,
+		"upload":     Upload,
+		"mqtt":       MQTT,
 	}
 	var heap int64
 	for _, it := range p.Items {
@@ -54,14 +58,14 @@ func TestFitArithmetic(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("items missing: %v", want)
 	}
-	if p.Heap() != heap || p.Need() != Text+heap*3/2 {
-		t.Errorf("heap %d need %d, want %d and %d", p.Heap(), p.Need(), heap, Text+heap*3/2)
+	if p.Heap() != heap || p.Need() != Text+Overhead+heap*3/2 {
+		t.Errorf("heap %d need %d, want %d and %d", p.Heap(), p.Need(), heap, Text+Overhead+heap*3/2)
 	}
 	if p.GoLimit != 64*MiB-Text || p.GCPercent != StartGCPercent {
 		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
 	}
 	s.DriverBuffers = 4
-	if p := Fit(s); p.GoLimit != 64*MiB-Text-4*640*480*2 || p.Need() != Text+4*640*480*2+heap*3/2 {
+	if p := Fit(s); p.GoLimit != 64*MiB-Text-4*640*480*2 || p.Need() != Text+Overhead+4*640*480*2+heap*3/2 {
 		t.Errorf("go limit %d gc %d", p.GoLimit, p.GCPercent)
 	}
 	if p.ClipFPS != 4 || p.PreRoll != 2*time.Second || p.Viewers != 1 || p.RecorderQueue != MaxRecorderQueue {
@@ -242,5 +246,107 @@ func BenchmarkFit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Fit(s)
+	}
+}
+
+// TestStepDown feeds StepDown resident sizes: it steps down only after
+// OverSamples readings in a row above the budget, in Fit's order, marks
+// those steps measured, stops when nothing is left, and steps back up only
+// after UnderSamples readings in a row with room for the step, one step at
+// a time.
+func TestStepDown(t *testing.T) {
+	s := vga(64*MiB, 1)
+	s.ClipFPS, s.PreRoll = 10, 5*time.Second
+	if p := Fit(s); len(p.Steps) != 0 {
+		t.Fatalf("64 MiB should fit without steps: %v", p.Steps)
+	}
+	var d StepDown
+	over, fits := s.Budget+MiB, s.Budget/2
+	// Readings above the budget that are not OverSamples in a row do nothing.
+	for range 5 {
+		for range OverSamples - 1 {
+			if d.Observe(over, s) != 0 {
+				t.Fatal("stepped down before OverSamples readings in a row")
+			}
+		}
+		d.Observe(fits, s)
+	}
+	if d.Extra != 0 {
+		t.Fatalf("extra = %d after interrupted runs", d.Extra)
+	}
+	// Always above: every OverSamples readings one more step, in order.
+	total := 0
+	for i := 0; i < 200; i++ {
+		switch d.Observe(over, s) {
+		case 1:
+			total++
+			if (i+1)%OverSamples != 0 {
+				t.Fatalf("step at reading %d, want every %d", i+1, OverSamples)
+			}
+		case -1:
+			t.Fatal("stepped up while above the budget")
+		}
+	}
+	p := FitMore(s, d.Extra)
+	want := []string{"recorder queue 8 -> 4 (measured)", "recorder queue 4 -> 2 (measured)", "gc target 50% -> 25% (measured)",
+		"clip_fps 10 -> 5 (measured)", "clip_fps 5 -> 2.5 (measured)", "clip_fps 2.5 -> 2 (measured)",
+		"pre_roll 5s -> 2.5s (measured)", "pre_roll 2.5s -> 1.3s (measured)", "pre_roll 1.3s -> 1s (measured)",
+		"live viewers 1 -> 0 (measured)"}
+	if !slices.Equal(p.Steps, want) || total != len(want) || p.Measured != len(want) {
+		t.Fatalf("steps %v (%d taken), want %v", p.Steps, total, want)
+	}
+	if p.ClipFPS != MinClipFPS || p.PreRoll != MinPreRoll || p.Viewers != 0 || p.GCPercent != MinGCPercent {
+		t.Errorf("fully stepped down plan %+v", p)
+	}
+	// Room for the next step up, but readings in between without it reset
+	// the count.
+	for range 3 {
+		for range UnderSamples - 1 {
+			if d.Observe(fits, s) != 0 {
+				t.Fatal("stepped up before UnderSamples readings in a row")
+			}
+		}
+		d.Observe(s.Budget-StepUpRoom/2, s) // within the budget, no room for a step
+	}
+	if d.Extra != len(want) {
+		t.Fatalf("extra = %d, want %d", d.Extra, len(want))
+	}
+	// Room: back up one step per UnderSamples readings, to none.
+	for i := 0; d.Extra > 0; i++ {
+		if i > 1000 {
+			t.Fatal("never stepped back up")
+		}
+		before := d.Extra
+		if r := d.Observe(fits, s); r == -1 && d.Extra != before-1 {
+			t.Fatalf("step up went %d -> %d", before, d.Extra)
+		}
+	}
+	if p := FitMore(s, 0); len(p.Steps) != 0 || p.ClipFPS != 10 || p.Viewers != 1 {
+		t.Errorf("back at the start: %+v", p)
+	}
+}
+
+// TestStepUpHysteresis: a plan whose next step up would cost more than the
+// room below the budget stays down.
+func TestStepUpHysteresis(t *testing.T) {
+	s := vga(64*MiB, 1)
+	all := FitMore(s, 100).Measured
+	d := StepDown{Extra: all} // everything given up, the viewer last
+	up, now := FitMore(s, all-1), FitMore(s, all)
+	cost := up.Need() - now.Need() // one live viewer
+	if cost <= 0 {
+		t.Fatalf("a viewer costs %d", cost)
+	}
+	tight := s.Budget - cost - StepUpRoom + 1
+	for range 10 * UnderSamples {
+		if d.Observe(tight, s) != 0 {
+			t.Fatal("stepped up without room for the step")
+		}
+	}
+	for range UnderSamples - 1 {
+		d.Observe(tight-1, s)
+	}
+	if d.Observe(tight-1, s) != -1 || d.Extra != all-1 {
+		t.Fatalf("did not step up with just enough room: extra %d", d.Extra)
 	}
 }

@@ -49,7 +49,8 @@ func (d *Daemon) memorySettings(cfg config.Config) budget.Settings {
 	}
 	s := budget.Settings{Budget: b, Frame: f.FrameSize(), Pixels: f.Width * f.Height,
 		Compressed: f.Pixel.Compressed(), H264: f.Pixel == capture.FormatH264, CaptureFPS: cfg.Capture.FPS,
-		ClipFPS: cfg.Storage.ClipFPS, PreRoll: cfg.Storage.PreRoll.Duration, PreRollMax: cfg.Storage.PreRollMB << 20}
+		ClipFPS: cfg.Storage.ClipFPS, PreRoll: cfg.Storage.PreRoll.Duration, PreRollMax: cfg.Storage.PreRollMB << 20,
+		Fragment: cfg.Storage.Fragment.Duration, Synthetic: cfg.Capture.Source == "synthetic"}
 	if cfg.Capture.Source == "v4l2" || cfg.Capture.Source == "" {
 		s.DriverBuffers = cfg.Capture.Buffers
 	}
