@@ -23,6 +23,8 @@ type memory struct {
 	planned bool
 	limited bool // the Go memory limit and GC target were set from plan
 	overRSS bool // the last sample found RSS above the budget
+	down    budget.StepDown // run-time steps beyond the plan
+	extra   int             // down.Extra when plan was made
 }
 
 // memoryEvery is how often the memory part samples RSS and re-plans.
@@ -66,13 +68,13 @@ func (d *Daemon) memorySettings(cfg config.Config) budget.Settings {
 func (d *Daemon) memoryPlan(cfg config.Config) budget.Plan {
 	s := d.memorySettings(cfg)
 	d.mem.mu.Lock()
-	if d.mem.planned && d.mem.plan.Asked == s {
+	if d.mem.planned && d.mem.plan.Asked == s && d.mem.extra == d.mem.down.Extra {
 		p := d.mem.plan
 		d.mem.mu.Unlock()
 		return p
 	}
-	p := budget.Fit(s)
-	d.mem.plan, d.mem.planned = p, true
+	p := budget.FitMore(s, d.mem.down.Extra)
+	d.mem.plan, d.mem.planned, d.mem.extra = p, true, d.mem.down.Extra
 	d.mem.limited = d.deps.RuntimeLimits
 	if d.deps.RuntimeLimits {
 		debug.SetMemoryLimit(p.GoLimit)
@@ -91,10 +93,9 @@ func (d *Daemon) memoryPlan(cfg config.Config) budget.Plan {
 	return p
 }
 
-// watchMemory is the "memory" part: every memoryEvery it re-plans (the
-// camera's real picture, a new memory_mb) and restarts the parts whose
-// sizes that changed, and it warns when the resident size is above the
-// budget (once per crossing).
+// watchMemory is the "memory" part: every memoryEvery it samples the
+// resident size and re-plans (the camera's real picture, a new memory_mb,
+// a run-time step), and restarts the parts whose sizes that changed.
 func (d *Daemon) watchMemory(ctx context.Context) error {
 	cfg, _ := d.config()
 	last := d.memoryPlan(cfg)
@@ -107,31 +108,57 @@ func (d *Daemon) watchMemory(ctx context.Context) error {
 		case <-t.C:
 		}
 		cfg, _ = d.config()
-		p := d.memoryPlan(cfg)
-		// Changes of the parts' own sections restart them already; only
-		// a new budget or picture is this part's to act on.
-		if p.Asked.Budget != last.Asked.Budget || p.Asked.Frame != last.Asked.Frame {
-			for _, name := range restartsFor(last, p) {
-				d.log.Info("memory plan changed: restarting", "part", name)
-				d.sup.Restart(name)
-			}
-		}
-		last = p
 		rss, err := budget.ReadRSS(d.deps.ProcRoot, os.Getpagesize())
 		if err != nil {
-			continue
+			rss = -1
 		}
-		over := rss > p.Asked.Budget
+		last = d.memoryTick(cfg, last, rss)
+	}
+}
+
+// memoryTick is one sample of the memory part: rss (or -1 when it could
+// not be read) against the plan for cfg. When the resident size stays
+// above the budget it takes the next step of the plan's order (and steps
+// back up when there is room again, budget.StepDown), logged once per
+// step; it restarts the parts whose sizes differ from last and returns the
+// plan now in force.
+func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budget.Plan {
+	log := d.log.With("part", "memory")
+	if rss >= 0 {
+		s := d.memorySettings(cfg)
 		d.mem.mu.Lock()
+		dir := d.mem.down.Observe(rss, s)
+		extra := d.mem.down.Extra
+		over := rss > s.Budget
 		crossed := over != d.mem.overRSS
 		d.mem.overRSS = over
 		d.mem.mu.Unlock()
 		if crossed && over {
-			d.log.Warn("resident memory above the budget", "part", "memory", "rss_mb", rss>>20, "budget_mb", p.Asked.Budget>>20)
+			log.Warn("resident memory above the budget", "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
 		} else if crossed {
-			d.log.Info("resident memory back within the budget", "part", "memory", "rss_mb", rss>>20, "budget_mb", p.Asked.Budget>>20)
+			log.Info("resident memory back within the budget", "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
+		}
+		switch dir {
+		case 1:
+			p := budget.FitMore(s, extra)
+			log.Warn("memory: stepping down at run time, resident size stayed above the budget",
+				"step", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
+		case -1:
+			p := budget.FitMore(s, extra+1)
+			log.Info("memory: stepping back up, room within the budget again",
+				"undone", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
 		}
 	}
+	p := d.memoryPlan(cfg)
+	// Changes of the parts' own sections restart them already; a new
+	// budget, picture or run-time step is this part's to act on.
+	if p.Asked.Budget != last.Asked.Budget || p.Asked.Frame != last.Asked.Frame || p.Measured != last.Measured {
+		for _, name := range restartsFor(last, p) {
+			log.Info("memory plan changed: restarting", "restart", name)
+			d.sup.Restart(name)
+		}
+	}
+	return p
 }
 
 // restartsFor names the parts whose sizes differ between plans a and b.

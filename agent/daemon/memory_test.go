@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/camagent/camagent/agent/budget"
@@ -88,5 +89,101 @@ func TestDaemonMemoryBudget(t *testing.T) {
 	}
 	if st.Recorder.ClipFPS != 0 && st.Recorder.ClipFPS > want.ClipFPS {
 		t.Errorf("recorder at %g fps, the plan allows %g", st.Recorder.ClipFPS, want.ClipFPS)
+	}
+}
+
+// TestDaemonMemoryStepDown feeds the memory part resident sizes (memoryTick,
+// the ticker's body) on a running daemon whose plan fits 64 MiB without
+// steps: readings above the budget take the plan's first step (the
+// recorder's queue 8 -> 4) at run time, logged once, shown in the status
+// and applied by restarting the recorder; readings with room step it back.
+func TestDaemonMemoryStepDown(t *testing.T) {
+	dir := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "cm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "s")
+	card := filepath.Join(dir, "sd")
+	os.Mkdir(card, 0o755)
+	mounts := filepath.Join(dir, "mounts")
+	os.WriteFile(mounts, []byte("/dev/vda "+card+" vfat rw 0 0\n"), 0o644)
+	cfgPath := filepath.Join(dir, "camagent.toml")
+	replaceFile(t, cfgPath, fmt.Sprintf("memory_mb = 64\n[control]\nsocket = %q\n[capture]\nsource = \"synthetic\"\n"+
+		"width = 320\nheight = 240\nfps = 10\n[storage]\nmount = %q\nclip_fps = 10\npre_roll = \"2s\"\n[identity]\nkey = %q\n",
+		sock, card, filepath.Join(dir, "id", "device.key")))
+	cfg, src, err := config.LoadWith(cfgPath, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	console := &syncBuffer{}
+	d := New(cfg, src, Deps{MountTable: mounts, NoBoard: true, Console: console})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v", err)
+		}
+	}()
+	client := &control.Client{Socket: sock}
+	recorderQueue := func() (int64, []string) {
+		st, err := client.Status(ctx)
+		if err != nil || st.Memory == nil {
+			return -1, nil
+		}
+		for _, p := range st.Memory.Pools {
+			if p.Name == "queue recorder" {
+				return p.Size, st.Memory.Degraded
+			}
+		}
+		return -1, nil
+	}
+	waitFor(t, "the recorder's queue", func() bool { n, _ := recorderQueue(); return n == budget.MaxRecorderQueue })
+
+	last := d.memoryPlan(cfg)
+	if len(last.Steps) != 0 {
+		t.Fatalf("64 MiB for 320x240 should need no steps: %v", last.Steps)
+	}
+	over := int64(65 << 20)
+	for i := range budget.OverSamples {
+		last = d.memoryTick(cfg, last, over)
+		if i < budget.OverSamples-1 && last.Measured != 0 {
+			t.Fatalf("stepped down after %d readings", i+1)
+		}
+	}
+	if last.Measured != 1 || last.RecorderQueue != budget.MaxRecorderQueue/2 {
+		t.Fatalf("after %d readings above: %+v", budget.OverSamples, last)
+	}
+	waitFor(t, "the recorder restarted with the smaller queue", func() bool {
+		n, deg := recorderQueue()
+		return n == budget.MaxRecorderQueue/2 && len(deg) == 1 && deg[0] == "recorder queue 8 -> 4 (measured)"
+	})
+	if n := strings.Count(console.String(), "stepping down at run time"); n != 1 {
+		t.Errorf("step-down logged %d times, want once:\n%s", n, console.String())
+	}
+	// Still above but more readings: the next step (queue 4 -> 2) only
+	// after OverSamples more.
+	for range budget.OverSamples - 1 {
+		last = d.memoryTick(cfg, last, over)
+	}
+	if last.Measured != 1 {
+		t.Fatalf("second step too early: %v", last.Steps)
+	}
+	// Room again: back up after UnderSamples readings.
+	for range budget.UnderSamples {
+		last = d.memoryTick(cfg, last, 8<<20)
+	}
+	if last.Measured != 0 || last.RecorderQueue != budget.MaxRecorderQueue {
+		t.Fatalf("did not step back up: %+v", last)
+	}
+	waitFor(t, "the recorder restarted with the full queue", func() bool {
+		n, deg := recorderQueue()
+		return n == budget.MaxRecorderQueue && len(deg) == 0
+	})
+	if n := strings.Count(console.String(), "stepping back up"); n != 1 {
+		t.Errorf("step-up logged %d times, want once", n)
 	}
 }
