@@ -21,8 +21,8 @@ type memory struct {
 	mu      sync.Mutex
 	plan    budget.Plan
 	planned bool
-	limited bool // the Go memory limit and GC target were set from plan
-	overRSS bool // the last sample found RSS above the budget
+	limited bool            // the Go memory limit and GC target were set from plan
+	overRSS bool            // the last sample found RSS above the budget
 	down    budget.StepDown // run-time steps beyond the plan
 	extra   int             // down.Extra when plan was made
 }
