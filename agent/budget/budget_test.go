@@ -350,3 +350,18 @@ func TestStepUpHysteresis(t *testing.T) {
 		t.Fatalf("did not step up with just enough room: extra %d", d.Extra)
 	}
 }
+
+// TestFitQEMULiveViewer: the QEMU camera's settings (4 driver buffers, two
+// viewers asked) at memory_mb = 36 keep one live viewer, as the browser
+// live-view test in the VM needs; at its 24 MiB none.
+func TestFitQEMULiveViewer(t *testing.T) {
+	s := vga(36*MiB, 2)
+	s.DriverBuffers = 4
+	if p := Fit(s); p.Viewers < 1 || p.Over != 0 {
+		t.Errorf("36 MiB: %s %v", p.String(), p.Steps)
+	}
+	s.Budget = 24 * MiB
+	if p := Fit(s); p.Viewers != 0 {
+		t.Errorf("24 MiB: %d viewers: %s", p.Viewers, p.String())
+	}
+}
