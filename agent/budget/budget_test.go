@@ -134,7 +134,7 @@ func TestFitOrder(t *testing.T) {
 		}
 	}
 	want := []string{
-		"recorder queue 8 -> 4", "recorder queue 4 -> 2",
+		"recorder queue 8 -> 4", "recorder queue 4 -> 2", "recorder queue 2 -> 1",
 		"gc target 50% -> 25%",
 		"clip_fps 10 -> 5", "clip_fps 5 -> 2.5", "clip_fps 2.5 -> 2",
 		"pre_roll 5s -> 2.5s", "pre_roll 2.5s -> 1.3s", "pre_roll 1.3s -> 1s",
@@ -288,7 +288,8 @@ func TestStepDown(t *testing.T) {
 		}
 	}
 	p := FitMore(s, d.Extra)
-	want := []string{"recorder queue 8 -> 4 (measured)", "recorder queue 4 -> 2 (measured)", "gc target 50% -> 25% (measured)",
+	want := []string{"recorder queue 8 -> 4 (measured)", "recorder queue 4 -> 2 (measured)", "recorder queue 2 -> 1 (measured)",
+		"gc target 50% -> 25% (measured)",
 		"clip_fps 10 -> 5 (measured)", "clip_fps 5 -> 2.5 (measured)", "clip_fps 2.5 -> 2 (measured)",
 		"pre_roll 5s -> 2.5s (measured)", "pre_roll 2.5s -> 1.3s (measured)", "pre_roll 1.3s -> 1s (measured)",
 		"live viewers 1 -> 0 (measured)"}
