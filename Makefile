@@ -9,7 +9,7 @@ OUT     := out
 CACHE   := .cache
 GOFILES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './out/*') go.mod go.sum
 
-.PHONY: crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
+.PHONY: crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean memcheck
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -100,3 +100,8 @@ powercut: image ## cut the QEMU camera's power POWERCUTS times on vfat and on ex
 	CAMAGENT_E2E=1 CAMAGENT_POWERCUTS=$(POWERCUTS) go test -count=1 -v -timeout 120m -run '^TestPowerCut$$' ./scripts/e2e/
 live-size: ## what live view (pion/webrtc) adds to the binary, per architecture
 	@bash scripts/livesize.sh
+
+MEMCHECK ?= 10m
+memcheck: ## the long memory measurement in the arm64 QEMU camera (MEMCHECK=10m): RSS min/median/max with vivid's movement on and off
+	@$(MAKE) --no-print-directory image ARCH=arm64
+	CAMAGENT_MEMCHECK=$(MEMCHECK) go test -count=1 -v -timeout 60m -run TestMemCheck ./scripts/e2e/
