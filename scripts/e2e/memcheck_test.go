@@ -78,7 +78,7 @@ func TestMemCheck(t *testing.T) {
 			t.Fatalf("no RSS sample in the guest's output")
 		}
 		kb, _ := strconv.Atoi(m[1])
-		rss = append(rss, float64(kb)/1000)
+		rss = append(rss, float64(kb)*1024/1e6) // VmRSS is in KiB
 	}
 	v.run(t, moveOff, 0)
 	var ms memStatus
