@@ -1,7 +1,9 @@
 package c2pa
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -344,4 +346,118 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// maxManifestBox bounds the manifest store VerifyMP4 reads into memory.
+const maxManifestBox = 1 << 20
+
+// VerifyMP4 reads the C2PA manifest store of a fragmented MP4 (size bytes)
+// signed as SignMP4 signs, and checks it as Verify checks a picture's; the
+// BMFF hash: the init segment's hash and each fragment's leaf in the Merkle
+// map, one Merkle box per fragment naming its leaf in order. A fragment
+// changed, dropped, added or moved is ErrHashMismatch. Only the layout
+// SignMP4 writes is read (exclusions /uuid, /ftyp, /mfra; one Merkle map
+// holding the leaf row); other C2PA MP4s are ErrMalformed.
+func VerifyMP4(src io.ReaderAt, size int64, roots *x509.CertPool) (*Credential, error) {
+	var (
+		l        mp4Layout
+		manifest []byte
+		proofs   []mp4Box
+	)
+	for off, i := int64(0), 0; off < size; i++ {
+		if i == maxMP4Boxes {
+			return nil, fmt.Errorf("%w: over %d top-level boxes", ErrMalformed, maxMP4Boxes)
+		}
+		typ, n, hdr, err := readBoxHeader(src, off, size)
+		if err != nil {
+			return nil, err
+		}
+		prov, err := isProvenance(src, off, typ, n, hdr)
+		if err != nil {
+			return nil, err
+		}
+		b := mp4Box{typ: typ, off: off, size: n, out: off}
+		switch {
+		case i == 0 && typ != "ftyp":
+			return nil, fmt.Errorf("%w: starts with %s, not ftyp", ErrMalformed, printable(typ))
+		case i == 0:
+			l.ftyp = b
+		case prov:
+			body := n - int64(hdr) - 16
+			if body < 4+7 || body > maxManifestBox {
+				return nil, fmt.Errorf("%w: C2PA box of %d bytes at %d", ErrMalformed, n, off)
+			}
+			p := make([]byte, body)
+			if _, err := src.ReadAt(p, off+int64(hdr)+16); err != nil {
+				return nil, err
+			}
+			switch {
+			case bytes.HasPrefix(p[4:], []byte("manifest\x00")) && len(p) >= 4+9+8:
+				if manifest != nil {
+					return nil, fmt.Errorf("%w: two manifest stores", ErrMalformed)
+				}
+				manifest = p[4+9+8:]
+			case bytes.HasPrefix(p[4:], []byte("merkle\x00")):
+				b.data = p[4+7:]
+				proofs = append(proofs, b)
+			default:
+				return nil, fmt.Errorf("%w: C2PA box at %d with a purpose this package does not read", ErrMalformed, off)
+			}
+			if len(l.frags) > 0 {
+				l.frags[len(l.frags)-1] = append(l.frags[len(l.frags)-1], b)
+			}
+		case typ == "mfra":
+		case typ == "moof":
+			l.frags = append(l.frags, []mp4Box{b})
+		case len(l.frags) == 0:
+			l.init = append(l.init, b)
+		default:
+			l.frags[len(l.frags)-1] = append(l.frags[len(l.frags)-1], b)
+		}
+		off += n
+	}
+	if manifest == nil {
+		return nil, ErrNoManifest
+	}
+	var bh bmffHash
+	return verifyStore(manifest, LabelBMFFHash, &bh, func() error {
+		want, _ := envelope.EncodeCanonical(bmffExclusions())
+		got, _ := envelope.EncodeCanonical(bh.Exclusions)
+		if bh.Alg != "sha256" || !bytes.Equal(got, want) || len(bh.Merkle) != 1 {
+			return fmt.Errorf("%w: %s: not the sha256 Merkle form this package reads", ErrMalformed, LabelBMFFHash)
+		}
+		mm := bh.Merkle[0]
+		if (mm.Alg != "" && mm.Alg != "sha256") || int(mm.Count) != len(mm.Hashes) {
+			return fmt.Errorf("%w: %s: the Merkle map does not hold its leaf row", ErrMalformed, LabelBMFFHash)
+		}
+		if len(l.frags) != int(mm.Count) || len(proofs) != int(mm.Count) {
+			return fmt.Errorf("%w: %s: %d fragments and %d Merkle boxes, signed %d", ErrHashMismatch, LabelBMFFHash,
+				len(l.frags), len(proofs), mm.Count)
+		}
+		buf := make([]byte, 64<<10)
+		h := sha256.New()
+		if err := hashBoxes(h, src, l.init, buf); err != nil {
+			return err
+		}
+		if !bytes.Equal(h.Sum(nil), mm.InitHash) {
+			return fmt.Errorf("%w: %s: the init segment changed after signing", ErrHashMismatch, LabelBMFFHash)
+		}
+		for i, f := range l.frags {
+			var p merkleProof
+			if err := decMode.Unmarshal(proofs[i].data, &p); err != nil {
+				return fmt.Errorf("%w: Merkle box %d: %v", ErrMalformed, i, err)
+			}
+			if p.Location != uint32(i) || p.UniqueID != mm.UniqueID || p.LocalID != mm.LocalID {
+				return fmt.Errorf("%w: %s: fragment %d carries leaf %d", ErrHashMismatch, LabelBMFFHash, i, p.Location)
+			}
+			h.Reset()
+			if err := hashBoxes(h, src, f, buf); err != nil {
+				return err
+			}
+			if !bytes.Equal(h.Sum(nil), mm.Hashes[i]) {
+				return fmt.Errorf("%w: %s: fragment %d (at %d) changed after signing", ErrHashMismatch, LabelBMFFHash, i, f[0].off)
+			}
+		}
+		return nil
+	}, roots)
 }

@@ -89,7 +89,7 @@ func TestOfficialReaderMP4(t *testing.T) {
 	flipped := slices.Clone(signed)
 	flipped[sl.frags[2][1].off+200] ^= 1 // a byte of the third fragment's mdat
 	moov := slices.Clone(signed)
-	moov[sl.box("moov").off+23] ^= 1 // a byte of the movie header's creation time
+	moov[sl.box("moov").off+23] ^= 1   // a byte of the movie header's creation time
 	cut := signed[:sl.frags[4][0].off] // the last fragment (and its Merkle box) dropped
 	swapped := sl.join(signed, 0, 1, 3, 2, 4)
 	// The manifest (and Merkle boxes) of this clip on another clip.
@@ -103,6 +103,25 @@ func TestOfficialReaderMP4(t *testing.T) {
 		{write("flipped.mp4", flipped), "video/mp4", caPEM}, {write("moov.mp4", moov), "video/mp4", caPEM},
 		{write("cut.mp4", cut), "video/mp4", caPEM}, {write("swapped.mp4", swapped), "video/mp4", caPEM},
 		{write("moved.mp4", moved), "video/mp4", caPEM}}
+	// Our own verifier agrees.
+	if cr, err := VerifyMP4(bytes.NewReader(signed), int64(len(signed)), r.ca.Pool()); err != nil || !cr.Trusted ||
+		cr.DeviceID != r.signer.DeviceID() || !cr.Captured.Equal(captured) {
+		t.Fatalf("VerifyMP4: %v %+v", err, cr)
+	}
+	for _, j := range jobs[3:] {
+		b, err := os.ReadFile(j.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := VerifyMP4(bytes.NewReader(b), int64(len(b)), r.ca.Pool()); !errors.Is(err, ErrHashMismatch) {
+			t.Errorf("VerifyMP4 %s: %v, want ErrHashMismatch", filepath.Base(j.File), err)
+		} else {
+			t.Logf("VerifyMP4 %s: %v", filepath.Base(j.File), err)
+		}
+	}
+	if _, err := VerifyMP4(bytes.NewReader(clip), int64(len(clip)), nil); !errors.Is(err, ErrNoManifest) {
+		t.Errorf("VerifyMP4 of the unsigned clip: %v", err)
+	}
 	reps := officialReader(t, jobs)
 	if rep := reps[0]; rep.Error != "" || rep.ValidationState != "Valid" || len(rep.failures()) != 0 {
 		t.Fatalf("no trust check: %+v", rep)
@@ -173,4 +192,20 @@ func (l *signedLayout) join(b []byte, order ...int) []byte {
 		out = append(out, b[f[0].off:f[len(f)-1].off+f[len(f)-1].size]...)
 	}
 	return out
+}
+
+// FuzzVerifyMP4: VerifyMP4 never panics or hangs on outside bytes.
+func FuzzVerifyMP4(f *testing.F) {
+	r := newRig(f)
+	clip := testClip(f, 6, 2)
+	signed := r.signer.signMP4(f, clip)
+	f.Add(signed)
+	f.Add(clip)
+	f.Add(signed[:len(signed)-10])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cr, err := VerifyMP4(bytes.NewReader(b), int64(len(b)), r.ca.Pool())
+		if err == nil && cr.DeviceID != r.signer.DeviceID() {
+			t.Fatalf("verified with device %s", cr.DeviceID)
+		}
+	})
 }
