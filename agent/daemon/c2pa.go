@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/c2pa"
 )
 
@@ -37,4 +38,13 @@ func (d *Daemon) credentials() jpegSigner {
 		return nil
 	}
 	return s
+}
+
+// clipCredentials is credentials for the clip store: clips (and the
+// thumbnails Recover rebuilds) are signed when the chain is installed.
+func (d *Daemon) clipCredentials() storage.Credentials {
+	if s, ok := d.credentials().(storage.Credentials); ok {
+		return s
+	}
+	return nil
 }

@@ -369,6 +369,9 @@ func VerifyMP4(src io.ReaderAt, size int64, roots *x509.CertPool) (*Credential, 
 			return nil, fmt.Errorf("%w: over %d top-level boxes", ErrMalformed, maxMP4Boxes)
 		}
 		typ, n, hdr, err := readBoxHeader(src, off, size)
+		if err != nil && manifest == nil {
+			return nil, fmt.Errorf("%w (the file is not a readable MP4: %v)", ErrNoManifest, err)
+		}
 		if err != nil {
 			return nil, err
 		}
