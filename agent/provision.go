@@ -14,15 +14,21 @@ import (
 
 	"github.com/camagent/camagent/board/keystore"
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
+	"github.com/camagent/camagent/uplink/c2pa"
 	"github.com/camagent/camagent/uplink/identity"
 )
 
-const provisionUsage = `usage: camagent provision [-key PATH] [-csr PATH] [-cert PATH]
+const provisionUsage = `usage: camagent provision [-key PATH] [-csr PATH] [-cert PATH] [-c2pa-cert PATH]
 
 Create the device key if there is none, print the device ID and the public
 key, and write a certificate signing request (CN = device ID) for the cloud's
 CA. With -cert, check that the certificate the CA issued is for this device's
-key and install it next to the key (%s). The private key is never printed.
+key and install it next to the key (%s). With -c2pa-cert, do the same for
+the Content Credentials (C2PA) claim-signing chain the CA issued at enrollment
+(device certificate, then the CA's), installed as %s: from then on the
+camera signs its clips, thumbnails and snapshots with Content Credentials.
+The private key is never printed.
 
 flags:
 `
@@ -37,8 +43,9 @@ func provisionCmd(_ context.Context, args []string, stdout, stderr io.Writer) er
 	keyPath := fs.String("key", keystore.DefaultPath, "device key `path` (created if absent)")
 	csrPath := fs.String("csr", "", "where to write the CSR (default: "+identity.CSRFile+" next to the key)")
 	certPath := fs.String("cert", "", "device certificate (PEM) to check and install next to the key")
+	c2paPath := fs.String("c2pa-cert", "", "C2PA claim-signing certificate chain (PEM) to check and install next to the key")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, provisionUsage, identity.CertFile)
+		fmt.Fprintf(stderr, provisionUsage, identity.CertFile, c2pa.ChainFile)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -74,16 +81,51 @@ func provisionCmd(_ context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "csr: %s (CN=%s)\n", *csrPath, key.DeviceID())
 
-	if *certPath == "" {
-		return nil
+	if *certPath != "" {
+		dst := identity.CertPath(*keyPath)
+		desc, err := installCert(*certPath, dst, key)
+		if err != nil {
+			return fmt.Errorf("camagent provision: certificate %s not installed: %w", *certPath, err)
+		}
+		fmt.Fprintf(stdout, "certificate: installed %s (%s)\n", dst, desc)
 	}
-	dst := identity.CertPath(*keyPath)
-	desc, err := installCert(*certPath, dst, key)
-	if err != nil {
-		return fmt.Errorf("camagent provision: certificate %s not installed: %w", *certPath, err)
+	if *c2paPath != "" {
+		dst := c2pa.ChainPath(*keyPath)
+		desc, err := installC2PAChain(*c2paPath, dst, key)
+		if err != nil {
+			return fmt.Errorf("camagent provision: C2PA certificate %s not installed: %w", *c2paPath, err)
+		}
+		fmt.Fprintf(stdout, "c2pa certificate: installed %s (%s)\n", dst, desc)
 	}
-	fmt.Fprintf(stdout, "certificate: installed %s (%s)\n", dst, desc)
 	return nil
+}
+
+// installC2PAChain checks that src is a C2PA claim-signing chain for key
+// (leaf first: the device key's, CN = device ID, digitalSignature and
+// emailProtection, as devca.IssueC2PA makes it) and copies it atomically to
+// dst, where the daemon loads it (c2pa.ChainPath).
+func installC2PAChain(src, dst string, key *identity.DeviceKey) (string, error) {
+	chain, err := c2pa.LoadChain(src)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c2pa.New(c2pa.Config{Key: key, Chain: chain}); err != nil {
+		return "", err
+	}
+	leaf := chain[0]
+	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 || !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageEmailProtection) {
+		return "", errors.New("it is not a C2PA claim-signing certificate (key usage digitalSignature and extended key usage emailProtection); is it the TLS certificate?")
+	}
+	data, err := atomicfile.ReadFileMax(src, maxCertFile)
+	if err != nil {
+		return "", err
+	}
+	if err := storage.WriteFileAtomic(dst, data, 0o644); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("CN=%s, issuer %q, valid %s to %s, %d certificates; matches the device key",
+		leaf.Subject.CommonName, leaf.Issuer.String(), leaf.NotBefore.UTC().Format("2006-01-02T15:04:05Z"),
+		leaf.NotAfter.UTC().Format("2006-01-02T15:04:05Z"), len(chain)), nil
 }
 
 // installCert checks that the first certificate in src is for key (same

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,15 +17,18 @@ import (
 	"github.com/camagent/camagent/uplink/verify"
 )
 
-const verifyUsage = `usage: camagent verify [-key PUBKEY.pem | -pin DEVICEID] [-owner ACCOUNT] CLIP...
-       camagent verify [-key PUBKEY.pem | -pin DEVICEID] [-owner ACCOUNT] MANIFEST FILE...
+const verifyUsage = `usage: camagent verify [-key PUBKEY.pem | -pin DEVICEID] [-owner ACCOUNT] [-c2pa-ca CA.pem] CLIP...
+       camagent verify [-key PUBKEY.pem | -pin DEVICEID] [-owner ACCOUNT] [-c2pa-ca CA.pem] MANIFEST FILE...
 
 Check clips and their signed manifests offline. In the first form each CLIP
 (e.g. 120304-e7.mp4) is checked against its sidecar manifest (120304-e7%s),
 together with its thumbnail (120304-e7%s) when it is there. In the second,
 every FILE is checked against MANIFEST (a file whose name ends in %s or .cose,
 or that starts with a COSE_Sign1 tag). One line per check: OK, FAIL (with the
-reason), or SKIP.
+reason), or SKIP. A JPEG or MP4 that carries Content Credentials (C2PA) is
+checked too: which device signed them (from the certificate), when, and
+whether they are valid; -c2pa-ca also checks that the certificate chains to
+the given CA (the dev CA that issued the camera's c2pa.crt).
 
 Without -key or -pin the manifest is verified with the public key it carries,
 whose hash must be its device ID: that proves which device signed it, not that
@@ -42,6 +46,7 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 	keyFile := fs.String("key", "", "the device's public key (PEM `file`) to verify with")
 	pin := fs.String("pin", "", "the `device ID` the manifests must come from")
 	owner := fs.String("owner", "", "the owner `account` the manifests must name")
+	c2paCA := fs.String("c2pa-ca", "", "CA certificates (PEM `file`) the Content Credentials (C2PA) must chain to")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, verifyUsage, manifest.SidecarSuffix, storage.ExtThumbnail, manifest.SidecarSuffix)
 		fs.PrintDefaults()
@@ -57,6 +62,16 @@ func verifyCmd(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New("camagent verify: give -key or -pin, not both")
 	}
 	v := &verify.Checker{Out: stdout, Owner: *owner, Pin: *pin}
+	if *c2paCA != "" {
+		b, err := atomicfile.ReadFileMax(*c2paCA, int64(1<<20))
+		if err != nil {
+			return fmt.Errorf("camagent verify: -c2pa-ca: %w", err)
+		}
+		v.C2PARoots = x509.NewCertPool()
+		if !v.C2PARoots.AppendCertsFromPEM(b) {
+			return fmt.Errorf("camagent verify: -c2pa-ca %s: no PEM certificate", *c2paCA)
+		}
+	}
 	if *pin != "" {
 		if err := identity.ValidDeviceID(*pin); err != nil {
 			return fmt.Errorf("camagent verify: -pin: %w", err)

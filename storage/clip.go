@@ -336,6 +336,7 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 		}
 		return ClipInfo{}, fmt.Errorf("storage: seal %s: %w", c.name, ErrEmptyClip)
 	}
+	c.sign()
 	if err := os.Rename(c.part, c.final); err != nil {
 		c.f.Close()
 		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: seal %s: %w", c.name, err))
@@ -370,6 +371,25 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 		return info, err
 	}
 	return info, nil
+}
+
+// sign replaces the finished .part by its copy signed with Content
+// Credentials (StoreConfig.Credentials), when set; a clip that cannot be
+// signed is sealed unsigned.
+func (c *ClipWriter) sign() {
+	if c.s.cred == nil {
+		return
+	}
+	t0 := time.Now()
+	sv, err := c.s.signVideo(c.part, c.spec.Start.Add(c.firstPTS))
+	if err != nil {
+		c.s.log.Warn("clip not signed with Content Credentials", "clip", c.name, "err", err)
+		return
+	}
+	c.s.log.Debug("clip signed with Content Credentials", "clip", c.name, "bytes_added", sv.size-c.size,
+		"took", time.Since(t0).Round(time.Millisecond))
+	c.f.Close() // the unsigned file, replaced
+	c.f, c.size, c.sum = osFile{sv.f}, sv.size, sv.sum
 }
 
 func codecName(c fmp4.Codec) string {

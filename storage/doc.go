@@ -22,8 +22,12 @@
 // init segment, then (ClipWriter.AddSample) one fragment of about
 // DefaultFragmentDuration per write, each followed by fdatasync, so a power
 // cut costs at most the fragment being written; writes are batched per
-// fragment, never per frame. ClipWriter.Seal writes the last fragment, closes
-// the file, renames it to <base>.mp4 and syncs the folder: the clip is sealed
+// fragment, never per frame. ClipWriter.Seal writes the last fragment, signs
+// the video with Content Credentials when StoreConfig.Credentials is set (a
+// signed copy, package c2pa's manifest store and Merkle boxes added, written
+// to a temporary file, synced and renamed over the .part: a crash leaves the
+// unsigned .part or the signed one, both whole), renames it to <base>.mp4 and
+// syncs the folder: the clip is sealed
 // and its video is never modified again (only retention deletes it). Then the
 // clip is completed, in this order:
 //
@@ -38,7 +42,8 @@
 // Store.Recover runs at start-up and whenever the card comes back: each .part
 // that is not being written is cut back to its last whole fragment (fmp4.Scan
 // checks every box and each fragment's checksum) and sealed, or removed when
-// it holds none; each sealed clip without metadata is completed (OnSeal is
+// it holds none (and signed, with its rebuilt thumbnail, when Credentials is
+// set); each sealed clip without metadata is completed (OnSeal is
 // called again, so it must accept a clip it has seen); sidecars without a
 // clip and temporary files are removed; the counts are logged and returned.
 //

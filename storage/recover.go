@@ -334,7 +334,7 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 		s.log.Info("removed a clip with no whole fragment", "clip", name, "bytes", st.Size(), "why", r.Stop)
 		return false, atomicfile.SyncDir(dir)
 	}
-	if r.ValidSize < st.Size() {
+	if r.Stop != nil && r.ValidSize < st.Size() { // not a whole file ending in free or uuid boxes
 		if err := f.Truncate(r.ValidSize); err != nil {
 			f.Close()
 			return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: truncate: %w", name, err))
@@ -344,6 +344,16 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: sync: %w", name, err))
+	}
+	if s.cred != nil {
+		if cn, err := ParseClipName(name); err == nil {
+			if sv, err := s.signVideo(part, cn.Start); err == nil {
+				f.Close() // the unsigned file, replaced
+				f = sv.f
+			} else {
+				s.log.Warn("recovered clip not signed with Content Credentials", "clip", name, "err", err)
+			}
+		}
 	}
 	if err := os.Rename(part, final); err != nil {
 		f.Close()
@@ -414,6 +424,13 @@ func (s *Store) completeLeft(name string, recovered bool) error {
 		info.Thumbnail, info.ThumbnailSize, info.ThumbnailSHA256 = tp, int64(len(old)), hex.EncodeToString(sum[:])
 	} else if r.Track.Codec == fmp4.MJPEG {
 		thumb = s.thumbnailOf(f, &r)
+		if thumb != nil && s.cred != nil {
+			if signed, err := s.cred.SignJPEG(thumb, start); err == nil {
+				thumb = signed
+			} else {
+				s.log.Warn("rebuilt thumbnail not signed with Content Credentials", "clip", name, "err", err)
+			}
+		}
 	}
 	return s.complete(&info, &m, thumb)
 }

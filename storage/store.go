@@ -56,6 +56,12 @@ type StoreConfig struct {
 	OnComplete func(ClipInfo)
 	// OnDelete is told of each clip retention deleted. It must not block.
 	OnDelete func(Deletion)
+	// Credentials, when set, signs each clip's video with Content
+	// Credentials (C2PA) as it is sealed, before the seal's rename (so the
+	// size, SHA-256 and manifest are those of the signed file), and the
+	// clips and thumbnails Recover rebuilds after a crash. A video or
+	// thumbnail that cannot be signed is kept unsigned and the error logged.
+	Credentials Credentials
 	// CreateFile creates a new, empty .part file. Default: CreateFile. Tests
 	// wrap it to inject write errors.
 	CreateFile func(path string) (File, error)
@@ -97,6 +103,7 @@ type Store struct {
 	onComplete func(ClipInfo)
 	onDelete   func(Deletion)
 	create     func(string) (File, error)
+	cred       Credentials
 
 	recoverMu sync.Mutex // one Recover at a time
 	mu        sync.Mutex
@@ -156,7 +163,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	s := &Store{card: cfg.Card, dir: filepath.Join(cfg.Card.Dir(), ClipsDir), log: cfg.Logger, now: cfg.Now,
 		ret: cfg.Retention, hold: cfg.IOErrorHold, onSeal: cfg.OnSeal, onComplete: cfg.OnComplete,
-		onDelete: cfg.OnDelete, create: cfg.CreateFile, open: map[string]*progress{}}
+		onDelete: cfg.OnDelete, create: cfg.CreateFile, cred: cfg.Credentials, open: map[string]*progress{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

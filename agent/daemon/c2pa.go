@@ -3,8 +3,10 @@ package daemon
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"time"
 
+	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/c2pa"
 )
 
@@ -37,4 +39,19 @@ func (d *Daemon) credentials() jpegSigner {
 		return nil
 	}
 	return s
+}
+
+// clipCredentials is credentials for the clip store: clips (and the
+// thumbnails Recover rebuilds) are signed when the chain is installed. It
+// looks for the chain first, so that a device without one is not given a
+// key by the store's start.
+func (d *Daemon) clipCredentials() storage.Credentials {
+	cfg, _ := d.config()
+	if _, err := os.Stat(c2pa.ChainPath(cfg.Identity.Key)); err != nil {
+		return nil
+	}
+	if s, ok := d.credentials().(storage.Credentials); ok {
+		return s
+	}
+	return nil
 }

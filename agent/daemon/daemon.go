@@ -395,7 +395,8 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 		Now:    d.deps.Now,
 		Retention: storage.Retention{FreeFloor: mib(s.FreeFloorMB), CriticalFloor: mib(s.CriticalFloorMB),
 			Quota: mib(s.QuotaMB)},
-		OnSeal: seal.Seal,
+		OnSeal:      seal.Seal,
+		Credentials: d.clipCredentials(),
 		OnDelete: func(del storage.Deletion) {
 			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
 			d.publish(event.Event{Kind: event.KindRetention, Time: del.Time, Clip: del.Name, Deleted: 1,

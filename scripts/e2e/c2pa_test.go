@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -8,13 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/camagent/camagent/uplink/c2pa"
 )
 
-// checkCredentials checks a picture from the camera's card for Content
-// Credentials twice: with package c2pa (signed by deviceID, chaining to the
+// checkCredentials checks a picture or a clip (.mp4) from the camera's card
+// for Content Credentials twice: with package c2pa (signed by deviceID, chaining to the
 // dev cloud's CA in caFile) and with the Content Authenticity Initiative's
 // official reader (uplink/c2pa/testdata/tools/read.mjs in node, installed by
 // make deps), which must call it Trusted with the CA as its trust anchor and
@@ -31,7 +33,14 @@ func checkCredentials(t *testing.T, pic, caFile, deviceID string) error {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(cas[0])
-	cr, err := c2pa.Verify(b, roots)
+	mime := "image/jpeg"
+	var cr *c2pa.Credential
+	if strings.HasSuffix(pic, ".mp4") {
+		mime = "video/mp4"
+		cr, err = c2pa.VerifyMP4(bytes.NewReader(b), int64(len(b)), roots)
+	} else {
+		cr, err = c2pa.Verify(b, roots)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: content credentials: %w", pic, err)
 	}
@@ -46,7 +55,7 @@ func checkCredentials(t *testing.T, pic, caFile, deviceID string) error {
 	if _, err := os.Stat(filepath.Join(tools, "node_modules", "@contentauth", "c2pa-wasm")); err != nil {
 		return fmt.Errorf("the official C2PA reader is not installed in %s: run make deps", tools)
 	}
-	out, err := exec.Command(node, filepath.Join(tools, "read.mjs"), pic, "image/jpeg", caFile).Output()
+	out, err := exec.Command(node, filepath.Join(tools, "read.mjs"), pic, mime, caFile).Output()
 	if err != nil {
 		return fmt.Errorf("node read.mjs %s: %v", pic, err)
 	}

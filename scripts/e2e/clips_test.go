@@ -444,10 +444,11 @@ func checkClip(t *testing.T, img string, c *clipRun, dir string) (sha string) {
 			"next: camagent verify (agent/verify.go) says which check failed; compare the manifest's sha256 "+
 			"with the .json's", c.deviceID, clip, err, out)
 	}
-	// Content Credentials (C2PA) on the recorder's thumbnail; recovery's
-	// thumbnails (made by storage after a power cut) are not signed yet.
-	if !c.recovered {
-		if err := checkCredentials(t, thumb, c.caFile, c.deviceID); err != nil {
+	// Content Credentials (C2PA) on the clip and its thumbnail: signed at
+	// the seal, or by the recovery after a power cut (the clip cut back to
+	// its last whole fragment, the thumbnail rebuilt).
+	for _, f := range []string{clip, thumb} {
+		if err := checkCredentials(t, f, c.caFile, c.deviceID); err != nil {
 			errorf("%v", err)
 		}
 	}

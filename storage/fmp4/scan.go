@@ -79,8 +79,8 @@ type Report struct {
 	// leaves a playable clip.
 	ValidSize int64
 	// Trailing is the number of bytes after ValidSize: a torn fragment,
-	// garbage, or free or skip boxes after the last fragment (then Stop is
-	// nil).
+	// garbage, or free, skip or uuid boxes (a C2PA Merkle box) after the
+	// last fragment (then Stop is nil).
 	Trailing int64
 	// Stop says why the valid prefix ends before the end of the file; nil
 	// when the whole file is valid. It wraps ErrTruncated, ErrCorrupt,
@@ -277,7 +277,8 @@ func (s *scanner) stop(err error) (Report, error) {
 func (s *scanner) scan() (Report, error) {
 	off := int64(0)
 	seenFtyp := false
-	// The init segment: ftyp, then moov; free and skip boxes may sit between.
+	// The init segment: ftyp, then moov; free, skip and uuid boxes (e.g. a
+	// C2PA manifest store) may sit between.
 	for s.rep.InitSize == 0 {
 		h, err := s.header(off)
 		if err != nil {
@@ -293,7 +294,7 @@ func (s *scanner) scan() (Report, error) {
 				return s.stop(fmt.Errorf("fmp4: ftyp: %w: %d bytes", ErrCorrupt, len(b)))
 			}
 			seenFtyp = true
-		case (h.typ == typFree || h.typ == typSkip) && seenFtyp:
+		case (h.typ == typFree || h.typ == typSkip || h.typ == typUUID) && seenFtyp:
 		case h.typ == typMoov && seenFtyp:
 			b, err := s.body(h, off, MaxInitBoxSize)
 			if err != nil {
@@ -318,7 +319,7 @@ func (s *scanner) scan() (Report, error) {
 			return s.stop(err)
 		}
 		switch h.typ {
-		case typFree, typSkip:
+		case typFree, typSkip, typUUID: // uuid: e.g. a fragment's C2PA Merkle box
 			off += h.size
 			continue
 		case typMoof:

@@ -185,6 +185,7 @@ func corruptions() []corruption {
 		garbage[i] = byte(rng.Uint32())
 	}
 	free := []byte{0, 0, 0, 12, 'f', 'r', 'e', 'e', 1, 2, 3, 4}
+	uuid := append([]byte{0, 0, 0, 28, 'u', 'u', 'i', 'd'}, make([]byte, 20)...)
 	return []corruption{
 		{"moof size larger", mid(func(b []byte, l frag) { add32(b, l.off, 4) }), 1, ErrCorrupt, -1},
 		{"moof size smaller", mid(func(b []byte, l frag) { add32(b, l.off, -4) }), 1, ErrCorrupt, -1},
@@ -217,6 +218,7 @@ func corruptions() []corruption {
 		{"a few bytes appended", appendBytes([]byte{0, 0, 1}), 3, ErrTruncated, 3},
 		{"huge box header appended", appendBytes([]byte{0xff, 0xff, 0xff, 0xff, 'm', 'o', 'o', 'f'}), 3, ErrTruncated, 8},
 		{"free box appended", appendBytes(free), 3, nil, len(free)},
+		{"uuid box appended (a C2PA Merkle box)", appendBytes(uuid), 3, nil, len(uuid)},
 		{"free box with largesize between fragments", func(t testing.TB, b []byte) []byte {
 			l := locate(t, b, 1)
 			box := []byte{0, 0, 0, 1, 's', 'k', 'i', 'p', 0, 0, 0, 0, 0, 0, 0, 20, 9, 9, 9, 9}

@@ -15,7 +15,7 @@ const (
 )
 
 // ErrNoManifest: the JPEG carries no C2PA manifest store.
-var ErrNoManifest = errors.New("c2pa: no manifest store in the JPEG")
+var ErrNoManifest = errors.New("c2pa: no manifest store in the file")
 
 // ErrNotJPEG: the bytes are not a JPEG this package can sign or read.
 var ErrNotJPEG = errors.New("c2pa: not a JPEG")

@@ -145,8 +145,8 @@ func (s *Signer) SignJPEG(img []byte, captured time.Time) ([]byte, error) {
 	sum := sha256.Sum256(img) // = the hash of the result without its APP11 span
 	label := "urn:c2pa:" + newUUID()
 	m := manifestParts{
-		label:    label,
-		dataHash: dataHash{Name: "jumbf manifest", Alg: "sha256", Hash: sum[:], Pad: make([]byte, s.pad)},
+		label:     label,
+		hashLabel: LabelDataHash,
 		actions: actions{Actions: []action{{Action: "c2pa.created", DigitalSourceType: SourceCapture,
 			SoftwareAgent: &generatorInfo{Name: Generator, Version: s.version}}}},
 		capture: capture{Device: s.deviceID, Captured: captured.UTC().Format(time.RFC3339Nano)},
@@ -160,7 +160,8 @@ func (s *Signer) SignJPEG(img []byte, captured time.Time) ([]byte, error) {
 	var length int
 	var store []byte
 	for range 8 {
-		m.dataHash.Exclusions = []exclusion{{Start: uint64(at), Length: uint64(length)}}
+		m.hash = dataHash{Name: "jumbf manifest", Alg: "sha256", Hash: sum[:], Pad: make([]byte, s.pad),
+			Exclusions: []exclusion{{Start: uint64(at), Length: uint64(length)}}}
 		store, err = m.build(s, nil)
 		if err != nil {
 			return nil, fmt.Errorf("c2pa: sign: %w", err)
@@ -185,11 +186,12 @@ func (s *Signer) SignJPEG(img []byte, captured time.Time) ([]byte, error) {
 }
 
 type manifestParts struct {
-	label    string
-	dataHash dataHash
-	actions  actions
-	capture  capture
-	claim    claimV2
+	label     string
+	hashLabel string // LabelDataHash or LabelBMFFHash
+	hash      any    // dataHash or bmffHash
+	actions   actions
+	capture   capture
+	claim     claimV2
 }
 
 // build encodes the manifest store; sign nil puts a zero signature in.
@@ -199,7 +201,7 @@ func (m *manifestParts) build(s *Signer, sign func(claim []byte) ([]byte, error)
 	for _, a := range []struct {
 		label string
 		v     any
-	}{{LabelDataHash, m.dataHash}, {LabelActions, m.actions}, {LabelCapture, m.capture}} {
+	}{{m.hashLabel, m.hash}, {LabelActions, m.actions}, {LabelCapture, m.capture}} {
 		b, err := envelope.EncodeCanonical(a.v)
 		if err != nil {
 			return nil, err

@@ -88,6 +88,26 @@ func Verify(img []byte, roots *x509.CertPool) (*Credential, error) {
 	if err != nil {
 		return nil, err
 	}
+	var dh dataHash
+	return verifyStore(store, LabelDataHash, &dh, func() error {
+		// The data hash: one exclusion, exactly the manifest's APP11 segments.
+		if dh.Alg != "sha256" || len(dh.Exclusions) != 1 || dh.Exclusions[0].Start != uint64(start) ||
+			dh.Exclusions[0].Length != uint64(end-start) {
+			return fmt.Errorf("%w: %s: want sha256 excluding exactly the APP11 segments at [%d, %d)", ErrMalformed, LabelDataHash, start, end)
+		}
+		hh := sha256.New()
+		hh.Write(img[:start])
+		hh.Write(img[end:])
+		if !bytes.Equal(hh.Sum(nil), dh.Hash) {
+			return fmt.Errorf("%w: %s: the picture changed after signing", ErrHashMismatch, LabelDataHash)
+		}
+		return nil
+	}, roots)
+}
+
+// verifyStore checks a manifest store whose hash assertion (hashLabel) is
+// decoded into hv and checked against the asset by checkHash.
+func verifyStore(store []byte, hashLabel string, hv any, checkHash func() error, roots *x509.CertPool) (*Credential, error) {
 	root, rest, err := parseSuperbox(store, 0)
 	if err != nil {
 		return nil, err
@@ -143,14 +163,13 @@ func Verify(img []byte, roots *x509.CertPool) (*Credential, error) {
 		boxes[label] = b
 	}
 	var (
-		dh   dataHash
 		act  actions
 		capt capture
 	)
 	for _, a := range []struct {
 		label string
 		v     any
-	}{{LabelDataHash, &dh}, {LabelActions, &act}, {LabelCapture, &capt}} {
+	}{{hashLabel, hv}, {LabelActions, &act}, {LabelCapture, &capt}} {
 		b := boxes[a.label]
 		if b == nil {
 			return nil, fmt.Errorf("%w: the claim does not name a %s assertion", ErrMalformed, a.label)
@@ -163,16 +182,8 @@ func Verify(img []byte, roots *x509.CertPool) (*Credential, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, a.label, err)
 		}
 	}
-	// The data hash: one exclusion, exactly the manifest's APP11 segments.
-	if dh.Alg != "sha256" || len(dh.Exclusions) != 1 || dh.Exclusions[0].Start != uint64(start) ||
-		dh.Exclusions[0].Length != uint64(end-start) {
-		return nil, fmt.Errorf("%w: %s: want sha256 excluding exactly the APP11 segments at [%d, %d)", ErrMalformed, LabelDataHash, start, end)
-	}
-	hh := sha256.New()
-	hh.Write(img[:start])
-	hh.Write(img[end:])
-	if !bytes.Equal(hh.Sum(nil), dh.Hash) {
-		return nil, fmt.Errorf("%w: %s: the picture changed after signing", ErrHashMismatch, LabelDataHash)
+	if err := checkHash(); err != nil {
+		return nil, err
 	}
 	if len(act.Actions) == 0 || act.Actions[0].Action != "c2pa.created" {
 		return nil, fmt.Errorf("%w: %s: the first action is not c2pa.created", ErrMalformed, LabelActions)

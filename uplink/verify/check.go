@@ -3,6 +3,7 @@ package verify
 import (
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -59,12 +60,17 @@ func SidecarGroups(paths []string, siblingExts ...string) []FileGroup {
 // `camagent verify` and the shell's `clips verify` show it: one line per
 // check, OK, FAIL (with the reason), SKIP or INFO, written to Out.
 type Checker struct {
-	Out    io.Writer
-	Owner  string           // owner account the manifests must name ("" = not checked)
-	Pin    string           // device ID required ("" = any)
-	Key    *ecdsa.PublicKey // pinned key (nil = the embedded one)
-	checks int
-	failed int
+	Out   io.Writer
+	Owner string           // owner account the manifests must name ("" = not checked)
+	Pin   string           // device ID required ("" = any)
+	Key   *ecdsa.PublicKey // pinned key (nil = the embedded one)
+	// C2PARoots, when set, are the CAs a file's Content Credentials must
+	// chain to (the dev CA); nil: their signature is checked, not the trust.
+	C2PARoots *x509.CertPool
+	checks    int
+	failed    int
+	head      []byte // of the last file read by file
+	size      int64
 }
 
 // Checks is how many checks ran; Failed how many of them failed.
@@ -134,6 +140,7 @@ func (v *Checker) Group(manifestPath string, files []string) {
 		if role := v.file(f, &m, suffix); role != "" {
 			seen[role] = true
 		}
+		v.credentials(f, v.head, v.size, kid)
 	}
 	for _, o := range m.Objects {
 		if !seen[o.Role] {
@@ -174,6 +181,7 @@ func (v *Checker) signature(cose []byte, kid string) bool {
 // file checks one file against the manifest and returns the role it was
 // checked as ("" if none).
 func (v *Checker) file(path string, m *manifest.Manifest, suffix string) string {
+	v.head, v.size = nil, 0
 	f, err := os.Open(path)
 	if err != nil {
 		v.fail("%s: %v", path, err)
@@ -195,6 +203,7 @@ func (v *Checker) file(path string, m *manifest.Manifest, suffix string) string 
 		return ""
 	}
 	size := uint64(n) + uint64(rest)
+	v.head, v.size = head, int64(size)
 	var sum [32]byte
 	h.Sum(sum[:0])
 

@@ -17,7 +17,7 @@ func TestViewerLinksNoCameraCode(t *testing.T) {
 	}
 	allowed := map[string]bool{
 		"storage/atomicfile": true, "board/keystore": true,
-		"uplink/envelope": true, "uplink/identity": true, "uplink/manifest": true, "uplink/verify": true,
+		"uplink/envelope": true, "uplink/c2pa": true, "uplink/identity": true, "uplink/manifest": true, "uplink/verify": true,
 	}
 	for _, p := range strings.Fields(string(out)) {
 		ours, ok := strings.CutPrefix(p, "github.com/camagent/camagent/")
