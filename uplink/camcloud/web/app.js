@@ -8,7 +8,7 @@ const OFFER_TYPE = 'application/vnd.camagent.live-offer.v1+cbor';
 const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
 const $ = (id) => document.getElementById(id);
 const state = { account: null, token: null, devices: new Map() };
-window.camagent = { liveFrames: 0, clipFramesDrawn: 0, refusals: [] };
+window.camagent = { liveFrames: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
 
 function refuse(what, why) {
   const line = `REFUSED ${what}: ${why}`;
@@ -220,7 +220,15 @@ async function startLive(device) {
     cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
     window.camagent.liveFrames++;
   };
-  pc.ontrack = (ev) => { const v = $('live-video'); v.hidden = false; cv.hidden = true; v.srcObject = new MediaStream([ev.track]); };
+  pc.ontrack = (ev) => {
+    const v = $('live-video'); v.hidden = false; cv.hidden = true; v.srcObject = new MediaStream([ev.track]);
+    // Count the frames the browser decoded and presented (H.264 track).
+    const presented = (_, meta) => {
+      window.camagent.videoFrames = meta.presentedFrames; window.camagent.videoWidth = v.videoWidth;
+      if (livePC === pc) v.requestVideoFrameCallback(presented);
+    };
+    v.requestVideoFrameCallback(presented);
+  };
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((ok) => {
     if (pc.iceGatheringState === 'complete') return ok();
