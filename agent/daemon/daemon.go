@@ -27,6 +27,7 @@ import (
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/live"
 	"github.com/camagent/camagent/uplink/mqtt"
+	"github.com/camagent/camagent/uplink/mqtt/homeassistant"
 	"github.com/camagent/camagent/uplink/upload"
 )
 
@@ -53,6 +54,12 @@ type Deps struct {
 	// Version is the agent's version, for the log, the status and the run
 	// record.
 	Version string
+	// Reboot asks the init system for a clean reboot (nil: the reboot
+	// command in PATH) and Euid is the effective user ID (nil:
+	// os.Geteuid); the privileged actions (shell, signed commands) use
+	// them, tests fake them.
+	Reboot func(ctx context.Context) error
+	Euid   func() int
 }
 
 func (dp *Deps) fill() {
@@ -148,6 +155,12 @@ type Daemon struct {
 
 	idMu sync.Mutex
 	id   *deviceIdentity // nil until the device key opened
+
+	// ha is the Home Assistant publisher, nil while the mqtt-local part
+	// is not running.
+	ha atomic.Pointer[homeassistant.Local]
+	// hold keeps the recorder off the card while format-sd erases it.
+	hold cardHold
 }
 
 // New wires a daemon for cfg (loaded from src). Run runs it.
@@ -222,6 +235,7 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
 		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
 			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}},
+			part{name: "mqtt-local", run: d.runLocal, sections: []string{mqtt_}},
 			part{name: "live", run: d.runLive, sections: []string{live_, mqtt_, ident}}),
 		stage("service", 1,
 			part{name: "control", run: d.serveControl, sections: []string{control}},

@@ -16,6 +16,7 @@ import (
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/mqtt"
+	"github.com/camagent/camagent/uplink/mqtt/homeassistant"
 	"github.com/camagent/camagent/uplink/upload"
 )
 
@@ -71,12 +72,14 @@ func (d *Daemon) runMQTT(ctx context.Context) error {
 	return c.Run(ctx)
 }
 
-// publish hands e to the MQTT client; without one (MQTT off or not yet
-// connected to its store) the event is only in the log.
+// publish hands e to the MQTT client and to the Home Assistant publisher;
+// without them (MQTT off or not yet connected to its store) the event is
+// only in the log.
 func (d *Daemon) publish(e event.Event) {
 	if c := d.mq.Load(); c != nil {
 		c.Publish(e)
 	}
+	d.publishLocal(e)
 }
 
 // mqttState is the periodic state: uptime, SD space, capture rate, upload
@@ -202,6 +205,14 @@ func (h mqttHandler) Snapshot(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Home Assistant's image entity shows the last snapshot.
+	if h.d.ha.Load() != nil {
+		if b, err := atomicfile.ReadFileMax(r.Path, homeassistant.MaxSnapshot); err == nil {
+			h.d.snapshotLocal(b)
+		} else {
+			h.d.log.Warn("mqtt-local: snapshot not published", "err", err)
+		}
+	}
 	return r.Path + " (saved on the card; not signed or uploaded)", nil
 }
 
@@ -213,16 +224,6 @@ func (h mqttHandler) UploadNow(context.Context) error {
 	}
 	up.UploadNow()
 	return nil
-}
-
-// Reboot is refused: no board profile has a reboot the agent may trigger.
-func (mqttHandler) Reboot(context.Context) error {
-	return errors.New("reboot: not supported on this board")
-}
-
-// FormatSD is refused until the storage part can format a card.
-func (mqttHandler) FormatSD(context.Context) error {
-	return errors.New("format-sd: not supported yet")
 }
 
 // mqttEventsRoute serves GET control.PathMQTTEvents: the messages this run

@@ -144,6 +144,9 @@ func (d *Daemon) onEvent(ev *motion.Event) {
 // when the recorder starts and whenever the card comes back. When ctx ends
 // it seals the clip it is writing before it returns.
 func (d *Daemon) runRecorder(ctx context.Context) error {
+	if err := d.hold.wait(ctx); err != nil {
+		return nil // stopped while format-sd held the card
+	}
 	cfg, _ := d.config()
 	s := cfg.Storage
 	store, err := d.clipStore()

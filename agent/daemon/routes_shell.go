@@ -211,10 +211,7 @@ func (d *Daemon) shell() *shellServer {
 		KeyPath:        cfg.Identity.Key,
 		VendorKeyPath:  DefaultVendorKeyPath,
 		PairingKeyPath: cfg.Identity.CloudKey,
-		Actions: newBoardActions(boardActionsConfig{
-			Board: cfg.Board, Logger: log, Card: card, KeyPath: cfg.Identity.Key,
-			RestartStorage: func() { d.sup.Restart("storage"); d.sup.Restart("recorder") },
-		}),
+		Actions:        d.boardActions(log),
 	})
 }
 
@@ -850,6 +847,16 @@ type boardActionsConfig struct {
 	Reboot func(ctx context.Context) error
 	// Euid is the effective user ID (default os.Geteuid).
 	Euid func() int
+	// Keep are paths inside the agent's folder on the card that erasing
+	// keeps (with their parents): the device identity and the MQTT store
+	// when a board keeps them on the card (the QEMU camera does), so that a
+	// format never loses the key, repeats a sequence number or forgets a
+	// used command nonce.
+	Keep []string
+	// StopRecording, when set, stops the recorder cleanly (its open clip
+	// sealed) before format-sd erases the card and keeps it stopped until
+	// release is called.
+	StopRecording func(ctx context.Context) (release func(), err error)
 }
 
 // boardActions are the privileged actions as a board allows them. Only the
@@ -916,9 +923,16 @@ func (b *boardActions) Reboot(ctx context.Context) (string, error) {
 // FormatSD erases the agent's folder on the SD card (clips, snapshots, run
 // record) and restarts the storage part. It does not run mkfs: the card's
 // file system is the board's.
-func (b *boardActions) FormatSD(context.Context) (string, error) {
+func (b *boardActions) FormatSD(ctx context.Context) (string, error) {
 	if err := b.allowed("format-sd"); err != nil {
 		return "", err
+	}
+	if b.cfg.StopRecording != nil {
+		release, err := b.cfg.StopRecording(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer release()
 	}
 	n, size, err := b.eraseCard()
 	if err != nil {
@@ -945,7 +959,7 @@ func (b *boardActions) eraseCard() (files int, size int64, err error) {
 		}
 		return nil
 	})
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeAllExcept(dir, b.cfg.Keep); err != nil {
 		return 0, 0, fmt.Errorf("erase SD card: %w", err)
 	}
 	if err := storage.SyncDir(card.Mount); err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,13 +60,18 @@ func buildHostTools(t *testing.T, root string) hostTools {
 
 // devCloud is `camcloud serve` on the host's loopback, at a free port: the
 // guest's 10.0.2.100:8443 is forwarded to it (CAMERA_FWD 8443:port), so the
-// test does not collide with a `make run` cloud on 127.0.0.1:8443.
+// test does not collide with a `make run` cloud on 127.0.0.1:8443. Its
+// mosquitto (camcloud serve -mqtt) listens on another free loopback port,
+// mqttPort, which the guest reaches as 10.0.2.100:8883.
 type devCloud struct {
-	tools hostTools
-	data  string
-	port  int
-	url   string
-	log   *console // the server's output
+	tools    hostTools
+	data     string
+	port     int
+	mqttPort int
+	url      string
+	log      *console // the server's output
+	// otherTok is a viewer token of otherAccount once pairOther made it.
+	otherTok string
 }
 
 var listeningRE = regexp.MustCompile(`camcloud: listening on https://127\.0\.0\.1:(\d+)`)
@@ -74,12 +80,13 @@ var listeningRE = regexp.MustCompile(`camcloud: listening on https://127\.0\.0\.
 // (SIGTERM) when the test ends and its log saved in logPath.
 func startCloud(t *testing.T, tools hostTools, logPath string) *devCloud {
 	t.Helper()
-	c := &devCloud{tools: tools, data: filepath.Join(t.TempDir(), "cloud"), log: newConsole()}
+	c := &devCloud{tools: tools, data: filepath.Join(t.TempDir(), "cloud"), log: newConsole(), mqttPort: freePort(t)}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatalf("cloud log pipe: %v", err)
 	}
-	cmd := exec.Command(tools.cloud, "serve", "-data", c.data, "-listen", "127.0.0.1:0")
+	cmd := exec.Command(tools.cloud, "serve", "-data", c.data, "-listen", "127.0.0.1:0",
+		"-mqtt", fmt.Sprintf("127.0.0.1:%d", c.mqttPort))
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -106,16 +113,31 @@ func startCloud(t *testing.T, tools hostTools, logPath string) *devCloud {
 			t.Logf("cloud log saved in %s", logPath)
 		}
 	})
+	// The broker line comes last: mosquitto runs and the service identity
+	// (the receiver that verifies every event) has subscribed.
 	var m []string
-	if err := waitConsole(c.log, commandWait, func() bool {
+	if err := waitConsole(c.log, 2*commandWait, func() bool {
 		m = listeningRE.FindStringSubmatch(c.log.text(0))
-		return m != nil
+		return m != nil && strings.Contains(c.log.text(0), "camcloud: mqtt broker on")
 	}); err != nil {
-		t.Fatalf("camcloud serve -listen 127.0.0.1:0: %v\n%s", err, c.log.text(0))
+		t.Fatalf("camcloud serve -listen 127.0.0.1:0 -mqtt 127.0.0.1:%d: %v (mosquitto missing? make deps)\n%s",
+			c.mqttPort, err, c.log.text(0))
 	}
 	c.port, _ = strconv.Atoi(m[1])
 	c.url = "https://127.0.0.1:" + m[1]
 	return c
+}
+
+// freePort returns a loopback TCP port that was free a moment ago (for
+// mosquitto, which cannot report a port it chose itself).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen on loopback: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // waitConsole waits up to limit for found, checked at every change of c.
@@ -209,26 +231,7 @@ func (c *devCloud) waitShown(t *testing.T, v *vm, device, seq string) int64 {
 // with its viewer token (forbidden).
 func (c *devCloud) checkOtherAccount(t *testing.T, camera string) {
 	t.Helper()
-	dir := t.TempDir()
-	key := filepath.Join(dir, "device.key")
-	out, err := exec.Command(c.tools.agent, "provision", "-key", key).CombinedOutput()
-	if err != nil {
-		t.Fatalf("camagent provision -key %s: %v\n%s", key, err, out)
-	}
-	other := regexp.MustCompile(`(?m)^device id: (\S+)$`).FindSubmatch(out)
-	if other == nil {
-		t.Fatalf("camagent provision printed no device id:\n%s", out)
-	}
-	if out, err := exec.Command(c.tools.cloud, "enroll", "-data", c.data, "-csr", filepath.Join(dir, "device.csr"),
-		"-out", filepath.Join(dir, "device.crt")).CombinedOutput(); err != nil {
-		t.Fatalf("camcloud enroll: %v\n%s", err, out)
-	}
-	out, err = exec.Command(c.tools.cloud, "pair", "-data", c.data, "-device", string(other[1]), "-account", otherAccount,
-		"-out", filepath.Join(dir, "owner.binding")).CombinedOutput()
-	tok := regexp.MustCompile(`viewer token \(shown once\): (\S+)`).FindSubmatch(out)
-	if err != nil || tok == nil {
-		t.Fatalf("camcloud pair -account %s: %v, want a new account with a viewer token\n%s", otherAccount, err, out)
-	}
+	c.pairOther(t)
 
 	list, err := c.list(otherAccount)
 	if err != nil || strings.Contains(list, camera) || !strings.Contains(list, "0 shown, 0 refused, 0 not uploaded yet") {
@@ -249,7 +252,7 @@ func (c *devCloud) checkOtherAccount(t *testing.T, camera string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+string(tok[1]))
+	req.Header.Set("Authorization", "Bearer "+c.otherTok)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("GET the camera's items as %s: %v", otherAccount, err)
@@ -261,6 +264,33 @@ func (c *devCloud) checkOtherAccount(t *testing.T, camera string) {
 		t.Errorf("GET %s as account %s: %s %+v, want 403 %s", fmt.Sprintf(protocol.PathDevicesFmt, camera),
 			otherAccount, resp.Status, a, protocol.CodeForbidden)
 	}
+}
+
+// pairOther pairs a second device (a key made on the host) to otherAccount,
+// a new account, and keeps its first viewer token in c.otherTok.
+func (c *devCloud) pairOther(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "device.key")
+	out, err := exec.Command(c.tools.agent, "provision", "-key", key).CombinedOutput()
+	if err != nil {
+		t.Fatalf("camagent provision -key %s: %v\n%s", key, err, out)
+	}
+	other := regexp.MustCompile(`(?m)^device id: (\S+)$`).FindSubmatch(out)
+	if other == nil {
+		t.Fatalf("camagent provision printed no device id:\n%s", out)
+	}
+	if out, err := exec.Command(c.tools.cloud, "enroll", "-data", c.data, "-csr", filepath.Join(dir, "device.csr"),
+		"-out", filepath.Join(dir, "device.crt")).CombinedOutput(); err != nil {
+		t.Fatalf("camcloud enroll: %v\n%s", err, out)
+	}
+	out, err = exec.Command(c.tools.cloud, "pair", "-data", c.data, "-device", string(other[1]), "-account", otherAccount,
+		"-out", filepath.Join(dir, "owner.binding")).CombinedOutput()
+	tok := regexp.MustCompile(`viewer token \(shown once\): (\S+)`).FindSubmatch(out)
+	if err != nil || tok == nil {
+		t.Fatalf("camcloud pair -account %s: %v, want a new account with a viewer token\n%s", otherAccount, err, out)
+	}
+	c.otherTok = string(tok[1])
 }
 
 func lastLines(s string, n int) string {

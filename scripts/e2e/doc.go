@@ -9,7 +9,9 @@
 // Before each card's first boot the test provisions it for the dev cloud
 // (scripts/cloud.sh card: device key, certificate, owner binding for account
 // "dev", the cloud's CA and pairing key), against a `camcloud serve` it runs
-// on a free loopback port that the guest reaches as 10.0.2.100:8443.
+// on a free loopback port that the guest reaches as 10.0.2.100:8443, with
+// its mosquitto on another free loopback port that the guest reaches as
+// 10.0.2.100:8883.
 //
 // The vfat card (a consumer SD card) carries the long checks:
 //
@@ -22,6 +24,16 @@
 //   - the clip is uploaded: `camcloud list -account dev` shows it and its
 //     thumbnail (fetched with the manifest and verified again), and a second
 //     account sees nothing of the camera (the read API answers forbidden);
+//   - MQTT (mqtt_test.go): the camera's signed motion event reaches the
+//     cloud's mosquitto (camcloud serve -mqtt, the guest's 10.0.2.100:8883
+//     forwarded to it) and `camcloud events -account dev` shows it,
+//     verified, while the other account's viewer gets "no such device"
+//     for the camera's events; config patches signed by a new key and by
+//     the other account's owner key are refused by the camera (its log
+//     says unsigned); the owner's patch sent with `camcloud cmd` comes back
+//     as the camera's signed result "done", and the running agent reloads
+//     its config with the new motion threshold (the MIPS camera runs this
+//     step too);
 //   - after a clean power-off, from the host: the clip, thumbnail, metadata
 //     and manifest copied out with mtools, probed and decoded with ffprobe and
 //     ffmpeg, and verified with a host build of `camagent verify`;
@@ -46,7 +58,8 @@
 //
 // The MIPS camera (mipsle, -M malta) runs a shorter path on a vfat card:
 // boot to first frame, a 10 s still scene, the motion event and its clip,
-// the upload, and the clip checked from the host (no power cut). Each
+// the upload, the MQTT step, and the clip checked from the host (no power
+// cut). Each
 // camera's run logs the agent's CPU, RSS and capture rate in its guest.
 //
 // Each camera reaches a time server (NTP over TCP, board/timesync) that the

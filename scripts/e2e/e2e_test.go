@@ -254,9 +254,10 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	deviceID := cloud.provision(t, root, img)
 	t.Logf("SD card (%s) provisioned for the dev cloud: device %s, paired to %s", tc.fs, deviceID, devAccount)
 	peer := startPeer(t)
-	// The guest's 8443 reaches the dev cloud, its 1883 the test's echo peer,
-	// its 123 the time server ([time] servers in scripts/qemu/camagent.toml).
-	fwd := fmt.Sprintf("8443:%d 1883:%d 123:%d", cloud.port, peer, startTimeServer(t))
+	// The guest's 8443 reaches the dev cloud, its 8883 the cloud's broker,
+	// its 1883 the test's echo peer, its 123 the time server ([time] servers
+	// in scripts/qemu/camagent.toml).
+	fwd := fmt.Sprintf("8443:%d 8883:%d 1883:%d 123:%d", cloud.port, cloud.mqttPort, peer, startTimeServer(t))
 	v := boot(t, root, tc.cam, img, fwd, filepath.Join(root, "out", "e2e-console-"+tc.cam.arch+"-"+tc.fs+".log"))
 
 	// Boot to the agent's first frame.
@@ -309,6 +310,8 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 			cloud.checkOtherAccount(t, deviceID)
 		}
 		ph.done("upload to the dev cloud, shown verified")
+		checkMQTT(t, v, cloud, deviceID, c)
+		ph.done("MQTT: event verified in the cloud, commands")
 	}
 
 	// Clean power-off, as typed by someone on the console, then the SD card

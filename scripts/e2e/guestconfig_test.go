@@ -24,6 +24,8 @@ const (
 	// The dev cloud as the guest reaches it: the test forwards the guest's
 	// 10.0.2.100:8443 to its camcloud serve.
 	cfgUploadURL = "https://10.0.2.100:8443"
+	// Its broker (camcloud serve -mqtt): the test forwards 10.0.2.100:8883.
+	cfgBroker = "tls://10.0.2.100:8883"
 )
 
 // TestGuestConfig checks, without QEMU, that the QEMU camera's config
@@ -65,6 +67,12 @@ func TestGuestConfig(t *testing.T) {
 		{"upload.ca", c.Upload.CA, cfgIdentity + "/ca.crt"},
 		// The test waits for the upload: no fleet to spread out.
 		{"upload.start_delay at most 1s", c.Upload.StartDelay.Duration <= time.Second, true},
+		// The dev cloud's broker, forwarded like the upload; the outbox on
+		// the card, the only persistent disk.
+		{"mqtt.broker", c.MQTT.Broker, cfgBroker},
+		{"mqtt.ca", c.MQTT.CA, cfgIdentity + "/ca.crt"},
+		{"mqtt.store", c.MQTT.Store, cfgSDMount + "/camagent/mqtt"},
+		{"mqtt.start_delay at most 1s", c.MQTT.StartDelay.Duration <= time.Second, true},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {

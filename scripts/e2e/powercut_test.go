@@ -122,7 +122,7 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 	}
 	deviceID := cloud.provision(t, root, img)
 	peer := startPeer(t)
-	fwd := fmt.Sprintf("8443:%d 1883:%d", cloud.port, peer)
+	fwd := fmt.Sprintf("8443:%d 8883:%d 1883:%d", cloud.port, cloud.mqttPort, peer)
 	logDir := filepath.Join(root, "out", "powercut-"+fsName)
 	_ = os.MkdirAll(logDir, 0o755)
 

@@ -338,18 +338,70 @@ func (c *Client) store(e event.Event) {
 	}
 }
 
-// writer moves events from the memory queue to the outbox; at the end it
-// stores what is still queued, so nothing raised before a clean stop is lost.
+// storeBatch signs es in order and appends them to the outbox in one group
+// commit (package outbox: three fsyncs for the batch, not per event).
+func (c *Client) storeBatch(es []event.Event) {
+	if len(es) == 1 {
+		c.store(es[0])
+		return
+	}
+	c.storeMu.Lock()
+	defer c.storeMu.Unlock()
+	ms := make([]outbox.Message, 0, len(es))
+	signed := make([]event.Message, 0, len(es))
+	for _, e := range es {
+		n, b, m, err := c.sign(e)
+		if err != nil {
+			c.log.Error("mqtt: event lost", "kind", e.Kind, "err", err)
+			c.setError(err)
+			continue
+		}
+		ms = append(ms, outbox.Message{Seq: n, Route: routeOf(e.Kind), Payload: b})
+		signed = append(signed, m)
+	}
+	if err := c.out.AppendBatch(ms); err != nil {
+		c.log.Error("mqtt: events lost", "events", len(ms), "err", err)
+		c.setError(err)
+		return
+	}
+	for _, m := range signed {
+		c.remember(m)
+	}
+}
+
+// maxGroup bounds one group commit: events waiting in the memory queue
+// when the writer takes one are stored with it, up to this many (and
+// outbox.MaxBatchBytes: a signed event is at most event.MaxSize).
+const maxGroup = 32
+
+// writer moves events from the memory queue to the outbox, in group
+// commits of what has queued meanwhile; at the end it stores what is still
+// queued, so nothing raised before a clean stop is lost.
 func (c *Client) writer(ctx context.Context) {
+	batch := make([]event.Event, 0, maxGroup)
+	take := func(e event.Event) {
+		batch = append(batch[:0], e)
+		for len(batch) < maxGroup {
+			select {
+			case e := <-c.pubCh:
+				batch = append(batch, e)
+				continue
+			default:
+			}
+			break
+		}
+		c.storeBatch(batch)
+		clear(batch)
+	}
 	for {
 		select {
 		case e := <-c.pubCh:
-			c.store(e)
+			take(e)
 		case <-ctx.Done():
 			for {
 				select {
 				case e := <-c.pubCh:
-					c.store(e)
+					take(e)
 				default:
 					return
 				}
