@@ -156,6 +156,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *mqttListen != "" {
+		// The page's live view reaches devices through the broker started below.
+		tc, err := c.serviceTLS()
+		if err != nil {
+			return err
+		}
+		c.live = &mqttRelay{broker: "tls://" + *mqttListen, tls: tc}
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
