@@ -318,7 +318,7 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 		checkMQTT(t, v, cloud, deviceID, c)
 		ph.done("MQTT: event verified in the cloud, commands")
 		if tc.live {
-			checkLive(t, v, cloud, deviceID, turnCred, filepath.Join(root, "out", "e2e-live-view.png"))
+			checkLive(t, v, cloud, deviceID, turnCred, filepath.Join(root, "out", "e2e-live-view.jpg"))
 			ph.done("live view in chromium")
 		}
 	}

@@ -29,7 +29,8 @@ const liveWait = 2 * time.Minute
 // The guest's TURN server: QEMU's restricted network carries only TCP to
 // forwarded ports, so the camera reaches the browser on the host through a
 // TURN server in the test (pion/turn, TCP on the host's loopback, relaying
-// from 127.0.0.1), as a camera behind NAT reaches a viewer through TURN.
+// UDP from the host's address), as a camera behind NAT reaches a viewer
+// through TURN.
 const (
 	guestTURNPort = 3478
 	turnUser      = "camera"
@@ -49,13 +50,24 @@ func startTURN(t *testing.T) (int, string) {
 	_, _ = rand.Read(b[:])
 	cred := hex.EncodeToString(b[:])
 	key := turn.GenerateAuthKey(turnUser, turnRealm, cred)
+	// The relay is on the host's own address, where the browser gathers its
+	// candidates (chromium offers no loopback candidate of its own).
+	relayIP := net.IPv4(127, 0, 0, 1)
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				relayIP = n.IP.To4()
+				break
+			}
+		}
+	}
 	s, err := turn.NewServer(turn.ServerConfig{
 		Realm: turnRealm,
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			return ra.Username, key, ra.Username == turnUser
 		},
 		ListenerConfigs: []turn.ListenerConfig{{Listener: ln,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}}},
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: relayIP.String()}}},
 	})
 	if err != nil {
 		t.Fatalf("TURN: %v", err)
@@ -130,7 +142,9 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 		})
 	}
 	says := func() string {
-		s, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('log').textContent + ' | ' + document.getElementById('live-status').textContent`))
+		s, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('log').textContent + ' | ' +
+			document.getElementById('live-status').textContent + ' | connection: ' + window.camagent.liveState +
+			' | candidates: ' + JSON.stringify(window.camagent.liveCandidates)`))
 		return s
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -156,7 +170,8 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 
 	from = v.mark()
 	do("live view of the VM camera", click("button.live"), wait("window.camagent.liveFrames >= 5"))
-	status := says()
+	status, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('live-status').textContent +
+		' (connection ' + window.camagent.liveState + ')'`))
 	if !strings.Contains(status, "answer signed by its pinned key; jpeg") || !strings.Contains(status, device) {
 		t.Errorf("page says %q, want live jpeg from %s with the answer's signature verified", status, device)
 	}

@@ -229,6 +229,7 @@ async function startLive(device) {
     };
     v.requestVideoFrameCallback(presented);
   };
+  pc.onconnectionstatechange = () => { window.camagent.liveState = pc.connectionState; };
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((ok) => {
     if (pc.iceGatheringState === 'complete') return ok();
@@ -249,6 +250,9 @@ async function startLive(device) {
   if (!(p.get(4) instanceof Uint8Array) || !equalBytes(p.get(4), nonce)) throw new Error('the answer is for another offer (nonce differs)');
   if (p.get(8)) throw new Error('the camera refused: ' + p.get(8));
   if (sdpFingerprint(p.get(6)) !== p.get(7)) throw new Error('the signed DTLS fingerprint is not the answer SDP\'s');
+  // For diagnosis: where each side said it can be reached.
+  window.camagent.liveCandidates = { viewer: pc.localDescription.sdp.match(/a=candidate:.*/g) || [],
+    camera: p.get(6).match(/a=candidate:.*/g) || [] };
   await pc.setRemoteDescription({ type: 'answer', sdp: p.get(6) });
   if (p.get(5) === 'jpeg') { cv.hidden = false; $('live-video').hidden = true; }
   $('live-status').textContent = `Live from ${device} (answer signed by its pinned key; ${p.get(5)}).`;
