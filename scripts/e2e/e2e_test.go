@@ -54,6 +54,8 @@ type sdCase struct {
 	// other checks that a second account sees nothing of the camera (once
 	// per dev cloud: the account is created then).
 	other bool
+	// live watches the camera in chromium over WebRTC (live_test.go).
+	live bool
 }
 
 // camera is one of the QEMU cameras (scripts/qemu.sh CAMERA_ARCH) and its
@@ -108,6 +110,7 @@ func TestCamera(t *testing.T) {
 			still: 60 * time.Second,
 			cut:   true,
 			other: true,
+			live:  true,
 		},
 		{
 			cam:   arm64,
@@ -258,6 +261,8 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	// its 1883 the test's echo peer, its 123 the time server ([time] servers
 	// in scripts/qemu/camagent.toml).
 	fwd := fmt.Sprintf("8443:%d 8883:%d 1883:%d 123:%d", cloud.port, cloud.mqttPort, peer, startTimeServer(t))
+	turnPort, turnCred := startTURN(t) // its 3478 the test's TURN server (live_test.go)
+	fwd += fmt.Sprintf(" %d:%d", guestTURNPort, turnPort)
 	v := boot(t, root, tc.cam, img, fwd, filepath.Join(root, "out", "e2e-console-"+tc.cam.arch+"-"+tc.fs+".log"))
 
 	// Boot to the agent's first frame.
@@ -313,6 +318,10 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 		ph.done("upload to the dev cloud, shown verified")
 		checkMQTT(t, v, cloud, deviceID, c)
 		ph.done("MQTT: event verified in the cloud, commands")
+		if tc.live {
+			checkLive(t, v, cloud, deviceID, turnCred, filepath.Join(root, "out", "e2e-live-view.jpg"))
+			ph.done("live view in chromium")
+		}
 	}
 
 	// Clean power-off, as typed by someone on the console, then the SD card

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -154,6 +155,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tok, err := c.newEnrollToken()
 	if err != nil {
 		return err
+	}
+	if *mqttListen != "" {
+		// The page's live view reaches devices through the broker started below.
+		tc, err := c.serviceTLS()
+		if err != nil {
+			return err
+		}
+		c.live = &mqttRelay{broker: "tls://" + *mqttListen, tls: tc}
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -341,12 +350,19 @@ func pairCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := c.reg.pair(*device, *acct, pub, now); err != nil {
 		return err
 	}
-	der, err := identity.PublicKeyDER(ownerPub)
+	d, err := c.reg.view()
 	if err != nil {
 		return err
 	}
-	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: *device, OwnerAccount: *acct, OwnerKey: der,
-		Issued: now}, c.pairing)
+	keys, err := d.ownerKeysOf(*acct) // the account's key, and a browser's once registered
+	if err != nil {
+		return err
+	}
+	if der, err := identity.PublicKeyDER(ownerPub); err != nil || !bytes.Equal(der, keys[0]) {
+		return fmt.Errorf("account %s: the registry's owner key changed while pairing", *acct)
+	}
+	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: *device, OwnerAccount: *acct, OwnerKey: keys[0],
+		MoreOwnerKeys: keys[1:], Issued: now}, c.pairing)
 	if err != nil {
 		return err
 	}

@@ -75,9 +75,10 @@
 // kept in IndexedDB. "Register this browser's key" posts its public key
 // (POST /app/api/owner-key); the cloud then signs, for each device of the
 // account, a new owner binding naming that key (bindings/<device>.binding)
-// for the device to install. A binding names one owner key: after the
-// registration, offers signed by the account's file key (the CLI's) are
-// refused by devices that installed the new binding.
+// for the device to install. The binding names the account's file key (the
+// CLI's) first and the browser's beside it (a version 2 binding, see
+// uplink/identity), so both open live view; pairing a device to an account
+// that already registered a browser key names both too.
 //
 // Live view: the page signs an offer (package live) with the browser key
 // and posts it to /app/api/live/<device>/offer; the cloud relays it to the
@@ -85,8 +86,9 @@
 // that claims the offer's nonce. The page accepts the answer only if it
 // verifies against the pinned device key, names the device, carries its
 // nonce, and its signed DTLS fingerprint is its SDP's; so the relay can
-// forge neither side. Without a link to devices (the MQTT relay, set as
-// cloud.live) the endpoint answers 503.
+// forge neither side. `camcloud serve -mqtt` relays through its broker as
+// the service identity, one short MQTT connection per offer (liverelay.go);
+// without -mqtt the endpoint answers 503.
 //
 // Data directory layout: ca.key, ca.crt, server.key, server.crt,
 // pairing.key, pairing.pub, registry.json, accounts/, bindings/,

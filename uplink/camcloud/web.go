@@ -108,7 +108,8 @@ func (c *cloud) apiDevices(w http.ResponseWriter, r *http.Request) {
 
 // apiOwnerKey registers the browser's owner key (SPKI DER, the body) for the
 // account and issues every device of the account a new owner binding that
-// names it (bindings/<device>.binding), for the device to install.
+// names it beside the account's own key (the CLI's file key), in
+// bindings/<device>.binding, for the device to install.
 func (c *cloud) apiOwnerKey(w http.ResponseWriter, r *http.Request) {
 	acct, ok := c.viewerAccount(w, r)
 	if !ok {
@@ -145,10 +146,15 @@ func (c *cloud) apiOwnerKey(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	keys, err := d.ownerKeysOf(acct)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	ids, _ := d.devicesOf(acct)
 	var written []string
 	for _, id := range ids {
-		p, err := c.writeBinding(id, acct, der)
+		p, err := c.writeBinding(id, acct, keys)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -160,10 +166,11 @@ func (c *cloud) apiOwnerKey(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"bindings": written})
 }
 
-// writeBinding signs and stores the owner binding of device naming ownerDER.
-func (c *cloud) writeBinding(device, acct string, ownerDER []byte) (string, error) {
+// writeBinding signs and stores the owner binding of device naming the
+// owner keys (SPKI DER, the account's key first).
+func (c *cloud) writeBinding(device, acct string, keys [][]byte) (string, error) {
 	b, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: device, OwnerAccount: acct,
-		OwnerKey: ownerDER, Issued: c.now()}, c.pairing)
+		OwnerKey: keys[0], MoreOwnerKeys: keys[1:], Issued: c.now()}, c.pairing)
 	if err != nil {
 		return "", err
 	}
@@ -247,4 +254,34 @@ func relayOffer(ctx context.Context, t live.Transport, offer, nonce []byte) ([]b
 		}
 		return nil, ctx.Err()
 	}
+}
+
+// ownerKeysOf returns the keys that speak for the account, SPKI DER: its own
+// key (the CLI's file key) and, when one is registered, the browser's.
+func (d *regData) ownerKeysOf(acct string) ([][]byte, error) {
+	a := d.Accounts[acct]
+	if a == nil {
+		return nil, fmt.Errorf("no account %q", acct)
+	}
+	var keys [][]byte
+	for _, p := range []string{a.OwnerKey, a.BrowserKey} {
+		if p == "" {
+			continue
+		}
+		pub, err := identity.ParsePublicKeyPEM([]byte(p))
+		if err != nil {
+			return nil, fmt.Errorf("account %q: owner key: %w", acct, err)
+		}
+		der, err := identity.PublicKeyDER(pub)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) == 0 || !bytes.Equal(keys[0], der) {
+			keys = append(keys, der)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("account %q has no owner key", acct)
+	}
+	return keys, nil
 }

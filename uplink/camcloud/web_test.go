@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -10,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/storage/fmp4"
+	"github.com/camagent/camagent/storage/fmp4/fmp4test"
 	"github.com/camagent/camagent/storage/jpegframe"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/ingest"
@@ -90,47 +93,213 @@ func needChromium(t *testing.T) string {
 	return ""
 }
 
+// webRig is the cloud of one account ("alice") with one enrolled and paired
+// camera, serving the page over TLS, with live-view signaling relayed over an
+// in-process bus (MQTT in production).
+type webRig struct {
+	data, id, token string
+	alice           provisioned
+	c               *cloud
+	hs              *httptest.Server
+	bus             *livetest.Bus
+}
+
+func newWebRig(t *testing.T) *webRig {
+	t.Helper()
+	r := &webRig{data: t.TempDir(), bus: &livetest.Bus{}}
+	mustRun(t, "init", "-data", r.data, "-log-level", "error")
+	r.alice = provision(t, r.data, "alice")
+	r.id = r.alice.key.DeviceID()
+	r.token = string(bytes.TrimSpace([]byte(mustRun(t, "token", "-data", r.data, "-account", "alice"))))
+	var err error
+	r.c, _, err = openCloud(r.data, slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.c.live = busRelay{r.bus}
+	cert, err := r.c.serverCert(splitHosts(defaultHosts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing, err := r.c.ingestServer(ingest.DefaultMaxObjectSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.hs = httptest.NewUnstartedServer(r.c.handler(ing))
+	r.hs.TLS = ingest.TLSConfig(cert)
+	r.hs.StartTLS()
+	t.Cleanup(r.hs.Close)
+	return r
+}
+
+// startCamera runs the camera's live view until the test ends: a Server
+// answering over the bus, its owner keys only from the binding file the
+// cloud signs, fed by open's sources at 10 frames/s (open(loop) again at the
+// end of each, with later timestamps).
+func (r *webRig) startCamera(t *testing.T, open func(loop int) (capture.Source, error)) *live.Server {
+	t.Helper()
+	pairingPub, err := identity.ParsePublicKeyPEM(must(os.ReadFile(filepath.Join(r.data, pairingPubFile))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	format := src.Format()
+	hub := &capture.Hub{}
+	srv, err := live.NewServer(live.Config{DeviceID: r.id, Signer: r.alice.key, Hub: hub, Transport: r.bus.For(r.id),
+		Owner: func() (identity.OwnerBinding, error) {
+			return identity.LoadOwnerBinding(filepath.Join(r.data, "bindings", r.id+".binding"), pairingPub, r.id)
+		},
+		Format: func() capture.Format { return format }, IncludeLoopback: true, FPS: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = srv.Run(ctx); done <- struct{}{} }()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for loop := 1; ; loop++ {
+			for {
+				f, err := src.Next(ctx)
+				if err != nil {
+					break
+				}
+				hub.Publish(f)
+				f.Release()
+				select {
+				case <-ctx.Done():
+					src.Close()
+					return
+				case <-tick.C:
+				}
+			}
+			src.Close()
+			if src, err = open(loop); err != nil || ctx.Err() != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-done; <-done })
+	return srv
+}
+
+// page is the owner's page in Debian's chromium, headless.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func openPage(ctx context.Context, t *testing.T, url string) *page {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(needChromium(t)), chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(bcancel)
+	p := &page{t: t, ctx: bctx}
+	if err := chromedp.Do(bctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	return p
+}
+
+// wait polls the JavaScript condition expr until it holds (no time limit of
+// its own: the test's context bounds it).
+func wait(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
+		return err
+	})
+}
+
+func click(css string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) throw new Error('no ' + %q); e.click(); return true })()`, css, css))(ctx, tg)
+		return err
+	})
+}
+
+// do runs actions; on failure the test ends with what the page says.
+func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v\npage says: %s", what, err, p.says())
+	}
+}
+
+func (p *page) says() string {
+	s, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.getElementById('log').textContent + ' | ' + document.getElementById('live-status').textContent`))
+	return s
+}
+
+func (p *page) eval(expr string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return s
+}
+
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	path := filepath.Join(p.t.TempDir(), name)
+	if dir := os.Getenv("CAMAGENT_SCREENSHOT_DIR"); dir != "" {
+		path = filepath.Join(dir, name)
+	}
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot: %s", path)
+}
+
+// signInAndWatch signs in as alice, registers the browser's owner key (the
+// cloud then issues a binding naming it beside the account's CLI key) and
+// opens live view of the camera.
+func (p *page) signInAndWatch(r *webRig) {
+	p.t.Helper()
+	p.do("sign in", chromedp.SendKeys("#account", "alice"), chromedp.SendKeys("#token", r.token), click("#signin"),
+		wait("window.camagent.devicesLoaded === true"))
+	p.do("register the browser key", click("#register-key"), wait("window.camagent.keyRegistered === true"))
+	p.do("open live view", click("button.live"))
+}
+
 // TestWebPageInChromium: Debian's chromium, headless, signs in as a dev
 // account, registers its owner key, watches the camera live (the picture
 // must change), shows a verified clip and plays it, and shows a clip the
-// cloud tampered with as refused.
+// cloud tampered with as refused. The CLI's owner key still opens live view
+// once the binding also names the browser's.
 func TestWebPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no browser")
 	}
-	browser := needChromium(t)
-	data := t.TempDir()
-	mustRun(t, "init", "-data", data, "-log-level", "error")
-	alice := provision(t, data, "alice")
-	id := alice.key.DeviceID()
-	token := bytes.TrimSpace([]byte(mustRun(t, "token", "-data", data, "-account", "alice")))
-
-	// The cloud, with an in-process relay to the device (MQTT in production).
-	bus := &livetest.Bus{}
-	c, _, err := openCloud(data, slog.New(slog.DiscardHandler), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.live = busRelay{bus}
-	cert, err := c.serverCert(splitHosts(defaultHosts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ing, err := c.ingestServer(ingest.DefaultMaxObjectSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(c.handler(ing))
-	hs.TLS = ingest.TLSConfig(cert)
-	hs.StartTLS()
-	defer hs.Close()
+	r := newWebRig(t)
+	id := r.id
 
 	// Two clips uploaded by the camera; the cloud then corrupts the second.
-	tlsCfg, err := upload.TLSConfig(alice.key, alice.cert, must(os.ReadFile(filepath.Join(data, "ca.crt"))), "")
+	tlsCfg, err := upload.TLSConfig(r.alice.key, r.alice.cert, must(os.ReadFile(filepath.Join(r.data, "ca.crt"))), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := upload.NewClient(upload.ClientConfig{URL: hs.URL, TLS: tlsCfg})
+	cl, err := upload.NewClient(upload.ClientConfig{URL: r.hs.URL, TLS: tlsCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +313,7 @@ func TestWebPageInChromium(t *testing.T) {
 			ClockTrusted: true, Prev: prev, Objects: []manifest.Object{
 				{Role: manifest.RoleClip, MediaType: "video/mp4", Size: uint64(len(clip)), SHA256: sha256.Sum256(clip)},
 				{Role: manifest.RoleThumbnail, MediaType: "image/jpeg", Size: uint64(len(thumb)), SHA256: sha256.Sum256(thumb)}}}
-		cose, err := manifest.Sign(m, alice.key)
+		cose, err := manifest.Sign(m, r.alice.key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +323,7 @@ func TestWebPageInChromium(t *testing.T) {
 			t.Fatalf("upload %d: %v (done %v)", seq, err, done)
 		}
 	}
-	stored := filepath.Join(data, ingestDir, "store", "devices", id, fmt.Sprintf("%020d", 2), "obj-clip")
+	stored := filepath.Join(r.data, ingestDir, "store", "devices", id, fmt.Sprintf("%020d", 2), "obj-clip")
 	b, err := os.ReadFile(stored)
 	if err != nil {
 		t.Fatalf("the stored clip to tamper with: %v", err)
@@ -170,146 +339,93 @@ func TestWebPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The camera: a raw synthetic source, live view answering over the bus,
-	// owner keys only from the binding file the cloud signs.
-	pairingPub, err := identity.ParsePublicKeyPEM(must(os.ReadFile(filepath.Join(data, pairingPubFile))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The camera: a raw synthetic source.
+	srv := r.startCamera(t, func(int) (capture.Source, error) {
+		return synth.New(synth.Config{Width: 320, Height: 240, FPS: 10, Frames: 1 << 20, Seed: 5})
+	})
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	hub := &capture.Hub{}
-	src, err := synth.New(synth.Config{Width: 320, Height: 240, FPS: 10, Frames: 1 << 20, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := live.NewServer(live.Config{DeviceID: id, Signer: alice.key, Hub: hub, Transport: bus.For(id),
-		Owner: func() (identity.OwnerBinding, error) {
-			return identity.LoadOwnerBinding(filepath.Join(data, "bindings", id+".binding"), pairingPub, id)
-		},
-		Format: src.Format, IncludeLoopback: true, FPS: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	devCtx, devStop := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
-	go func() { _ = srv.Run(devCtx); done <- struct{}{} }()
-	go func() {
-		defer func() { done <- struct{}{} }()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			f, err := src.Next(devCtx)
-			if err != nil {
-				return
-			}
-			hub.Publish(f)
-			f.Release()
-			select {
-			case <-devCtx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	defer func() { devStop(); <-done; <-done }()
-
-	// The browser.
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browser), chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer bcancel()
-	wait := func(expr string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
-			return err
-		})
-	}
-	click := func(css string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) throw new Error('no ' + %q); e.click(); return true })()`, css, css))(ctx, tg)
-			return err
-		})
-	}
-	canvas := func() (string, error) {
-		return chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('live-canvas').toDataURL()`))
-	}
-	pageSays := func() string {
-		s, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('log').textContent + ' | ' + document.getElementById('live-status').textContent`))
-		return s
-	}
-	if err := chromedp.Do(bctx,
-		chromedp.Navigate(hs.URL+PathApp),
-		chromedp.SendKeys("#account", "alice"),
-		chromedp.SendKeys("#token", string(token)),
-		click("#signin"),
-		wait("window.camagent.devicesLoaded === true"),
-		click("#register-key"),
-		wait("window.camagent.keyRegistered === true"),
-		click("button.live"),
-		wait("window.camagent.liveFrames >= 3"),
-	); err != nil {
-		t.Fatalf("live view: %v\npage says: %s", err, pageSays())
-	}
-	first, err := canvas()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(bctx, wait("window.camagent.liveFrames >= 10")); err != nil {
-		t.Fatalf("live view: %v\npage says: %s", err, pageSays())
-	}
-	later, err := canvas()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openPage(ctx, t, r.hs.URL+PathApp)
+	p.signInAndWatch(r)
+	p.do("live view", wait("window.camagent.liveFrames >= 3"))
+	canvas := `document.getElementById('live-canvas').toDataURL()`
+	first := p.eval(canvas)
+	p.do("live view", wait("window.camagent.liveFrames >= 10"))
+	later := p.eval(canvas)
+	p.screenshot("live-view.png")
 	if first == later {
 		t.Error("the live picture does not change")
 	}
-	shotPath := filepath.Join(t.TempDir(), "live.png")
-	if dir := os.Getenv("CAMAGENT_SCREENSHOT_DIR"); dir != "" {
-		shotPath = filepath.Join(dir, "live-view.png")
-	}
-	if err := os.WriteFile(shotPath, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shotPath)
 	if st := srv.Status(); st.Accepted != 1 || st.Viewers != 1 {
 		t.Errorf("device status %+v", st)
 	}
 
-	// Clips: #1 verified and played, #2 refused with the reason.
-	if err := chromedp.Do(bctx, wait("window.camagent.clipsLoaded >= 1")); err != nil {
-		t.Fatalf("clips: %v\npage says: %s", err, pageSays())
+	// The binding the cloud issued for the browser key names the account's
+	// CLI key too: a viewer holding the CLI's file key gets pictures.
+	cliKey, err := accountKey(r.data, "alice")
+	if err != nil {
+		t.Fatal(err)
 	}
+	v, err := live.Dial(ctx, live.ViewerConfig{DeviceID: id, DeviceKey: r.alice.key.Public().(*ecdsa.PublicKey),
+		Owner: cliKey, Transport: r.bus.For(id), IncludeLoopback: true})
+	if err != nil {
+		t.Fatalf("live view with the CLI key after the browser's registration: %v", err)
+	}
+	select {
+	case <-v.Pictures:
+	case <-ctx.Done():
+		t.Fatalf("no picture for the CLI key's viewer: %v", ctx.Err())
+	}
+	v.Close()
+
+	// Clips: #1 verified and played, #2 refused with the reason.
+	p.do("clips", wait("window.camagent.clipsLoaded >= 1"))
 	status := func(seq int) string {
-		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('.clip[data-seq="%d"] .status').textContent`, seq)))
-		if err != nil {
-			t.Fatalf("clip %d: %v", seq, err)
-		}
-		return s
+		return p.eval(fmt.Sprintf(`document.querySelector('.clip[data-seq="%d"] .status').textContent`, seq))
 	}
 	status1, status2 := status(1), status(2)
-	if err := chromedp.Do(bctx, click(`.clip[data-seq="1"] button.play`), wait("window.camagent.clipFramesDrawn >= 5")); err != nil {
-		t.Fatalf("playing clip 1: %v\npage says: %s", err, pageSays())
-	}
-	if !bytes.Contains([]byte(status1), []byte("verified")) {
+	p.do("playing clip 1", click(`.clip[data-seq="1"] button.play`), wait("window.camagent.clipFramesDrawn >= 5"))
+	if !strings.Contains(status1, "verified") {
 		t.Errorf("clip 1: %q, want verified", status1)
 	}
-	if !bytes.Contains([]byte(status2), []byte("REFUSED")) || !bytes.Contains([]byte(status2), []byte("SHA-256")) {
+	if !strings.Contains(status2, "REFUSED") || !strings.Contains(status2, "SHA-256") {
 		t.Errorf("clip 2 (tampered): %q, want refused for its SHA-256", status2)
 	}
 	t.Logf("clip 1: %s\nclip 2: %s", status1, status2)
+}
+
+// TestLiveH264InChromium: with an H.264 camera (an Annex B file made by
+// Debian's ffmpeg, played in a loop) the page receives the video track and
+// chromium decodes it: the video element has a size and its presented-frame
+// count (requestVideoFrameCallback) keeps advancing.
+func TestLiveH264InChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
+	r := newWebRig(t)
+	data := fmp4test.H264Fixture(t, "320x240", 30, "-pix_fmt", "yuv420p", "-profile:v", "baseline")
+	epoch := time.Now()
+	srv := r.startCamera(t, func(loop int) (capture.Source, error) {
+		return livetest.NewAnnexB(data, 10, epoch.Add(time.Duration(loop)*3*time.Second))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := openPage(ctx, t, r.hs.URL+PathApp)
+	p.signInAndWatch(r)
+	p.do("H.264 live view", wait("window.camagent.videoFrames >= 5 && window.camagent.videoWidth > 0"))
+	first := p.eval(`String(window.camagent.videoFrames)`)
+	p.do("H.264 live view", wait(fmt.Sprintf("window.camagent.videoFrames >= %s + 10", first)))
+	size := p.eval(`(() => { const v = document.getElementById('live-video'); return v.videoWidth + 'x' + v.videoHeight })()`)
+	if size != "320x240" {
+		t.Errorf("decoded video is %s, want 320x240", size)
+	}
+	if s := p.says(); !strings.Contains(s, "h264") {
+		t.Errorf("page says %q, want live h264", s)
+	}
+	p.screenshot("live-view-h264.png")
+	if st := srv.Status(); st.Viewers != 1 || st.Sessions[0].Media != live.MediaH264 || st.Sessions[0].Sent == 0 {
+		t.Errorf("device status %+v", st)
+	}
+	t.Logf("presented %s frames at %s", p.eval(`String(window.camagent.videoFrames)`), size)
 }

@@ -23,6 +23,9 @@ const BindingFile = "owner.binding"
 // maxAccount bounds the owner account ID.
 const maxAccount = 128
 
+// MaxOwnerKeys bounds the keys one binding names (OwnerKey and MoreOwnerKeys).
+const MaxOwnerKeys = 8
+
 // Errors about owner bindings; test them with errors.Is.
 var (
 	// ErrNotPaired: no owner binding is stored (absent, not broken).
@@ -35,13 +38,22 @@ var (
 	ErrWrongDevice = errors.New("identity: owner binding is for another device")
 )
 
-// OwnerBinding says which account owns a device and which key speaks for
+// OwnerBinding says which account owns a device and which keys speak for
 // that account.
 type OwnerBinding struct {
 	DeviceID     string
 	OwnerAccount string
 	OwnerKey     []byte // SubjectPublicKeyInfo DER, ECDSA P-256
-	Issued       time.Time
+	// MoreOwnerKeys are further keys of the same owner (a browser's WebCrypto
+	// key beside the CLI's file key), SPKI DER, ECDSA P-256, all distinct;
+	// at most MaxOwnerKeys-1. A binding with none is version 1 on the wire.
+	MoreOwnerKeys [][]byte
+	Issued        time.Time
+}
+
+// OwnerKeys returns every key the binding names, OwnerKey first.
+func (b OwnerBinding) OwnerKeys() [][]byte {
+	return append([][]byte{b.OwnerKey}, b.MoreOwnerKeys...)
 }
 
 // bindingWire is the CBOR form (see the package doc's table). No omitempty:
@@ -55,6 +67,15 @@ type bindingWire struct {
 	Issued   int64  `cbor:"5,keyasint"`
 }
 
+// bindingWireV2 is version 2: key 4 is the array of owner keys.
+type bindingWireV2 struct {
+	Version   uint64   `cbor:"1,keyasint"`
+	Device    string   `cbor:"2,keyasint"`
+	Account   string   `cbor:"3,keyasint"`
+	OwnerKeys [][]byte `cbor:"4,keyasint"`
+	Issued    int64    `cbor:"5,keyasint"`
+}
+
 func (b OwnerBinding) check() error {
 	if err := ValidDeviceID(b.DeviceID); err != nil {
 		return err
@@ -62,8 +83,19 @@ func (b OwnerBinding) check() error {
 	if b.OwnerAccount == "" || len(b.OwnerAccount) > maxAccount {
 		return fmt.Errorf("owner account must be 1..%d bytes", maxAccount)
 	}
-	if _, err := ParsePublicKey(b.OwnerKey); err != nil {
-		return fmt.Errorf("owner key: %w", err)
+	keys := b.OwnerKeys()
+	if len(keys) > MaxOwnerKeys {
+		return fmt.Errorf("%d owner keys (at most %d)", len(keys), MaxOwnerKeys)
+	}
+	for i, k := range keys {
+		if _, err := ParsePublicKey(k); err != nil {
+			return fmt.Errorf("owner key %d: %w", i+1, err)
+		}
+		for _, o := range keys[:i] {
+			if bytes.Equal(o, k) {
+				return fmt.Errorf("owner key %d named twice", i+1)
+			}
+		}
 	}
 	return nil
 }
@@ -78,13 +110,18 @@ func SignOwnerBinding(b OwnerBinding, cloud crypto.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: sign owner binding: %w", err)
 	}
-	payload, err := enc.Marshal(bindingWire{
+	var w any = bindingWire{
 		Version:  1,
 		Device:   b.DeviceID,
 		Account:  b.OwnerAccount,
 		OwnerKey: b.OwnerKey,
 		Issued:   b.Issued.UnixMilli(),
-	})
+	}
+	if len(b.MoreOwnerKeys) > 0 {
+		w = bindingWireV2{Version: 2, Device: b.DeviceID, Account: b.OwnerAccount,
+			OwnerKeys: b.OwnerKeys(), Issued: b.Issued.UnixMilli()}
+	}
+	payload, err := enc.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("identity: sign owner binding: %w", err)
 	}
@@ -123,26 +160,46 @@ func decodeBinding(payload []byte) (OwnerBinding, error) {
 	if err != nil {
 		return OwnerBinding{}, err
 	}
-	var w bindingWire
-	if err := dec.Unmarshal(payload, &w); err != nil {
+	var head struct {
+		Version uint64 `cbor:"1,keyasint"`
+	}
+	var b OwnerBinding
+	var wire any
+	var v1 bindingWire
+	var v2 bindingWireV2
+	// The version decides key 4's type: peek at it leniently, then decode
+	// strictly as that version.
+	if err := cbor.Unmarshal(payload, &head); err != nil {
 		return OwnerBinding{}, err
+	}
+	switch head.Version {
+	case 1:
+		if err := dec.Unmarshal(payload, &v1); err != nil {
+			return OwnerBinding{}, err
+		}
+		wire = v1
+		b = OwnerBinding{DeviceID: v1.Device, OwnerAccount: v1.Account, OwnerKey: v1.OwnerKey,
+			Issued: time.UnixMilli(v1.Issued).UTC()}
+	case 2:
+		if err := dec.Unmarshal(payload, &v2); err != nil {
+			return OwnerBinding{}, err
+		}
+		if len(v2.OwnerKeys) < 2 {
+			return OwnerBinding{}, fmt.Errorf("version 2 with %d owner keys (want 2..%d; one key is version 1)", len(v2.OwnerKeys), MaxOwnerKeys)
+		}
+		wire = v2
+		b = OwnerBinding{DeviceID: v2.Device, OwnerAccount: v2.Account, OwnerKey: v2.OwnerKeys[0],
+			MoreOwnerKeys: v2.OwnerKeys[1:], Issued: time.UnixMilli(v2.Issued).UTC()}
+	default:
+		return OwnerBinding{}, fmt.Errorf("version %d (want 1 or 2)", head.Version)
 	}
 	enc, err := cbor.CoreDetEncOptions().EncMode()
 	if err != nil {
 		return OwnerBinding{}, err
 	}
-	again, err := enc.Marshal(w)
+	again, err := enc.Marshal(wire)
 	if err != nil || !bytes.Equal(again, payload) {
 		return OwnerBinding{}, errors.New("payload is not canonical CBOR with every key present")
-	}
-	if w.Version != 1 {
-		return OwnerBinding{}, fmt.Errorf("version %d (want 1)", w.Version)
-	}
-	b := OwnerBinding{
-		DeviceID:     w.Device,
-		OwnerAccount: w.Account,
-		OwnerKey:     w.OwnerKey,
-		Issued:       time.UnixMilli(w.Issued).UTC(),
 	}
 	if err := b.check(); err != nil {
 		return OwnerBinding{}, err

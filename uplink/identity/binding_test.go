@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,12 @@ func bindingCases(t testing.TB) (fx struct {
 	device, _ := DeviceID(&newKey(t).PublicKey)
 	otherDevice, _ := DeviceID(&newKey(t).PublicKey)
 	ownerDER, _ := x509.MarshalPKIXPublicKey(&owner.PublicKey)
+	browserDER, _ := x509.MarshalPKIXPublicKey(&newKey(t).PublicKey)
+	var nineKeys []any
+	for range MaxOwnerKeys + 1 {
+		k, _ := x509.MarshalPKIXPublicKey(&newKey(t).PublicKey)
+		nineKeys = append(nineKeys, k)
+	}
 	fx.cloudPub, fx.otherPub, fx.device = &cloud.PublicKey, &other.PublicKey, device
 	issued := time.UnixMilli(1_750_000_000_123).UTC()
 
@@ -84,6 +91,18 @@ func bindingCases(t testing.TB) (fx struct {
 		{"duplicate key", sealBytes(dupKeyPayload(t, mustPayload(t, good))), ErrBadBinding},
 		{"indefinite map", sealBytes(indefinite(mustPayload(t, good))), ErrBadBinding},
 		{"trailing byte", sealBytes(append(mustPayload(t, good), 0x00)), ErrBadBinding},
+		// Several owner keys (version 2).
+		{"two keys", sign(OwnerBinding{DeviceID: device, OwnerAccount: "acct-42", OwnerKey: ownerDER,
+			MoreOwnerKeys: [][]byte{browserDER}, Issued: issued}), nil},
+		{"two keys by hand", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = []any{ownerDER, browserDER} })), nil},
+		{"version 2, one key", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = []any{ownerDER} })), ErrBadBinding},
+		{"version 2, no key", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = []any{} })), ErrBadBinding},
+		{"version 2, same key twice", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = []any{ownerDER, ownerDER} })), ErrBadBinding},
+		{"version 2, garbage key", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = []any{ownerDER, []byte{1, 2}} })), ErrBadBinding},
+		{"version 2, too many keys", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = nineKeys })), ErrBadBinding},
+		{"version 2, text key", raw(fields(func(m map[any]any) { m[1] = 2; m[4] = []any{ownerDER, "k"} })), ErrBadBinding},
+		{"version 1, array", raw(fields(func(m map[any]any) { m[4] = []any{ownerDER, browserDER} })), ErrBadBinding},
+		{"version 3", raw(fields(func(m map[any]any) { m[1] = 3; m[4] = []any{ownerDER, browserDER} })), ErrBadBinding},
 	}
 	return fx, cases
 }
@@ -128,8 +147,13 @@ func TestVerifyOwnerBinding(t *testing.T) {
 				if b.DeviceID != fx.device || b.OwnerAccount != "acct-42" || b.Issued.UnixMilli() != 1_750_000_000_123 {
 					t.Fatalf("got %+v", b)
 				}
-				if _, err := ParsePublicKey(b.OwnerKey); err != nil {
-					t.Fatal(err)
+				for _, k := range b.OwnerKeys() {
+					if _, err := ParsePublicKey(k); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if strings.HasPrefix(tc.name, "two keys") && len(b.OwnerKeys()) != 2 {
+					t.Fatalf("%d owner keys, want 2", len(b.OwnerKeys()))
 				}
 				return
 			}
@@ -159,6 +183,12 @@ func TestSignOwnerBindingRefuses(t *testing.T) {
 		"no key":      {DeviceID: device, OwnerAccount: "a"},
 		"long acct":   {DeviceID: device, OwnerAccount: string(make([]byte, maxAccount+1)), OwnerKey: ownerDER},
 		"garbage key": {DeviceID: device, OwnerAccount: "a", OwnerKey: []byte("x")},
+		"garbage second key": {DeviceID: device, OwnerAccount: "a", OwnerKey: ownerDER,
+			MoreOwnerKeys: [][]byte{[]byte("x")}},
+		"same key twice": {DeviceID: device, OwnerAccount: "a", OwnerKey: ownerDER,
+			MoreOwnerKeys: [][]byte{ownerDER}},
+		"too many keys": {DeviceID: device, OwnerAccount: "a", OwnerKey: ownerDER,
+			MoreOwnerKeys: make([][]byte, MaxOwnerKeys)},
 	} {
 		if _, err := SignOwnerBinding(b, cloud); err == nil {
 			t.Errorf("%s: signed", name)
@@ -230,8 +260,14 @@ func FuzzOwnerBinding(f *testing.F) {
 		if b.DeviceID != fx.device || b.OwnerAccount == "" {
 			t.Fatalf("accepted %+v", b)
 		}
-		if _, err := ParsePublicKey(b.OwnerKey); err != nil {
-			t.Fatalf("accepted a bad owner key: %v", err)
+		keys := b.OwnerKeys()
+		if len(keys) > MaxOwnerKeys {
+			t.Fatalf("accepted %d owner keys", len(keys))
+		}
+		for _, k := range keys {
+			if _, err := ParsePublicKey(k); err != nil {
+				t.Fatalf("accepted a bad owner key: %v", err)
+			}
 		}
 	})
 }

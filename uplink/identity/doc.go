@@ -29,17 +29,21 @@
 // # Owner binding
 //
 // Pairing gives the device an OwnerBinding: its device ID, the owner's account
-// ID and the owner's public key, signed by the cloud's pairing key as an
+// ID and the owner's public keys, signed by the cloud's pairing key as an
 // envelope (COSE_Sign1, content type BindingContentType) over deterministic
 // CBOR:
 //
 //	key  name     CBOR type   meaning
-//	1    version  uint        1
+//	1    version  uint        1 (one owner key) or 2 (several)
 //	2    device   tstr        device ID the binding is for
 //	3    account  tstr        owner account ID (1..128 bytes)
-//	4    ownerkey bstr        owner's public key, SPKI DER, ECDSA P-256
+//	4    ownerkey bstr        version 1: the owner's public key, SPKI DER, ECDSA P-256
+//	              [+ bstr]    version 2: 2..MaxOwnerKeys distinct such keys, the
+//	                          account's (CLI) key first, then others such as a
+//	                          browser's WebCrypto key
 //	5    issued   int         issue time, Unix milliseconds
 //
+// Any of the named keys speaks for the owner; no other key does.
 // Every key is required; unknown keys, duplicate keys, indefinite lengths and
 // non-canonical encodings are refused. The device keeps the signed bytes (not a
 // decoded copy) next to its key (SaveOwnerBinding), and re-verifies them at

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package live_test
+package live
 
 // processCPU is not measured on this OS.
 func processCPU() int64 { return 0 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package live_test
+package live
 
 import "syscall"
 

@@ -18,9 +18,10 @@
 //	5    expires  int        Unix milliseconds; expires - issued <= OfferMaxLife
 //	6    sdp      tstr       the viewer's SDP offer, candidates included (<= 32 KiB)
 //
-// The device verifies it against the owner key named in its owner binding —
-// the binding signed by the cloud's pairing key (uplink/identity) and no
-// other source — and refuses it when it is forged, addressed to another
+// The device verifies it against the owner keys named in its owner binding
+// (an owner may have several: the CLI's file key, a browser's WebCrypto key;
+// any of them will do) — the binding signed by the cloud's pairing key
+// (uplink/identity) and no other source — and refuses it when it is forged, addressed to another
 // device, expired (or issued in the future, or living too long) or replayed
 // (the device remembers each nonce until its offer expires). Forged,
 // misaddressed and replayed offers get no answer at all; a genuine offer that
@@ -52,16 +53,21 @@
 //
 // # Media
 //
-// Each viewer gets a session: one PeerConnection and one drop-oldest capture
-// queue (capture.Hub), so a slow viewer loses frames and never holds up
-// capture, motion or recording. When the camera gives H.264 the session
-// sends a video track: it starts at an IDR (asking the source for one when it
-// can), puts SPS and PPS before every IDR, and stamps RTP times from the
-// capture timestamps. Any other format goes as JPEG pictures (raw frames
-// encoded with storage/jpegframe, MJPEG frames as they are) on the viewer's
-// "live" data channel at Config.FPS, each picture cut into messages of at
-// most ChunkSize bytes led by a flag byte (ChunkLast on the final one);
-// pictures are skipped while the channel has more than 512 KiB buffered.
+// Each viewer gets a session: one PeerConnection fed through a drop-oldest
+// queue, so a slow viewer loses frames and never holds up capture, motion,
+// recording or the other viewers. When the camera gives H.264 the session
+// holds its own capture queue (capture.Hub) and sends a video track: it
+// starts at an IDR (asking the source for one when it can), puts SPS and PPS
+// before every IDR, and stamps RTP times from the capture timestamps. Any
+// other format goes as JPEG pictures on the viewer's "live" data channel at
+// Config.FPS. A picture is made once for all viewers: while any JPEG session
+// streams, one intake holds a capture queue, encodes a frame (raw frames with
+// storage/jpegframe, MJPEG frames as they are) into a pooled,
+// reference-counted buffer and hands it to every session's picture queue
+// (depth 2, drop-oldest); with no JPEG viewer nothing is encoded. Each
+// picture is cut into messages of at most ChunkSize bytes led by a flag byte
+// (ChunkLast on the final one); a session skips pictures while its channel
+// has more than 512 KiB buffered.
 //
 // # Limits
 //

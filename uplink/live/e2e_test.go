@@ -182,6 +182,51 @@ func TestOffersRefused(t *testing.T) {
 	}
 }
 
+// TestOwnerWithSeveralKeys: a binding naming the owner's CLI key and a
+// browser key lets either open live view; a key it does not name (a
+// stranger's, or one a newer binding dropped) gets no answer.
+func TestOwnerWithSeveralKeys(t *testing.T) {
+	ctx := testCtx(t)
+	r := newRig(t, rigOpts{source: synthSource(t, 160, 120), moreOwnerKeys: 1})
+	browser := r.more[0]
+	for name, key := range map[string]*ecdsa.PrivateKey{"cli key": r.owner, "browser key": browser} {
+		cfg := r.viewerConfig()
+		cfg.Owner = key
+		v, err := live.Dial(ctx, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		select {
+		case <-v.Pictures:
+		case <-ctx.Done():
+			t.Fatalf("%s: no picture: %v", name, ctx.Err())
+		}
+		v.Close()
+		waitFor(ctx, t, "the session to end", func() bool { return r.srv.Status().Viewers == 0 })
+	}
+	offer := func(by *ecdsa.PrivateKey) []byte {
+		now := time.Now()
+		b, err := live.SealOffer(live.Offer{DeviceID: r.id, Nonce: nonce(t), Issued: now,
+			Expires: now.Add(time.Minute), SDP: offerSDP(t)}, by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if answer, err := r.srv.HandleOffer(ctx, offer(newKey(t))); !errors.Is(err, live.ErrSignature) || answer != nil {
+		t.Fatalf("stranger's key: err %v, answer %d bytes", err, len(answer))
+	}
+	// The cloud re-binds the device to the browser key alone: the CLI key
+	// no longer speaks for the owner.
+	r.bind(t, browser)
+	if answer, err := r.srv.HandleOffer(ctx, offer(r.owner)); !errors.Is(err, live.ErrSignature) || answer != nil {
+		t.Fatalf("dropped key: err %v, answer %d bytes", err, len(answer))
+	}
+	if _, err := r.srv.HandleOffer(ctx, offer(browser)); err != nil {
+		t.Fatalf("browser key after re-binding: %v", err)
+	}
+}
+
 func mustAnswer(t *testing.T, r *rig) []byte {
 	b, err := live.SealAnswer(live.Answer{DeviceID: r.id, Nonce: nonce(t), Refused: "x"}, r.dev)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,12 +42,15 @@ func deviceID(t testing.TB, k *ecdsa.PrivateKey) string {
 // by a paced source through a capture.Hub, as the daemon will wire it.
 type rig struct {
 	dev, owner, cloud *ecdsa.PrivateKey
-	id                string
-	bus               *livetest.Bus
-	hub               *capture.Hub
-	srv               *live.Server
-	format            capture.Format
-	stop              func() // ends the server and the pump and waits for them
+	// more are the owner's further keys (a browser's) the binding names.
+	more    []*ecdsa.PrivateKey
+	binding atomic.Pointer[[]byte] // the signed owner binding the device holds
+	id      string
+	bus     *livetest.Bus
+	hub     *capture.Hub
+	srv     *live.Server
+	format  capture.Format
+	stop    func() // ends the server and the pump and waits for them
 }
 
 // pump plays the source at 10 frames/s, opening it again (the next loop,
@@ -84,21 +88,37 @@ func pump(ctx context.Context, src capture.Source, open func(loop int) (capture.
 type rigOpts struct {
 	source func(loop int) (capture.Source, error)
 	tweak  func(*live.Config)
+	// moreOwnerKeys is how many further owner keys the binding names.
+	moreOwnerKeys int
+}
+
+// bind gives the device a new owner binding, signed by the cloud, naming keys.
+func (r *rig) bind(t testing.TB, keys ...*ecdsa.PrivateKey) {
+	t.Helper()
+	var ders [][]byte
+	for _, k := range keys {
+		der, err := identity.PublicKeyDER(k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ders = append(ders, der)
+	}
+	b, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: r.id, OwnerAccount: "dev@example.com",
+		OwnerKey: ders[0], MoreOwnerKeys: ders[1:], Issued: time.Now()}, r.cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.binding.Store(&b)
 }
 
 func newRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
 	r := &rig{dev: newKey(t), owner: newKey(t), cloud: newKey(t), bus: &livetest.Bus{}, hub: &capture.Hub{}}
 	r.id = deviceID(t, r.dev)
-	ownerDER, err := identity.PublicKeyDER(r.owner.Public())
-	if err != nil {
-		t.Fatal(err)
+	for range o.moreOwnerKeys {
+		r.more = append(r.more, newKey(t))
 	}
-	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: r.id, OwnerAccount: "dev@example.com",
-		OwnerKey: ownerDER, Issued: time.Now()}, r.cloud)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.bind(t, append([]*ecdsa.PrivateKey{r.owner}, r.more...)...)
 	first, err := o.source(0)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +127,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	cfg := live.Config{
 		DeviceID: r.id, Signer: r.dev, Hub: r.hub, Transport: r.bus.For(r.id),
 		Owner: func() (identity.OwnerBinding, error) {
-			return identity.VerifyOwnerBinding(binding, r.cloud.Public(), r.id)
+			return identity.VerifyOwnerBinding(*r.binding.Load(), r.cloud.Public(), r.id)
 		},
 		Format:          func() capture.Format { return r.format },
 		IncludeLoopback: true,

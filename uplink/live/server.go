@@ -3,6 +3,7 @@ package live
 import (
 	"cmp"
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,9 +31,10 @@ const offerQueue = 4
 // Server is the device side of live view: it verifies owners' offers, answers
 // them signed by the device key, and runs one WebRTC session per viewer.
 type Server struct {
-	cfg Config
-	api *webrtc.API
-	log *slog.Logger
+	cfg  Config
+	api  *webrtc.API
+	log  *slog.Logger
+	pics *pictures // the JPEG pictures every JPEG session shares
 
 	offers   chan []byte
 	requests chan request
@@ -65,6 +67,7 @@ func NewServer(cfg Config) (*Server, error) {
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &Server{cfg: cfg, api: api, log: cfg.Logger, offers: make(chan []byte, offerQueue),
+		pics:     newPictures(cfg.Hub, cfg.MaxViewers, cfg.FPS, cfg.Quality, cfg.Logger),
 		requests: make(chan request),
 		sessions: map[string]*session{}, seen: map[string]time.Time{}}, nil
 }
@@ -77,6 +80,11 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		s.wg.Wait()
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.pics.run(ctx)
 	}()
 	if s.cfg.Transport != nil {
 		stop, err := s.cfg.Transport.Subscribe(ctx, TopicOffer, s.receive)
@@ -171,12 +179,16 @@ func (s *Server) handleOffer(ctx context.Context, signed []byte) ([]byte, error)
 		}
 		return nil, fmt.Errorf("live: offer: owner binding: %w", err)
 	}
-	ownerKey, err := identity.ParsePublicKey(owner.OwnerKey)
-	if err != nil {
-		return nil, fmt.Errorf("live: offer: owner key: %w", err)
+	var ownerKeys []*ecdsa.PublicKey
+	for i, der := range owner.OwnerKeys() {
+		k, err := identity.ParsePublicKey(der)
+		if err != nil {
+			return nil, fmt.Errorf("live: offer: owner key %d: %w", i+1, err)
+		}
+		ownerKeys = append(ownerKeys, k)
 	}
 	now := s.cfg.Now()
-	offer, err := VerifyOffer(signed, ownerKey, s.cfg.DeviceID, now, s.cfg.OfferMaxLife)
+	offer, err := VerifyOfferAny(signed, ownerKeys, s.cfg.DeviceID, now, s.cfg.OfferMaxLife)
 	if errors.Is(err, ErrExpired) {
 		// The owner signed it: tell the viewer why, signed.
 		o, _, _ := ParseOffer(signed)
@@ -295,19 +307,25 @@ type SessionStatus struct {
 
 // Status is the live-view part's state, for ctl status and the shell.
 type Status struct {
-	Viewers     int             `json:"viewers"`
-	MaxViewers  int             `json:"max_viewers"`
-	Accepted    uint64          `json:"offers_accepted"`
-	Refused     uint64          `json:"offers_refused"`
-	Dropped     uint64          `json:"offers_dropped"`
-	LastRefusal string          `json:"last_refusal,omitempty"`
-	Sessions    []SessionStatus `json:"sessions"`
+	Viewers     int    `json:"viewers"`
+	MaxViewers  int    `json:"max_viewers"`
+	Accepted    uint64 `json:"offers_accepted"`
+	Refused     uint64 `json:"offers_refused"`
+	Dropped     uint64 `json:"offers_dropped"`
+	LastRefusal string `json:"last_refusal,omitempty"`
+	// Pictures is how many JPEG pictures were encoded (once for all
+	// viewers); PicturesSkipped how many frames found no free buffer or
+	// failed to encode.
+	Pictures        uint64          `json:"pictures_encoded"`
+	PicturesSkipped uint64          `json:"pictures_skipped"`
+	Sessions        []SessionStatus `json:"sessions"`
 }
 
 // Status returns the current sessions and counters.
 func (s *Server) Status() Status {
 	st := Status{MaxViewers: s.cfg.MaxViewers, Accepted: s.accepted.Load(), Refused: s.refused.Load(),
-		Dropped: s.dropped.Load(), Sessions: []SessionStatus{}}
+		Dropped: s.dropped.Load(), Sessions: []SessionStatus{},
+		Pictures: s.pics.encoded.Load(), PicturesSkipped: s.pics.skipped.Load()}
 	if v, ok := s.lastRefusal.Load().(string); ok {
 		st.LastRefusal = v
 	}

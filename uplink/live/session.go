@@ -1,7 +1,6 @@
 package live
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage/fmp4"
-	"github.com/camagent/camagent/storage/jpegframe"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -37,7 +35,7 @@ const (
 	// maxBuffered is how much may wait in the data channel before pictures
 	// are skipped rather than queued (a slow viewer never holds frames).
 	maxBuffered = 512 << 10
-	// queueDepth is each session's capture queue depth (drop-oldest).
+	// queueDepth is each H.264 session's capture queue depth (drop-oldest).
 	queueDepth = 2
 	// rtpMTU is the RTP payload size for H.264.
 	rtpMTU = 1200
@@ -224,9 +222,7 @@ func (s *session) run(ctx context.Context) {
 		if !s.ready() {
 			stop()
 		}
-		q := cfg.Hub.Subscribe("live-"+s.id, queueDepth)
-		st.stream(streamCtx, q)
-		cfg.Hub.Unsubscribe(q)
+		st.stream(streamCtx)
 		s.stopMu.Lock()
 		s.stopStream = nil
 		s.stopMu.Unlock()
@@ -258,11 +254,9 @@ func (s *session) teardown() {
 type streamer struct {
 	s *session
 
-	// JPEG
-	pic   jpegframe.Picture
-	jpg   bytes.Buffer
+	// JPEG: the pictures are shared (Server.pics); only the framing is the
+	// session's.
 	chunk []byte
-	last  time.Time
 
 	// H.264
 	payloader codecs.H264Payloader
@@ -273,54 +267,63 @@ type streamer struct {
 	tsBase    uint32
 }
 
-func (st *streamer) stream(ctx context.Context, q *capture.Queue) {
+// stream sends to the viewer until ctx ends.
+func (st *streamer) stream(ctx context.Context) {
 	if st.s.media == MediaH264 {
-		st.s.needKey.Store(true)
-		if st.s.srv.cfg.RequestKeyframe != nil {
-			st.s.srv.cfg.RequestKeyframe()
+		st.streamH264(ctx)
+		return
+	}
+	pics := st.s.srv.pics
+	q := pics.subscribe()
+	defer pics.unsubscribe(q)
+	for {
+		p, err := q.next(ctx)
+		if err != nil {
+			return
 		}
+		err = st.sendPicture(p.buf.Bytes())
+		p.release()
+		st.count(err)
+	}
+}
+
+func (st *streamer) streamH264(ctx context.Context) {
+	hub := st.s.srv.cfg.Hub
+	q := hub.Subscribe("live-"+st.s.id, queueDepth)
+	defer hub.Unsubscribe(q)
+	st.s.needKey.Store(true)
+	if st.s.srv.cfg.RequestKeyframe != nil {
+		st.s.srv.cfg.RequestKeyframe()
 	}
 	for {
 		f, err := q.Next(ctx)
 		if err != nil {
 			return
 		}
-		if st.s.media == MediaH264 {
-			err = st.sendH264(f)
-		} else {
-			err = st.sendJPEG(f)
-		}
+		err = st.sendH264(f)
 		f.Release()
-		if err != nil {
-			if !errors.Is(err, errSkip) {
-				st.s.srv.log.Warn("live: send", "session", st.s.id, "err", err)
-			}
-			st.s.skipped.Add(1)
-		}
+		st.count(err)
 	}
+}
+
+func (st *streamer) count(err error) {
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, errSkip) {
+		st.s.srv.log.Warn("live: send", "session", st.s.id, "err", err)
+	}
+	st.s.skipped.Add(1)
 }
 
 var errSkip = errors.New("skip")
 
-func (st *streamer) sendJPEG(f *capture.Frame) error {
-	interval := time.Duration(float64(time.Second) / st.s.srv.cfg.FPS)
-	if !st.last.IsZero() && f.Time.Sub(st.last) < interval*9/10 && f.Time.After(st.last) {
-		return nil // above the configured rate: not sent, not counted
-	}
+// sendPicture sends one JPEG picture on the data channel, cut into chunks,
+// or skips it while the channel has more than maxBuffered waiting.
+func (st *streamer) sendPicture(data []byte) error {
 	dc := st.s.dc.Load()
 	if dc == nil || dc.BufferedAmount() > maxBuffered {
 		return errSkip
-	}
-	data := f.Data
-	if f.Pixel != capture.FormatMJPEG {
-		if err := st.pic.Load(f.Format, f.Data); err != nil {
-			return err
-		}
-		st.jpg.Reset()
-		if err := st.pic.Encode(&st.jpg, st.s.srv.cfg.Quality); err != nil {
-			return err
-		}
-		data = st.jpg.Bytes()
 	}
 	if st.chunk == nil {
 		st.chunk = make([]byte, 1+ChunkSize)
@@ -338,7 +341,6 @@ func (st *streamer) sendJPEG(f *capture.Frame) error {
 		st.s.bytes.Add(uint64(n))
 		data = data[n:]
 	}
-	st.last = f.Time
 	st.s.sent.Add(1)
 	return nil
 }

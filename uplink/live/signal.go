@@ -257,12 +257,25 @@ func ParseOffer(signed []byte) (Offer, *envelope.Message, error) {
 // to deviceID, valid at now and living at most maxLife. Replay is the
 // caller's check (it needs memory): see Server.
 func VerifyOffer(signed []byte, ownerKey *ecdsa.PublicKey, deviceID string, now time.Time, maxLife time.Duration) (Offer, error) {
+	return VerifyOfferAny(signed, []*ecdsa.PublicKey{ownerKey}, deviceID, now, maxLife)
+}
+
+// VerifyOfferAny is VerifyOffer for an owner with several keys (the keys its
+// owner binding names): the offer must be signed by one of ownerKeys.
+func VerifyOfferAny(signed []byte, ownerKeys []*ecdsa.PublicKey, deviceID string, now time.Time, maxLife time.Duration) (Offer, error) {
 	o, msg, err := ParseOffer(signed)
 	if err != nil {
 		return Offer{}, err
 	}
-	if err := msg.Verify(ownerKey); err != nil {
-		return Offer{}, fmt.Errorf("live: offer: %w: not signed by the owner's key", ErrSignature)
+	signedBy := -1
+	for i, k := range ownerKeys {
+		if k != nil && msg.Verify(k) == nil {
+			signedBy = i
+			break
+		}
+	}
+	if signedBy < 0 {
+		return Offer{}, fmt.Errorf("live: offer: %w: not signed by any of the owner's %d keys", ErrSignature, len(ownerKeys))
 	}
 	if o.DeviceID != deviceID {
 		return Offer{}, fmt.Errorf("live: offer: %w: it names %s", ErrMisaddressed, o.DeviceID)

@@ -8,7 +8,7 @@ const OFFER_TYPE = 'application/vnd.camagent.live-offer.v1+cbor';
 const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
 const $ = (id) => document.getElementById(id);
 const state = { account: null, token: null, devices: new Map() };
-window.camagent = { liveFrames: 0, clipFramesDrawn: 0, refusals: [] };
+window.camagent = { liveFrames: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
 
 function refuse(what, why) {
   const line = `REFUSED ${what}: ${why}`;
@@ -220,7 +220,16 @@ async function startLive(device) {
     cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
     window.camagent.liveFrames++;
   };
-  pc.ontrack = (ev) => { const v = $('live-video'); v.hidden = false; cv.hidden = true; v.srcObject = new MediaStream([ev.track]); };
+  pc.ontrack = (ev) => {
+    const v = $('live-video'); v.hidden = false; cv.hidden = true; v.srcObject = new MediaStream([ev.track]);
+    // Count the frames the browser decoded and presented (H.264 track).
+    const presented = (_, meta) => {
+      window.camagent.videoFrames = meta.presentedFrames; window.camagent.videoWidth = v.videoWidth;
+      if (livePC === pc) v.requestVideoFrameCallback(presented);
+    };
+    v.requestVideoFrameCallback(presented);
+  };
+  pc.onconnectionstatechange = () => { window.camagent.liveState = pc.connectionState; };
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((ok) => {
     if (pc.iceGatheringState === 'complete') return ok();
@@ -241,6 +250,9 @@ async function startLive(device) {
   if (!(p.get(4) instanceof Uint8Array) || !equalBytes(p.get(4), nonce)) throw new Error('the answer is for another offer (nonce differs)');
   if (p.get(8)) throw new Error('the camera refused: ' + p.get(8));
   if (sdpFingerprint(p.get(6)) !== p.get(7)) throw new Error('the signed DTLS fingerprint is not the answer SDP\'s');
+  // For diagnosis: where each side said it can be reached.
+  window.camagent.liveCandidates = { viewer: pc.localDescription.sdp.match(/a=candidate:.*/g) || [],
+    camera: p.get(6).match(/a=candidate:.*/g) || [] };
   await pc.setRemoteDescription({ type: 'answer', sdp: p.get(6) });
   if (p.get(5) === 'jpeg') { cv.hidden = false; $('live-video').hidden = true; }
   $('live-status').textContent = `Live from ${device} (answer signed by its pinned key; ${p.get(5)}).`;
