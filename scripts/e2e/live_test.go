@@ -96,10 +96,12 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 		t.Fatal("chromium is not installed: run `make deps` (Debian package chromium)")
 	}
 
-	// The camera's ICE servers, through the owner's signed config patch.
+	// The camera's ICE servers, through the owner's signed config patch,
+	// and the memory a viewer needs (the qemu-virt budget, 24 MiB, has
+	// room for none: see agent/budget).
 	v.run(t, fmt.Sprintf("echo %s > %s", turnCred, turnCredFile), 0)
 	from := v.mark()
-	patch := fmt.Sprintf(`[live]\nice_servers = ["turn:10.0.2.100:%d?transport=tcp"]\nturn_username = "%s"\nturn_credential_file = "%s"`,
+	patch := fmt.Sprintf(`memory_mb = 36\n[live]\nice_servers = ["turn:10.0.2.100:%d?transport=tcp"]\nturn_username = "%s"\nturn_credential_file = "%s"`,
 		guestTURNPort, turnUser, turnCredFile)
 	if out, err := exec.Command(cloud.tools.cloud, "cmd", "-data", cloud.data, "-account", devAccount, "-device", device,
 		"-op", "config-patch", "-patch", patch, "-broker", fmt.Sprintf("tls://127.0.0.1:%d", cloud.mqttPort),
