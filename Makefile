@@ -9,7 +9,7 @@ OUT     := out
 CACHE   := .cache
 GOFILES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './out/*') go.mod go.sum
 
-.PHONY: crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
+.PHONY: storm crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -63,6 +63,7 @@ lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit
 unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...
 	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
+	go test -count=1 -run '^TestStorm$$' ./uplink/ingest/storm
 	@$(MAKE) --no-print-directory crossunit
 
 crossunit: ## V4L2 struct layouts and ioctl numbers checked on the 32-bit targets (under qemu-user)
@@ -96,3 +97,9 @@ powercut: image ## cut the QEMU camera's power POWERCUTS times on vfat and on ex
 	CAMAGENT_E2E=1 CAMAGENT_POWERCUTS=$(POWERCUTS) go test -count=1 -v -timeout 120m -run '^TestPowerCut$$' ./scripts/e2e/
 live-size: ## what live view (pion/webrtc) adds to the binary, per architecture
 	@bash scripts/livesize.sh
+
+STORM_N ?= 13000
+STORM_SCALE ?= 20
+storm: ## the reconnect storm at the incident's size (STORM_N cameras, jitter vs none); report in out/storm
+	CAMAGENT_STORM_N=$(STORM_N) CAMAGENT_STORM_SCALE=$(STORM_SCALE) CAMAGENT_STORM_OUT=$(CURDIR)/$(OUT)/storm \
+	  go test -count=1 -v -timeout 90m -run '^TestStorm$$' ./uplink/ingest/storm

@@ -50,7 +50,8 @@ type Config struct {
 	// Bucket is the width of the attempts-over-time histogram [Outage/20].
 	Bucket time.Duration
 	// GiveUp ends the storm this long after the cloud is back; cameras not
-	// through by then count as lost [10 * Backoff.Cap + 1 min].
+	// through by then count as lost (their item would still be queued on
+	// the card; the run stops waiting) [30 min].
 	GiveUp time.Duration
 	// FaultShared and FaultEvery configure the cloud's faulty owner lookup
 	// (ingesttest.FaultyOwners) [2, 7: as in the incident test].
@@ -94,7 +95,7 @@ func (c *Config) fill() error {
 		c.Bucket = c.Outage / 20
 	}
 	if c.GiveUp <= 0 {
-		c.GiveUp = 10*c.Backoff.Cap + time.Minute
+		c.GiveUp = 30 * time.Minute
 	}
 	if c.FaultShared == 0 && c.FaultEvery == 0 {
 		c.FaultShared, c.FaultEvery = 2, 7
@@ -126,7 +127,7 @@ type Result struct {
 	// Back is each camera's time from "cloud back" to "its item is stored",
 	// sorted; cameras not through by GiveUp are missing from it.
 	Back []time.Duration
-	Lost int // cameras whose item did not get through
+	Lost int // cameras whose item did not get through by GiveUp
 	// Cloud: measured from outside its process (/proc) during the storm
 	// (from the outage's start to the last camera through), and its own
 	// counters (CloudStats).

@@ -63,8 +63,9 @@ func envInt(t *testing.T, name string, def int) int {
 // every mix-up. It asserts no time: the figures are the report.
 func TestStorm(t *testing.T) {
 	n := envInt(t, "CAMAGENT_STORM_N", 1000)
-	if testing.Short() {
-		n = min(n, 200)
+	if testing.Short() || raceOn {
+		n = min(n, 100)
+		t.Logf("%d cameras (-short or -race; make unit runs 1,000 without -race)", n)
 	}
 	scale := time.Duration(envInt(t, "CAMAGENT_STORM_SCALE", 20))
 	outage := time.Duration(envInt(t, "CAMAGENT_STORM_OUTAGE_S", 60)) * time.Second / scale
