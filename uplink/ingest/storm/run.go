@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	n := len(cfg.Fleet.Devices)
 	res := &Result{Devices: n, NoJitter: cfg.NoJitter, Outage: cfg.Outage, Backoff: cfg.Backoff, Bucket: cfg.Bucket}
-	cl, err := startCloud(ctx, cfg)
+	cl, err := startCloud(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +497,7 @@ type cloudProc struct {
 	mu    sync.Mutex
 }
 
-func startCloud(ctx context.Context, cfg Config) (*cloudProc, error) {
+func startCloud(cfg Config) (*cloudProc, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storm: %w", err)
 	}
@@ -540,7 +540,6 @@ func startCloud(ctx context.Context, cfg Config) (*cloudProc, error) {
 		log, _ := os.ReadFile(filepath.Join(cfg.Dir, "cloud.log"))
 		return nil, fmt.Errorf("storm: the cloud did not start: %v %q: %s", err, line, log)
 	}
-	_ = ctx
 	return c, nil
 }
 
