@@ -99,7 +99,7 @@ live-size: ## what live view (pion/webrtc) adds to the binary, per architecture
 	@bash scripts/livesize.sh
 
 STORM_N ?= 13000
-STORM_SCALE ?= 20
+STORM_SCALE ?= 1
 storm: ## the reconnect storm at the incident's size (STORM_N cameras, jitter vs none); report in out/storm
 	CAMAGENT_STORM_N=$(STORM_N) CAMAGENT_STORM_SCALE=$(STORM_SCALE) CAMAGENT_STORM_OUT=$(CURDIR)/$(OUT)/storm \
 	  go test -count=1 -v -timeout 90m -run '^TestStorm$$' ./uplink/ingest/storm

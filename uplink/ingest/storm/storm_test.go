@@ -113,7 +113,11 @@ func TestStorm(t *testing.T) {
 		results = append(results, res)
 		check(t, name, res)
 	}
-	text := storm.Report(results, fmt.Sprintf("times are the uploader's defaults divided by %d", scale))
+	note := "the uploader's default times"
+	if scale != 1 {
+		note = fmt.Sprintf("times are the uploader's defaults divided by %d", scale)
+	}
+	text := storm.Report(results, note)
 	t.Log("\n" + text)
 	if err := os.WriteFile(filepath.Join(out, "storm.txt"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
