@@ -9,7 +9,7 @@ OUT     := out
 CACHE   := .cache
 GOFILES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './out/*') go.mod go.sum
 
-.PHONY: crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean memcheck
+.PHONY: storm crossunit size powercut help deps build arm64 armv7 mipsle cross test unit e2e run image shell bench fuzz lint clean memcheck
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -67,6 +67,7 @@ lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit
 unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...
 	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
+	go test -count=1 -run '^TestStorm$$' ./uplink/ingest/storm
 	@$(MAKE) --no-print-directory crossunit
 
 crossunit: ## V4L2 struct layouts and ioctl numbers checked on the 32-bit targets (under qemu-user)
@@ -105,3 +106,9 @@ MEMCHECK ?= 10m
 memcheck: ## the long memory measurement in the arm64 QEMU camera (MEMCHECK=10m): RSS min/median/max with vivid's movement on and off
 	@$(MAKE) --no-print-directory image ARCH=arm64
 	CAMAGENT_MEMCHECK=$(MEMCHECK) go test -count=1 -v -timeout 60m -run TestMemCheck ./scripts/e2e/
+
+STORM_N ?= 13000
+STORM_SCALE ?= 1
+storm: ## the reconnect storm at the incident's size (STORM_N cameras, jitter vs none); report in out/storm
+	CAMAGENT_STORM_N=$(STORM_N) CAMAGENT_STORM_SCALE=$(STORM_SCALE) CAMAGENT_STORM_OUT=$(CURDIR)/$(OUT)/storm \
+	  go test -count=1 -v -timeout 90m -run '^TestStorm$$' ./uplink/ingest/storm

@@ -457,8 +457,12 @@ func (d *Daemon) watchStorage(ctx context.Context) error {
 			last = h.State
 			d.publish(sdMessage(h))
 		}
-		if h.State == storage.StateWritable && !wrote {
-			wrote = d.startRunRecord(card)
+		if h.State == storage.StateWritable {
+			if !wrote {
+				wrote = d.startRunRecord(card)
+			} else {
+				d.keepRunRecord(card)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -512,6 +516,19 @@ func (d *Daemon) startRunRecord(card *storage.Card) bool {
 		return false
 	}
 	return true
+}
+
+// keepRunRecord writes this run's record again when it is gone from the
+// card (the agent's folder removed behind its back, no write failing): a
+// power cut after that must still show at the next start as an unclean end.
+func (d *Daemon) keepRunRecord(card *storage.Card) {
+	if _, ok, err := card.LoadRunRecord(); ok && err == nil {
+		return
+	}
+	d.log.Warn("run record gone from the card (was the agent's folder removed?); writing it again")
+	if err := card.SaveRunRecord(d.runRecord(false)); err != nil {
+		d.log.Warn("cannot write the run record", "err", err)
+	}
 }
 
 func (d *Daemon) runRecord(clean bool) storage.RunRecord {

@@ -1,0 +1,268 @@
+package storm
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/camagent/camagent/uplink/ingest"
+	"github.com/camagent/camagent/uplink/ingest/devca"
+	"github.com/camagent/camagent/uplink/ingest/ingesttest"
+)
+
+// cloudConfig is what the cloud process reads from cloud.json in its
+// directory.
+type cloudConfig struct {
+	CADir  string     `json:"ca_dir"`
+	IP     string     `json:"ip"`
+	Shared uint64     `json:"fault_shared"` // ingesttest.FaultyOwners
+	Every  uint64     `json:"fault_every"`
+	Sync   bool       `json:"sync"`
+	Pairs  [][]string `json:"pairs"` // [device, account]
+}
+
+// cloudReady is the cloud's first line on stdout.
+type cloudReady struct {
+	Addr   string            `json:"addr"`
+	Tokens map[string]string `json:"tokens"` // account -> viewer token
+}
+
+// CloudStats is the cloud's answer to "stats".
+type CloudStats struct {
+	Ingest       ingest.Stats `json:"ingest"`
+	LookupCalls  uint64       `json:"lookup_calls"`
+	LookupFaults uint64       `json:"lookup_faults"` // answers about another device handed out
+	// HeapPeak and GoroutinesPeak are the highest values sampled (every
+	// 10 ms) since the last "mark"; ConnsPeak the most open connections.
+	HeapNow        uint64 `json:"heap_now"`
+	HeapPeak       uint64 `json:"heap_peak"`
+	GoroutinesPeak uint64 `json:"goroutines_peak"`
+	ConnsPeak      int64  `json:"conns_peak"`
+	Conns          int64  `json:"conns"`
+}
+
+// cloudFile is the cloud's configuration file in its directory.
+const cloudFile = "cloud.json"
+
+// ServeCloud is the cloud process: the ingest (with the faulty owner lookup)
+// on a loopback mutual-TLS server, configured by dir/cloud.json, its store
+// under dir/ingest. It prints its address and viewer tokens as one JSON line
+// on out, then answers one JSON line per command line on in: "down" (close
+// the listener and every connection: the outage), "up" (listen again on the
+// same address), "mark" (restart the peak measurements), "stats"
+// (CloudStats), "quit". It returns at "quit", EOF or when ctx ends.
+func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) error {
+	b, err := os.ReadFile(filepath.Join(dir, cloudFile))
+	if err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
+	}
+	var cfg cloudConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return fmt.Errorf("storm: cloud: %s: %w", cloudFile, err)
+	}
+	ca, _, err := devca.Open(cfg.CADir, nil)
+	if err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
+	}
+	reg := ingesttest.NewRegistry()
+	ready := cloudReady{Tokens: map[string]string{}}
+	for _, p := range cfg.Pairs {
+		if len(p) != 2 {
+			return fmt.Errorf("storm: cloud: bad pair %q", p)
+		}
+		reg.Pair(p[0], p[1])
+		if _, ok := ready.Tokens[p[1]]; !ok {
+			ready.Tokens[p[1]] = reg.Viewer(p[1])
+		}
+	}
+	faulty := &ingesttest.FaultyOwners{Inner: reg, Shared: cfg.Shared, Every: cfg.Every}
+	ing, err := ingest.New(ingest.Config{Root: filepath.Join(dir, "ingest"), ClientCAs: ca.Pool(), Owners: faulty,
+		Accounts: reg, NoSync: !cfg.Sync})
+	if err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
+	}
+	cert, err := ca.ServerCertificate([]string{cfg.IP})
+	if err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
+	}
+	c := &cloud{handler: ing.Handler(), tlsCert: cert}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, "0"))
+	if err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
+	}
+	c.addr = ln.Addr().String()
+	c.serve(ln)
+	defer c.down()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { // the peak sampler
+		defer wg.Done()
+		c.sample(ctx)
+	}()
+
+	enc := json.NewEncoder(out)
+	ready.Addr = c.addr
+	if err := enc.Encode(ready); err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
+	}
+	lines := make(chan string)
+	wg.Add(1)
+	go func() { // stdin; ends at EOF (the parent closes it or dies)
+		defer wg.Done()
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var line string
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case line, ok = <-lines:
+		}
+		if !ok || line == "quit" {
+			cancel()
+			return nil
+		}
+		var ans any = map[string]bool{"ok": true}
+		switch line {
+		case "down":
+			c.down()
+		case "up":
+			if err := c.up(ctx); err != nil {
+				return err
+			}
+		case "mark":
+			c.heapPeak.Store(0)
+			c.gorPeak.Store(0)
+			c.connsPeak.Store(c.conns.Load())
+		case "stats":
+			ans = CloudStats{Ingest: ing.Stats(), LookupCalls: faulty.Calls(), LookupFaults: faulty.Faults(),
+				HeapNow: c.heapNow.Load(), HeapPeak: c.heapPeak.Load(), GoroutinesPeak: c.gorPeak.Load(),
+				ConnsPeak: c.connsPeak.Load(), Conns: c.conns.Load()}
+		default:
+			ans = map[string]string{"error": "unknown command " + line}
+		}
+		if err := enc.Encode(ans); err != nil {
+			return fmt.Errorf("storm: cloud: %w", err)
+		}
+	}
+}
+
+// cloud is the cloud process's HTTP server, which can go down and come back.
+type cloud struct {
+	handler http.Handler
+	tlsCert tls.Certificate
+	addr    string
+
+	mu   sync.Mutex
+	srv  *http.Server
+	done chan struct{} // closed when srv's Serve returned
+
+	conns, connsPeak           atomic.Int64
+	heapNow, heapPeak, gorPeak atomic.Uint64
+}
+
+func (c *cloud) serve(ln net.Listener) {
+	srv := &http.Server{Handler: c.handler, TLSConfig: ingest.TLSConfig(c.tlsCert), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: log.New(io.Discard, "", 0),
+		ConnState: c.connState}
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.srv, c.done = srv, done
+	c.mu.Unlock()
+	go func() { // owned by c: down waits for it
+		defer close(done)
+		_ = srv.ServeTLS(ln, "", "")
+	}()
+}
+
+// down closes the listener and every connection, and waits for Serve.
+func (c *cloud) down() {
+	c.mu.Lock()
+	srv, done := c.srv, c.done
+	c.srv, c.done = nil, nil
+	c.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	_ = srv.Close()
+	<-done
+}
+
+// up listens again on the same address (retrying while the port is not
+// yet free).
+func (c *cloud) up(ctx context.Context) error {
+	var err error
+	for range 100 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", c.addr); err == nil {
+			c.serve(ln)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("storm: cloud: listen again on %s: %w", c.addr, err)
+}
+
+func (c *cloud) connState(_ net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		n := c.conns.Add(1)
+		for p := c.connsPeak.Load(); n > p && !c.connsPeak.CompareAndSwap(p, n); p = c.connsPeak.Load() {
+		}
+	case http.StateClosed, http.StateHijacked:
+		c.conns.Add(-1)
+	}
+}
+
+// sample records the heap (live and not yet swept objects) and goroutine
+// peaks every 10 ms.
+func (c *cloud) sample(ctx context.Context) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/sched/goroutines:goroutines"}}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		metrics.Read(s)
+		h, g := s[0].Value.Uint64(), s[1].Value.Uint64()
+		c.heapNow.Store(h)
+		if h > c.heapPeak.Load() {
+			c.heapPeak.Store(h)
+		}
+		if g > c.gorPeak.Load() {
+			c.gorPeak.Store(g)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,33 @@
+// Package storm is the reconnect storm of the incident, run at its size: N
+// simulated cameras in one process, each with its own ECDSA P-256 device
+// key, a certificate from a dev CA, an owner account and its own signed,
+// chained manifests, upload over real mutual TLS with the real upload client
+// (package upload) to the real ingest (package ingest), which runs in a
+// separate process (the "cloud") so that its memory and CPU are measured on
+// their own. The cloud's owner lookup is the deliberately faulty cache of
+// package ingesttest (answers about other devices, as in the incident).
+//
+// The scenario (Run): every camera connects and uploads a first item; the
+// cloud goes down (listener and every connection closed) for Config.Outage;
+// every camera has a new item and retries with the uploader's policy
+// (upload.Classify, upload.Backoff, Retry-After honoured) until it is
+// through; the cloud comes back. Run measures, from outside the cloud
+// process, connection and upload attempts per time bucket, each camera's
+// time from "cloud back" to "item stored", the cloud's peak heap (its own
+// runtime/metrics), peak RSS and CPU seconds (/proc), and then checks what
+// the cloud stored (every file under the device that signed it, with that
+// device's bytes) and what it serves (each account's viewer, package verify,
+// gets only its own devices' items; a stranger's device is refused), while
+// the faulty lookup keeps mixing up answers. The same run with jitter off
+// (every camera waits exactly Base*2^(n-1), capped) shows by numbers why the
+// uploader uses full jitter.
+//
+// Why a package and not only a test: `make storm` runs it at N = 13,000 and
+// writes the report (text and a PNG drawn with image/png); `make test` runs
+// it at N = 1,000. Times are the uploader's defaults divided by a scale
+// factor the caller chooses, so a run ends in minutes; the report says which.
+//
+// What it does not simulate: the uploader's card queue (the real Uploader
+// needs a clip store and an inotify watch per camera, which 13,000 of in one
+// process the kernel does not allow), MQTT, and network latency (loopback).
+package storm
