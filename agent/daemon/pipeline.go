@@ -21,10 +21,6 @@ const (
 	motionQueue   = 2
 	recorderQueue = 8
 	keptEvents    = 100 // recent motion events for the status and the shell
-	// completedQueue is how many completed clips the store's announcement
-	// holds for the uploader; beyond it the uploader finds them by asking
-	// the store.
-	completedQueue = 64
 )
 
 // pipeline is what turns frames into evidence: the motion part finds events
@@ -196,10 +192,10 @@ func (d *Daemon) motionStatus() (st motion.Stats, last motion.Result, events []m
 
 // runUpload is the upload part: it sends every complete clip of the
 // daemon's clip store (manifest, thumbnail, then body) to the ingest named by
-// [upload] url, authenticated by the device key. The store announces each
-// clip that becomes complete; the uploader finds those it missed, and those
-// left from before, by asking the store. Without a url clips stay on the
-// card.
+// [upload] url, authenticated by the device key. The uploader takes the
+// store's announcements of completed clips and asks the store what is
+// pending (upload.Store); it knows nothing of the card's layout. Without a
+// url clips stay on the card.
 func (d *Daemon) runUpload(ctx context.Context) error {
 	cfg, _ := d.config()
 	u := cfg.Upload
@@ -227,22 +223,9 @@ func (d *Daemon) runUpload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	completed, unsubscribe := store.Subscribe(completedQueue)
-	defer unsubscribe()
 	d.uploader.Store(up)
 	defer d.uploader.Store(nil)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- up.Run(ctx) }()
-	for {
-		select {
-		case info := <-completed:
-			up.Notify(info)
-		case err := <-done:
-			return err
-		}
-	}
+	return up.Run(ctx)
 }
 
 // uploadStatus is the upload queue for the control socket.
