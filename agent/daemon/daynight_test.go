@@ -91,7 +91,7 @@ func TestDayNightOnMJPEG(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- d.runMotion(ctx) }()
+	go func() { done <- d.motion.Run(ctx) }()
 	defer func() {
 		cancel()
 		<-done
