@@ -12,6 +12,7 @@ import (
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/outputtest"
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
@@ -121,7 +122,7 @@ start_delay = "0s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.d = New(cfg, src, Deps{ProcRoot: r.dir, MountTable: mounts, NoBoard: true, Console: &syncBuffer{}})
+	r.d = New(cfg, src, Deps{ProcRoot: r.dir, MountTable: mounts, NoBoard: true, Console: &outputtest.Output{}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.d.Run(ctx) }()
