@@ -148,6 +148,7 @@ type qitem struct {
 	sent   map[string]uint64
 	total  uint64
 	first  time.Time // the first attempt since the uploader started
+	done   bool      // uploaded and marked (under mu)
 }
 
 // New returns an uploader; Run starts it.
@@ -251,7 +252,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 			}
 		}
 		err := u.step(ctx, q)
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			break
 		}
 		u.handle(ctx, q, err)
@@ -302,7 +303,13 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 		}
 		u.failures = 0
 		u.blocked = ""
+		done := q.done
 		u.mu.Unlock()
+		// Told after the status shows the success: whoever hears of the
+		// upload sees no failure left over.
+		if done && u.cfg.OnUploaded != nil {
+			u.cfg.OnUploaded(q.name)
+		}
 		return
 	}
 	code := "error"
@@ -463,6 +470,7 @@ func (u *Uploader) step(ctx context.Context, q *qitem) error {
 	now := u.clk.now()
 	u.mu.Lock()
 	delete(u.queue, q.name)
+	q.done = true
 	u.uploaded++
 	u.lastUpload = now
 	u.drainDone++
@@ -488,9 +496,6 @@ func (u *Uploader) step(ctx context.Context, q *qitem) error {
 	u.log.Info("clip uploaded", "clip", q.name, "seq", q.item.Seq, "bytes", q.total, "took", now.Sub(q.first).Round(time.Millisecond))
 	if logNow {
 		u.log.Info("upload backlog draining", "uploaded", done, "in", since.Round(time.Second), "left", left, "left_bytes", leftBytes)
-	}
-	if u.cfg.OnUploaded != nil {
-		u.cfg.OnUploaded(q.name)
 	}
 	return nil
 }
