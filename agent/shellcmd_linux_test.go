@@ -1,16 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
-	"sync"
 	"testing"
 
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/outputtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,7 +53,7 @@ func TestShellOnTerminal(t *testing.T) {
 	if ws, err := unix.IoctlGetWinsize(int(slave.Fd()), unix.TIOCGWINSZ); err == nil && (ws.Col != 0 || ws.Row != 0) {
 		t.Logf("this pty has a size %dx%d", ws.Col, ws.Row)
 	}
-	out := newSyncWriter()
+	out := &outputtest.Output{}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -70,7 +69,7 @@ func TestShellOnTerminal(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- shellCmd(t.Context(), []string{"-socket", sock}, slave, slave, io.Discard) }()
 	pos := 0
-	wait := func(re string) { _, pos = out.waitFor(t, pos, regexp.MustCompile(re)) }
+	wait := func(re string) { _, pos = out.WaitFor(t, pos, regexp.MustCompile(re)) }
 	wait(`camagent> `)
 	if _, err := master.Write([]byte("sta\t\r")); err != nil {
 		t.Fatal(err)
@@ -92,48 +91,5 @@ func TestShellOnTerminal(t *testing.T) {
 	}
 	if regexp.MustCompile(`\x1b\[6n`).MatchString(out.String()) {
 		t.Error("the shell asked the terminal for the cursor position")
-	}
-}
-
-// syncWriter collects output and wakes a reader waiting for text.
-type syncWriter struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	change chan struct{}
-}
-
-func newSyncWriter() *syncWriter { return &syncWriter{change: make(chan struct{})} }
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	close(w.change)
-	w.change = make(chan struct{})
-	return len(p), nil
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// waitFor waits until the output holds re (after offset from), and returns
-// the first match and the offset after it.
-func (w *syncWriter) waitFor(t *testing.T, from int, re *regexp.Regexp) (string, int) {
-	t.Helper()
-	for {
-		w.mu.Lock()
-		s, ch := w.b.String(), w.change
-		w.mu.Unlock()
-		if loc := re.FindStringIndex(s[from:]); loc != nil {
-			return s[from+loc[0] : from+loc[1]], from + loc[1]
-		}
-		select {
-		case <-ch:
-		case <-t.Context().Done():
-			t.Fatalf("output never showed %s:\n%s", re, s)
-		}
 	}
 }

@@ -14,7 +14,7 @@ func TestWriteUploads(t *testing.T) {
 	now := time.Date(2026, 5, 14, 12, 0, 0, 0, time.UTC)
 	st := upload.Status{State: "backoff", Current: "2026/05/14/115900-e3", Queued: 3, QueuedBytes: 3 << 20,
 		Uploaded: 7, BytesSent: 9 << 20, Failures: 2, LastError: "dial tcp: connection refused", LastCode: "error",
-		LastErrorAt: now.Add(-time.Minute), NextAttempt: now.Add(12 * time.Second), Watching: 4,
+		LastErrorAt: now.Add(-time.Minute), NextAttempt: now.Add(12 * time.Second),
 		Items: []upload.ItemStatus{
 			{Name: "2026/05/14/115900-e3", Seq: 12, Phase: "body", Sent: 512 << 10, Total: 1 << 20},
 			{Name: "2026/05/14/115800-e2", Seq: 11, Phase: "parked", Total: 2 << 20, Reason: "hash-mismatch", RetryAt: now.Add(time.Hour)},

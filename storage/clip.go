@@ -106,6 +106,7 @@ func (s *Store) Create(spec ClipSpec) (*ClipWriter, error) {
 		c.name, c.part, c.final = name, s.path(name, ExtClip+ExtPart), s.path(name, ExtClip)
 		c.dir = filepath.Dir(c.part)
 		c.f, err = s.create(c.part)
+		s.noteOwnLocked(c.dir)
 		if err != nil {
 			delete(s.open, name)
 		}
@@ -151,7 +152,7 @@ func exists(path string) bool {
 }
 
 // mkdirs creates dir and its parents up to the card's folder, syncing the
-// parent of each folder it creates.
+// parent of each folder it creates (s.mu is held).
 func (s *Store) mkdirs(dir string) error {
 	if dir == filepath.Clean(s.card.Mount) || dir == filepath.Dir(dir) {
 		return nil
@@ -169,6 +170,7 @@ func (s *Store) mkdirs(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("storage: create %s: %w", dir, err)
 	}
+	s.noteOwnLocked(parent, dir)
 	s.syncs.Add(1)
 	return atomicfile.SyncDir(parent)
 }
@@ -176,7 +178,8 @@ func (s *Store) mkdirs(dir string) error {
 // writeSidecar writes a sidecar crash-safe (two syncs: the file and its
 // folder) and counts what it wrote.
 func (s *Store) writeSidecar(path string, data []byte) error {
-	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
+	err := s.ownChange(func() error { return atomicfile.WriteFile(path, data, 0o644) }, filepath.Dir(path))
+	if err != nil {
 		return err
 	}
 	s.syncs.Add(2)
@@ -292,7 +295,7 @@ func (c *ClipWriter) Abort() error {
 	c.closed = true
 	err := c.f.Close()
 	if c.fragments == 0 {
-		if rerr := os.Remove(c.part); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		if rerr := c.s.ownChange(func() error { return os.Remove(c.part) }, c.dir); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
 	}
@@ -330,14 +333,14 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 		c.s.mu.Unlock()
 	}()
 	if c.fragments == 0 {
-		err := errors.Join(c.f.Close(), os.Remove(c.part))
+		err := errors.Join(c.f.Close(), c.s.ownChange(func() error { return os.Remove(c.part) }, c.dir))
 		if err != nil {
 			return ClipInfo{}, fmt.Errorf("storage: seal %s: %w: %w", c.name, ErrEmptyClip, err)
 		}
 		return ClipInfo{}, fmt.Errorf("storage: seal %s: %w", c.name, ErrEmptyClip)
 	}
 	c.sign()
-	if err := os.Rename(c.part, c.final); err != nil {
+	if err := c.s.ownChange(func() error { return os.Rename(c.part, c.final) }, c.dir); err != nil {
 		c.f.Close()
 		return ClipInfo{}, c.s.noteWriteError("seal", fmt.Errorf("storage: seal %s: %w", c.name, err))
 	}
@@ -414,7 +417,9 @@ func (s *Store) complete(info *ClipInfo, m *Metadata, thumb []byte) error {
 		m.Thumbnail, m.ThumbnailSize, m.ThumbnailSHA256 = filepath.Base(info.Thumbnail), info.ThumbnailSize, info.ThumbnailSHA256
 	}
 	if s.onSeal != nil {
-		if err := s.onSeal(*info); err != nil {
+		// The hook writes the manifest beside the clip: a change of the
+		// store's own to that folder.
+		if err := s.ownChange(func() error { return s.onSeal(*info) }, filepath.Dir(info.Path)); err != nil {
 			s.log.Warn("clip sealed but its seal hook failed; recovery will retry", "clip", info.Name, "err", err)
 			return fmt.Errorf("storage: complete %s: %w: %w", info.Name, ErrIncomplete, err)
 		}

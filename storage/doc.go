@@ -36,8 +36,11 @@
 //     (it gets the ClipInfo with the SHA-256 and size of the video and the
 //     thumbnail);
 //  3. the metadata <base>.json, written last: a clip whose metadata exists is
-//     complete, and only complete clips are uploaded (StoreConfig.OnComplete
-//     tells the upload queue; a watcher can wait for *.json instead).
+//     complete, and only complete clips are uploaded. The store announces
+//     each complete clip to its subscribers (Store.Subscribe; also
+//     StoreConfig.OnComplete) and lists the complete clips not uploaded yet
+//     (Store.Pending), so the upload queue never looks at the card's
+//     folders itself.
 //
 // Store.Recover runs at start-up and whenever the card comes back: each .part
 // that is not being written is cut back to its last whole fragment (fmp4.Scan

@@ -213,6 +213,7 @@ func (s *Store) Recover() (RecoveryReport, error) {
 	s.rescanLocked()
 	rep.Clips = len(s.index)
 	s.recovery = rep
+	s.changedLocked()
 	s.mu.Unlock()
 	if rep.Sealed+rep.Removed+rep.Completed+rep.Orphans+rep.Failed > 0 {
 		s.log.Warn("recovered clips after an unclean stop", "sealed", rep.Sealed, "cut_bytes", rep.CutBytes,
@@ -474,7 +475,7 @@ func (s *Store) rescanLocked() {
 		known[e.name] = e.age
 	}
 	s.index, s.used, s.indexed = s.index[:0], 0, true
-	s.sig = s.folderSig()
+	s.markFoldersLocked()
 	days, err := s.days()
 	if err != nil {
 		s.log.Warn("cannot list the clips", "err", err)

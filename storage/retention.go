@@ -149,17 +149,19 @@ func (s *Store) freeAfter(free uint64, freed int64) uint64 {
 // sidecars left without a video).
 func (s *Store) deleteLocked(i int, reason string, done *[]Deletion) (int64, error) {
 	e := s.index[i]
+	day := filepath.Dir(s.path(e.name, ExtClip))
+	s.noteOwnLocked(day)
 	for _, ext := range append([]string{ExtClip}, sidecars...) {
 		if err := os.Remove(s.path(e.name, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return 0, fmt.Errorf("storage: delete %s: %w", e.name, err)
 		}
 	}
-	day := filepath.Dir(s.path(e.name, ExtClip))
 	if err := atomicfile.SyncDir(day); err != nil {
 		return 0, err
 	}
 	// Remove the day, month and year folders once empty (errors mean not empty).
 	for d, k := day, 0; k < 3 && os.Remove(d) == nil; d, k = filepath.Dir(d), k+1 {
+		s.noteOwnLocked(d, filepath.Dir(d))
 	}
 	s.index = append(s.index[:i], s.index[i+1:]...)
 	s.used -= e.size

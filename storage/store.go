@@ -114,12 +114,14 @@ type Store struct {
 	nextAge   uint64  // entry.age of the next clip sealed
 	used      int64   // bytes of the indexed clips
 	indexed   bool
-	sig       uint64               // folderSig when the index was built
-	open      map[string]*progress // clips being written, by name
+	folders   map[string]folderMark // the clip folders as last looked at (index.go)
+	own       map[string]int        // the store's own changes per folder since
+	busy      map[string]int        // the store's own changes going on, per folder
+	open      map[string]*progress  // clips being written, by name
 	recovery  RecoveryReport
 	thumbMu   sync.Mutex
 	thumb     jpegframe.Thumbnailer
-	subs      map[chan ClipInfo]struct{} // Subscribe's channels, under mu
+	subs      map[*Subscription]struct{} // Subscribe's subscriptions, under mu
 
 	bytesWritten atomic.Uint64
 	syncs        atomic.Uint64

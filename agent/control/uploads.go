@@ -36,7 +36,6 @@ func WriteUploads(w io.Writer, st upload.Status, now time.Time) error {
 		p("last error:\t%s %s: %s (%d failures in a row)\n", Stamp(st.LastErrorAt), Printable(st.LastCode),
 			Printable(st.LastError), st.Failures)
 	}
-	p("watching:\t%d folders\n", st.Watching)
 	if len(st.Items) > 0 {
 		p("\nCLIP\tSEQ\tPHASE\tPROGRESS\tNOTE\n")
 		for _, it := range st.Items {

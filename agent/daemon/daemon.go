@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camagent/camagent/agent/budget"
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
@@ -21,6 +22,7 @@ import (
 	"github.com/camagent/camagent/board"
 	"github.com/camagent/camagent/board/timesync"
 	"github.com/camagent/camagent/capture"
+	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/capture/y4m"
 	"github.com/camagent/camagent/storage"
@@ -146,7 +148,8 @@ type Daemon struct {
 	capture  *capture.Runner
 	sup      *supervise.Supervisor
 	parts    []part
-	pipe     pipeline
+	motion   *motionPart   // frames to events; its sink is rec
+	rec      *recorderPart // events to clips in the store
 	hw       *hardware
 	mem      memory                          // the memory budget's plan (memory.go)
 	uploader atomic.Pointer[upload.Uploader] // nil while the upload part is not running
@@ -179,7 +182,6 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 	var err error
 	d := &Daemon{deps: dp, cfg: cfg, src: src, started: dp.Now(), level: new(slog.LevelVar),
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}, mqCh: make(chan struct{})}
-	d.pipe.feed = NewMotionFeed(control.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
 	out := io.MultiWriter(dp.Console, d.ring)
 	opts := &slog.HandlerOptions{Level: d.level}
@@ -199,11 +201,20 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 	d.clock = d.newClock(cfg.Time)
 	d.card = d.newCard(cfg.Storage.Mount)
 	d.store, d.storeErr = d.newStore(cfg)
+	d.rec = &recorderPart{hub: d.hub, store: d.clipStore, log: d.log.With("part", "recorder"),
+		config: func() config.StorageConfig { c, _ := d.config(); return c.Storage },
+		plan:   func() budget.Plan { c, _ := d.config(); return d.memoryPlan(c) },
+		hold:   &d.hold, credentials: d.credentials}
+	d.motion = &motionPart{hub: d.hub, sink: d.rec, publish: d.publish, log: d.log.With("part", "motion"),
+		feed:   NewMotionFeed(control.MaxMotion),
+		config: func() motion.Config { c, _ := d.config(); return c.Motion }}
 	prof, _ := board.Lookup(cfg.Board)
 	d.hw = &hardware{}
 	if !dp.NoBoard {
 		d.hw = openHardware(prof, dp.Root, d.log, d.nightMode)
 	}
+	lightLog := d.motion.log
+	d.motion.light = func(at time.Time, b float64) { d.hw.observeLight(at, b, lightLog) }
 	d.capture = capture.NewRunner(capture.RunnerConfig{
 		Open:   d.openCamera,
 		Hub:    d.hub,
@@ -241,8 +252,8 @@ func (d *Daemon) wire(shutdown time.Duration) *supervise.Supervisor {
 	return supervise.NewStaged(supervise.Config{Logger: d.log},
 		stage("capture", 2,
 			part{name: "capture", run: d.runCapture, sections: []string{capture}},
-			part{name: "motion", run: d.runMotion, sections: []string{motion}}),
-		stage("recorder", 4, part{name: "recorder", run: d.runRecorder, sections: []string{storage_}}),
+			part{name: "motion", run: d.motion.Run, sections: []string{motion}}),
+		stage("recorder", 4, part{name: "recorder", run: d.rec.Run, sections: []string{storage_}}),
 		stage("upload", 2, part{name: "upload", run: d.runUpload, sections: []string{storage_, upload}},
 			part{name: "mqtt", run: d.runMQTT, sections: []string{mqtt_}},
 			part{name: "mqtt-local", run: d.runLocal, sections: []string{mqtt_}},
@@ -581,13 +592,13 @@ func (d *Daemon) status() control.Status {
 	for _, q := range d.hub.Stats() {
 		st.Capture.Queues = append(st.Capture.Queues, control.QueueStatus{Name: q.Name, Delivered: q.Delivered, Dropped: q.Dropped})
 	}
-	if ms, last, events, ok := d.motionStatus(); ok {
+	if ms, last, events, ok := d.motion.status(); ok {
 		if len(events) > 10 {
 			events = events[len(events)-10:]
 		}
 		st.Motion = &control.MotionStatus{Stats: ms, Score: last.Score, Threshold: last.Threshold, Boxes: last.Boxes, Recent: events}
 	}
-	if rec := d.recorder(); rec != nil {
+	if rec := d.rec.current(); rec != nil {
 		rs := rec.Status()
 		st.Recorder = &rs
 	}

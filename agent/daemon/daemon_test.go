@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,21 +13,24 @@ import (
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/outputtest"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage"
 )
 
-// tickSource is a camera that yields a grey frame on every tick.
+// tickSource is a camera that yields a grey frame on every tick (and tells
+// changed of each).
 type tickSource struct {
-	f    capture.Format
-	pool *capture.Pool
-	tick *time.Ticker
-	seq  uint64
+	f       capture.Format
+	pool    *capture.Pool
+	tick    *time.Ticker
+	seq     uint64
+	changed changes
 }
 
-func newTickSource() *tickSource {
+func newTickSource(changed changes) *tickSource {
 	f := capture.Format{Pixel: capture.FormatGREY, Width: 64, Height: 48, Stride: 64, FPS: 100}
-	return &tickSource{f: f, pool: capture.NewPool(4, f.FrameSize()), tick: time.NewTicker(10 * time.Millisecond)}
+	return &tickSource{f: f, pool: capture.NewPool(4, f.FrameSize()), tick: time.NewTicker(10 * time.Millisecond), changed: changed}
 }
 
 func (s *tickSource) Format() capture.Format { return s.f }
@@ -46,25 +48,40 @@ func (s *tickSource) Next(ctx context.Context) (*capture.Frame, error) {
 	fr.SetLen(s.f.FrameSize())
 	fr.Format, fr.Seq, fr.Time = s.f, s.seq, time.Now()
 	s.seq++
+	defer s.changed.poke()
 	return fr, nil
 }
 
-// syncBuffer is a console the test can read while the daemon writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// changes wakes a test waiting in waitUntil when something it watches may
+// have changed: a line of the daemon's log, a frame of the fake camera. A
+// nil changes wakes no one.
+type changes chan struct{}
+
+func newChanges() changes { return make(changes, 1) }
+
+func (c changes) poke() {
+	if c == nil {
+		return
+	}
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// waitUntil waits until cond holds, checking it again each time c says
+// something changed. The limit only ends a hung test; no time is asserted.
+func waitUntil(t *testing.T, what string, c changes, cond func() bool) {
+	t.Helper()
+	limit := time.NewTimer(time.Minute)
+	defer limit.Stop()
+	for !cond() {
+		select {
+		case <-c:
+		case <-limit.C:
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
 }
 
 // replaceFile swaps in a new file by rename, as provisioning tools do.
@@ -80,6 +97,9 @@ func replaceFile(t *testing.T, path, content string) {
 }
 
 // waitFor polls cond until it holds or the test's patience (30 s) runs out.
+// Only the tests with a real MQTT broker still use it: whether the live part
+// serves is told by no log line or event; every other test waits with
+// waitUntil.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -117,6 +137,7 @@ func TestDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	changed := newChanges()
 	var opens sync.Mutex
 	openCount := 0
 	dp := Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true,
@@ -127,9 +148,9 @@ func TestDaemon(t *testing.T) {
 			if openCount == 1 {
 				return nil, errors.New("open /dev/video0: no such device")
 			}
-			return newTickSource(), nil
+			return newTickSource(changed), nil
 		}}
-	console := &syncBuffer{}
+	console := &outputtest.Output{Wake: changed}
 	dp.Console = console
 	d := New(cfg, src, dp)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -138,7 +159,7 @@ func TestDaemon(t *testing.T) {
 
 	client := &control.Client{Socket: sock}
 	var st control.Status
-	waitFor(t, "frames in the status report", func() bool {
+	waitUntil(t, "frames in the status report", changed, func() bool {
 		st, err = client.Status(ctx)
 		return err == nil && st.Capture.Frames > 0
 	})
@@ -168,7 +189,7 @@ func TestDaemon(t *testing.T) {
 
 	// A malformed file is refused and the running config stays.
 	replaceFile(t, cfgPath, body("loud"))
-	waitFor(t, "the bad config to be rejected", func() bool { return strings.Contains(console.String(), "config rejected") })
+	waitUntil(t, "the bad config to be rejected", changed, func() bool { return strings.Contains(console.String(), "config rejected") })
 	if !strings.Contains(console.String(), "log.level") {
 		t.Errorf("rejection does not name the key:\n%s", console.String())
 	}
@@ -177,7 +198,7 @@ func TestDaemon(t *testing.T) {
 	}
 	// A good one is applied.
 	replaceFile(t, cfgPath, body("debug"))
-	waitFor(t, "the new config", func() bool {
+	waitUntil(t, "the new config", changed, func() bool {
 		st, err := client.Status(ctx)
 		return err == nil && st.ConfigHash != src.Hash
 	})

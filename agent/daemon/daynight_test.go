@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
@@ -59,6 +60,10 @@ func mjpegFrame(t *testing.T, w, h int, level byte) []byte {
 // hands day/night the brightness it read from each frame. Before, day/night
 // read raw frames only and never switched on MJPEG.
 func TestDayNightOnMJPEG(t *testing.T) {
+	synctest.Test(t, testDayNightOnMJPEG)
+}
+
+func testDayNightOnMJPEG(t *testing.T) {
 	cut, leds := &pinLog{}, &pinLog{}
 	var switches []daynight.Mode
 	var mu sync.Mutex
@@ -91,25 +96,40 @@ func TestDayNightOnMJPEG(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- d.runMotion(ctx) }()
+	go func() { done <- d.motion.Run(ctx) }()
 	defer func() {
 		cancel()
 		<-done
 	}()
-	waitFor(t, "the motion part to subscribe", func() bool { return len(d.hub.Stats()) > 0 })
-
+	synctest.Wait() // the motion part subscribed and waits for a frame
+	if len(d.hub.Stats()) == 0 {
+		t.Fatal("the motion part did not subscribe to the frames")
+	}
+	// feed publishes frames of data, each handled by the motion part before
+	// the next, until cond holds (at most 100 frames: 50 s of frame time).
+	feed := func(what string, data []byte, cond func() bool) {
+		t.Helper()
+		for range 100 {
+			publish(data)
+			synctest.Wait()
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("100 frames and not %s", what)
+	}
 	mode := func(want daynight.Mode) func() bool {
 		return func() bool { return dn.Mode() == want }
 	}
-	waitFor(t, "day on a bright scene", func() bool { publish(bright); return mode(daynight.Day)() && dn.Status().Level > 150 })
-	waitFor(t, "night on a dark scene", func() bool { publish(dark); return mode(daynight.Night)() })
+	feed("day on a bright scene", bright, func() bool { return mode(daynight.Day)() && dn.Status().Level > 150 })
+	feed("night on a dark scene", dark, mode(daynight.Night))
 	if on, ok := leds.last(); !ok || !on {
 		t.Errorf("IR LEDs not lit at night (%v, %v)", on, ok)
 	}
 	if on, ok := cut.last(); !ok || on {
 		t.Errorf("IR-cut filter still in at night (%v, %v)", on, ok)
 	}
-	waitFor(t, "day again", func() bool { publish(bright); return mode(daynight.Day)() })
+	feed("day again", bright, mode(daynight.Day))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(switches) < 2 || switches[len(switches)-2] != daynight.Night || switches[len(switches)-1] != daynight.Day {

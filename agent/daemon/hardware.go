@@ -101,7 +101,7 @@ func (d *Daemon) pattern() led.Pattern {
 	if state != "" && state != storage.StateWritable {
 		return led.Fault
 	}
-	if rec := d.recorder(); rec != nil && rec.Status().Clip != "" {
+	if rec := d.rec.current(); rec != nil && rec.Status().Clip != "" {
 		return led.Recording
 	}
 	return led.Online
@@ -154,11 +154,6 @@ func (h *hardware) observeLight(at time.Time, brightness float64, log *slog.Logg
 // nightMode tells the motion detector that the IR switch changed the picture,
 // so the switch itself is not taken for motion.
 func (d *Daemon) nightMode(m daynight.Mode) {
-	d.pipe.mu.Lock()
-	det := d.pipe.det
-	d.pipe.mu.Unlock()
-	if det != nil {
-		det.NightMode(m == daynight.Night)
-	}
+	d.motion.nightMode(m == daynight.Night)
 	d.publish(event.Event{Kind: event.KindDayNight, State: m.String()})
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/camagent/camagent/agent/outputtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestDaemonMemoryBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := New(cfg, src, Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true, Console: &syncBuffer{}})
+	d := New(cfg, src, Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true, Console: &outputtest.Output{}})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -117,7 +118,7 @@ func TestDaemonMemoryStepDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	console := &syncBuffer{}
+	console := &outputtest.Output{}
 	d := New(cfg, src, Deps{MountTable: mounts, NoBoard: true, Console: console})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
+	"github.com/camagent/camagent/agent/outputtest"
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
@@ -128,7 +129,7 @@ start_delay = "0s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{ProcRoot: r.dir, MountTable: mounts, NoBoard: true, Console: &syncBuffer{}}
+	deps := Deps{ProcRoot: r.dir, MountTable: mounts, NoBoard: true, Console: &outputtest.Output{}}
 	if r.reboot != nil {
 		deps.Reboot, deps.Euid = r.reboot, func() int { return 0 }
 	}

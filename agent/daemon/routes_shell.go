@@ -94,12 +94,7 @@ func shellEvent(e *motion.Event) control.Event {
 type pipeEvents struct{ d *Daemon }
 
 func (p pipeEvents) Recent(n int) []control.Event {
-	p.d.pipe.mu.Lock()
-	defer p.d.pipe.mu.Unlock()
-	evs := p.d.pipe.events
-	if n < len(evs) {
-		evs = evs[len(evs)-n:]
-	}
+	evs := p.d.motion.recent(n)
 	out := make([]control.Event, len(evs))
 	for i := range evs {
 		out[i] = shellEvent(&evs[i])
@@ -204,7 +199,7 @@ func (d *Daemon) shell() *shellServer {
 		Config:       d.config,
 		CaptureState: func() string { return d.capture.Stats().State },
 		Events:       pipeEvents{d},
-		Motion:       d.pipe.feed,
+		Motion:       d.motion.feed,
 		Clips: func() clipStore {
 			if store, _ := d.clipStore(); store != nil {
 				return store

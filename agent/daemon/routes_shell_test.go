@@ -26,6 +26,7 @@ import (
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/agent/logring"
+	"github.com/camagent/camagent/agent/outputtest"
 	"github.com/camagent/camagent/agent/shell"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
@@ -411,49 +412,6 @@ func TestShellUnlockWithoutKeys(t *testing.T) {
 	}
 }
 
-// syncWriter collects output and wakes a reader waiting for text.
-type syncWriter struct {
-	mu     sync.Mutex
-	b      bytes.Buffer
-	change chan struct{}
-}
-
-func newSyncWriter() *syncWriter { return &syncWriter{change: make(chan struct{})} }
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	close(w.change)
-	w.change = make(chan struct{})
-	return len(p), nil
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// waitFor waits until the output holds re (after offset from), and returns
-// the first match and the offset after it.
-func (w *syncWriter) waitFor(t *testing.T, from int, re *regexp.Regexp) (string, int) {
-	t.Helper()
-	for {
-		w.mu.Lock()
-		s, ch := w.b.String(), w.change
-		w.mu.Unlock()
-		if loc := re.FindStringIndex(s[from:]); loc != nil {
-			return s[from+loc[0] : from+loc[1]], from + loc[1]
-		}
-		select {
-		case <-ch:
-		case <-t.Context().Done():
-			t.Fatalf("output never showed %s:\n%s", re, s)
-		}
-	}
-}
-
 // TestShellSession drives `camagent shell` through pipes against the agent's
 // real routes, as a technician would: a refused privileged command, an
 // unlock signed by sign-challenge, and the same command permitted.
@@ -461,7 +419,7 @@ func TestShellSession(t *testing.T) {
 	fx := newShellFixture(t)
 	fx.start(t)
 	pr, pw := io.Pipe()
-	out := newSyncWriter()
+	out := &outputtest.Output{}
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() { done <- runShell(t.Context(), fx.sock, pr, out) }()
@@ -473,7 +431,7 @@ func TestShellSession(t *testing.T) {
 	pos := 0
 	wait := func(re string) string {
 		var m string
-		m, pos = out.waitFor(t, pos, regexp.MustCompile(re))
+		m, pos = out.WaitFor(t, pos, regexp.MustCompile(re))
 		return m
 	}
 	wait(`agent camagent test`)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/camagent/camagent/agent/outputtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,7 +22,7 @@ func TestRunRecordKept(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Storage.Mount = card
-	d := New(cfg, config.Source{}, Deps{ProcRoot: dir, NoBoard: true, Console: &syncBuffer{}})
+	d := New(cfg, config.Source{}, Deps{ProcRoot: dir, NoBoard: true, Console: &outputtest.Output{}})
 	c := storage.NewCard(card)
 	if !d.startRunRecord(c) {
 		t.Fatal("run record not written at start")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
+	"github.com/camagent/camagent/agent/outputtest"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/storage/fmp4"
@@ -81,8 +82,11 @@ func TestSealChainAfterCrash(t *testing.T) {
 	cfg.Identity.Key = filepath.Join(dir, "identity", "device.key")
 	cfg.Control.Socket = filepath.Join(sockDir, "s")
 	cfg.Upload.URL = ""
-	deps := Deps{Console: io.Discard, NoBoard: true, ProcRoot: dir, MountTable: mounts,
-		OpenSource: func(config.CaptureConfig, func(string, ...any)) (capture.Source, error) { return newTickSource(), nil }}
+	changed := newChanges()
+	deps := Deps{Console: &outputtest.Output{Wake: changed}, NoBoard: true, ProcRoot: dir, MountTable: mounts,
+		OpenSource: func(config.CaptureConfig, func(string, ...any)) (capture.Source, error) {
+			return newTickSource(nil), nil
+		}}
 	chainPath := filepath.Join(dir, "identity", manifest.ChainFile)
 	t0 := time.Date(2026, 5, 14, 12, 0, 0, 0, time.UTC)
 
@@ -109,7 +113,7 @@ func TestSealChainAfterCrash(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- second.Run(ctx) }()
 	store, _ := second.clipStore()
-	waitFor(t, "clip 2 recovered", func() bool {
+	waitUntil(t, "clip 2 recovered", changed, func() bool {
 		clips, _ := store.Clips()
 		for _, c := range clips {
 			if c.Name == c2.Name && c.State == storage.ClipSealed {

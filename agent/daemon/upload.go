@@ -41,7 +41,7 @@ type uploadSettings struct {
 
 // newUploader builds the uploader of the clips in store, authenticated by
 // the device key (a keystore crypto.Signer) and its certificate. Run it as a
-// part; wire its Notify to storage.StoreConfig.OnComplete and its Status to
+// part (it subscribes to the store itself); serve its Status with
 // uploadsRoute.
 func newUploader(s uploadSettings, key crypto.Signer, store upload.Store, log *slog.Logger) (*upload.Uploader, error) {
 	id, err := identity.DeviceID(key.Public())

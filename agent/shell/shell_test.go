@@ -25,7 +25,7 @@ func stdAgent() *fakeAgent {
 	a.answer(control.PathEvents, control.EventsResponse{})
 	a.refuse(control.PathClips, 503, "clip store not running (no writable SD card, or the storage part has stopped; status says which)")
 	a.answer(control.PathUploads, upload.Status{State: "uploading", Current: "2026/05/14/115900-e3", Queued: 2, QueuedBytes: 3 << 20,
-		Uploaded: 7, BytesSent: 9 << 20, Watching: 4, Items: []upload.ItemStatus{{Name: "2026/05/14/115900-e3", Seq: 12, Phase: "body", Sent: 512 << 10, Total: 1 << 20}}})
+		Uploaded: 7, BytesSent: 9 << 20, Items: []upload.ItemStatus{{Name: "2026/05/14/115900-e3", Seq: 12, Phase: "body", Sent: 512 << 10, Total: 1 << 20}}})
 	a.refuse(control.PathMotion, 503, "motion detection not running")
 	a.answer(control.PathConfig, control.ConfigResponse{TOML: "[log]\nlevel = \"info\"\n"})
 	a.answer(control.PathNet, control.NetResponse{Interfaces: []control.Interface{{Name: "lo", Up: true, MTU: 65536, Addrs: []string{"127.0.0.1/8"}}}})

@@ -77,7 +77,6 @@ type Detector struct {
 	// happening, then a count per minute, and once when it stops, instead
 	// of a line per re-learn (twice a second while the picture moves).
 	relearnLog *logsum.Condition
-	now        time.Time // the capture time of the frame being processed
 	format     capture.Format
 	g          grid
 	luma       *luma
@@ -289,7 +288,6 @@ func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
 // Process does not release f.
 func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	res := Result{Frame: f.Seq, Time: f.Time, Boxes: d.boxes[:0]}
-	d.now = f.Time
 	d.relearnLog.Tick(f.Time)
 	if err := d.read(f); err != nil {
 		n := d.stats.bad.Add(1)
@@ -312,6 +310,10 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	} else {
 		res.Light, learned = d.compare()
 		res.Recalibrated = learned
+	}
+	if res.Recalibrated {
+		d.stats.recal.Add(1)
+		d.relearnLog.Note(f.Time, nil)
 	}
 	if !learned {
 		if d.stillFrames > 0 {
@@ -396,10 +398,6 @@ func (d *Detector) recalibrate() {
 	d.nFresh = 0
 	d.warm = warmupFrames
 	d.warmShow = false
-	if d.started {
-		d.stats.recal.Add(1)
-		d.relearnLog.Note(d.now, nil)
-	}
 }
 
 // distribution summarises a histogram of differences: the median, in levels,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ type Recorder struct {
 	// intake state (Run's goroutine)
 	nextDue time.Time
 	needKey bool
+	rate    float64 // the clip rate noteRate saw last
 	// warm is set once the writer handled its first sample of a Run: its
 	// start-up work (card check, recovery) is done and the encoder has
 	// made a picture. Until then the intake waits for a free picture or
@@ -79,8 +81,10 @@ type Recorder struct {
 	cardState string
 	cardErr   string
 	lastErr   string
-	source    string
-	clipFPS   float64
+
+	// Per-frame facts for Status, written by the intake without a lock.
+	source  atomic.Uint32 // capture.PixelFormat of the first frame (0: none yet)
+	clipFPS atomic.Uint64 // math.Float64bits of the clip rate
 
 	frames, skippedRate, droppedBehind, badFrames atomic.Uint64
 	encoded, recorded, recordedBytes, unrecorded  atomic.Uint64
@@ -315,17 +319,19 @@ func (r *Recorder) due(t time.Time, srcFPS float64) bool {
 }
 
 // noteRate records the clip rate the source allows: the configured one, or
-// the source's own when that is slower. A change is logged once.
+// the source's own when that is slower. A change is logged once. It runs
+// for every frame on the intake goroutine, which owns r.rate: no lock.
 func (r *Recorder) noteRate(srcFPS float64) {
 	eff := r.cfg.FPS
 	if srcFPS > 0 && srcFPS < eff {
 		eff = srcFPS
 	}
-	r.stMu.Lock()
-	changed := r.clipFPS != eff
-	r.clipFPS = eff
-	r.stMu.Unlock()
-	if changed && eff != r.cfg.FPS {
+	if eff == r.rate {
+		return
+	}
+	r.rate = eff
+	r.clipFPS.Store(math.Float64bits(eff))
+	if eff != r.cfg.FPS {
 		r.log.Warn("recorder: clip frame rate limited by the source", "clip_fps", r.cfg.FPS, "source_fps", srcFPS, "recording_fps", eff)
 	}
 }
@@ -385,12 +391,12 @@ func (r *Recorder) encode(encCh <-chan *slot, writeCh chan<- sample) {
 	}
 }
 
+// noteSource records the pixel format of the first frame (for every frame,
+// without a lock).
 func (r *Recorder) noteSource(p capture.PixelFormat) {
-	r.stMu.Lock()
-	if r.source == "" {
-		r.source = p.String()
+	if r.source.Load() == 0 {
+		r.source.CompareAndSwap(0, uint32(p))
 	}
-	r.stMu.Unlock()
 }
 
 // noteError keeps the last error for Status and logs it.
@@ -441,8 +447,11 @@ type Status struct {
 func (r *Recorder) Status() Status {
 	r.stMu.Lock()
 	st := Status{Clip: r.clipName, ClipStart: r.clipStart, Card: r.cardState, CardError: r.cardErr,
-		LastError: r.lastErr, Source: r.source, ClipFPS: r.clipFPS}
+		LastError: r.lastErr, ClipFPS: math.Float64frombits(r.clipFPS.Load())}
 	r.stMu.Unlock()
+	if p := capture.PixelFormat(r.source.Load()); p != 0 {
+		st.Source = p.String()
+	}
 	st.Frames, st.SkippedRate, st.DroppedBehind = r.frames.Load(), r.skippedRate.Load(), r.droppedBehind.Load()
 	st.BadFrames, st.Encoded, st.Recorded = r.badFrames.Load(), r.encoded.Load(), r.recorded.Load()
 	st.RecordedBytes = r.recordedBytes.Load()

@@ -2,12 +2,14 @@
 // ingest documents the protocol), so that each arrives with the signed
 // manifest that attributes it to this device.
 //
-// The SD card is the queue: a sealed clip (its metadata written, see package
-// storage) is pending until the clip store marks it uploaded; there is no
-// second database to get out of step with the card. The Uploader finds clips
-// by an fsnotify watch on the clips folder (a clip is complete when its .json
-// appears), by a scan at start and every Config.Rescan, and through Notify
-// (wired to storage's OnComplete hook).
+// The SD card is the queue: a complete clip is pending until the clip store
+// marks it uploaded; there is no second database to get out of step with
+// the card. The uploader does not know the card's folders or sidecar files:
+// it takes clips from the store (the Store interface, storage.Store on the
+// camera), which announces each clip that becomes complete (Subscribe),
+// says which clips are still pending (Pending, asked at start, every
+// Config.Rescan, and whenever the store signals that its announcements
+// missed some), and names each clip's files.
 //
 // Order: oldest first by the manifest's sequence number (not by file name:
 // a camera without a real-time clock names clips by a wrong clock after a

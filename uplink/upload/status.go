@@ -34,7 +34,6 @@ type Status struct {
 	Blocked string `json:"blocked,omitempty"`
 	// NextAttempt is when the uploader acts next, when it is waiting.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	Watching    int       `json:"watching"` // folders under fsnotify watch
 }
 
 // ItemStatus is one queued clip.
@@ -58,7 +57,7 @@ func (u *Uploader) Status() Status {
 	defer u.mu.Unlock()
 	st := Status{State: u.state, Current: u.current, Queued: len(u.queue), Truncated: u.truncated,
 		Uploaded: u.uploaded, BytesSent: u.bytesSent, LastUpload: u.lastUpload, Failures: u.failures,
-		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked, Watching: len(u.watched)}
+		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked}
 	if st.State == "backoff" || st.State == "pacing" || st.State == "starting" || (st.State == "idle" && !u.nextAttempt.IsZero()) {
 		st.NextAttempt = u.nextAttempt
 	}

@@ -9,9 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,18 +16,20 @@ import (
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/manifest"
-	"github.com/fsnotify/fsnotify"
 )
 
-// Store is what the uploader needs of the clip store (storage.Store).
+// Store is what the uploader needs of the clip store (storage.Store). The
+// uploader knows nothing of the card's folders or sidecar files: the store
+// announces each clip that becomes complete, says which clips are still to
+// upload, and names each clip's files (ClipInfo's Path, Thumbnail and
+// Manifest).
 type Store interface {
-	// Dir is the clips folder, watched for new clips.
-	Dir() string
-	// Clips lists the clips; the sealed (complete, not uploaded) ones are
-	// the queue.
-	Clips() ([]storage.ClipInfo, error)
-	// NameOf returns the clip name of one of a clip's files.
-	NameOf(path string) (string, error)
+	// Subscribe announces each clip that becomes complete, and signals
+	// Changed when clips may be pending that it did not announce.
+	Subscribe(depth int) *storage.Subscription
+	// Pending lists the complete clips not uploaded yet, oldest first: the
+	// queue.
+	Pending() ([]storage.ClipInfo, error)
 	// MarkUploaded records that a clip is uploaded.
 	MarkUploaded(name string) error
 }
@@ -48,8 +47,10 @@ const (
 	DefaultMaxQueue      = 1024 // about 1 KiB of memory each
 	DefaultProgressEvery = 30 * time.Second
 	MaxStatusItems       = 50
-	maxWatches           = 1024
-	notifyQueue          = 64
+	// announceQueue is how many announced clips wait for the uploader
+	// while it is busy; beyond it the store signals Changed and the
+	// uploader asks Pending.
+	announceQueue = 64
 )
 
 // Config configures an Uploader. Zero fields take their defaults.
@@ -87,8 +88,8 @@ type Config struct {
 	// ParkFor is how long an item the ingest refused for good is set aside
 	// before it is tried again.
 	ParkFor time.Duration
-	// Rescan is how often the card is listed again, in case an event was
-	// missed. Negative: never (tests).
+	// Rescan is how often the store is asked again what is pending, in
+	// case an announcement was missed. Negative: never (tests).
 	Rescan time.Duration
 	// MaxQueue bounds the items held in memory; the rest wait on the card.
 	MaxQueue int
@@ -113,7 +114,6 @@ type Uploader struct {
 	cfg      Config
 	items    *bucket
 
-	notes    chan string
 	wake     chan struct{}
 	needScan atomic.Bool
 
@@ -131,7 +131,6 @@ type Uploader struct {
 	uploaded    uint64
 	bytesSent   uint64
 	lastUpload  time.Time
-	watched     map[string]bool // folders under watch
 
 	drainStart time.Time // when the current backlog started draining
 	drainDone  int       // items uploaded since
@@ -149,6 +148,7 @@ type qitem struct {
 	sent   map[string]uint64
 	total  uint64
 	first  time.Time // the first attempt since the uploader started
+	done   bool      // uploaded and marked (under mu)
 }
 
 // New returns an uploader; Run starts it.
@@ -200,23 +200,10 @@ func New(cfg Config) (*Uploader, error) {
 	clk := clock{now: cfg.Now, after: cfg.After}.fill()
 	return &Uploader{store: cfg.Store, cl: cfg.Client, deviceID: cfg.DeviceID, log: cfg.Logger, clk: clk,
 		rnd: cfg.Rand, cfg: cfg, items: newBucket(cfg.ItemRate, cfg.ItemBurst, clk.now()),
-		notes: make(chan string, notifyQueue), wake: make(chan struct{}, 1), queue: map[string]*qitem{},
-		watched: map[string]bool{}, state: "starting"}, nil
+		wake: make(chan struct{}, 1), queue: map[string]*qitem{}, state: "starting"}, nil
 }
 
-// Notify tells the uploader of a clip that became complete (wire it to
-// storage.StoreConfig.OnComplete). It never blocks; the fsnotify watch and
-// the rescans find clips without it.
-func (u *Uploader) Notify(info storage.ClipInfo) {
-	select {
-	case u.notes <- info.Name:
-	default:
-		u.needScan.Store(true)
-	}
-	u.nudge()
-}
-
-// UploadNow makes the uploader rescan the card and try the clips waiting
+// UploadNow makes the uploader ask the store what is pending and try the clips waiting
 // now, without waiting for the next pass (the remote upload-now command).
 func (u *Uploader) UploadNow() {
 	u.needScan.Store(true)
@@ -233,25 +220,10 @@ func (u *Uploader) nudge() {
 // Run uploads until ctx ends, then returns nil after its goroutines exit.
 func (u *Uploader) Run(ctx context.Context) error {
 	defer u.setState("stopped")
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		u.log.Warn("no file watch; relying on rescans", "err", err)
-		w = nil
-	}
-	if w != nil {
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u.watch(ctx, w)
-		}()
-		defer func() {
-			w.Close()
-			wg.Wait()
-		}()
-		// Watch from the start: clips sealed during the delay are seen.
-		u.watchTree(w, u.store.Dir())
-	}
+	// Subscribed from the start: clips completed during the start delay
+	// are announced (and Pending after it lists them anyway).
+	sub := u.store.Subscribe(announceQueue)
+	defer sub.Close()
 	if d := u.jitter(u.cfg.StartDelay); d > 0 {
 		u.setWaiting("starting", d)
 		u.log.Info("first upload attempt after a random delay", "delay", d.Round(time.Millisecond))
@@ -259,18 +231,18 @@ func (u *Uploader) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	u.scan(w)
+	u.scan()
 	rescanAt := u.clk.now().Add(u.cfg.Rescan)
 	for ctx.Err() == nil {
-		u.drainNotes()
+		u.drain(sub)
 		now := u.clk.now()
 		if u.needScan.Swap(false) || (u.cfg.Rescan > 0 && !now.Before(rescanAt)) {
-			u.scan(w)
+			u.scan()
 			rescanAt = now.Add(u.cfg.Rescan)
 		}
 		q, due := u.pick(now)
 		if q == nil {
-			u.idle(ctx, now, due, rescanAt)
+			u.idle(ctx, sub, now, due, rescanAt)
 			continue
 		}
 		if d := u.items.take(now, 1); d > 0 {
@@ -280,7 +252,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 			}
 		}
 		err := u.step(ctx, q)
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			break
 		}
 		u.handle(ctx, q, err)
@@ -289,7 +261,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 }
 
 // idle waits for a new clip, a parked item's time, or the next rescan.
-func (u *Uploader) idle(ctx context.Context, now, due, rescanAt time.Time) {
+func (u *Uploader) idle(ctx context.Context, sub *storage.Subscription, now, due, rescanAt time.Time) {
 	var timer <-chan time.Time
 	until := due
 	if u.cfg.Rescan > 0 && (until.IsZero() || rescanAt.Before(until)) {
@@ -305,6 +277,10 @@ func (u *Uploader) idle(ctx context.Context, now, due, rescanAt time.Time) {
 	case <-ctx.Done():
 	case <-u.wake:
 	case <-timer:
+	case info := <-sub.C:
+		u.enqueue(info)
+	case <-sub.Changed:
+		u.needScan.Store(true)
 	}
 }
 
@@ -327,7 +303,13 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 		}
 		u.failures = 0
 		u.blocked = ""
+		done := q.done
 		u.mu.Unlock()
+		// Told after the status shows the success: whoever hears of the
+		// upload sees no failure left over.
+		if done && u.cfg.OnUploaded != nil {
+			u.cfg.OnUploaded(q.name)
+		}
 		return
 	}
 	code := "error"
@@ -488,6 +470,7 @@ func (u *Uploader) step(ctx context.Context, q *qitem) error {
 	now := u.clk.now()
 	u.mu.Lock()
 	delete(u.queue, q.name)
+	q.done = true
 	u.uploaded++
 	u.lastUpload = now
 	u.drainDone++
@@ -514,9 +497,6 @@ func (u *Uploader) step(ctx context.Context, q *qitem) error {
 	if logNow {
 		u.log.Info("upload backlog draining", "uploaded", done, "in", since.Round(time.Second), "left", left, "left_bytes", leftBytes)
 	}
-	if u.cfg.OnUploaded != nil {
-		u.cfg.OnUploaded(q.name)
-	}
 	return nil
 }
 
@@ -526,51 +506,49 @@ func (u *Uploader) remove(name string) {
 	u.mu.Unlock()
 }
 
-func (u *Uploader) drainNotes() {
+// drain takes the store's announcements that arrived while the uploader
+// was busy.
+func (u *Uploader) drain(sub *storage.Subscription) {
 	for {
 		select {
-		case name := <-u.notes:
-			u.enqueue(name)
+		case info := <-sub.C:
+			u.enqueue(info)
+		case <-sub.Changed:
+			u.needScan.Store(true)
 		default:
 			return
 		}
 	}
 }
 
-// scan lists the card and queues every sealed clip not uploaded yet, and
-// forgets queued clips that are gone or were marked uploaded.
-func (u *Uploader) scan(w *fsnotify.Watcher) {
-	clips, err := u.store.Clips()
+// scan asks the store for every complete clip not uploaded yet, queues
+// them, and forgets queued clips that are gone or were marked uploaded.
+func (u *Uploader) scan() {
+	pending, err := u.store.Pending()
 	if err != nil {
 		u.log.Warn("cannot list the clips", "err", err)
 		return
 	}
-	sealed := map[string]bool{}
-	for _, c := range clips {
-		if c.State == storage.ClipSealed {
-			sealed[c.Name] = true
-		}
+	want := make(map[string]bool, len(pending))
+	for _, c := range pending {
+		want[c.Name] = true
 	}
 	u.mu.Lock()
 	for name := range u.queue {
-		if !sealed[name] {
+		if !want[name] {
 			delete(u.queue, name)
 		}
 	}
 	u.truncated = false
 	u.mu.Unlock()
-	for _, c := range clips { // oldest first: on a full queue the newest wait
-		if c.State == storage.ClipSealed {
-			u.enqueue(c.Name)
-		}
-	}
-	if w != nil {
-		u.watchTree(w, u.store.Dir())
+	for _, c := range pending { // oldest first: on a full queue the newest wait
+		u.enqueue(c)
 	}
 }
 
 // enqueue reads a clip's manifest and queues it.
-func (u *Uploader) enqueue(name string) {
+func (u *Uploader) enqueue(info storage.ClipInfo) {
+	name := info.Name
 	u.mu.Lock()
 	_, have := u.queue[name]
 	full := len(u.queue) >= u.cfg.MaxQueue
@@ -581,7 +559,7 @@ func (u *Uploader) enqueue(name string) {
 	if have || full {
 		return
 	}
-	q, err := u.load(name)
+	q, err := u.load(info)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			u.log.Warn("clip not queued", "clip", name, "err", err)
@@ -602,13 +580,15 @@ func (u *Uploader) enqueue(name string) {
 // parsed, not verified: it is this camera's own file, only used to route
 // the bytes; the ingest verifies it. A manifest that does not parse or was
 // signed by another device is queued as broken, shown but never sent.
-func (u *Uploader) load(name string) (*qitem, error) {
-	base := filepath.Join(u.store.Dir(), filepath.FromSlash(name))
-	cose, err := atomicfile.ReadFileMax(base+storage.ExtManifest, manifest.MaxSize)
+func (u *Uploader) load(info storage.ClipInfo) (*qitem, error) {
+	if info.Manifest == "" {
+		return nil, fmt.Errorf("upload: %s: no manifest: %w", info.Name, fs.ErrNotExist)
+	}
+	cose, err := atomicfile.ReadFileMax(info.Manifest, manifest.MaxSize)
 	if err != nil {
 		return nil, err
 	}
-	q := &qitem{name: name, sent: map[string]uint64{}}
+	q := &qitem{name: info.Name, sent: map[string]uint64{}}
 	m, kid, err := manifest.Parse(cose)
 	switch {
 	case err != nil:
@@ -618,159 +598,24 @@ func (u *Uploader) load(name string) (*qitem, error) {
 		q.broken = "foreign-manifest: signed by " + kid
 		return q, nil
 	}
-	q.item = Item{Name: name, Manifest: cose, Seq: m.Seq}
+	q.item = Item{Name: info.Name, Manifest: cose, Seq: m.Seq}
 	for _, o := range m.Objects {
 		var path string
 		switch o.Role {
 		case manifest.RoleClip:
-			path = base + storage.ExtClip
+			path = info.Path
 		case manifest.RoleThumbnail:
-			path = base + storage.ExtThumbnail
+			path = info.Thumbnail
 		default:
 			q.broken = "unknown-role: " + o.Role
+			return q, nil
+		}
+		if path == "" {
+			q.broken = "missing-object: the store names no " + o.Role + " file"
 			return q, nil
 		}
 		q.item.Objects = append(q.item.Objects, Object{Object: o, Path: path})
 		q.total += o.Size
 	}
 	return q, nil
-}
-
-// watch turns file events in the clips folder into queue entries.
-func (u *Uploader) watch(ctx context.Context, w *fsnotify.Watcher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			u.event(w, ev)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			u.log.Warn("file watch", "err", err)
-			u.needScan.Store(true)
-			u.nudge()
-		}
-	}
-}
-
-func (u *Uploader) event(w *fsnotify.Watcher, ev fsnotify.Event) {
-	base := filepath.Base(ev.Name)
-	switch {
-	case ev.Has(fsnotify.Create) && isDir(ev.Name):
-		// A new year, month or day folder (or the clips folder itself,
-		// or one above it): watch it, and look at what was written into
-		// it before the watch was in place.
-		dir, clips := ev.Name, filepath.Clean(u.store.Dir())
-		if strings.HasPrefix(clips, dir+string(filepath.Separator)) {
-			dir = clips
-		}
-		u.watchTree(w, dir)
-		u.scanDir(dir)
-		u.nudge()
-	case (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)) && strings.HasSuffix(base, storage.ExtMetadata) &&
-		!strings.HasPrefix(base, "."):
-		// The metadata is the last file of a sealed clip: it is complete.
-		if name, err := u.store.NameOf(ev.Name); err == nil {
-			u.enqueue(name)
-			u.nudge()
-		}
-	case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
-		// A watched folder that goes away takes its watch with it.
-		u.mu.Lock()
-		delete(u.watched, ev.Name)
-		u.mu.Unlock()
-		if ev.Name == filepath.Clean(u.store.Dir()) {
-			u.needScan.Store(true)
-			u.nudge()
-		}
-	}
-}
-
-func isDir(p string) bool {
-	info, err := os.Lstat(p)
-	return err == nil && info.IsDir()
-}
-
-// scanDir queues the complete clips in one folder.
-func (u *Uploader) scanDir(dir string) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() {
-			u.scanDir(filepath.Join(dir, n))
-			continue
-		}
-		if strings.HasSuffix(n, storage.ExtMetadata) && !strings.HasPrefix(n, ".") {
-			if name, err := u.store.NameOf(filepath.Join(dir, n)); err == nil {
-				u.enqueue(name)
-			}
-		}
-	}
-}
-
-// watchTree watches root and its folders down to the day folders (three
-// levels: YYYY/MM/DD), at most maxWatches of them. When the clips folder
-// does not exist yet (no clip recorded on this card), it watches the
-// nearest folder above it, at most two levels up, for its creation.
-func (u *Uploader) watchTree(w *fsnotify.Watcher, root string) {
-	clips := filepath.Clean(u.store.Dir())
-	if root == clips && !isDir(clips) {
-		for up, p := 0, filepath.Dir(clips); up < 2; up, p = up+1, filepath.Dir(p) {
-			if isDir(p) {
-				u.addWatch(w, p)
-				return
-			}
-		}
-		return
-	}
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		rel, rerr := filepath.Rel(clips, p)
-		if rerr != nil || strings.HasPrefix(rel, "..") {
-			return filepath.SkipDir
-		}
-		depth := 0
-		if rel != "." {
-			depth = strings.Count(rel, string(filepath.Separator)) + 1
-		}
-		if depth > 3 {
-			return filepath.SkipDir
-		}
-		if !u.addWatch(w, p) {
-			return filepath.SkipAll
-		}
-		return nil
-	})
-}
-
-// addWatch watches dir unless it is watched already; false when the watch
-// limit is reached.
-func (u *Uploader) addWatch(w *fsnotify.Watcher, dir string) bool {
-	u.mu.Lock()
-	have, full := u.watched[dir], len(u.watched) >= maxWatches
-	u.mu.Unlock()
-	switch {
-	case have:
-		return true
-	case full:
-		return false
-	}
-	if err := w.Add(dir); err != nil {
-		u.log.Debug("watch", "dir", dir, "err", err)
-		return true
-	}
-	u.mu.Lock()
-	u.watched[dir] = true
-	u.mu.Unlock()
-	return true
 }

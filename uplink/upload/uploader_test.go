@@ -121,8 +121,9 @@ func TestUploaderDrainsBacklogInOrder(t *testing.T) {
 }
 
 // TestUploaderFindsNewClips: with no rescans, a clip sealed while the
-// uploader runs is found through the file watch, even when the clips folder
-// did not exist when it started; the device certificate comes from a file.
+// uploader runs is found through the store's announcement, also one sealed
+// during its start delay on a card where no clip was ever recorded; the
+// device certificate comes from a file.
 func TestUploaderFindsNewClips(t *testing.T) {
 	env := ingesttest.Start(t, ingesttest.Options{})
 	cam := newCamera(t, env, "pia")
@@ -146,11 +147,11 @@ func TestUploaderFindsNewClips(t *testing.T) {
 		c.OnUploaded = func(n string) { uploaded <- n }
 	})
 	run(t, u)
-	<-clk.held // Run set up its watch and waits out its start delay
+	<-clk.held // Run subscribed to the store and waits out its start delay
 	if exists(cam.store.Dir()) {
 		t.Fatal("the clips folder exists before the first clip")
 	}
-	if st := u.Status(); st.Watching == 0 || st.State != "starting" {
+	if st := u.Status(); st.State != "starting" {
 		t.Fatalf("status while starting: %+v", st)
 	}
 	first := cam.record(t, 5)
@@ -308,12 +309,8 @@ func TestUploaderBackoff(t *testing.T) {
 			t.Errorf("%s: waited %v, want [%v, %v]", c.name, w[i], c.lo, c.hi)
 		}
 	}
-	// OnUploaded runs inside the step that uploaded; the failure count is
-	// reset just after it returns, so wait for that.
+	// OnUploaded is told once the status shows the success.
 	st := u.Status()
-	for deadline := time.Now().Add(10 * time.Second); st.Failures != 0 && time.Now().Before(deadline); st = u.Status() {
-		time.Sleep(5 * time.Millisecond)
-	}
 	if st.Failures != 0 || st.Uploaded != 1 || st.LastCode != protocol.CodeLookupFailed {
 		t.Errorf("status after recovery: %+v", st)
 	}
@@ -526,11 +523,7 @@ func TestUploaderRefusedDeviceBacksOffFurther(t *testing.T) {
 	if !strings.Contains(got, protocol.CodeCertExpired) || !strings.Contains(got, "clock") {
 		t.Errorf("status while refused: blocked = %q, want the reason (cert-expired) and the fix", got)
 	}
-	st := u2.Status()
-	for deadline := time.Now().Add(10 * time.Second); st.Blocked != "" && time.Now().Before(deadline); st = u2.Status() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if st.Blocked != "" {
+	if st := u2.Status(); st.Blocked != "" {
 		t.Errorf("status after an upload: blocked = %q, want empty", st.Blocked)
 	}
 }
@@ -545,4 +538,49 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// shallowStore is the clip store with room for one announcement per
+// subscriber, whatever the uploader asks for.
+type shallowStore struct{ *storage.Store }
+
+func (s shallowStore) Subscribe(int) *storage.Subscription { return s.Store.Subscribe(1) }
+
+// TestUploaderAsksStoreAfterMissedClips: clips completed while the uploader
+// is busy and its announcements are full are not lost: the store signals
+// Changed and the uploader asks it what is pending (no rescans here).
+func TestUploaderAsksStoreAfterMissedClips(t *testing.T) {
+	env := ingesttest.Start(t, ingesttest.Options{})
+	cam := newCamera(t, env, "rosa")
+	before := []storage.ClipInfo{cam.record(t, 5), cam.record(t, 5)}
+	uploaded := make(chan string, 8)
+	clk := holding()
+	cfg := upload.Config{Store: shallowStore{cam.store}, Client: cam.client(t, nil), DeviceID: cam.dev.ID,
+		Now: clk.Now, After: clk.After, Rand: rand.New(rand.NewPCG(1, 2)), StartDelay: -1, Rescan: -1,
+		ItemRate: 1, ItemBurst: 1, OnUploaded: func(n string) { uploaded <- n }}
+	u, err := upload.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, u)
+	<-clk.held // the first clip went; the second waits for its pacing token
+	var later []storage.ClipInfo
+	for range 4 { // one fits the announcements, three do not
+		later = append(later, cam.record(t, 5))
+	}
+	close(clk.release)
+	got := waitFor(t, uploaded, 6)
+	want := map[string]bool{}
+	for _, c := range append(before, later...) {
+		want[c.Name] = true
+	}
+	for _, n := range got {
+		if !want[n] {
+			t.Errorf("uploaded %s twice or unknown", n)
+		}
+		delete(want, n)
+	}
+	if pending, err := cam.store.Pending(); err != nil || len(pending) != 0 {
+		t.Errorf("still pending after the uploads: %+v, %v", pending, err)
+	}
 }

@@ -1,20 +1,18 @@
-package main
+package daemon
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
-	"github.com/camagent/camagent/agent/daemon"
+	"github.com/camagent/camagent/agent/outputtest"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/synth"
 	"github.com/camagent/camagent/storage"
@@ -112,21 +110,22 @@ start_delay = "0s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	dp := daemon.Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true,
+	dp := Deps{ProcRoot: dir, MountTable: mounts, NoBoard: true,
 		OpenSource: func(c config.CaptureConfig, _ func(string, ...any)) (capture.Source, error) {
 			// One pass of the scene: its first motion span is frames 24..76.
 			return capture.NewRealtime(func() (capture.Source, error) {
 				return synth.New(synth.Config{Scene: synth.Objects, Width: c.Width, Height: c.Height, FPS: c.FPS, Seed: 1})
 			}, false)
 		}}
-	console := &syncBuffer{}
+	changed := newChanges()
+	console := &outputtest.Output{Wake: changed}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("CAMAGENT_TEST_CONSOLE") != "" {
 			t.Logf("agent log:\n%s", console.String())
 		}
 	})
 	dp.Console = console
-	d := daemon.New(cfg, src, dp)
+	d := New(cfg, src, dp)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -139,7 +138,7 @@ start_delay = "0s"
 
 	client := &control.Client{Socket: sock}
 	var st control.Status
-	waitFor(t, "a sealed clip", func() bool {
+	waitUntil(t, "a sealed clip", changed, func() bool {
 		st, err = client.Status(ctx)
 		return err == nil && st.Clips != nil && st.Clips.Sealed > 0
 	})
@@ -158,17 +157,16 @@ start_delay = "0s"
 		t.Fatalf("clips = %v, %v", clips, err)
 	}
 	c := clips[0]
-	// The serial shell sees the same event and clip.
-	var out, errOut bytes.Buffer
-	if err := shellCmd(ctx, []string{"-socket", sock}, strings.NewReader("events\nclips\nexit\n"), &out, &errOut); err != nil {
-		t.Errorf("shell: %v (%s)", err, errOut.String())
+	// The serial shell's and `camagent ctl`'s routes see the same event and
+	// clip (how they print them is tested in package main and agent/shell).
+	var evs control.EventsResponse
+	if err := client.Get(ctx, control.PathEvents, &evs); err != nil || len(evs.Events) == 0 {
+		t.Errorf("shell events = %+v, %v; want the event", evs, err)
 	}
-	if !strings.Contains(out.String(), c.Name) {
-		t.Errorf("shell shows no clip:\n%s", out.String())
-	}
-	out.Reset()
-	if err := ctlCmd(ctx, []string{"-socket", sock, "clips"}, &out, &errOut); err != nil || !strings.Contains(out.String(), c.Name) {
-		t.Errorf("ctl clips = %v:\n%s", err, out.String())
+	var cl control.ClipsResponse
+	if err := client.Get(ctx, control.PathClips, &cl); err != nil ||
+		!slices.ContainsFunc(cl.Clips, func(x control.Clip) bool { return x.Name == c.Name }) {
+		t.Errorf("shell clips = %+v, %v; want %s", cl, err, c.Name)
 	}
 	if c.Thumbnail == "" || c.Frames == 0 || c.Codec == "" {
 		t.Errorf("clip = %+v, want frames and a thumbnail", c)
@@ -190,14 +188,14 @@ start_delay = "0s"
 	}
 	// The clip, its thumbnail and manifest reach the ingest, stored under the
 	// device that signed them.
-	waitFor(t, "the clip at the ingest", func() bool { return env.Ingest.Stats().ObjectsStored >= 2 })
+	waitUntil(t, "the clip at the ingest", changed, func() bool { return env.Ingest.Stats().ObjectsStored >= 2 })
 	if st := env.Ingest.Stats(); st.ManifestsAccepted == 0 || st.LookupMixups != 0 {
 		t.Errorf("ingest stats = %+v", st)
 	}
 	if _, err := os.Stat(filepath.Join(env.Root, "store", "devices", key.DeviceID())); err != nil {
 		t.Errorf("nothing stored under the device's ID: %v", err)
 	}
-	waitFor(t, "the clip marked uploaded", func() bool {
+	waitUntil(t, "the clip marked uploaded", changed, func() bool {
 		ok, _ := store.IsUploaded(c.Name)
 		return ok
 	})
@@ -210,47 +208,5 @@ start_delay = "0s"
 		if dec := verify.CheckBytes(body, manifest.RoleClip, cose, v); dec.Show {
 			t.Errorf("%s was shown the clip", name)
 		}
-	}
-}
-
-// syncBuffer is a console the test can read while the daemon writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// replaceFile swaps in a new file by rename, as provisioning tools do.
-func replaceFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond until it holds or the test's patience (30 s) runs out.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
