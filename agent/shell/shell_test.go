@@ -22,6 +22,13 @@ func stdAgent() *fakeAgent {
 		Storage: control.StorageStatus{Mount: "/mnt/sd", State: "writable"},
 		Parts:   []control.PartStatus{{Name: "capture", State: "running"}}})
 	a.answer(control.PathLog, control.LogResponse{Lines: []control.LogLine{{Seq: 1, Text: "first"}, {Seq: 2, Text: "second \x1b[31mred"}, {Seq: 3, Text: "third"}}, Last: 3})
+	a.handle(control.PathCaptureControl, func(_ context.Context, method, path string, in any) (any, error) {
+		req := in.(control.CaptureControl)
+		if req.Name != "Horizontal Movement" {
+			return nil, &control.APIError{Method: method, Path: path, StatusCode: 409, Message: "no control named " + req.Name}
+		}
+		return req, nil
+	})
 	a.answer(control.PathEvents, control.EventsResponse{})
 	a.refuse(control.PathClips, 503, "clip store not running (no writable SD card, or the storage part has stopped; status says which)")
 	a.answer(control.PathUploads, upload.Status{State: "uploading", Current: "2026/05/14/115900-e3", Queued: 2, QueuedBytes: 3 << 20,
@@ -66,6 +73,10 @@ func TestCommands(t *testing.T) {
 		{"events", "events\n", []string{"no motion events yet"}, nil},
 		{"clips", "clips\nclips info x\nclips verify x\n", []string{"error: clip store not running (no writable SD card"}, nil},
 		{"clips usage", "clips delete x\n", []string{"use clips [list], clips info NAME or clips verify NAME"}, nil},
+		{"control", "control \"Horizontal Movement\" 6\n", []string{"Horizontal Movement = 6\n"}, []string{"error"}},
+		{"control usage", "control\ncontrol Brightness x\n", []string{`control: want NAME VALUE, e.g. control "Horizontal Movement" 6`, `control: value "x" is not a 32-bit integer`}, nil},
+		{"control refused", "control Nope 1\n", []string{`error: control "Nope": no control named Nope`}, nil},
+		{"help control", "help control\n", []string{"control NAME VALUE", "3 no movement", "6 right fast", "not saved"}, nil},
 		{"uploads", "uploads\n", []string{"uploads:      uploading 2026/05/14/115900-e3", "queued:       2 clips, 3.0 MiB", "7 clips uploaded, 9.0 MiB sent",
 			"512.0 KiB / 1.0 MiB", "... 1 more"}, []string{"not available"}},
 		{"motion", "motion\n", []string{"error: motion detection not running"}, nil},
