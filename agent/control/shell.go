@@ -87,10 +87,12 @@ type Event struct {
 	ID    uint64    `json:"id"`
 	Start time.Time `json:"start"`
 	// End is zero while the event goes on.
-	End       time.Time `json:"end,omitzero"`
-	PeakScore float64   `json:"peak_score"`
-	PeakTime  time.Time `json:"peak_time,omitzero"`
-	Boxes     []Box     `json:"boxes,omitempty"`
+	End time.Time `json:"end,omitzero"`
+	// PeakPercent is the event's highest motion score, in percent of the
+	// analysed picture (see Percent).
+	PeakPercent float64   `json:"peak_percent"`
+	PeakTime    time.Time `json:"peak_time,omitzero"`
+	Boxes       []Box     `json:"boxes,omitempty"`
 	// Clip names the clip recorded for the event, when there is one.
 	Clip string `json:"clip,omitempty"`
 }
@@ -118,8 +120,10 @@ type Clip struct {
 	SHA256    string        `json:"sha256,omitempty"`
 	Thumbnail string        `json:"thumbnail,omitempty"`
 	Manifest  string        `json:"manifest,omitempty"`
-	PeakScore float64       `json:"peak_score,omitempty"`
-	Recovered bool          `json:"recovered,omitempty"`
+	// PeakPercent is the highest motion score in the clip, in percent of
+	// the analysed picture (see Percent).
+	PeakPercent float64 `json:"peak_percent,omitempty"`
+	Recovered   bool    `json:"recovered,omitempty"`
 }
 
 // ClipsResponse is the answer of PathClips, oldest first.
@@ -162,7 +166,7 @@ type MotionSample struct {
 	Frame        uint64    `json:"frame"`
 	Time         time.Time `json:"time"`
 	Motion       bool      `json:"motion"`
-	Score        float64   `json:"score"`
+	ScorePercent float64   `json:"score_percent"` // see Percent
 	Noise        float64   `json:"noise"`
 	Threshold    float64   `json:"threshold"`
 	Light        bool      `json:"light,omitempty"`

@@ -535,7 +535,12 @@ func (d *Daemon) status() control.Status {
 		if len(events) > 10 {
 			events = events[len(events)-10:]
 		}
-		st.Motion = &control.MotionStatus{Stats: ms, Score: last.Score, Threshold: last.Threshold, Boxes: last.Boxes, Recent: events}
+		recent := make([]control.Event, 0, len(events))
+		for i := range events {
+			recent = append(recent, shellEvent(&events[i]))
+		}
+		st.Motion = &control.MotionStatus{Stats: ms, ScorePercent: control.Percent(last.Score), Threshold: last.Threshold,
+			Boxes: last.Boxes, Recent: recent}
 	}
 	if rec := d.recorder(); rec != nil {
 		rs := rec.Status()

@@ -119,7 +119,7 @@ func (d *Daemon) onEvent(ev *motion.Event) {
 		log.Info("motion event started", "event", e.ID, "at", e.Start.Format(time.RFC3339Nano))
 	} else {
 		log.Info("motion event ended", "event", e.ID, "duration", e.End.Sub(e.Start).Round(time.Millisecond),
-			"peak_score", e.PeakScore, "peak_frame", e.PeakFrame, "boxes", len(e.Boxes))
+			"peak_score", control.FormatPercent(control.Percent(e.PeakScore)), "peak_frame", e.PeakFrame, "boxes", len(e.Boxes))
 	}
 	d.publish(motionMessage(&e))
 	d.pipe.mu.Lock()

@@ -77,13 +77,13 @@ func motionSample(r *motion.Result, buf *[control.MaxBoxes]control.Box) control.
 		buf[n] = control.Box{X: b.X, Y: b.Y, W: b.W, H: b.H}
 		n++
 	}
-	return control.MotionSample{Frame: r.Frame, Time: r.Time, Motion: r.Motion, Score: r.Score, Noise: r.Noise,
+	return control.MotionSample{Frame: r.Frame, Time: r.Time, Motion: r.Motion, ScorePercent: control.Percent(r.Score), Noise: r.Noise,
 		Threshold: r.Threshold, Light: r.Light, Recalibrated: r.Recalibrated, Boxes: buf[:n]}
 }
 
 // shellEvent converts a motion event for a EventRing.
 func shellEvent(e *motion.Event) control.Event {
-	out := control.Event{ID: e.ID, Start: e.Start, End: e.End, PeakScore: e.PeakScore, PeakTime: e.PeakTime}
+	out := control.Event{ID: e.ID, Start: e.Start, End: e.End, PeakPercent: control.Percent(e.PeakScore), PeakTime: e.PeakTime}
 	for _, b := range e.Boxes {
 		out.Boxes = append(out.Boxes, control.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
 	}
@@ -376,7 +376,7 @@ func clipInfo(c storage.ClipInfo) control.Clip {
 	return control.Clip{Name: c.Name, Path: c.Path, State: string(c.State), Size: c.Size, Duration: c.Duration,
 		Frames: c.Frames, Start: c.Start, EventTime: c.EventTime, Events: c.Events, Codec: c.Codec,
 		Width: c.Width, Height: c.Height, SHA256: c.SHA256, Thumbnail: c.Thumbnail, Manifest: c.Manifest,
-		PeakScore: c.PeakScore, Recovered: c.Recovered}
+		PeakPercent: control.Percent(c.PeakScore), Recovered: c.Recovered}
 }
 
 // findClip looks a clip up by name; on failure it answers and returns false.

@@ -319,7 +319,7 @@ func (s *Shell) cmdEvents(ctx context.Context, args []string) error {
 		if clip == "" {
 			clip = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f%%\t%s\t%s\n", e.ID, stamp(e.Start), end, 100*e.PeakScore, boxes(e.Boxes), clip)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Start), end, control.FormatPercent(e.PeakPercent), boxes(e.Boxes), clip)
 	}
 	return tw.Flush()
 }
@@ -400,7 +400,7 @@ func (s *Shell) printClip(c control.Clip) error {
 		p("video", "%s", clean(c.Codec))
 	}
 	if len(c.Events) > 0 {
-		p("events", "%v (peak %.1f%% at %s)", c.Events, 100*c.PeakScore, stamp(c.EventTime))
+		p("events", "%v (peak %s at %s)", c.Events, control.FormatPercent(c.PeakPercent), stamp(c.EventTime))
 	}
 	if c.SHA256 != "" {
 		p("sha256", "%s", clean(c.SHA256))
@@ -534,8 +534,8 @@ func (s *Shell) cmdMotion(ctx context.Context, args []string) error {
 			case m.Light:
 				flag = "light"
 			}
-			s.printf("%-9d %s  %6.2f%%  %5.1f  %6.1f  %-7s %s\n", m.Frame, m.Time.UTC().Format("15:04:05.000"),
-				100*m.Score, m.Noise, m.Threshold, flag, boxes(m.Boxes))
+			s.printf("%-9d %s  %6s  %5.1f  %6.1f  %-7s %s\n", m.Frame, m.Time.UTC().Format("15:04:05.000"),
+				control.FormatPercent(m.ScorePercent), m.Noise, m.Threshold, flag, boxes(m.Boxes))
 			after = m.Seq
 			got++
 		}

@@ -194,11 +194,11 @@ func TestMotion(t *testing.T) {
 	seq := uint64(7)
 	a.handle(control.PathMotion+"?after=", func(context.Context, string, string, any) (any, error) {
 		seq++
-		return control.MotionResponse{Samples: []control.MotionSample{{Seq: seq, Frame: 100 + seq, Motion: seq%2 == 0, Score: 0.125,
+		return control.MotionResponse{Samples: []control.MotionSample{{Seq: seq, Frame: 100 + seq, Motion: seq%2 == 0, ScorePercent: 12.5,
 			Noise: 2.5, Threshold: 12, Boxes: []control.Box{{X: 10, Y: 20, W: 30, H: 40}}}}, Last: seq}, nil
 	})
 	out := runShell(t, a, "motion 3\n", Config{})
-	if strings.Count(out, "12.50%") != 3 || !strings.Contains(out, "MOTION") || !strings.Contains(out, "30x40@10,20") {
+	if strings.Count(out, " 12.5% ") != 3 || !strings.Contains(out, "MOTION") || !strings.Contains(out, "30x40@10,20") {
 		t.Errorf("output:\n%s", out)
 	}
 	a.answer(control.PathMotion+"?after=", control.MotionResponse{Last: seq})

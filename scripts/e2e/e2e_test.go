@@ -186,13 +186,13 @@ type motionStatus struct {
 	Events         uint64  `json:"events"`
 	Recalibrations uint64  `json:"recalibrations"`
 	Noise          float64 `json:"noise"`
-	Score          float64 `json:"score"`
+	ScorePercent   float64 `json:"score_percent"`
 	Threshold      float64 `json:"threshold"`
 	Recent         []struct {
-		ID        uint64    `json:"id"`
-		Start     time.Time `json:"start"`
-		End       time.Time `json:"end"`
-		PeakScore float64   `json:"peak_score"`
+		ID          uint64    `json:"id"`
+		Start       time.Time `json:"start"`
+		End         time.Time `json:"end"`
+		PeakPercent float64   `json:"peak_percent"`
 	} `json:"recent_events"`
 }
 
