@@ -12,6 +12,12 @@ const (
 	// MaxShellLogLines), after (a sequence number: only newer lines) and wait
 	// (milliseconds to wait for a line newer than after, at most MaxWait).
 	PathLog = "/v1/shell/log"
+	// LogHoldConsole, as PathLog's query hold, says that the asking shell
+	// shows the log lines on the agent's console itself (a terminal shell
+	// on the serial console prints them above the line being typed): while
+	// it follows, and a few seconds after, the agent keeps its log off the
+	// console, so lines do not land in the middle of what is typed.
+	LogHoldConsole = "console"
 	// PathEvents answers GET with an EventsResponse; query n.
 	PathEvents = "/v1/shell/events"
 	// PathClips answers GET with a ClipsResponse; query name (one clip).

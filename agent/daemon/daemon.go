@@ -115,6 +115,7 @@ type Daemon struct {
 	log     *slog.Logger
 	level   *slog.LevelVar
 	ring    *logring.Ring
+	console *consoleGate // the log on the console, held while a shell shows it
 	started time.Time
 	bootID  string
 
@@ -158,7 +159,8 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}, mqCh: make(chan struct{})}
 	d.pipe.feed = NewMotionFeed(control.MaxMotion)
 	d.level.Set(cfg.Log.SlogLevel())
-	out := io.MultiWriter(dp.Console, d.ring)
+	d.console = newConsoleGate(dp.Console, dp.Now)
+	out := io.MultiWriter(d.console, d.ring)
 	opts := &slog.HandlerOptions{Level: d.level}
 	if cfg.Log.Format == "json" {
 		d.log = slog.New(slog.NewJSONHandler(out, opts))

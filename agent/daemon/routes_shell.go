@@ -125,6 +125,9 @@ type shellConfig struct {
 	Now    func() time.Time
 	Log    logSource
 	Hub    frameSource
+	// Console keeps the log off the agent's console while a shell on it
+	// shows the lines itself (nil: nothing to hold).
+	Console interface{ Hold() (release func()) }
 	// Card returns the SD card as currently configured.
 	Card func() *storage.Card
 	// Config returns the running config and where it came from.
@@ -196,6 +199,7 @@ func (d *Daemon) shell() *shellServer {
 		Logger:       log,
 		Now:          d.deps.Now,
 		Log:          d.ring,
+		Console:      d.console,
 		Hub:          d.hub,
 		Card:         card,
 		Config:       d.config,
@@ -287,6 +291,10 @@ func (s *shellServer) serveLog(w http.ResponseWriter, r *http.Request) {
 	waitMS, ok := queryInt(w, r, "wait", 0, 0, control.MaxWait.Milliseconds())
 	if !ok {
 		return
+	}
+	if r.URL.Query().Get("hold") == control.LogHoldConsole && s.cfg.Console != nil {
+		release := s.cfg.Console.Hold()
+		defer release()
 	}
 	last := func() uint64 {
 		if t := s.cfg.Log.Tail(1); len(t) == 1 {
