@@ -215,6 +215,9 @@ func (s *Shell) printLog(lines []control.LogLine) {
 		b.WriteByte('\n')
 	}
 	s.printf("%s", b.String())
+	if len(lines) > 0 {
+		s.noteLogShown(lines[len(lines)-1].Seq)
+	}
 }
 
 // follow calls step until Ctrl-C (or q or Enter) on a terminal; without a

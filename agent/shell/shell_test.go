@@ -471,3 +471,73 @@ func FuzzTerminal(f *testing.F) {
 		}
 	})
 }
+
+// TestTerminalLogAboveInput is issue 15's "log lines land in the middle of
+// what a person types": on a terminal the shell follows the agent's log
+// (asking it to keep the lines off the console meanwhile) and prints a new
+// line above the input line, redrawing the prompt and what was typed so
+// far; the typed command then runs whole. A line that comes while a command
+// prints its answer waits for the next prompt.
+func TestTerminalLogAboveInput(t *testing.T) {
+	checkGoroutines(t)
+	a := stdAgent()
+	lines := make(chan control.LogLine)
+	a.handle(control.PathLog+"?hold=", func(ctx context.Context, _, path string, _ any) (any, error) {
+		if strings.Contains(path, "&n=0") {
+			return control.LogResponse{Last: 3}, nil
+		}
+		select {
+		case l := <-lines:
+			return control.LogResponse{Lines: []control.LogLine{l}, Last: l.Seq}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	statusGate := make(chan struct{})
+	a.handle(control.PathStatus, func(ctx context.Context, _, _ string, _ any) (any, error) {
+		select {
+		case <-statusGate:
+		default:
+			// the banner's status
+			return control.Status{Version: "1.2.3"}, nil
+		}
+		// the typed status: a log line comes while it is being answered
+		lines <- control.LogLine{Seq: 5, Text: "level=INFO msg=during"}
+		return control.Status{Version: "1.2.3", Capture: control.CaptureStatus{Device: "/dev/video0", State: "running"}}, nil
+	})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	out := newWaitWriter()
+	done := make(chan error, 1)
+	go func() {
+		done <- New(Config{Agent: a, In: pr, Out: out, Terminal: true, Width: 80, Height: 24}).Run(t.Context())
+	}()
+	pos := out.waitFor(t, 0, PromptLocked)
+	_, _ = pw.Write([]byte("sta"))
+	pos = out.waitFor(t, pos, "sta")
+	lines <- control.LogLine{Seq: 4, Text: "level=INFO msg=hello \x1b[2J"}
+	// The line, then the prompt and the typed text again.
+	pos = out.waitFor(t, pos, "level=INFO msg=hello ?[2J\r\n"+PromptLocked+"sta")
+	close(statusGate)
+	_, _ = pw.Write([]byte("tus\r"))
+	pos = out.waitFor(t, pos, "/dev/video0 running")
+	// The line logged during the command comes after its answer, before
+	// the next prompt.
+	pos = out.waitFor(t, pos, "level=INFO msg=during\r\n")
+	out.waitFor(t, pos, PromptLocked)
+	_, _ = pw.Write([]byte("\x04"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	held := 0
+	for _, c := range a.calls {
+		if strings.HasPrefix(c, "GET "+control.PathLog+"?hold="+control.LogHoldConsole) {
+			held++
+		}
+	}
+	if held < 2 {
+		t.Errorf("log requests holding the console: %d, want every one of the follower's:\n%v", held, a.calls)
+	}
+}
