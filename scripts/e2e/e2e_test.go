@@ -319,6 +319,7 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	if out, err := tc.check(img).CombinedOutput(); err != nil || bytes.Contains(out, []byte("Dirty bit")) {
 		t.Errorf("%s SD image check: %v\n%s", tc.fs, err, out)
 	}
+	checkKeyOffCard(t, img)
 	ph.done("power-off")
 	if tc.clips {
 		c.sha = checkClip(t, img, c, filepath.Join(t.TempDir(), "clip"))
@@ -588,7 +589,7 @@ func boot(t *testing.T, root string, cam camera, img, fwd, logPath string) *vm {
 	v := &vm{con: newConsole(), exited: make(chan struct{})}
 	v.cmd = exec.Command("bash", filepath.Join(root, "scripts", "qemu.sh"), "boot")
 	v.cmd.Env = append(os.Environ(),
-		"CAMERA_ARCH="+cam.arch, "CAMERA_INITRAMFS="+cam.initramfs, "CAMERA_SD="+img, "CAMERA_FWD="+fwd,
+		"CAMERA_ARCH="+cam.arch, "CAMERA_INITRAMFS="+cam.initramfs, "CAMERA_SD="+img, "CAMERA_FLASH="+flashImage(img), "CAMERA_FWD="+fwd,
 		"CAMERA_CONSOLE=stdio", "CAMERA_MONITOR=none",
 		// Kernel errors stay off the console: under load vivid's capture thread
 		// runs late and the kernel warns about it (schedule_timeout), which
@@ -838,4 +839,28 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// checkKeyOffCard checks, after a run, that the device key is on the
+// camera's flash partition and nowhere on its SD card (issue 15: whoever
+// pulls the card must not walk away with the camera's identity). The raw
+// images are searched for the PEM header of a private key, whatever the
+// file system and wherever the bytes lie.
+func checkKeyOffCard(t *testing.T, img string) {
+	t.Helper()
+	header := []byte("PRIVATE KEY-----")
+	card, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(card, header) {
+		t.Errorf("the SD card image %s holds a private key: the device key must live on the flash partition only", img)
+	}
+	flash, err := os.ReadFile(flashImage(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(flash, header) {
+		t.Errorf("the flash image %s holds no private key: where is the device key?", flashImage(img))
+	}
 }
