@@ -104,8 +104,11 @@ qemu_args() {
       -M virt -cpu cortex-a53 -m "$mem" -smp 1 -nographic -nic none
       -kernel "$kernel" -initrd "$initramfs"
       -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
-      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd,serial=camsd
+      # virt probes virtio-mmio devices from the last one given: the flash
+      # comes first so that the SD card is /dev/vda (/init tells them apart
+      # by serial anyway).
       -drive "file=${flash//,/,,},if=none,format=raw,id=flash" -device virtio-blk-device,drive=flash,serial=camflash
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd,serial=camsd
       -netdev "$netdev" -device virtio-net-device,netdev=n0
     )
     ;;
