@@ -212,6 +212,12 @@ cmd_run() {
     bash "$top/scripts/sd.sh" "$sd" "$sd_fs"
   fi
   [ -f "$flash" ] || bash "$top/scripts/flash.sh" "$flash"
+  # Cards made before the flash partition existed carry the old identity.
+  if mdir -i "$sd" ::camagent/identity >/dev/null 2>&1 ||
+    debugfs -R "stat /camagent/identity" "$sd" 2>/dev/null | grep -q '^Inode:'; then
+    say "WARNING: $sd still holds a device identity (camagent/identity, from before the flash partition $flash):" \
+      "the camera no longer uses it; delete the card image (rm $sd) so that no key stays on a removable card"
+  fi
   qemu_args
   # The camera's time server ([time] servers in scripts/qemu/camagent.toml):
   # devsntp on the host's loopback, reached as 10.0.2.100:123 over TCP.
