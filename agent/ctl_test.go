@@ -35,6 +35,7 @@ var ctlStatusFixture = control.Status{
 		Queues: []control.QueueStatus{{Name: "motion", Delivered: 55000, Dropped: 123}},
 	},
 	Storage: control.StorageStatus{Mount: "/mnt/sd", State: "ok", FreeBytes: 3 << 30, TotalBytes: 8 << 30},
+	Motion:  &control.MotionStatus{ScorePercent: 60, Threshold: 12},
 }
 
 var ctlLogLines = []string{"first", "second", "third\x07"}
@@ -92,6 +93,9 @@ func TestCtlStatusText(t *testing.T) {
 		"55123 captured, 7 dropped, 1 bad",
 		"queue motion  55000 delivered, 123 dropped",
 		"/mnt/sd ok, 3.0 GiB free of 8.0 GiB",
+		// One scale (issue 15): percent of the picture, as the shell, the
+		// log and the manifests show it, not 0.6000.
+		"score 60.0%, noise 0.0, luma threshold 12.0",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)

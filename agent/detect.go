@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/capture"
 	"github.com/camagent/camagent/capture/motion"
 	"github.com/camagent/camagent/capture/y4m"
@@ -39,7 +40,9 @@ func detectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "usage: camagent detect -input FILE.y4m [-config FILE] [-zone ZONE]...\n\n"+
 			"Runs motion detection over a Y4M file and prints one JSON line per frame,\n"+
-			`{"frame":N,"motion":true|false,"score":S,"boxes":[[x,y,w,h],...]}, then {"summary":{...}}.`+"\n\n")
+			`{"frame":N,"motion":true|false,"score_percent":S,"boxes":[[x,y,w,h],...]}, then {"summary":{...}}.`+"\n"+
+			"score_percent is the part of the analysed picture in motion, in percent, the unit of\n"+
+			"[motion] min_area_percent and of every score the agent shows.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -85,7 +88,7 @@ func detectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var line []byte
 	addEvent := func(ev *motion.Event) {
 		e := summaryEvent{ID: ev.ID, StartFrame: ev.StartFrame, EndFrame: ev.EndFrame, PeakFrame: ev.PeakFrame,
-			Start: ev.Start.Sub(origin).Seconds(), End: ev.End.Sub(origin).Seconds(), PeakScore: ev.PeakScore, Boxes: [][4]int{}}
+			Start: ev.Start.Sub(origin).Seconds(), End: ev.End.Sub(origin).Seconds(), PeakPercent: control.Percent(ev.PeakScore), Boxes: [][4]int{}}
 		for _, b := range ev.Boxes {
 			e.Boxes = append(e.Boxes, [4]int{b.X, b.Y, b.W, b.H})
 		}
@@ -170,14 +173,14 @@ type detectSummary struct {
 }
 
 type summaryEvent struct {
-	ID         uint64   `json:"id"`
-	StartFrame uint64   `json:"start_frame"`
-	EndFrame   uint64   `json:"end_frame"`
-	Start      float64  `json:"start_s"` // seconds from the first frame
-	End        float64  `json:"end_s"`
-	PeakFrame  uint64   `json:"peak_frame"`
-	PeakScore  float64  `json:"peak_score"`
-	Boxes      [][4]int `json:"boxes"` // at the peak
+	ID          uint64   `json:"id"`
+	StartFrame  uint64   `json:"start_frame"`
+	EndFrame    uint64   `json:"end_frame"`
+	Start       float64  `json:"start_s"` // seconds from the first frame
+	End         float64  `json:"end_s"`
+	PeakFrame   uint64   `json:"peak_frame"`
+	PeakPercent float64  `json:"peak_percent"`
+	Boxes       [][4]int `json:"boxes"` // at the peak
 }
 
 // appendFrame appends one frame's JSON line without allocating.
@@ -186,8 +189,8 @@ func appendFrame(b []byte, seq uint64, r *motion.Result) []byte {
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"motion":`...)
 	b = strconv.AppendBool(b, r.Motion)
-	b = append(b, `,"score":`...)
-	b = strconv.AppendFloat(b, r.Score, 'f', 5, 64)
+	b = append(b, `,"score_percent":`...)
+	b = strconv.AppendFloat(b, control.Percent(r.Score), 'f', 3, 64)
 	b = append(b, `,"boxes":[`...)
 	for i, x := range r.Boxes {
 		if i > 0 {
@@ -210,7 +213,7 @@ func appendFrame(b []byte, seq uint64, r *motion.Result) []byte {
 func appendBadFrame(b []byte, seq uint64, err error) []byte {
 	b = append(b, `{"frame":`...)
 	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `,"motion":false,"score":0,"boxes":[],"bad":true,"error":`...)
+	b = append(b, `,"motion":false,"score_percent":0,"boxes":[],"bad":true,"error":`...)
 	b = strconv.AppendQuote(b, err.Error())
 	return append(b, "}\n"...)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ import (
 type frameLine struct {
 	Frame  *int     `json:"frame"`
 	Motion bool     `json:"motion"`
-	Score  float64  `json:"score"`
+	Score  float64  `json:"score_percent"`
 	Boxes  [][4]int `json:"boxes"`
 	Bad    bool     `json:"bad"`
 }
@@ -40,17 +41,17 @@ func TestDetectCmd(t *testing.T) {
 		t.Fatalf("detect: %v (%s)", err, stderr.String())
 	}
 	sc := bufio.NewScanner(&stdout)
-	frames, motionFrames := 0, 0
+	frames, motionFrames, maxScore := 0, 0, 0.0
 	var summary struct {
 		Summary struct {
 			Frames       int `json:"frames"`
 			BadFrames    int `json:"bad_frames"`
 			MotionFrames int `json:"motion_frames"`
 			Events       []struct {
-				StartFrame int     `json:"start_frame"`
-				EndFrame   int     `json:"end_frame"`
-				Start      float64 `json:"start_s"`
-				PeakScore  float64 `json:"peak_score"`
+				StartFrame  int     `json:"start_frame"`
+				EndFrame    int     `json:"end_frame"`
+				Start       float64 `json:"start_s"`
+				PeakPercent float64 `json:"peak_percent"`
 			} `json:"events"`
 			Grid [3]int `json:"grid"`
 		} `json:"summary"`
@@ -76,6 +77,7 @@ func TestDetectCmd(t *testing.T) {
 		}
 		if l.Motion {
 			motionFrames++
+			maxScore = max(maxScore, l.Score)
 		}
 		frames++
 	}
@@ -88,6 +90,11 @@ func TestDetectCmd(t *testing.T) {
 	}
 	if got := s.Events[0].Start; got != float64(s.Events[0].StartFrame)/25 {
 		t.Errorf("start %v s for frame %d", got, s.Events[0].StartFrame)
+	}
+	// Scores in percent of the picture, the frames' and the event's alike
+	// (issue 15: one scale).
+	if p := s.Events[0].PeakPercent; p < 1 || p > 100 || math.Abs(p-maxScore) > 0.001 {
+		t.Errorf("event peak %v%%, frames' highest score %v%%: want the same, in percent", p, maxScore)
 	}
 	if s.Grid != [3]int{160, 120, 1} {
 		t.Errorf("grid %v", s.Grid)
@@ -150,10 +157,10 @@ noise_k = 3.5
 learn_rate = 0.05
 shake = 0
 still_time = "4s"
-min_area = 0.01
+min_area_percent = 1
 despeckle = "EedDl"
-light_change = 0.3
-lightning_threshold = 0.7
+light_change_percent = 30
+lightning_percent = 70
 min_motion_frames = 5
 event_gap = "10s"
 cooldown = "2m"
@@ -165,8 +172,8 @@ polygon = [[0.0, 0.0], [1.0, 0.0], [1.0, 0.5]]
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := motion.Config{GridWidth: 320, Threshold: 20, NoiseK: 3.5, LearnRate: 0.05, MinArea: 0.01, StillTime: 4 * time.Second,
-		Despeckle: "EedDl", LightChange: 0.3, Lightning: 0.7, MinMotionFrames: 5,
+	want := motion.Config{GridWidth: 320, Threshold: 20, NoiseK: 3.5, LearnRate: 0.05, MinAreaPercent: 1, StillTime: 4 * time.Second,
+		Despeckle: "EedDl", LightChangePercent: 30, LightningPercent: 70, MinMotionFrames: 5,
 		EventGap: 10 * time.Second, Cooldown: 2 * time.Minute,
 		Zones: []motion.Zone{{Polygon: [][2]float64{{0, 0}, {1, 0}, {1, 0.5}}}}}
 	gotJSON, _ := json.Marshal(got)

@@ -121,12 +121,15 @@ func profiles() []Profile {
 	return []Profile{
 		{
 			Name:        "qemu-virt",
-			Description: "QEMU -M virt with the vivid V4L2 driver and a virtio SD card",
+			Description: "QEMU -M virt with the vivid V4L2 driver, a virtio SD card and a virtio flash partition",
 			VideoDevice: "/dev/video0", Formats: []string{"YUYV"},
 			// virt has no LEDs and no IR hardware; no watchdog either, unless
 			// one is added (-device i6300esb): then it is used.
 			Watchdog: "/dev/watchdog", WatchdogTimeout: 30 * time.Second,
 			SDDevice: "/dev/vda", SDMount: "/mnt/sd",
+			// The data folder is the flash partition, a second virtio disk
+			// (serial camflash) that /init mounts here: the key is never on
+			// the removable SD card.
 			DataDir: "/var/lib/camagent", KeystorePath: "/var/lib/camagent/device.key",
 			Console:    "/dev/ttyAMA0",
 			Firmware:   true,

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # cloud.sh: the dev cloud (camcloud) for the QEMU camera, on the host.
 #
-#   card IMG [DATA [ACCOUNT]]
-#       Provision the camera's SD card image IMG (vfat or ext4, as scripts/sd.sh
-#       makes it) against the cloud in DATA [out/cloud], paired to ACCOUNT
-#       [dev]: camcloud init (once per DATA); the device key (the one already
-#       on the card, else a new one made by camagent provision on the host);
-#       camcloud enroll of its CSR into device.crt (and the C2PA claim-signing
+#   flash IMG [DATA [ACCOUNT]]
+#       Provision the camera's flash partition image IMG (ext4, as
+#       scripts/flash.sh makes it) against the cloud in DATA [out/cloud], paired
+#       to ACCOUNT [dev]: camcloud init (once per DATA); the device key (the one
+#       already on the flash, else a new one made by camagent provision on the
+#       host); camcloud enroll of its CSR into device.crt (and the C2PA claim-signing
 #       chain into c2pa.crt, for Content Credentials); camcloud pair into
 #       owner.binding; and the cloud's ca.crt and pairing.pub. All of it goes to
-#       camagent/identity/ on the card, where scripts/qemu/camagent.toml looks.
-#       Does nothing when the card already holds this cloud's CA, a
+#       the top folder of the flash, which the camera mounts at
+#       /var/lib/camagent, where scripts/qemu/camagent.toml looks. Never the SD
+#       card: whoever pulls the card must not walk away with the camera's
+#       identity. Does nothing when the flash already holds this cloud's CA, a
 #       certificate and an owner binding. Prints the device ID.
 #
 # Environment (defaults in brackets):
@@ -19,13 +21,12 @@
 # (make build builds both.)
 #
 # The key only passes through a private temporary folder on the host, removed
-# on exit. The card must not be in use by a running camera.
+# on exit. The image must not be in use by a running camera.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 camagent=${CAMAGENT_HOST:-$top/out/camagent}
 camcloud=${CAMCLOUD:-$top/out/camcloud}
-dir=camagent/identity # on the card
 files=(device.key device.crt owner.binding ca.crt pairing.pub c2pa.crt)
 
 say() { printf 'cloud: %s\n' "$*" >&2; }
@@ -36,42 +37,29 @@ fs() {
   if [ "$(od -An -tx1 -j1080 -N2 "$1" | tr -d ' \n')" = 53ef ]; then echo ext4; else echo vfat; fi
 }
 
-# get IMG FS NAME LOCAL: copy camagent/identity/NAME off the card; fails when absent.
+# at NAME: the path of identity file NAME on the image (its top folder).
+at() { echo "/$1"; }
+
+# get IMG FS NAME LOCAL: copy identity file NAME off the (ext4) image; fails
+# when absent.
 get() {
-  case $2 in
-  vfat) mcopy -n -o -i "$1" "::$dir/$3" "$4" 2>/dev/null ;;
-  ext4)
-    # debugfs exits 0 for a missing file: ask for its inode first.
-    debugfs -R "stat /$dir/$3" "$1" 2>/dev/null | grep -q '^Inode:' || return 1
-    debugfs -R "dump /$dir/$3 $4" "$1" 2>/dev/null
-    ;;
-  esac
+  # debugfs exits 0 for a missing file: ask for its inode first.
+  debugfs -R "stat $(at "$3")" "$1" 2>/dev/null | grep -q '^Inode:' || return 1
+  debugfs -R "dump $(at "$3") $4" "$1" 2>/dev/null
 }
 
-# put IMG FS LOCALDIR: write the identity files from LOCALDIR to the card.
+# put IMG FS LOCALDIR: write the identity files from LOCALDIR to the image.
 put() {
   local f
-  case $2 in
-  vfat)
-    mmd -D s -i "$1" ::camagent 2>/dev/null || true
-    mmd -D s -i "$1" "::$dir" 2>/dev/null || true
-    for f in "${files[@]}"; do mcopy -o -i "$1" "$3/$f" "::$dir/$f"; done
-    ;;
-  ext4)
-    {
-      echo "mkdir /camagent"
-      echo "mkdir /$dir"
-      for f in "${files[@]}"; do
-        echo "rm /$dir/$f"
-        echo "write $3/$f /$dir/$f"
-        # owned by root, like everything else the camera writes
-        echo "sif /$dir/$f uid 0"
-        echo "sif /$dir/$f gid 0"
-      done
-    } >"$3/debugfs.cmds"
-    debugfs -w -f "$3/debugfs.cmds" "$1" >/dev/null 2>&1
-    ;;
-  esac
+  for f in "${files[@]}"; do
+    echo "rm $(at "$f")"
+    echo "write $3/$f $(at "$f")"
+    # owned by root and 0600 (the key above all), as the camera writes them
+    echo "sif $(at "$f") uid 0"
+    echo "sif $(at "$f") gid 0"
+    echo "sif $(at "$f") mode 0100600"
+  done >"$3/debugfs.cmds"
+  debugfs -w -f "$3/debugfs.cmds" "$1" >/dev/null 2>&1
   # Read everything back: debugfs reports failures only in its output.
   for f in "${files[@]}"; do
     get "$1" "$2" "$f" "$3/check" || die "$f was not written to $1"
@@ -79,17 +67,15 @@ put() {
   done
 }
 
-cmd_card() {
-  if [ $# -lt 1 ] || [ $# -gt 3 ]; then die "usage: cloud.sh card IMG [DATA [ACCOUNT]]"; fi
+cmd_flash() {
+  if [ $# -lt 1 ] || [ $# -gt 3 ]; then die "usage: cloud.sh flash IMG [DATA [ACCOUNT]]"; fi
   local img=$1 data=${2:-$top/out/cloud} account=${3:-dev} fs tmp id out
-  [ -f "$img" ] || die "no SD card image $img (scripts/sd.sh makes one)"
+  [ -f "$img" ] || die "no flash image $img (scripts/flash.sh makes one)"
   [ -x "$camagent" ] || die "no host camagent at $camagent (make build)"
   [ -x "$camcloud" ] || die "no camcloud at $camcloud (make build)"
   fs=$(fs "$img")
-  case $fs in
-  vfat) command -v mcopy >/dev/null || die "mtools missing (make deps)" ;;
-  ext4) command -v debugfs >/dev/null || die "debugfs missing (make deps)" ;;
-  esac
+  [ "$fs" = ext4 ] || die "$img is not ext4: the flash image is made by scripts/flash.sh (an SD card image holds no identity)"
+  command -v debugfs >/dev/null || die "debugfs missing (make deps)"
   "$camcloud" init -data "$data" >/dev/null
 
   tmp=$(mktemp -d)
@@ -109,7 +95,7 @@ cmd_card() {
     return 0
   fi
 
-  # The card's key, if it has one: the camera keeps its device ID.
+  # The flash's key, if it has one: the camera keeps its device ID.
   if get "$img" "$fs" device.key "$tmp/device.key"; then
     chmod 600 "$tmp/device.key"
     say "$img has a device key: keeping it"
@@ -131,6 +117,7 @@ cmd_card() {
 }
 
 case ${1:-} in
-card) shift; cmd_card "$@" ;;
-*) die "usage: cloud.sh card IMG [DATA [ACCOUNT]]" ;;
+flash) shift; cmd_flash "$@" ;;
+card) die "cloud.sh card: the device identity is no longer kept on the SD card; provision the flash image: cloud.sh flash IMG (scripts/flash.sh makes one)" ;;
+*) die "usage: cloud.sh flash IMG [DATA [ACCOUNT]]" ;;
 esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # qemu.sh run|shell|stop|boot: the QEMU camera (Debian's kernel, the initramfs
-# from scripts/image.sh, the kernel's vivid driver as the camera and a raw disk
-# image as the SD card). Two cameras, chosen by CAMERA_ARCH:
+# from scripts/image.sh, the kernel's vivid driver as the camera, a raw disk
+# image as the SD card and a second one as its flash partition, where the
+# device key lives). Two cameras, chosen by CAMERA_ARCH:
 #   arm64   qemu-system-aarch64 -M virt, Cortex-A53, 512 MB (the default)
 #   mipsle  qemu-system-mipsel -M malta, MIPS 24Kf, 128 MB: a 32-bit
 #           little-endian MIPS camera like the Ingenic T31 ones
@@ -15,15 +16,16 @@
 #                         camera's shell, whose answer shows in the log. Ctrl-C
 #                         presses the power button, so camagent stops cleanly,
 #                         then the cloud stops. Creates the SD card image if absent (vfat unless
-#                         --fs ext4) and provisions it for the cloud
-#                         (scripts/cloud.sh card) when the card or the cloud is
-#                         new. Needs out/camagent and out/camcloud (make build).
+#                         --fs ext4) and the flash image if absent, and
+#                         provisions the flash for the cloud (scripts/cloud.sh
+#                         flash) when the flash or the cloud is new. Needs
+#                         out/camagent and out/camcloud (make build).
 #   shell                 attach this terminal to the running camera's serial
 #                         console (Ctrl-] detaches).
 #   stop                  press the running camera's power button and wait.
 #   boot                  run QEMU in the foreground with the serial console on
 #                         stdin/stdout (or on CAMERA_CONSOLE, a socket path); for
-#                         tests. The SD card image must exist; -no-reboot.
+#                         tests. The SD card and flash images must exist; -no-reboot.
 #
 # The console of `run` is the unix socket out/console.sock (logged to
 # out/console.log), its QEMU monitor out/monitor.sock.
@@ -35,6 +37,9 @@
 #   CAMERA_MEM        guest RAM in MB                   [512 arm64, 128 mipsle]
 #   CAMERA_SD         SD card image                     [out/sd$SUFFIX.img]
 #   CAMERA_SD_FS      file system of a new SD image     [vfat]
+#   CAMERA_FLASH      flash partition image (ext4, scripts/flash.sh): the
+#                     non-removable disk with the device identity; the guest
+#                     mounts it at /var/lib/camagent   [out/flash$SUFFIX.img]
 #   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
 #                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
 #                                                       [8443 1883 8883 123:1123]
@@ -63,6 +68,7 @@ initramfs=${CAMERA_INITRAMFS:-$out/initramfs$suffix.cpio.gz}
 kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest$suffix/vmlinuz}
 sd=${CAMERA_SD:-$out/sd$suffix.img}
 sd_fs=${CAMERA_SD_FS:-vfat}
+flash=${CAMERA_FLASH:-$out/flash$suffix.img}
 fwd=${CAMERA_FWD:-8443 1883 8883 123:1123}
 console_sock=$out/console.sock
 console_log=$out/console.log
@@ -81,6 +87,7 @@ qemu_args() {
   [ -f "$kernel" ] || die "no kernel at $kernel (make deps)"
   [ -f "$initramfs" ] || die "no initramfs at $initramfs (make image)"
   [ -f "$sd" ] || die "no SD card image at $sd (scripts/sd.sh)"
+  [ -f "$flash" ] || die "no flash image at $flash (scripts/flash.sh)"
   command -v "$(qemu_bin)" >/dev/null || die "$(qemu_bin) missing (make deps)"
   local netdev="user,id=n0,restrict=on" f g h fwdcmd
   for f in $fwd; do
@@ -97,7 +104,11 @@ qemu_args() {
       -M virt -cpu cortex-a53 -m "$mem" -smp 1 -nographic -nic none
       -kernel "$kernel" -initrd "$initramfs"
       -append "console=ttyAMA0 quiet panic=5 ${CAMERA_APPEND:-}"
-      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd
+      # virt probes virtio-mmio devices from the last one given: the flash
+      # comes first so that the SD card is /dev/vda (/init tells them apart
+      # by serial anyway).
+      -drive "file=${flash//,/,,},if=none,format=raw,id=flash" -device virtio-blk-device,drive=flash,serial=camflash
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-device,drive=sd,serial=camsd
       -netdev "$netdev" -device virtio-net-device,netdev=n0
     )
     ;;
@@ -110,7 +121,8 @@ qemu_args() {
       -M malta -m "$mem" -nographic -nic none -vga none
       -kernel "$kernel" -initrd "$initramfs"
       -append "console=ttyS0 rdinit=/init quiet panic=5 ${CAMERA_APPEND:-}"
-      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-pci,drive=sd,romfile=
+      -drive "file=${sd//,/,,},if=none,format=raw,id=sd" -device virtio-blk-pci,drive=sd,serial=camsd,romfile=
+      -drive "file=${flash//,/,,},if=none,format=raw,id=flash" -device virtio-blk-pci,drive=flash,serial=camflash,romfile=
       -netdev "$netdev" -device virtio-net-pci,netdev=n0,romfile=
     )
     ;;
@@ -199,6 +211,13 @@ cmd_run() {
   else
     bash "$top/scripts/sd.sh" "$sd" "$sd_fs"
   fi
+  [ -f "$flash" ] || bash "$top/scripts/flash.sh" "$flash"
+  # Cards made before the flash partition existed carry the old identity.
+  if mdir -i "$sd" ::camagent/identity >/dev/null 2>&1 ||
+    debugfs -R "stat /camagent/identity" "$sd" 2>/dev/null | grep -q '^Inode:'; then
+    say "WARNING: $sd still holds a device identity (camagent/identity, from before the flash partition $flash):" \
+      "the camera no longer uses it; delete the card image (rm $sd) so that no key stays on a removable card"
+  fi
   qemu_args
   # The camera's time server ([time] servers in scripts/qemu/camagent.toml):
   # devsntp on the host's loopback, reached as 10.0.2.100:123 over TCP.
@@ -207,8 +226,8 @@ cmd_run() {
   spid=$!
   trap 'kill $spid 2>/dev/null || true' EXIT
   if [ "$cloud" != none ]; then
-    # Provisions only when the card lacks this cloud's identity files.
-    bash "$top/scripts/cloud.sh" card "$sd" "$cloud" dev >/dev/null
+    # Provisions only when the flash lacks this cloud's identity files.
+    bash "$top/scripts/cloud.sh" flash "$flash" "$cloud" dev >/dev/null
     start_cloud
     trap 'stop_cloud; kill $spid 2>/dev/null || true' EXIT
     say "dev cloud: camcloud serve (pid $cpid) on https://$cloud_listen, data $cloud, log $cloud_log"

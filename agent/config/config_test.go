@@ -179,6 +179,9 @@ func parseCases(t testing.TB) []parseCase {
 		// Unknown keys.
 		{name: "unknown key", in: "[capture]\nfsp = 25\n", err: `config: unknown key capture.fsp (did you mean capture.fps?)`},
 		{name: "unknown key far from any", in: "[capture]\nzoom = 2\n", err: `config: unknown key capture.zoom ([capture] has source, scene, file, loop, device, formats, width, height, fps, buffers, controls)`},
+		{name: "fraction key now percent", in: "[motion]\nmin_area = 0.001\n", err: `config: motion.min_area is now motion.min_area_percent, in percent of the picture (0..100), not a fraction (0..1): write min_area_percent = 0.1`},
+		{name: "fraction keys now percent", in: "[motion]\nlight_change = 0.2\nlightning_threshold = 1\n", err: "config: motion.light_change is now motion.light_change_percent, in percent of the picture (0..100), not a fraction (0..1): write light_change_percent = 20\nconfig: motion.lightning_threshold is now motion.lightning_percent, in percent of the picture (0..100), not a fraction (0..1): write lightning_percent = 100"},
+		{name: "percent out of range", in: "[motion]\nmin_area_percent = 100\n", err: `config: motion: min_area_percent: 100 outside 0..100 (percent of the picture)`},
 		{name: "unknown key case", in: "Board = \"qemu-virt\"\n", err: `config: unknown key Board (did you mean board?)`},
 		{name: "unknown top-level key", in: "debug = true\n", err: `config: unknown key debug (the known keys are board, shutdown_timeout, memory_mb, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},
 		{name: "unknown section", in: "[detector]\nthreshold = 3\n", err: `config: unknown key detector (the known keys are board, shutdown_timeout, memory_mb, log, control, capture, storage, identity, motion, upload, time, mqtt, live)`},

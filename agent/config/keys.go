@@ -182,16 +182,18 @@ func schema() []field {
 		dur("motion.still_time", func(c *Config) *time.Duration { return &c.Motion.StillTime }, 0, 0, 0, "").motions(),
 		integer("motion.shake", func(c *Config) *int { return &c.Motion.Shake }, 0, 0, 2,
 			"Camera shake tolerated, in grid cells ({range}).").motions(),
-		number("motion.min_area", func(c *Config) *float64 { return &c.Motion.MinArea }, 0, 0, 1,
-			"The smallest motion region that counts, as a fraction of the picture ({range}).").motions(),
+		number("motion.min_area_percent", func(c *Config) *float64 { return &c.Motion.MinAreaPercent }, 0, 0, 100,
+			"The smallest motion region that counts, in percent of the picture ({range}).\n"+
+				"Every area in [motion] and every motion score the agent shows (status,\n"+
+				"shell, log, manifests) is in percent of the analysed picture.").motions(),
 		str("motion.despeckle", func(c *Config) *string { return &c.Motion.Despeckle }, "",
 			"Motion's despeckle_filter: e/E erode, d/D dilate, a final l keeps only the\n"+
 				"largest region; \"\" turns it off.").motions(),
-		number("motion.light_change", func(c *Config) *float64 { return &c.Motion.LightChange }, 0, 0, 1,
-			"A fraction of the grid changing at once (0..1] is a light change: it is\n"+
-				"compensated and only what it does not explain counts as motion; above\n"+
-				"lightning_threshold the background is learned again (no motion meanwhile).").motions(),
-		number("motion.lightning_threshold", func(c *Config) *float64 { return &c.Motion.Lightning }, 0, 0, 1, "").motions(),
+		number("motion.light_change_percent", func(c *Config) *float64 { return &c.Motion.LightChangePercent }, 0, 0, 100,
+			"A part of the picture changing at once, in percent (0..100], is a light\n"+
+				"change: it is compensated and only what it does not explain counts as\n"+
+				"motion; above lightning_percent the background is learned again (no motion meanwhile).").motions(),
+		number("motion.lightning_percent", func(c *Config) *float64 { return &c.Motion.LightningPercent }, 0, 0, 100, "").motions(),
 		integer("motion.min_motion_frames", func(c *Config) *int { return &c.Motion.MinMotionFrames }, 0, 1, 1000,
 			"Consecutive frames with motion that start an event ({range}), time without\n"+
 				"motion that ends it, and a pause after an event before a new one may start.").motions(),

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/camagent/camagent/capture/motion"
 )
 
 // Parse reads a configuration file's bytes: Default, then the file, then
@@ -137,7 +139,7 @@ func checkKeys(p *problems, keys []toml.Key, raw map[string]any) {
 				if p.full() {
 					p.more++
 				} else {
-					p.add(unknownKey(fields, pre))
+					p.add(unknownKey(fields, pre, values(raw, pre)))
 				}
 				bad[id] = true
 				break
@@ -292,12 +294,25 @@ func describe(v any) string {
 }
 
 // unknownKey names the key, suggests a close known one, or lists the known
-// keys of its table.
-func unknownKey(fields []field, k toml.Key) *Error {
+// keys of its table. A [motion] key renamed when areas moved from fractions
+// to percent is named with its new name, its unit and its value converted
+// (vals are the key's values in the file).
+func unknownKey(fields []field, k toml.Key, vals []any) *Error {
 	parent := strings.Join(k[:len(k)-1], ".")
 	prefix := ""
 	if parent != "" {
 		prefix = parent + "."
+	}
+	if len(k) == 2 && k[0] == SectionMotion {
+		if renamed, ok := motion.RenamedKey(k[1]); ok {
+			msg := fmt.Sprintf("%s is now %s%s, in percent of the picture (0..100), not a fraction (0..1)", keyString(k), prefix, renamed)
+			if len(vals) == 1 {
+				if v, ok := asFloat(vals[0]); ok {
+					msg += fmt.Sprintf(": write %s = %s", renamed, formatFloat(v*100))
+				}
+			}
+			return &Error{Key: keyString(k), Msg: msg}
+		}
 	}
 	var siblings []string
 	for _, f := range fields {
@@ -320,6 +335,17 @@ func unknownKey(fields []field, k toml.Key) *Error {
 		msg += " ([" + parent + "] has " + strings.Join(siblings, ", ") + ")"
 	}
 	return &Error{Key: keyString(k), Msg: msg}
+}
+
+// asFloat returns a TOML number as a float64.
+func asFloat(v any) (float64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return float64(v), true
+	case float64:
+		return v, true
+	}
+	return 0, false
 }
 
 func keyString(k toml.Key) string {

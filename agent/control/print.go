@@ -110,8 +110,8 @@ func WriteStatus(w io.Writer, st Status) error {
 		}
 	}
 	if m := st.Motion; m != nil {
-		p("motion\tscore %.4f, noise %.1f, threshold %.1f, %d boxes, %d events, %d frames analysed\n",
-			m.Score, m.Noise, m.Threshold, len(m.Boxes), m.Stats.Events, m.Frames)
+		p("motion\tscore %s, noise %.1f, luma threshold %.1f, %d boxes, %d events, %d frames analysed\n",
+			FormatPercent(m.ScorePercent), m.Noise, m.Threshold, len(m.Boxes), m.Stats.Events, m.Frames)
 	}
 	if r := st.Recorder; r != nil {
 		rate := "-"
@@ -220,3 +220,14 @@ func Printable(s string) string {
 		return r
 	}, s)
 }
+
+// Percent converts a motion score as the detector reports it (a
+// motion.Result's Score, a motion.Event's PeakScore: the share of the
+// analysed picture in motion, 0..1) to percent of the analysed picture
+// (0..100), the one unit in which the agent shows a motion score (status,
+// shell, log, JSON, manifests) and the config sets areas
+// (motion.min_area_percent).
+func Percent(share float64) float64 { return share * 100 }
+
+// FormatPercent shows a percent with one decimal: "12.3%".
+func FormatPercent(p float64) string { return strconv.FormatFloat(p, 'f', 1, 64) + "%" }

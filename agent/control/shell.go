@@ -12,6 +12,12 @@ const (
 	// MaxShellLogLines), after (a sequence number: only newer lines) and wait
 	// (milliseconds to wait for a line newer than after, at most MaxWait).
 	PathLog = "/v1/shell/log"
+	// LogHoldConsole, as PathLog's query hold, says that the asking shell
+	// shows the log lines on the agent's console itself (a terminal shell
+	// on the serial console prints them above the line being typed): while
+	// it follows, and a few seconds after, the agent keeps its log off the
+	// console, so lines do not land in the middle of what is typed.
+	LogHoldConsole = "console"
 	// PathEvents answers GET with an EventsResponse; query n.
 	PathEvents = "/v1/shell/events"
 	// PathClips answers GET with a ClipsResponse; query name (one clip).
@@ -87,10 +93,12 @@ type Event struct {
 	ID    uint64    `json:"id"`
 	Start time.Time `json:"start"`
 	// End is zero while the event goes on.
-	End       time.Time `json:"end,omitzero"`
-	PeakScore float64   `json:"peak_score"`
-	PeakTime  time.Time `json:"peak_time,omitzero"`
-	Boxes     []Box     `json:"boxes,omitempty"`
+	End time.Time `json:"end,omitzero"`
+	// PeakPercent is the event's highest motion score, in percent of the
+	// analysed picture (see Percent).
+	PeakPercent float64   `json:"peak_percent"`
+	PeakTime    time.Time `json:"peak_time,omitzero"`
+	Boxes       []Box     `json:"boxes,omitempty"`
 	// Clip names the clip recorded for the event, when there is one.
 	Clip string `json:"clip,omitempty"`
 }
@@ -118,8 +126,10 @@ type Clip struct {
 	SHA256    string        `json:"sha256,omitempty"`
 	Thumbnail string        `json:"thumbnail,omitempty"`
 	Manifest  string        `json:"manifest,omitempty"`
-	PeakScore float64       `json:"peak_score,omitempty"`
-	Recovered bool          `json:"recovered,omitempty"`
+	// PeakPercent is the highest motion score in the clip, in percent of
+	// the analysed picture (see Percent).
+	PeakPercent float64 `json:"peak_percent,omitempty"`
+	Recovered   bool    `json:"recovered,omitempty"`
 }
 
 // ClipsResponse is the answer of PathClips, oldest first.
@@ -162,7 +172,7 @@ type MotionSample struct {
 	Frame        uint64    `json:"frame"`
 	Time         time.Time `json:"time"`
 	Motion       bool      `json:"motion"`
-	Score        float64   `json:"score"`
+	ScorePercent float64   `json:"score_percent"` // see Percent
 	Noise        float64   `json:"noise"`
 	Threshold    float64   `json:"threshold"`
 	Light        bool      `json:"light,omitempty"`

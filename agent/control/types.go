@@ -148,10 +148,13 @@ type IdentityStatus struct {
 // MotionStatus is the detector's counters and the newest frame's result.
 type MotionStatus struct {
 	motion.Stats
-	Score     float64        `json:"score"`
-	Threshold float64        `json:"threshold"`
-	Boxes     []motion.Box   `json:"boxes"`
-	Recent    []motion.Event `json:"recent_events,omitempty"` // newest last
+	// ScorePercent is the newest frame's motion score, in percent of the
+	// analysed picture (see Percent).
+	ScorePercent float64 `json:"score_percent"`
+	// Threshold is the luma difference (0..255) that counted as change.
+	Threshold float64      `json:"threshold"`
+	Boxes     []motion.Box `json:"boxes"`
+	Recent    []Event      `json:"recent_events,omitempty"` // newest last
 }
 
 // CaptureControl asks the agent to set a V4L2 control on the camera.

@@ -129,6 +129,7 @@ type Daemon struct {
 	log     *slog.Logger
 	level   *slog.LevelVar
 	ring    *logring.Ring
+	console *consoleGate // the log on the console, held while a shell shows it
 	started time.Time
 	bootID  string
 
@@ -183,7 +184,8 @@ func New(cfg config.Config, src config.Source, dp Deps) *Daemon {
 	d := &Daemon{deps: dp, cfg: cfg, src: src, started: dp.Now(), level: new(slog.LevelVar),
 		ring: logring.New(cfg.Log.RingLines), hub: &capture.Hub{}, mqCh: make(chan struct{})}
 	d.level.Set(cfg.Log.SlogLevel())
-	out := io.MultiWriter(dp.Console, d.ring)
+	d.console = newConsoleGate(dp.Console, dp.Now)
+	out := io.MultiWriter(d.console, d.ring)
 	opts := &slog.HandlerOptions{Level: d.level}
 	if cfg.Log.Format == "json" {
 		d.log = slog.New(slog.NewJSONHandler(out, opts))
@@ -596,7 +598,12 @@ func (d *Daemon) status() control.Status {
 		if len(events) > 10 {
 			events = events[len(events)-10:]
 		}
-		st.Motion = &control.MotionStatus{Stats: ms, Score: last.Score, Threshold: last.Threshold, Boxes: last.Boxes, Recent: events}
+		recent := make([]control.Event, 0, len(events))
+		for i := range events {
+			recent = append(recent, shellEvent(&events[i]))
+		}
+		st.Motion = &control.MotionStatus{Stats: ms, ScorePercent: control.Percent(last.Score), Threshold: last.Threshold,
+			Boxes: last.Boxes, Recent: recent}
 	}
 	if rec := d.rec.current(); rec != nil {
 		rs := rec.Status()

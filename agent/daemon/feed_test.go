@@ -17,7 +17,7 @@ func TestEventRing(t *testing.T) {
 	boxes := []control.Box{{X: 1, Y: 2, W: 3, H: 4}}
 	r.Add(control.Event{ID: 1, Start: t0, Boxes: boxes})
 	boxes[0].X = 99 // the ring keeps its own copy
-	r.Add(control.Event{ID: 1, Start: t0, End: t0.Add(time.Second), PeakScore: 0.5, Boxes: []control.Box{{X: 5, Y: 6, W: 7, H: 8}}})
+	r.Add(control.Event{ID: 1, Start: t0, End: t0.Add(time.Second), PeakPercent: 50, Boxes: []control.Box{{X: 5, Y: 6, W: 7, H: 8}}})
 	r.Add(control.Event{ID: 2, Start: t0.Add(time.Minute)})
 	r.Add(control.Event{ID: 3, Start: t0.Add(2 * time.Minute)})
 	r.Add(control.Event{ID: 4, Start: t0.Add(3 * time.Minute), Boxes: make([]control.Box, control.MaxBoxes+5)})
@@ -55,7 +55,7 @@ func TestMotionFeed(t *testing.T) {
 		t.Fatalf("empty feed: %v %d", got, last)
 	}
 	boxes := []control.Box{{X: 1, Y: 1, W: 2, H: 2}}
-	f.Add(control.MotionSample{Frame: 10, Score: 0.1, Boxes: boxes})
+	f.Add(control.MotionSample{Frame: 10, ScorePercent: 10, Boxes: boxes})
 	select {
 	case <-wait:
 	default:
@@ -93,7 +93,7 @@ func TestMotionFeed(t *testing.T) {
 // not allocate.
 func BenchmarkMotionFeedAdd(b *testing.B) {
 	f := NewMotionFeed(control.MaxMotion)
-	s := control.MotionSample{Frame: 1, Time: time.Now(), Motion: true, Score: 0.2, Noise: 2, Threshold: 12,
+	s := control.MotionSample{Frame: 1, Time: time.Now(), Motion: true, ScorePercent: 20, Noise: 2, Threshold: 12,
 		Boxes: []control.Box{{X: 1, Y: 2, W: 3, H: 4}, {X: 5, Y: 6, W: 7, H: 8}}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -136,7 +136,7 @@ func (m *motionPart) onEvent(ev *motion.Event) {
 		m.log.Info("motion event started", "event", e.ID, "at", e.Start.Format(time.RFC3339Nano))
 	} else {
 		m.log.Info("motion event ended", "event", e.ID, "duration", e.End.Sub(e.Start).Round(time.Millisecond),
-			"peak_score", e.PeakScore, "peak_frame", e.PeakFrame, "boxes", len(e.Boxes))
+			"peak_score", control.FormatPercent(control.Percent(e.PeakScore)), "peak_frame", e.PeakFrame, "boxes", len(e.Boxes))
 	}
 	m.publish(motionMessage(&e))
 	m.mu.Lock()

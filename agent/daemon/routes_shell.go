@@ -77,13 +77,13 @@ func motionSample(r *motion.Result, buf *[control.MaxBoxes]control.Box) control.
 		buf[n] = control.Box{X: b.X, Y: b.Y, W: b.W, H: b.H}
 		n++
 	}
-	return control.MotionSample{Frame: r.Frame, Time: r.Time, Motion: r.Motion, Score: r.Score, Noise: r.Noise,
+	return control.MotionSample{Frame: r.Frame, Time: r.Time, Motion: r.Motion, ScorePercent: control.Percent(r.Score), Noise: r.Noise,
 		Threshold: r.Threshold, Light: r.Light, Recalibrated: r.Recalibrated, Boxes: buf[:n]}
 }
 
 // shellEvent converts a motion event for a EventRing.
 func shellEvent(e *motion.Event) control.Event {
-	out := control.Event{ID: e.ID, Start: e.Start, End: e.End, PeakScore: e.PeakScore, PeakTime: e.PeakTime}
+	out := control.Event{ID: e.ID, Start: e.Start, End: e.End, PeakPercent: control.Percent(e.PeakScore), PeakTime: e.PeakTime}
 	for _, b := range e.Boxes {
 		out.Boxes = append(out.Boxes, control.Box{X: b.X, Y: b.Y, W: b.W, H: b.H})
 	}
@@ -120,6 +120,9 @@ type shellConfig struct {
 	Now    func() time.Time
 	Log    logSource
 	Hub    frameSource
+	// Console keeps the log off the agent's console while a shell on it
+	// shows the lines itself (nil: nothing to hold).
+	Console interface{ Hold() (release func()) }
 	// Card returns the SD card as currently configured.
 	Card func() *storage.Card
 	// Config returns the running config and where it came from.
@@ -194,6 +197,7 @@ func (d *Daemon) shell() *shellServer {
 		Logger:       log,
 		Now:          d.deps.Now,
 		Log:          d.ring,
+		Console:      d.console,
 		Hub:          d.hub,
 		Card:         card,
 		Config:       d.config,
@@ -284,6 +288,10 @@ func (s *shellServer) serveLog(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.URL.Query().Get("hold") == control.LogHoldConsole && s.cfg.Console != nil {
+		release := s.cfg.Console.Hold()
+		defer release()
+	}
 	last := func() uint64 {
 		if t := s.cfg.Log.Tail(1); len(t) == 1 {
 			return t[0].Seq
@@ -372,7 +380,7 @@ func clipInfo(c storage.ClipInfo) control.Clip {
 	return control.Clip{Name: c.Name, Path: c.Path, State: string(c.State), Size: c.Size, Duration: c.Duration,
 		Frames: c.Frames, Start: c.Start, EventTime: c.EventTime, Events: c.Events, Codec: c.Codec,
 		Width: c.Width, Height: c.Height, SHA256: c.SHA256, Thumbnail: c.Thumbnail, Manifest: c.Manifest,
-		PeakScore: c.PeakScore, Recovered: c.Recovered}
+		PeakPercent: control.Percent(c.PeakScore), Recovered: c.Recovered}
 }
 
 // findClip looks a clip up by name; on failure it answers and returns false.

@@ -465,7 +465,7 @@ func TestShellSession(t *testing.T) {
 // routes; id must never show the private key.
 func TestShellReadCommands(t *testing.T) {
 	fx := newShellFixture(t)
-	fx.events.Add(control.Event{ID: 3, Start: fx.clock.Now(), End: fx.clock.Now().Add(4 * time.Second), PeakScore: 0.25,
+	fx.events.Add(control.Event{ID: 3, Start: fx.clock.Now(), End: fx.clock.Now().Add(4 * time.Second), PeakPercent: 25,
 		Boxes: []control.Box{{X: 1, Y: 2, W: 30, H: 40}}, Clip: "100000-e3"})
 	fx.start(t)
 	script := "status\nlog 2\nconfig get log.level\nconfig get capture.fps\nconfig get nope\nid\nnet\nstorage\nevents\nclips\nmotion\nuploads\n"
@@ -698,7 +698,7 @@ func TestMotionRoute(t *testing.T) {
 	feed := NewMotionFeed(8)
 	fx.srv.cfg.Motion = feed
 	fx.start(t)
-	feed.Add(control.MotionSample{Frame: 7, Score: 0.5, Motion: true, Boxes: []control.Box{{X: 1, Y: 1, W: 2, H: 2}}})
+	feed.Add(control.MotionSample{Frame: 7, ScorePercent: 50, Motion: true, Boxes: []control.Box{{X: 1, Y: 1, W: 2, H: 2}}})
 	var r control.MotionResponse
 	if err := fx.client.Get(t.Context(), control.PathMotion+"?n=0", &r); err != nil || r.Last != 1 || len(r.Samples) != 0 {
 		t.Fatalf("n=0: %+v %v", r, err)
@@ -709,7 +709,7 @@ func TestMotionRoute(t *testing.T) {
 		_ = fx.client.Get(t.Context(), control.PathMotion+"?after=1&n=5&wait=15000", &r)
 		got <- r
 	}()
-	feed.Add(control.MotionSample{Frame: 8, Score: 0.25})
+	feed.Add(control.MotionSample{Frame: 8, ScorePercent: 25})
 	if r := <-got; len(r.Samples) != 1 || r.Samples[0].Frame != 8 || r.Last != 2 {
 		t.Errorf("long poll = %+v", r)
 	}
@@ -943,13 +943,15 @@ func TestMotionConversions(t *testing.T) {
 		t.Errorf("feeding a result allocates %.1f times", n)
 	}
 	got, _, _ := feed.Since(0, 1)
-	if len(got) != 1 || got[0].Frame != 9 || !got[0].Motion || !got[0].Light || got[0].Threshold != 11 ||
+	// Scores leave the daemon in percent of the picture (issue 15: one
+	// scale): 0.3 of the picture is 30 %.
+	if len(got) != 1 || got[0].Frame != 9 || !got[0].Motion || !got[0].Light || got[0].Threshold != 11 || got[0].ScorePercent != 30 ||
 		len(got[0].Boxes) != control.MaxBoxes || got[0].Boxes[0] != (control.Box{X: 1, Y: 2, W: 3, H: 4}) {
 		t.Errorf("sample = %+v", got)
 	}
 	ev := shellEvent(&motion.Event{ID: 4, Start: at, End: at.Add(time.Second), PeakScore: 0.5, PeakTime: at,
 		Boxes: []motion.Box{{X: 5, Y: 6, W: 7, H: 8}}})
-	if ev.ID != 4 || ev.End != at.Add(time.Second) || len(ev.Boxes) != 1 || ev.Boxes[0].W != 7 {
+	if ev.ID != 4 || ev.End != at.Add(time.Second) || len(ev.Boxes) != 1 || ev.Boxes[0].W != 7 || ev.PeakPercent != 50 {
 		t.Errorf("event = %+v", ev)
 	}
 }
@@ -968,7 +970,7 @@ func TestShellEventsNameClips(t *testing.T) {
 	fx := newShellFixture(t)
 	t0 := fx.clock.Now()
 	for id := uint64(5); id <= 8; id++ {
-		fx.events.Add(control.Event{ID: id, Start: t0, End: t0.Add(time.Second), PeakScore: 0.5})
+		fx.events.Add(control.Event{ID: id, Start: t0, End: t0.Add(time.Second), PeakPercent: 50})
 	}
 	fx.clips.clips = []storage.ClipInfo{
 		{Name: "2026/05/14/100010-e5", State: storage.ClipSealed, Start: t0.Add(10 * time.Second), Events: []uint64{5}, Part: 2},

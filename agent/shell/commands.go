@@ -20,6 +20,8 @@ type command struct {
 	name, alias string
 	usage       string // the forms it takes, one per line
 	summary     string
+	// details is more help, shown by help COMMAND only ("" for none).
+	details string
 	// privileged returns the name of this use of the command when it needs
 	// an unlocked shell, "" otherwise (nil: never).
 	privileged func(args []string) string
@@ -75,6 +77,8 @@ func (s *Shell) commandTable() []*command {
 			}, run: s.cmdConfig},
 		{name: "motion", usage: "motion [N]\nmotion -f", summary: "motion score, noise and boxes of the next N frames (default 10); -f follows until Ctrl-C",
 			complete: completeWords("-f"), run: s.cmdMotion},
+		{name: "control", usage: "control NAME VALUE", summary: "set a camera control live (not saved: the config's [capture.controls] apply again at restart)",
+			details: vividControls, run: s.cmdControl},
 		{name: "snapshot", usage: "snapshot", summary: "save the next camera frame as a JPEG on the SD card", run: s.cmdSnapshot},
 		{name: "storage", usage: "storage", summary: "the SD card: state, usage, health, last recovery", run: s.cmdStorage},
 		{name: "id", usage: "id", summary: "device ID, public key, certificate, owner binding (never the private key)", run: s.cmdID},
@@ -101,6 +105,9 @@ func (s *Shell) cmdHelp(_ context.Context, args []string) error {
 			return fmt.Errorf("help: unknown command %s%s", echo(args[0]), s.suggest(args[0]))
 		}
 		s.printf("%s\n  %s\n", c.usage, c.summary)
+		if c.details != "" {
+			s.printf("%s", c.details)
+		}
 		if c.alias != "" {
 			s.printf("  also: %s\n", c.alias)
 		}
@@ -208,6 +215,9 @@ func (s *Shell) printLog(lines []control.LogLine) {
 		b.WriteByte('\n')
 	}
 	s.printf("%s", b.String())
+	if len(lines) > 0 {
+		s.noteLogShown(lines[len(lines)-1].Seq)
+	}
 }
 
 // follow calls step until Ctrl-C (or q or Enter) on a terminal; without a
@@ -312,7 +322,7 @@ func (s *Shell) cmdEvents(ctx context.Context, args []string) error {
 		if clip == "" {
 			clip = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f%%\t%s\t%s\n", e.ID, stamp(e.Start), end, 100*e.PeakScore, boxes(e.Boxes), clip)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, stamp(e.Start), end, control.FormatPercent(e.PeakPercent), boxes(e.Boxes), clip)
 	}
 	return tw.Flush()
 }
@@ -393,7 +403,7 @@ func (s *Shell) printClip(c control.Clip) error {
 		p("video", "%s", clean(c.Codec))
 	}
 	if len(c.Events) > 0 {
-		p("events", "%v (peak %.1f%% at %s)", c.Events, 100*c.PeakScore, stamp(c.EventTime))
+		p("events", "%v (peak %s at %s)", c.Events, control.FormatPercent(c.PeakPercent), stamp(c.EventTime))
 	}
 	if c.SHA256 != "" {
 		p("sha256", "%s", clean(c.SHA256))
@@ -527,8 +537,8 @@ func (s *Shell) cmdMotion(ctx context.Context, args []string) error {
 			case m.Light:
 				flag = "light"
 			}
-			s.printf("%-9d %s  %6.2f%%  %5.1f  %6.1f  %-7s %s\n", m.Frame, m.Time.UTC().Format("15:04:05.000"),
-				100*m.Score, m.Noise, m.Threshold, flag, boxes(m.Boxes))
+			s.printf("%-9d %s  %6s  %5.1f  %6.1f  %-7s %s\n", m.Frame, m.Time.UTC().Format("15:04:05.000"),
+				control.FormatPercent(m.ScorePercent), m.Noise, m.Threshold, flag, boxes(m.Boxes))
 			after = m.Seq
 			got++
 		}
@@ -542,6 +552,37 @@ func (s *Shell) cmdMotion(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// vividControls is help control's text: the controls a newcomer meets on
+// the QEMU camera, whose camera is the kernel's vivid driver.
+const vividControls = `  NAME is the driver's name of the control (quote it when it has spaces),
+  VALUE an integer; the answer is the value the driver took.
+  On the QEMU camera (the kernel's vivid driver):
+    control "Horizontal Movement" 6   moves the picture right fast: motion
+    control "Horizontal Movement" 3   stops it (the config's setting)
+    "Horizontal Movement": 0 left fast, 1 left, 2 left slow, 3 no movement,
+    4 right slow, 5 right, 6 right fast.
+    "OSD Text Mode": 0 all text (a clock that changes every frame),
+    1 counters only, 2 none (the config's setting).
+  On a real camera the names are its driver's (e.g. "Brightness",
+  "Exposure Time, Absolute").
+`
+
+func (s *Shell) cmdControl(ctx context.Context, args []string) error {
+	if len(args) != 2 {
+		return usageError("control", `want NAME VALUE, e.g. control "Horizontal Movement" 6`)
+	}
+	v, err := strconv.ParseInt(args[1], 10, 32)
+	if err != nil {
+		return usageError("control", "value %q is not a 32-bit integer", clean(args[1]))
+	}
+	req := control.CaptureControl{Name: args[0], Value: int32(v)}
+	if err := s.post(ctx, control.PathCaptureControl, req, &req); err != nil {
+		return fmt.Errorf("control %s: %s", echo(args[0]), describe(err))
+	}
+	s.printf("%s = %d\n", clean(req.Name), req.Value)
 	return nil
 }
 

@@ -16,7 +16,7 @@ func TestComplete(t *testing.T) {
 	}{
 		{"command", "sta", -1, "status ", -1, nil},
 		{"command ambiguous, extend", "sn", -1, "snapshot ", -1, nil},
-		{"command ambiguous, list", "c", -1, "c", -1, []string{"clips", "config"}},
+		{"command ambiguous, list", "c", -1, "c", -1, []string{"clips", "config", "control"}},
 		{"command prefix extends", "e", -1, "e", -1, []string{"events", "exit"}},
 		{"factory", "fa", -1, "factory-reset ", -1, nil},
 		{"format", "fo", -1, "format-sd ", -1, nil},

@@ -24,6 +24,18 @@
 // lines with x/term; otherwise (a pipe, a test, a script) it reads plain
 // lines, prints a prompt and no escape sequences.
 //
+// # The agent's log on the console
+//
+// On a camera the agent logs to the serial console, the line the shell
+// runs on, so its lines would land in the middle of what is typed. On a
+// terminal the shell therefore follows the agent's log itself, asking the
+// agent to keep the lines off the console while it does (and a few seconds
+// after: control.LogHoldConsole), and prints each new line above the input
+// line, which x/term redraws whole with the prompt and what was typed so
+// far. While a command prints its answer, new lines wait for the next
+// prompt. In plain-line mode (a pipe, a script) nothing changes: the
+// agent's log goes on reaching the console directly.
+//
 // # Unlock
 //
 // Unlocking is a challenge and response (control.Unlocker): `unlock` asks the

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -22,6 +25,12 @@ const (
 	requestTimeout = control.MaxWait + 10*time.Second
 	// lockTimeout bounds the lock request sent on exit.
 	lockTimeout = 2 * time.Second
+	// consoleRetry is how long the console's log follower waits before
+	// asking again after an error or an answer that did not wait.
+	consoleRetry = 2 * time.Second
+	// maxPendingLog bounds the log lines kept for the next prompt while a
+	// command runs.
+	maxPendingLog = 100
 )
 
 // Prompts: '#' while the shell is unlocked, as root's prompt.
@@ -69,6 +78,15 @@ type Shell struct {
 	out  io.Writer
 	term *term.Terminal
 
+	// The agent's log on a terminal (see followConsole): lines newer than
+	// logShown wait in pending while a command runs and are printed above
+	// the input line at a prompt.
+	logMu    sync.Mutex
+	atPrompt bool
+	pending  []control.LogLine
+	skipped  uint64
+	logShown uint64 // the newest line printed, by a log command or at a prompt
+
 	// The unlock session, known only to this shell and the agent.
 	session    string
 	sessionEnd time.Time
@@ -112,6 +130,17 @@ func (s *Shell) Run(ctx context.Context) error {
 	}
 	defer s.lockOnExit(ctx)
 	s.banner(ctx)
+	if s.term != nil {
+		// On a terminal the agent's log comes through the shell, above the
+		// input line, and not from the agent straight onto the console.
+		fctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.followConsole(fctx) })
+		defer func() {
+			stop()
+			wg.Wait()
+		}()
+	}
 	for {
 		line, err := s.readLine(ctx, s.prompt())
 		switch {
@@ -163,7 +192,9 @@ func (s *Shell) prompt() string {
 func (s *Shell) readLine(ctx context.Context, prompt string) (string, error) {
 	if s.term != nil {
 		s.term.SetPrompt(prompt)
+		s.promptLog(true)
 		line, err := s.term.ReadLine()
+		s.promptLog(false)
 		switch {
 		case errors.Is(err, errStopped):
 			return "", context.Cause(ctx)
@@ -329,4 +360,115 @@ func describe(err error) string {
 		return "the agent did not answer in time"
 	}
 	return clean(err.Error())
+}
+
+// followConsole shows the agent's log on a terminal shell: it follows the
+// log from now on, asking the agent to keep the lines off its console
+// meanwhile (control.LogHoldConsole: on a serial console the agent's own
+// log and the shell share the line, and the agent's lines would land in
+// the middle of what is typed). At a prompt the lines are printed above the
+// input line, which x/term redraws unbroken; while a command prints its
+// answer they wait for the next prompt. It returns when ctx ends.
+func (s *Shell) followConsole(ctx context.Context) {
+	after := uint64(0)
+	started := false
+	for ctx.Err() == nil {
+		// hold first: the agent keeps its log off the console while this
+		// request is open.
+		q := "?hold=" + url.QueryEscape(control.LogHoldConsole) + "&n=0" // only where the log is now
+		if started {
+			q = "?hold=" + url.QueryEscape(control.LogHoldConsole) + "&after=" + strconv.FormatUint(after, 10) +
+				"&n=200&wait=" + strconv.FormatInt(control.MaxWait.Milliseconds(), 10)
+		}
+		var r control.LogResponse
+		asked := s.now()
+		err := s.get(ctx, control.PathLog+q, &r)
+		var fresh []control.LogLine
+		switch {
+		case err == nil && !started:
+			after = r.Last
+		case err == nil:
+			if r.Last < after { // the agent restarted; its first lines went to the console
+				after = r.Last
+			}
+			for _, l := range r.Lines {
+				if l.Seq > after {
+					fresh = append(fresh, l)
+				}
+			}
+			if len(fresh) > 0 {
+				after = fresh[len(fresh)-1].Seq
+				s.showLog(fresh)
+			}
+		}
+		if err != nil || (started && len(fresh) == 0 && s.now().Sub(asked) < consoleRetry) {
+			// The agent is away, or answered at once with nothing new: ask
+			// again in a while rather than at once.
+			t := time.NewTimer(consoleRetry)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		started = started || err == nil
+	}
+}
+
+// showLog prints log lines above the input line at a prompt, and keeps them
+// (bounded) for the next prompt while a command runs.
+func (s *Shell) showLog(lines []control.LogLine) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	for _, l := range lines {
+		if len(s.pending) == maxPendingLog {
+			s.pending = s.pending[1:]
+			s.skipped++
+		}
+		s.pending = append(s.pending, l)
+	}
+	if s.atPrompt {
+		s.flushLog()
+	}
+}
+
+// promptLog marks the shell as waiting at a prompt (printing the log lines
+// kept meanwhile), or as running a command.
+func (s *Shell) promptLog(at bool) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.atPrompt = at
+	if at {
+		s.flushLog()
+	}
+}
+
+// flushLog prints the kept log lines a log command has not printed; logMu
+// is held.
+func (s *Shell) flushLog() {
+	var b strings.Builder
+	if s.skipped > 0 {
+		fmt.Fprintf(&b, "(%d log lines skipped; log shows them)\n", s.skipped)
+		s.skipped = 0
+	}
+	for _, l := range s.pending {
+		if l.Seq <= s.logShown {
+			continue
+		}
+		b.WriteString(clean(l.Text))
+		b.WriteByte('\n')
+		s.logShown = l.Seq
+	}
+	s.pending = s.pending[:0]
+	if b.Len() > 0 {
+		_, _ = s.term.Write([]byte(b.String()))
+	}
+}
+
+// noteLogShown records that a log command printed the lines up to seq, so
+// that they are not printed again at the next prompt.
+func (s *Shell) noteLogShown(seq uint64) {
+	s.logMu.Lock()
+	s.logShown = max(s.logShown, seq)
+	s.logMu.Unlock()
 }

@@ -22,6 +22,13 @@ func stdAgent() *fakeAgent {
 		Storage: control.StorageStatus{Mount: "/mnt/sd", State: "writable"},
 		Parts:   []control.PartStatus{{Name: "capture", State: "running"}}})
 	a.answer(control.PathLog, control.LogResponse{Lines: []control.LogLine{{Seq: 1, Text: "first"}, {Seq: 2, Text: "second \x1b[31mred"}, {Seq: 3, Text: "third"}}, Last: 3})
+	a.handle(control.PathCaptureControl, func(_ context.Context, method, path string, in any) (any, error) {
+		req := in.(control.CaptureControl)
+		if req.Name != "Horizontal Movement" {
+			return nil, &control.APIError{Method: method, Path: path, StatusCode: 409, Message: "no control named " + req.Name}
+		}
+		return req, nil
+	})
 	a.answer(control.PathEvents, control.EventsResponse{})
 	a.refuse(control.PathClips, 503, "clip store not running (no writable SD card, or the storage part has stopped; status says which)")
 	a.answer(control.PathUploads, upload.Status{State: "uploading", Current: "2026/05/14/115900-e3", Queued: 2, QueuedBytes: 3 << 20,
@@ -66,6 +73,10 @@ func TestCommands(t *testing.T) {
 		{"events", "events\n", []string{"no motion events yet"}, nil},
 		{"clips", "clips\nclips info x\nclips verify x\n", []string{"error: clip store not running (no writable SD card"}, nil},
 		{"clips usage", "clips delete x\n", []string{"use clips [list], clips info NAME or clips verify NAME"}, nil},
+		{"control", "control \"Horizontal Movement\" 6\n", []string{"Horizontal Movement = 6\n"}, []string{"error"}},
+		{"control usage", "control\ncontrol Brightness x\n", []string{`control: want NAME VALUE, e.g. control "Horizontal Movement" 6`, `control: value "x" is not a 32-bit integer`}, nil},
+		{"control refused", "control Nope 1\n", []string{`error: control "Nope": no control named Nope`}, nil},
+		{"help control", "help control\n", []string{"control NAME VALUE", "3 no movement", "6 right fast", "not saved"}, nil},
 		{"uploads", "uploads\n", []string{"uploads:      uploading 2026/05/14/115900-e3", "queued:       2 clips, 3.0 MiB", "7 clips uploaded, 9.0 MiB sent",
 			"512.0 KiB / 1.0 MiB", "... 1 more"}, []string{"not available"}},
 		{"motion", "motion\n", []string{"error: motion detection not running"}, nil},
@@ -183,11 +194,11 @@ func TestMotion(t *testing.T) {
 	seq := uint64(7)
 	a.handle(control.PathMotion+"?after=", func(context.Context, string, string, any) (any, error) {
 		seq++
-		return control.MotionResponse{Samples: []control.MotionSample{{Seq: seq, Frame: 100 + seq, Motion: seq%2 == 0, Score: 0.125,
+		return control.MotionResponse{Samples: []control.MotionSample{{Seq: seq, Frame: 100 + seq, Motion: seq%2 == 0, ScorePercent: 12.5,
 			Noise: 2.5, Threshold: 12, Boxes: []control.Box{{X: 10, Y: 20, W: 30, H: 40}}}}, Last: seq}, nil
 	})
 	out := runShell(t, a, "motion 3\n", Config{})
-	if strings.Count(out, "12.50%") != 3 || !strings.Contains(out, "MOTION") || !strings.Contains(out, "30x40@10,20") {
+	if strings.Count(out, " 12.5% ") != 3 || !strings.Contains(out, "MOTION") || !strings.Contains(out, "30x40@10,20") {
 		t.Errorf("output:\n%s", out)
 	}
 	a.answer(control.PathMotion+"?after=", control.MotionResponse{Last: seq})
@@ -459,4 +470,74 @@ func FuzzTerminal(f *testing.F) {
 			t.Fatalf("Run = %v", err)
 		}
 	})
+}
+
+// TestTerminalLogAboveInput is issue 15's "log lines land in the middle of
+// what a person types": on a terminal the shell follows the agent's log
+// (asking it to keep the lines off the console meanwhile) and prints a new
+// line above the input line, redrawing the prompt and what was typed so
+// far; the typed command then runs whole. A line that comes while a command
+// prints its answer waits for the next prompt.
+func TestTerminalLogAboveInput(t *testing.T) {
+	checkGoroutines(t)
+	a := stdAgent()
+	lines := make(chan control.LogLine)
+	a.handle(control.PathLog+"?hold=", func(ctx context.Context, _, path string, _ any) (any, error) {
+		if strings.Contains(path, "&n=0") {
+			return control.LogResponse{Last: 3}, nil
+		}
+		select {
+		case l := <-lines:
+			return control.LogResponse{Lines: []control.LogLine{l}, Last: l.Seq}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	statusGate := make(chan struct{})
+	a.handle(control.PathStatus, func(ctx context.Context, _, _ string, _ any) (any, error) {
+		select {
+		case <-statusGate:
+		default:
+			// the banner's status
+			return control.Status{Version: "1.2.3"}, nil
+		}
+		// the typed status: a log line comes while it is being answered
+		lines <- control.LogLine{Seq: 5, Text: "level=INFO msg=during"}
+		return control.Status{Version: "1.2.3", Capture: control.CaptureStatus{Device: "/dev/video0", State: "running"}}, nil
+	})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	out := newWaitWriter()
+	done := make(chan error, 1)
+	go func() {
+		done <- New(Config{Agent: a, In: pr, Out: out, Terminal: true, Width: 80, Height: 24}).Run(t.Context())
+	}()
+	pos := out.waitFor(t, 0, PromptLocked)
+	_, _ = pw.Write([]byte("sta"))
+	pos = out.waitFor(t, pos, "sta")
+	lines <- control.LogLine{Seq: 4, Text: "level=INFO msg=hello \x1b[2J"}
+	// The line, then the prompt and the typed text again.
+	pos = out.waitFor(t, pos, "level=INFO msg=hello ?[2J\r\n"+PromptLocked+"sta")
+	close(statusGate)
+	_, _ = pw.Write([]byte("tus\r"))
+	pos = out.waitFor(t, pos, "/dev/video0 running")
+	// The line logged during the command comes after its answer, before
+	// the next prompt.
+	pos = out.waitFor(t, pos, "level=INFO msg=during\r\n")
+	out.waitFor(t, pos, PromptLocked)
+	_, _ = pw.Write([]byte("\x04"))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	held := 0
+	for _, c := range a.calls {
+		if strings.HasPrefix(c, "GET "+control.PathLog+"?hold="+control.LogHoldConsole) {
+			held++
+		}
+	}
+	if held < 2 {
+		t.Errorf("log requests holding the console: %d, want every one of the follower's:\n%v", held, a.calls)
+	}
 }

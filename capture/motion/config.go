@@ -47,10 +47,12 @@ type Config struct {
 	// turns it off, at most 2). During a shake, parts of an object over a
 	// busy background of similar brightness are lost.
 	Shake int `toml:"shake"`
-	// MinArea is the smallest motion region that counts, as a fraction of the
-	// picture's area (toml "min_area"; Frigate's contour_area, made
-	// resolution-independent).
-	MinArea float64 `toml:"min_area"`
+	// MinAreaPercent is the smallest motion region that counts, in percent
+	// of the analysed picture (toml "min_area_percent"; Frigate's
+	// contour_area, made resolution-independent). Percent of the analysed
+	// picture is the one unit of every area in the config and of the motion
+	// score wherever the agent shows it (see Percent).
+	MinAreaPercent float64 `toml:"min_area_percent"`
 	// Despeckle is Motion's despeckle_filter: a sequence of e (erode, cross),
 	// E (erode, 3x3), d (dilate, cross), D (dilate, 3x3) applied to the
 	// changed-cell mask, optionally ending in l (keep only the largest
@@ -60,21 +62,21 @@ type Config struct {
 	// include zone, only cells inside an include zone count; cells inside an
 	// exclude zone never count.
 	Zones []Zone `toml:"zones"`
-	// LightChange is the fraction of the grid that, changed at the same
-	// time, makes the detector look at the frame as a whole (toml
-	// "light_change"). If the background's edges are still in place it is a
+	// LightChangePercent is the part of the grid, in percent, that, changed
+	// at the same time, makes the detector look at the frame as a whole
+	// (toml "light_change_percent"). If the background's edges are still in place it is a
 	// global light change: the detector fits the brightness mapping between
 	// background and frame, relights the background with it and looks for
 	// motion in what the mapping does not explain. If the edges moved, the
 	// picture moved (a panning camera, a large object): that is motion.
-	LightChange float64 `toml:"light_change"`
-	// Lightning is the fraction of the grid that, still changed after that
-	// fit, or moved, makes the detector re-learn the background from scratch
+	LightChangePercent float64 `toml:"light_change_percent"`
+	// LightningPercent is the part of the grid, in percent, that, still
+	// changed after that fit, or moved, makes the detector re-learn the background from scratch
 	// (Frigate's lightning_threshold): a day/night switch, a turned camera.
 	// After a light change no motion is reported while it re-learns (10
 	// frames); a moving picture goes on being reported
-	// (toml "lightning_threshold").
-	Lightning float64 `toml:"lightning_threshold"`
+	// (toml "lightning_percent").
+	LightningPercent float64 `toml:"lightning_percent"`
 	// MinMotionFrames is how many consecutive frames with motion start an
 	// event (Motion's minimum_motion_frames; toml "min_motion_frames").
 	MinMotionFrames int `toml:"min_motion_frames"`
@@ -96,19 +98,19 @@ type Zone struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		GridWidth:       160,
-		Blur:            true,
-		Threshold:       12,
-		NoiseK:          4,
-		LearnRate:       0.02,
-		StillTime:       3 * time.Second,
-		Shake:           1,
-		MinArea:         0.001,
-		Despeckle:       "ED",
-		LightChange:     0.2,
-		Lightning:       0.6,
-		MinMotionFrames: 3,
-		EventGap:        5 * time.Second,
+		GridWidth:          160,
+		Blur:               true,
+		Threshold:          12,
+		NoiseK:             4,
+		LearnRate:          0.02,
+		StillTime:          3 * time.Second,
+		Shake:              1,
+		MinAreaPercent:     0.1,
+		Despeckle:          "ED",
+		LightChangePercent: 20,
+		LightningPercent:   60,
+		MinMotionFrames:    3,
+		EventGap:           5 * time.Second,
 	}
 }
 
@@ -145,12 +147,12 @@ func (c Config) Validate() error {
 		return badKey("still_time", "%v outside 0..%v", c.StillTime, maxStillTime)
 	case c.Shake < 0 || c.Shake > 2:
 		return badKey("shake", "%d outside 0..2", c.Shake)
-	case !(c.MinArea >= 0 && c.MinArea < 1):
-		return badKey("min_area", "%v outside 0..1", c.MinArea)
-	case !(c.LightChange > 0 && c.LightChange <= 1):
-		return badKey("light_change", "%v outside (0, 1]", c.LightChange)
-	case !(c.Lightning > 0 && c.Lightning <= 1):
-		return badKey("lightning_threshold", "%v outside (0, 1]", c.Lightning)
+	case !(c.MinAreaPercent >= 0 && c.MinAreaPercent < 100):
+		return badKey("min_area_percent", "%v outside 0..100 (percent of the picture)", c.MinAreaPercent)
+	case !(c.LightChangePercent > 0 && c.LightChangePercent <= 100):
+		return badKey("light_change_percent", "%v outside (0, 100] (percent of the picture)", c.LightChangePercent)
+	case !(c.LightningPercent > 0 && c.LightningPercent <= 100):
+		return badKey("lightning_percent", "%v outside (0, 100] (percent of the picture)", c.LightningPercent)
 	case c.MinMotionFrames < 1 || c.MinMotionFrames > maxMinFrames:
 		return badKey("min_motion_frames", "%d outside 1..%d", c.MinMotionFrames, maxMinFrames)
 	case c.EventGap < 0:
@@ -182,4 +184,25 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// The detector's area thresholds as fractions of the grid (the config holds
+// them in percent).
+func (c Config) minArea() float64     { return c.MinAreaPercent / 100 }
+func (c Config) lightChange() float64 { return c.LightChangePercent / 100 }
+func (c Config) lightning() float64   { return c.LightningPercent / 100 }
+
+// RenamedKey returns the new name of a [motion] key that held a fraction
+// (0..1) before the config moved to percent, so that a file still using it
+// is refused with a message naming the new key and its unit.
+func RenamedKey(old string) (string, bool) {
+	switch old {
+	case "min_area":
+		return "min_area_percent", true
+	case "light_change":
+		return "light_change_percent", true
+	case "lightning_threshold":
+		return "lightning_percent", true
+	}
+	return "", false
 }

@@ -37,7 +37,7 @@ type Result struct {
 	// Light reports that a global light change was compensated.
 	Light bool
 	// Recalibrated reports that the background was re-learned (a Rebase, a
-	// day/night switch, or more than Lightning of the grid changed); no motion
+	// day/night switch, or more than LightningPercent of the grid changed); no motion
 	// is reported until it has settled.
 	Recalibrated bool
 	// Started and Ended are the event that started or ended with this frame,
@@ -206,7 +206,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	}
 	d.alpha = int32(max(1, math.Round(cfg.LearnRate*4096)))
 	d.alphaMove = max(1, d.alpha/4)
-	d.minCells = int32(max(1, math.Ceil(cfg.MinArea*float64(n))))
+	d.minCells = int32(max(1, math.Ceil(cfg.minArea()*float64(n))))
 	fps := f.FPS
 	if !(fps > 0) {
 		fps = 25
@@ -465,7 +465,7 @@ func (d *Detector) compare() (light, recal bool) {
 	}
 	d.warming = warming
 	global := func(s distribution) bool {
-		return s.changed >= d.cfg.LightChange || math.Abs(s.p50) >= max(1, d.thr/8)
+		return s.changed >= d.cfg.lightChange() || math.Abs(s.p50) >= max(1, d.thr/8)
 	}
 	d.moved = 0
 	moving := false
@@ -474,7 +474,7 @@ func (d *Detector) compare() (light, recal bool) {
 		// scrolling pattern, a large object). Motion, and when most of the
 		// picture moved, a new background as well.
 		moving = true
-		if s.changed >= d.cfg.Lightning {
+		if s.changed >= d.cfg.lightning() {
 			d.recalibrate()
 			d.moved = s.changed
 			// Motion goes on being reported while the background is
@@ -487,14 +487,14 @@ func (d *Detector) compare() (light, recal bool) {
 		s = d.differences(false)
 	}
 	light = !warming && !moving && global(s)
-	if warming && s.changed >= d.cfg.LightChange && !d.edgesKept() {
+	if warming && s.changed >= d.cfg.lightChange() && !d.edgesKept() {
 		// The picture keeps moving while the background is re-learned.
 		d.moved = s.changed
 	}
 	if light {
 		d.fitLight()
 		s = d.differences(true)
-		if s.changed >= d.cfg.Lightning {
+		if s.changed >= d.cfg.lightning() {
 			d.recalibrate()
 			return false, true
 		}

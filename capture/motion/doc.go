@@ -45,12 +45,12 @@
 //     and bottom, less than a cell, are not analysed). Luma is summed in
 //     64-bit words of four 16-bit lanes and kept in 4-bit fixed point.
 //  2. Blur with a 3x3 binomial filter (Blur).
-//  3. Moved picture or light change: when LightChange of the grid differs at
+//  3. Moved picture or light change: when LightChangePercent of the grid differs at
 //     once, or the median difference reaches max(1, threshold/8) levels (a
 //     drift the running average lags behind), the detector first checks
 //     whether the edges of the background are still where they were in the
 //     frame. Light moves no edge; a panning camera, a scrolling pattern or a
-//     large object does. A moved picture is motion; when Lightning of the
+//     large object does. A moved picture is motion; when LightningPercent of the
 //     grid moved, the background is re-learned (10 frames) and the moving
 //     picture is still reported meanwhile, as a whole or by region.
 //  4. Rolling flicker: when the frame is noisy or its light changed, the
@@ -62,7 +62,7 @@
 //     extended as a gain, forced monotone), relights the background with it
 //     and thresholds what the mapping does not explain, so a person walking
 //     in while a light switches on is still seen. Background cells that
-//     clipping makes unreliable are re-learned instead. If Lightning of the
+//     clipping makes unreliable are re-learned instead. If LightningPercent of the
 //     grid still differs after the fit (a day/night switch with its new tone
 //     curve and vignette), the background is re-learned, as after Rebase or
 //     NightMode, and no motion is reported while it settles (10 frames).
@@ -82,7 +82,7 @@
 //     (Despeckle, Motion's despeckle_filter, on 64-bit rows), keep the cells
 //     inside the zones (Zones: polygons in frame-relative coordinates,
 //     rasterised once), label 8-connected regions (runs and union-find) and
-//     drop those smaller than MinArea.
+//     drop those smaller than MinAreaPercent.
 //  8. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and

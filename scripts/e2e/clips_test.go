@@ -40,7 +40,7 @@ const (
 // Hints for failures: what to look at next.
 const (
 	hintMotion = "next: the motion part's lines above (\"motion detection started\", re-learned) and the " +
-		"status's motion.score against motion.threshold; by hand: make run, make shell, then " +
+		"status's motion.score_percent against motion.min_area_percent; by hand: make run, make shell, then " +
 		moveOn + " and camagent ctl status"
 	hintClip = "next: the recorder's and storage's lines above (\"clip started\", \"clip sealed\", \"sd card\"), " +
 		"and camagent ctl status's recorder and clips; a \"device key unavailable\" line means the " +
@@ -80,7 +80,7 @@ func stillScene(t *testing.T, v *vm, firstFrame time.Time, stillFor time.Duratio
 	if l, ok := findLog(agentLogs(v.con.text(0)), "motion event started", nil); ok {
 		t.Fatalf("a motion event started with vivid's movement and clock off (a still scene): %q\n"+
 			"next: the motion lines around it in the console; camagent ctl status shows motion.noise and "+
-			"motion.score; raise [motion] threshold or min_area in scripts/qemu/camagent.toml only if the "+
+			"motion.score_percent; raise [motion] threshold or min_area_percent in scripts/qemu/camagent.toml only if the "+
 			"picture really changed (OSD Text Mode must be 2)\n%s", l.text, v.tail())
 	}
 	st := v.status(t)
@@ -97,9 +97,9 @@ func stillScene(t *testing.T, v *vm, firstFrame time.Time, stillFor time.Duratio
 			st.Recorder.Clips, st.Clips.Clips, st.Clips.Recording)
 	}
 	t.Logf("still scene: no motion event in %.1f s of stream time from the first frame; %d frames analysed "+
-		"(%d captured), noise %.2f, last score %.3f (threshold %.0f); recorder %s, pre-roll JPEGs encoded %d, "+
+		"(%d captured), noise %.2f, last score %.1f%% (luma threshold %.0f); recorder %s, pre-roll JPEGs encoded %d, "+
 		"dropped_behind %d", watched.Seconds(), st.Motion.Frames, st.Capture.Frames, st.Motion.Noise,
-		st.Motion.Score, st.Motion.Threshold, st.Recorder.State, st.Recorder.Encoded, st.Recorder.DroppedBehind)
+		st.Motion.ScorePercent, st.Motion.Threshold, st.Recorder.State, st.Recorder.Encoded, st.Recorder.DroppedBehind)
 }
 
 // motionClip turns vivid's movement on for moveFor seconds of guest time and

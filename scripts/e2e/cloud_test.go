@@ -160,21 +160,35 @@ func waitConsole(c *console, limit time.Duration, found func() bool) error {
 	}
 }
 
-// provision puts the device identity on the card image with
-// scripts/cloud.sh card (key, certificate, owner binding for devAccount, CA
+// provision makes the flash partition image of the camera whose SD card is
+// img (flashImage(img), scripts/flash.sh, when absent) and puts the device
+// identity on it with scripts/cloud.sh flash (key, certificate, owner
+// binding for devAccount, CA
 // and pairing key) and returns the device ID.
 func (c *devCloud) provision(t *testing.T, root, img string) string {
 	t.Helper()
-	cmd := exec.Command("bash", filepath.Join(root, "scripts", "cloud.sh"), "card", img, c.data, devAccount)
+	flash := flashImage(img)
+	if _, err := os.Stat(flash); err != nil {
+		if out, err := exec.Command("bash", filepath.Join(root, "scripts", "flash.sh"), flash).CombinedOutput(); err != nil {
+			t.Fatalf("scripts/flash.sh %s: %v\n%s", flash, err, out)
+		}
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "cloud.sh"), "flash", flash, c.data, devAccount)
 	cmd.Env = append(os.Environ(), "CAMAGENT_HOST="+c.tools.agent, "CAMCLOUD="+c.tools.cloud)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	id := strings.TrimSpace(string(out))
 	if err != nil || !strings.HasPrefix(id, "cam-") {
-		t.Fatalf("scripts/cloud.sh card %s: %v, printed %q, want the device ID\n%s", img, err, out, stderr.Bytes())
+		t.Fatalf("scripts/cloud.sh flash %s: %v, printed %q, want the device ID\n%s", flash, err, out, stderr.Bytes())
 	}
 	return id
+}
+
+// flashImage is the flash partition image that goes with the SD card image
+// img: the camera's second, non-removable disk, with its device identity.
+func flashImage(img string) string {
+	return strings.TrimSuffix(img, filepath.Ext(img)) + "-flash.img"
 }
 
 // list runs camcloud list for account: every object of the account's

@@ -7,7 +7,8 @@
 // shuts down cleanly on a real kernel, which no unit test on the host can show.
 //
 // Before each card's first boot the test provisions it for the dev cloud
-// (scripts/cloud.sh card: device key, certificate, owner binding for account
+// (scripts/flash.sh and scripts/cloud.sh flash: the flash partition with the
+// device key, certificate, owner binding for account
 // "dev", the cloud's CA and pairing key), against a `camcloud serve` it runs
 // on a free loopback port that the guest reaches as 10.0.2.100:8443, with
 // its mosquitto on another free loopback port that the guest reaches as

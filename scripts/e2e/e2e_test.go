@@ -189,13 +189,13 @@ type motionStatus struct {
 	Events         uint64  `json:"events"`
 	Recalibrations uint64  `json:"recalibrations"`
 	Noise          float64 `json:"noise"`
-	Score          float64 `json:"score"`
+	ScorePercent   float64 `json:"score_percent"`
 	Threshold      float64 `json:"threshold"`
 	Recent         []struct {
-		ID        uint64    `json:"id"`
-		Start     time.Time `json:"start"`
-		End       time.Time `json:"end"`
-		PeakScore float64   `json:"peak_score"`
+		ID          uint64    `json:"id"`
+		Start       time.Time `json:"start"`
+		End         time.Time `json:"end"`
+		PeakPercent float64   `json:"peak_percent"`
 	} `json:"recent_events"`
 }
 
@@ -332,6 +332,7 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	if out, err := tc.check(img).CombinedOutput(); err != nil || bytes.Contains(out, []byte("Dirty bit")) {
 		t.Errorf("%s SD image check: %v\n%s", tc.fs, err, out)
 	}
+	checkKeyOffCard(t, img)
 	ph.done("power-off")
 	if tc.clips {
 		c.sha = checkClip(t, img, c, filepath.Join(t.TempDir(), "clip"))
@@ -601,7 +602,7 @@ func boot(t *testing.T, root string, cam camera, img, fwd, logPath string) *vm {
 	v := &vm{con: newConsole(), exited: make(chan struct{})}
 	v.cmd = exec.Command("bash", filepath.Join(root, "scripts", "qemu.sh"), "boot")
 	v.cmd.Env = append(os.Environ(),
-		"CAMERA_ARCH="+cam.arch, "CAMERA_INITRAMFS="+cam.initramfs, "CAMERA_SD="+img, "CAMERA_FWD="+fwd,
+		"CAMERA_ARCH="+cam.arch, "CAMERA_INITRAMFS="+cam.initramfs, "CAMERA_SD="+img, "CAMERA_FLASH="+flashImage(img), "CAMERA_FWD="+fwd,
 		"CAMERA_CONSOLE=stdio", "CAMERA_MONITOR=none",
 		// Kernel errors stay off the console: under load vivid's capture thread
 		// runs late and the kernel warns about it (schedule_timeout), which
@@ -851,4 +852,28 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// checkKeyOffCard checks, after a run, that the device key is on the
+// camera's flash partition and nowhere on its SD card (issue 15: whoever
+// pulls the card must not walk away with the camera's identity). The raw
+// images are searched for the PEM header of a private key, whatever the
+// file system and wherever the bytes lie.
+func checkKeyOffCard(t *testing.T, img string) {
+	t.Helper()
+	header := []byte("PRIVATE KEY-----")
+	card, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(card, header) {
+		t.Errorf("the SD card image %s holds a private key: the device key must live on the flash partition only", img)
+	}
+	flash, err := os.ReadFile(flashImage(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(flash, header) {
+		t.Errorf("the flash image %s holds no private key: where is the device key?", flashImage(img))
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
+	"github.com/camagent/camagent/board"
 )
 
 // The guest config's settings the QEMU test's timing and paths depend on
@@ -19,8 +21,9 @@ const (
 	cfgPostRoll  = 2 * time.Second // [storage] post_roll
 	cfgClipFPS   = 4               // [storage] clip_fps
 	cfgSDMount   = "/mnt/sd"       // [storage] mount; /init mounts the SD card there
-	// Where scripts/cloud.sh card puts the device identity on the card.
-	cfgIdentity = cfgSDMount + "/camagent/identity"
+	// Where /init mounts the flash partition (scripts/flash.sh), on which
+	// scripts/cloud.sh flash puts the device identity: never the SD card.
+	cfgIdentity = "/var/lib/camagent"
 	// The dev cloud as the guest reaches it: the test forwards the guest's
 	// 10.0.2.100:8443 to its camcloud serve.
 	cfgUploadURL = "https://10.0.2.100:8443"
@@ -58,10 +61,12 @@ func TestGuestConfig(t *testing.T) {
 		{"motion.still_time", c.Motion.StillTime, cfgStillTime},
 		{"storage.post_roll", c.Storage.PostRoll.Duration, cfgPostRoll},
 		{"storage.clip_fps", c.Storage.ClipFPS, float64(cfgClipFPS)},
-		// The card is the guest's only persistent disk: the key must survive
-		// reboots for the manifests to chain and verify.
-		// scripts/cloud.sh card provisions these files.
+		// The key lives on the flash partition, which survives reboots (the
+		// manifests chain and verify) and cannot be pulled out like the card;
+		// scripts/cloud.sh flash provisions these files.
 		{"identity.key", c.Identity.Key, cfgIdentity + "/device.key"},
+		{"identity.key is the board profile's keystore", c.Identity.Key, qemuKeystore(t)},
+		{"identity.key off the SD card", strings.HasPrefix(c.Identity.Key, cfgSDMount+"/"), false},
 		{"identity.cloud_key", c.Identity.CloudKey, cfgIdentity + "/pairing.pub"},
 		{"upload.url", c.Upload.URL, cfgUploadURL},
 		{"upload.ca", c.Upload.CA, cfgIdentity + "/ca.crt"},
@@ -100,4 +105,14 @@ func repoRoot(t *testing.T) string {
 		}
 		dir = parent
 	}
+}
+
+// qemuKeystore is the qemu-virt board profile's keystore path.
+func qemuKeystore(t *testing.T) string {
+	t.Helper()
+	p, err := board.Lookup("qemu-virt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.KeystorePath
 }

@@ -35,7 +35,7 @@ const (
 	guestTURNPort = 3478
 	turnUser      = "camera"
 	turnRealm     = "camagent-e2e"
-	turnCredFile  = "/mnt/sd/camagent/identity/turn.cred"
+	turnCredFile  = "/var/lib/camagent/turn.cred"
 )
 
 // startTURN runs a TURN server (TCP, long-term credential for turnUser) on
@@ -161,12 +161,12 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 	do("register the browser's key", click("#register-key"), wait("window.camagent.keyRegistered === true"))
 
 	// The binding the cloud signed for the browser key, installed on the
-	// card (the camera verifies it with the pairing key at every offer).
+	// flash beside the device key (the camera verifies it with the pairing key at every offer).
 	binding, err := os.ReadFile(filepath.Join(cloud.data, "bindings", device+".binding"))
 	if err != nil {
 		t.Fatalf("the binding naming the browser key: %v", err)
 	}
-	id := "/mnt/sd/camagent/identity"
+	id := "/var/lib/camagent"
 	v.run(t, fmt.Sprintf("echo %s | base64 -d > %s/owner.binding.new && mv -f %s/owner.binding.new %s/owner.binding",
 		base64.StdEncoding.EncodeToString(binding), id, id, id), 0)
 

@@ -4,6 +4,7 @@
 
 CAMERA_RUN=/run/camera                          # pid files and flags
 CAMAGENT_CONFIG=/etc/camagent/camagent.toml
+CAMERA_DATA=/var/lib/camagent                   # the flash partition: the device identity
 
 # say MESSAGE: a console line stamped with the kernel's uptime in seconds.
 say() {

@@ -9,8 +9,10 @@
 // per clip frame interval (Config.FPS) of raw and MJPEG sources, checks MJPEG
 // frames (SOI and EOI markers) and finds H.264 keyframes. Raw frames (YUYV,
 // NV12, GREY) are converted into one of a few reusable pictures and handed to
-// the encoder goroutine, which JPEG-encodes them; when no picture is free the
-// encoder is behind and the frame is dropped and counted. Not at start,
+// the encoder goroutine, which JPEG-encodes them; when no picture is free by
+// the time the next frame of the clip rate is due, the encoder is behind and
+// the frame is dropped and counted (a shorter stall, as a busy CPU at
+// start-up causes on a slow camera, only delays the frame). Not at start,
 // though: until the writer has handled its first sample (after its card
 // check and crash recovery, and the encoder's first, slower picture) the
 // intake waits for a picture or buffer rather than count a drop that says

@@ -75,6 +75,10 @@ type Recorder struct {
 
 	w writer // the writer goroutine's state
 
+	// encodeHook, when set (by tests), runs before each picture is
+	// encoded: a stand-in for an encoder made slow by a busy CPU.
+	encodeHook func()
+
 	stMu      sync.Mutex
 	clipName  string
 	clipStart time.Time
@@ -231,7 +235,7 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 			r.droppedBehind.Add(1)
 			return
 		}
-		b := r.getBuf(ctx)
+		b := r.getBuf(ctx, frameInterval(f.FPS))
 		if b == nil {
 			r.droppedBehind.Add(1)
 			r.needKey = true
@@ -251,7 +255,7 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 		if !r.due(f.Time, f.FPS) {
 			return
 		}
-		b := r.getBuf(ctx)
+		b := r.getBuf(ctx, r.clipInterval())
 		if b == nil {
 			r.droppedBehind.Add(1)
 			return
@@ -264,18 +268,7 @@ func (r *Recorder) take(ctx context.Context, f *capture.Frame, encCh chan<- *slo
 		if !r.due(f.Time, f.FPS) {
 			return
 		}
-		var s *slot
-		if r.cfg.Lossless || !r.warm.Load() {
-			select {
-			case s = <-r.freeSlots:
-			case <-ctx.Done():
-			}
-		} else {
-			select {
-			case s = <-r.freeSlots:
-			default:
-			}
-		}
+		s := waitFree(ctx, r.freeSlots, r.cfg.Lossless || !r.warm.Load(), r.clipInterval())
 		if s == nil {
 			r.droppedBehind.Add(1)
 			return
@@ -336,23 +329,60 @@ func (r *Recorder) noteRate(srcFPS float64) {
 	}
 }
 
-// getBuf returns a free sample buffer, or nil when none is free (the writer
-// is behind). Lossless, or before the pipeline is warm, it waits for one.
-func (r *Recorder) getBuf(ctx context.Context) *sampleBuf {
-	if r.cfg.Lossless || !r.warm.Load() {
+// getBuf returns a free sample buffer, or nil when none is free within
+// limit (the writer is behind). Lossless, or before the pipeline is warm, it
+// waits for one.
+func (r *Recorder) getBuf(ctx context.Context, limit time.Duration) *sampleBuf {
+	return waitFree(ctx, r.freeBufs, r.cfg.Lossless || !r.warm.Load(), limit)
+}
+
+// waitFree takes a free picture or buffer from free. It waits without a
+// limit when always is set (lossless, or before the pipeline is warm), and
+// otherwise up to limit: the time until the next frame of the clip rate is
+// due. A frame that waits no longer than that costs nothing (the capture
+// queue holds the frames meanwhile), so the encoder or the writer is behind,
+// and the frame dropped, only when a newer frame would be due before
+// anything is free: a stall of the encoder longer than the pipeline's
+// pictures cover (start-up's busy CPU on a slow camera) is not counted as a
+// drop. It returns nil when nothing came (or ctx ended). The timer is made
+// only when nothing is free at once.
+func waitFree[T any](ctx context.Context, free chan *T, always bool, limit time.Duration) *T {
+	select {
+	case x := <-free:
+		return x
+	default:
+	}
+	if always {
 		select {
-		case b := <-r.freeBufs:
-			return b
+		case x := <-free:
+			return x
 		case <-ctx.Done():
 			return nil
 		}
 	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
 	select {
-	case b := <-r.freeBufs:
-		return b
-	default:
-		return nil
+	case x := <-free:
+		return x
+	case <-t.C:
+	case <-ctx.Done():
 	}
+	return nil
+}
+
+// clipInterval is the time between two frames at the clip rate.
+func (r *Recorder) clipInterval() time.Duration {
+	return time.Duration(float64(time.Second) / r.cfg.FPS)
+}
+
+// frameInterval is the time between two frames at a source's rate (25 fps
+// when unknown).
+func frameInterval(fps float64) time.Duration {
+	if !(fps > 0) {
+		fps = 25
+	}
+	return time.Duration(float64(time.Second) / fps)
 }
 
 // jpegPicture checks that data is one JPEG picture (SOI at the start, EOI
@@ -374,6 +404,9 @@ func jpegPicture(data []byte) ([]byte, bool) {
 // encode JPEG-encodes raw pictures until encCh is closed.
 func (r *Recorder) encode(encCh <-chan *slot, writeCh chan<- sample) {
 	for s := range encCh {
+		if r.encodeHook != nil {
+			r.encodeHook()
+		}
 		b := <-r.freeBufs // the writer always gives buffers back
 		b.b.Reset()
 		err := s.pic.Encode(&b.b, r.cfg.Quality)
