@@ -64,6 +64,8 @@ type Stats struct {
 	Noise          float64 `json:"noise"`
 	GridWidth      int     `json:"grid_width"`
 	GridHeight     int     `json:"grid_height"`
+	// Filtered counts, per filter, the frames in which it took motion away.
+	Filtered Filtered `json:"filtered"`
 }
 
 // Detector finds motion in the frames of one capture.Format. It allocates
@@ -89,10 +91,15 @@ type Detector struct {
 	still    []uint16 // frames a changed cell has stayed unchanged
 	nFresh   int      // cells with fresh > 0 (or about to be)
 	fg, work bitmask
+	low      bitmask // cells beyond the low (hysteresis) threshold
+	lit      bitmask // changed cells explained by a local light change
 	morphTmp []uint64
 	zone     bitmask
 	analysed int // cells in zone
 	samples  []int32
+	// noisePairs are every other sample with a cell two to its right.
+	noisePairs []int32
+	hpHist     [256]uint32 // |local difference|, quarter levels
 
 	hist    [histSize]uint32
 	regionX []uint8  // column of each grid column in the 4x4 partition
@@ -118,11 +125,20 @@ type Detector struct {
 	// the whole picture moving (not a light change), else 0.
 	moved float64
 
-	reg   *regions
-	kept  []bool
-	shown bool // the current mask is reported (not warming up)
-	boxes []Box
-	order []int32
+	reg     *regions
+	kept    []bool
+	seeds   []int32 // per region: seed cells
+	age     []uint8 // per region: frames it has persisted
+	overlap []int32 // per region: cells where the frame before had a region
+	// ageA holds the previous frame's region ages per cell, ageB is
+	// scratch; they swap each frame.
+	ageA, ageB []uint8
+	persist    uint8 // persistTime in frames
+	bigCells   int32 // regions this large are no particle
+	filt       filterFlags
+	shown      bool // the current mask is reported (not warming up)
+	boxes      []Box
+	order      []int32
 
 	ev events
 
@@ -130,9 +146,13 @@ type Detector struct {
 	night  atomic.Bool
 	stats  struct {
 		frames, bad, events, light, recal atomic.Uint64
+		shake, lit, young                 atomic.Uint64
 		noise                             atomic.Uint64 // float64 bits
 	}
 }
+
+// filterFlags are the filters that took motion out of the current frame.
+type filterFlags struct{ shake, lit, young bool }
 
 // A frame is shaken when at least shakeRegions of the 16 regions of the grid
 // hold shakeCells cells explained by a shift of the background.
@@ -171,6 +191,8 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
+		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
+		ageA: make([]uint8, n), ageB: make([]uint8, n),
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
 	}
@@ -186,6 +208,9 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		d.recip[i] = int32(1 << 24 / max(i*4+2, 16))
 	}
 	d.kept = make([]bool, len(d.reg.area))
+	d.seeds = make([]int32, len(d.reg.area))
+	d.age = make([]uint8, len(d.reg.area))
+	d.overlap = make([]int32, len(d.reg.area))
 	d.boxes = make([]Box, 0, MaxBoxes)
 	d.order = make([]int32, 0, MaxBoxes)
 	d.analysed = d.zone.count()
@@ -205,8 +230,13 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 			}
 		}
 	}
+	for k, i := range d.samples {
+		if k%2 == 0 && int(i)%g.gw+2 < g.gw {
+			d.noisePairs = append(d.noisePairs, i)
+		}
+	}
 	d.alpha = int32(max(1, math.Round(cfg.LearnRate*4096)))
-	d.alphaMove = max(1, d.alpha/4)
+	d.alphaMove = max(1, d.alpha/alphaMoveDiv)
 	d.minCells = int32(max(1, math.Ceil(cfg.MinArea*float64(n))))
 	fps := f.FPS
 	if !(fps > 0) {
@@ -216,6 +246,8 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		d.stillFrames = uint16(min(max(math.Round(cfg.StillTime.Seconds()*fps), 1), math.MaxUint16))
 	}
 	d.ev.init(cfg)
+	d.persist = uint8(min(max(math.Round(persistTime*fps), 2), 250))
+	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
 	d.thr = float64(cfg.Threshold)
 	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
 	return d, nil
@@ -247,6 +279,7 @@ func (d *Detector) Stats() Stats {
 		Recalibrations: d.stats.recal.Load(), Night: d.night.Load(),
 		Noise:     math.Float64frombits(d.stats.noise.Load()),
 		GridWidth: d.g.gw, GridHeight: d.g.gh,
+		Filtered: Filtered{Shake: d.stats.shake.Load(), Shadow: d.stats.lit.Load(), Particles: d.stats.young.Load()},
 	}
 }
 
@@ -320,8 +353,14 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		if d.cfg.Shake > 0 {
 			d.explainShake()
 		}
+		if d.explainLight() >= int(d.minCells) {
+			d.filt.lit = true
+		}
 		d.findRegions(&res)
+	} else {
+		clear(d.ageA)
 	}
+	d.countFilters()
 	if d.moved > 0 {
 		// The whole picture moved: motion everywhere, as one region.
 		res.Motion, res.Score = true, d.moved
@@ -393,6 +432,7 @@ func (d *Detector) recalibrate() {
 	}
 	clear(d.fresh)
 	clear(d.still)
+	clear(d.ageA)
 	d.nFresh = 0
 	d.warm = warmupFrames
 	d.warmShow = false
@@ -509,7 +549,7 @@ func (d *Detector) compare() (light, recal bool) {
 	if d.noiseFrames < warmupFrames {
 		rate = 0.3
 	}
-	if sigma := s.sigma(); !warming && !math.IsNaN(sigma) {
+	if sigma := d.localNoise(); !warming && !math.IsNaN(sigma) {
 		d.noise += (sigma - d.noise) * rate
 		d.noiseFrames++
 	}
@@ -524,10 +564,11 @@ func (d *Detector) compare() (light, recal bool) {
 		alphaMove = alpha
 	}
 	thr := int32(d.thr * 256) // Q8
+	low := int32(d.lowThreshold() * 256)
 	if light || d.nFresh > 0 {
-		d.updateSlow(light, thr, alpha, alphaMove)
+		d.updateSlow(light, thr, low, alpha, alphaMove)
 	} else {
-		d.updateFast(thr, alpha, alphaMove)
+		d.updateFast(thr, low, alpha, alphaMove)
 	}
 	return light, false
 }
@@ -662,27 +703,31 @@ func median16(h []uint16, n uint32) float64 {
 
 // updateFast compares and learns, the common case. It is branch-free per
 // cell: m is -1 where the difference exceeds the threshold.
-func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
+func (d *Detector) updateFast(thr, low, alpha, alphaMove int32) {
 	gw := d.g.gw
 	da := alphaMove - alpha
 	for y := range d.g.gh {
 		row := d.fg.row(y)
 		zr := d.zone.row(y)[:len(row)]
+		lrow := d.low.row(y)[:len(row)]
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		for wi := range row {
 			x0 := wi * 64
 			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
 			b = b[:len(c)]
-			var word uint64
+			var word, lw uint64
 			for x, cv := range c {
 				bv := int32(b[x])
 				diff := int32(cv)<<4 - bv
 				sign := diff >> 31
-				m := (thr - (diff ^ sign - sign)) >> 31
+				ad := diff ^ sign - sign
+				m := (thr - ad) >> 31
 				word |= uint64(m&1) << uint(x)
+				lw |= uint64(((low-ad)>>31)&1) << uint(x)
 				b[x] = uint16(bv + (diff*(alpha+da&m)+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
+			lrow[wi] = lw & zr[wi]
 		}
 	}
 }
@@ -698,17 +743,18 @@ const (
 
 // updateSlow is updateFast with relighting of the background through the
 // light LUT and cells that are re-learning (fresh).
-func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
+func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
 		row := d.fg.row(y)
 		zr := d.zone.row(y)
+		lrow := d.low.row(y)
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		fresh := d.fresh[y*gw : (y+1)*gw]
 		for wi := range row {
 			x0, x1 := wi*64, min(wi*64+64, gw)
-			var word uint64
+			var word, lw uint64
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
@@ -726,13 +772,19 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 					a = max(alpha, 4096/int32(warmupFrames-fr+2))
 					fresh[x] = fr - 1
 					nFresh++
-				} else if diff > thr || -diff > thr {
-					word |= 1 << uint(x-x0)
-					a = alphaMove
+				} else {
+					if diff > thr || -diff > thr {
+						word |= 1 << uint(x-x0)
+						a = alphaMove
+					}
+					if diff > low || -diff > low {
+						lw |= 1 << uint(x-x0)
+					}
 				}
 				bg[x] = uint16(b + (diff*a+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
+			lrow[wi] = lw & zr[wi]
 		}
 	}
 	d.nFresh = nFresh
@@ -855,6 +907,20 @@ func (d *Detector) fitLight() {
 	}
 }
 
+// countFilters adds the frame's filter decisions to the counters.
+func (d *Detector) countFilters() {
+	if d.filt.shake {
+		d.stats.shake.Add(1)
+	}
+	if d.filt.lit {
+		d.stats.lit.Add(1)
+	}
+	if d.filt.young {
+		d.stats.young.Add(1)
+	}
+	d.filt = filterFlags{}
+}
+
 // median returns the interpolated median position of a histogram of n
 // samples, in buckets from its start (bucket b covers [b, b+1)).
 func median(h []uint32, n uint32) float64 {
@@ -954,6 +1020,7 @@ func (d *Detector) explainShake() {
 	for i, w := range d.work.bits {
 		d.fg.bits[i] &^= w
 	}
+	d.filt.shake = true
 }
 
 // spread counts the regions of a 4x4 partition of the grid that hold at
@@ -979,7 +1046,8 @@ func (d *Detector) spread(m *bitmask) int {
 	return n
 }
 
-// findRegions despeckles fg, labels it and fills the result.
+// findRegions despeckles fg into the seeds, labels the regions around them
+// and fills the result.
 func (d *Detector) findRegions(res *Result) {
 	src, dst := &d.fg, &d.work
 	for i := 0; i < len(d.cfg.Despeckle); i++ {
@@ -991,12 +1059,30 @@ func (d *Detector) findRegions(res *Result) {
 		src, dst = dst, src
 	}
 	r := d.reg
-	r.labelMask(src)
+	// The regions: cells beyond the low threshold, not light, around the
+	// seeds (src).
+	any := uint64(0)
+	for i, w := range src.bits {
+		any |= w
+		d.low.bits[i] = d.low.bits[i]&^d.lit.bits[i] | w
+	}
+	if any == 0 {
+		r.runs, r.n = 0, 0
+		clear(d.ageA)
+	} else {
+		r.labelMask(&d.low)
+		d.countSeeds(src)
+		d.ageRegions()
+	}
 	largestOnly := len(d.cfg.Despeckle) > 0 && d.cfg.Despeckle[len(d.cfg.Despeckle)-1] == 'l'
 	largest := int32(-1)
 	var area int32
 	for k := range int32(r.n) {
-		d.kept[k] = r.area[k] >= d.minCells
+		d.kept[k] = d.seeds[k] >= d.minCells
+		if d.kept[k] && r.area[k] < d.bigCells && d.age[k] < d.persist {
+			d.kept[k] = false
+			d.filt.young = true
+		}
 		if d.kept[k] && (largest < 0 || r.area[k] > r.area[largest]) {
 			largest = k
 		}

@@ -67,7 +67,7 @@
 //     curve and vignette), the background is re-learned, as after Rebase or
 //     NightMode, and no motion is reported while it settles (10 frames).
 //     Then each cell is compared with the running-average background
-//     (LearnRate; cells in motion learn at a quarter of the rate). The
+//     (LearnRate; cells in motion learn at a sixteenth of the rate). The
 //     threshold is max(Threshold, NoiseK * noise), noise being a running
 //     interquartile estimate of the standard deviation of frame minus
 //     background over the cells within the threshold, so a grainy night
@@ -78,16 +78,39 @@
 //  6. Camera shake (Shake): a changed cell whose value lies within the range
 //     of the background around it is an edge moved by less than a cell or
 //     two; when such cells are spread over the picture they are dropped.
-//  7. Despeckle the changed-cell mask with erosions and dilations
+//  7. Travelling light (a cloud's shadow, headlights' spill): a changed cell
+//     is light when the gain frame/background of the cell, applied to the
+//     background of four pairs of opposite neighbours 2 cells away and four
+//     4 cells away, explains the frame there (the pair's errors, relative to
+//     the background, cancelling to within half the threshold, as they do
+//     for a gain that varies linearly, and no steeper than 8% per 2 cells).
+//     Light cells leave the mask (they learn and are taken in as still like
+//     any other). Not solved: a shadow over a fifth of the picture goes
+//     through the global mapping of step 5 and is reported (the shadows
+//     scene).
+//  8. Despeckle the changed-cell mask with erosions and dilations
 //     (Despeckle, Motion's despeckle_filter, on 64-bit rows), keep the cells
 //     inside the zones (Zones: polygons in frame-relative coordinates,
-//     rasterised once), label 8-connected regions (runs and union-find) and
-//     drop those smaller than MinArea.
-//  8. Events: MinMotionFrames consecutive frames with motion start an event,
+//     rasterised once): these are the seeds. Hysteresis: the regions are the
+//     8-connected regions (runs and union-find) of the cells beyond half the
+//     threshold (or 0.75 * NoiseK * noise), light cells left out, that hold
+//     seeds; a region counts by its seeds (MinArea), its shape is all of it,
+//     so the low-contrast parts of a person at night are reported with them.
+//     The noise is measured on the difference of cells two apart, so a
+//     shadow's smooth change does not raise the threshold.
+//  9. Particles near the lens (snow, rain, insects under the IR lamp): a
+//     region under 0.5% of the picture counts only once it has persisted for
+//     0.4 s, each frame at least a third of it within a cell of the frame
+//     before's regions. Rain and insects do not; large slow snowflakes still
+//     do (the particles scene). A small object's event starts 0.4 s later.
+//  10. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and
 //     frames, its peak score (the fraction of the analysed area in motion),
 //     and the peak's frame, time and boxes in input pixels.
+//
+// Stats.Filtered counts the frames in which each filter (shake, shadow,
+// particles) took motion away; `camagent detect` prints them in its summary.
 //
 // Everything per cell runs in integer arithmetic (floats only per frame), in
 // buffers allocated by New for the given capture.Format: Process allocates
