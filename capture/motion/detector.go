@@ -86,12 +86,20 @@ type Detector struct {
 
 	cur, tmp []uint16 // Q4 grid luma
 	bg       []uint16 // Q8 background
+	// ref is a second background, Q8, that every cell learns at the same
+	// slow rate (an eighth of its rows per frame): the light filter's
+	// reference, which a change that crosses the threshold in some cells
+	// before others does not make uneven (see explainLight).
+	ref      []uint16
+	refPhase int
 	fresh    []uint8  // frames a cell still re-learns without reporting
 	prev     []uint16 // the previous frame's grid, Q4
 	still    []uint16 // frames a changed cell has stayed unchanged
 	nFresh   int      // cells with fresh > 0 (or about to be)
 	fg, work bitmask
 	low      bitmask // cells beyond the low (hysteresis) threshold
+	grow1    bitmask // hysteresis scratch
+	grow2    bitmask
 	lit      bitmask // changed cells explained by a local light change
 	morphTmp []uint64
 	zone     bitmask
@@ -186,12 +194,13 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	n := g.gw * g.gh
 	d := &Detector{
 		cfg: cfg, log: logger, format: f, relearnLog: logsum.New(logger, "motion: background re-learned", logsum.Config{}), g: g, luma: l,
-		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n),
+		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n), ref: make([]uint16, n),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
 		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
+		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
 		ageA: make([]uint8, n), ageB: make([]uint8, n),
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
@@ -353,6 +362,7 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		if d.cfg.Shake > 0 {
 			d.explainShake()
 		}
+		d.updateRef()
 		if d.explainLight() >= int(d.minCells) {
 			d.filt.lit = true
 		}
@@ -430,6 +440,7 @@ func (d *Detector) recalibrate() {
 	for i, c := range d.cur {
 		d.bg[i] = c << 4
 	}
+	copy(d.ref, d.bg)
 	clear(d.fresh)
 	clear(d.still)
 	clear(d.ageA)
@@ -564,11 +575,10 @@ func (d *Detector) compare() (light, recal bool) {
 		alphaMove = alpha
 	}
 	thr := int32(d.thr * 256) // Q8
-	low := int32(d.lowThreshold() * 256)
 	if light || d.nFresh > 0 {
-		d.updateSlow(light, thr, low, alpha, alphaMove)
+		d.updateSlow(light, thr, alpha, alphaMove)
 	} else {
-		d.updateFast(thr, low, alpha, alphaMove)
+		d.updateFast(thr, alpha, alphaMove)
 	}
 	return light, false
 }
@@ -703,31 +713,27 @@ func median16(h []uint16, n uint32) float64 {
 
 // updateFast compares and learns, the common case. It is branch-free per
 // cell: m is -1 where the difference exceeds the threshold.
-func (d *Detector) updateFast(thr, low, alpha, alphaMove int32) {
+func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
 	gw := d.g.gw
 	da := alphaMove - alpha
 	for y := range d.g.gh {
 		row := d.fg.row(y)
 		zr := d.zone.row(y)[:len(row)]
-		lrow := d.low.row(y)[:len(row)]
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		for wi := range row {
 			x0 := wi * 64
 			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
 			b = b[:len(c)]
-			var word, lw uint64
+			var word uint64
 			for x, cv := range c {
 				bv := int32(b[x])
 				diff := int32(cv)<<4 - bv
 				sign := diff >> 31
-				ad := diff ^ sign - sign
-				m := (thr - ad) >> 31
+				m := (thr - (diff ^ sign - sign)) >> 31
 				word |= uint64(m&1) << uint(x)
-				lw |= uint64(((low-ad)>>31)&1) << uint(x)
 				b[x] = uint16(bv + (diff*(alpha+da&m)+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
-			lrow[wi] = lw & zr[wi]
 		}
 	}
 }
@@ -743,18 +749,17 @@ const (
 
 // updateSlow is updateFast with relighting of the background through the
 // light LUT and cells that are re-learning (fresh).
-func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
+func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
 		row := d.fg.row(y)
 		zr := d.zone.row(y)
-		lrow := d.low.row(y)
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		fresh := d.fresh[y*gw : (y+1)*gw]
 		for wi := range row {
 			x0, x1 := wi*64, min(wi*64+64, gw)
-			var word, lw uint64
+			var word uint64
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
@@ -772,19 +777,13 @@ func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
 					a = max(alpha, 4096/int32(warmupFrames-fr+2))
 					fresh[x] = fr - 1
 					nFresh++
-				} else {
-					if diff > thr || -diff > thr {
-						word |= 1 << uint(x-x0)
-						a = alphaMove
-					}
-					if diff > low || -diff > low {
-						lw |= 1 << uint(x-x0)
-					}
+				} else if diff > thr || -diff > thr {
+					word |= 1 << uint(x-x0)
+					a = alphaMove
 				}
 				bg[x] = uint16(b + (diff*a+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
-			lrow[wi] = lw & zr[wi]
 		}
 	}
 	d.nFresh = nFresh
@@ -1055,22 +1054,30 @@ func (d *Detector) findRegions(res *Result) {
 		if op == 'l' {
 			break
 		}
-		morph(dst, src, op, d.morphTmp)
+		morph(dst, src, op, d.morphTmp, 0, src.h)
 		src, dst = dst, src
 	}
 	r := d.reg
-	// The regions: cells beyond the low threshold, not light, around the
-	// seeds (src).
-	any := uint64(0)
-	for i, w := range src.bits {
-		any |= w
-		d.low.bits[i] = d.low.bits[i]&^d.lit.bits[i] | w
+	// The regions: the seeds (src) grown by growSteps cells into the cells
+	// beyond the low threshold that are not light.
+	y0, y1 := -1, -1
+	for y := range src.h {
+		for _, w := range src.row(y) {
+			if w != 0 {
+				if y0 < 0 {
+					y0 = y
+				}
+				y1 = y + 1
+				break
+			}
+		}
 	}
-	if any == 0 {
+	if y0 < 0 {
 		r.runs, r.n = 0, 0
 		clear(d.ageA)
 	} else {
-		r.labelMask(&d.low)
+		grown := d.grow(src, y0, y1)
+		r.labelMask(grown)
 		d.countSeeds(src)
 		d.ageRegions()
 	}
