@@ -74,6 +74,21 @@ func (d *Detector) explainLight() int {
 				}
 				g := int64(cv * d.recip[bv>>2] >> 8) // Q16
 				ok := true
+				if own := y*gw + x; i != own {
+					// Near the edge: the gain is the inner cell's,
+					// and this cell is within the slope of it.
+					bi, ci := int32(d.ref[i]>>4), int32(d.cur[i])
+					if bi <= clipLo>>4 || bi >= clipHi>>4 || ci <= clipLo>>4 || ci >= clipHi>>4 {
+						clipped[wi] |= 1 << uint(b)
+						continue
+					}
+					g = int64(ci * d.recip[bi>>2] >> 8)
+					dist := int64(max(abs(i%gw-x), abs(i/gw-y)))
+					e := int64(cv) - int64(bv)*g>>16
+					if lim := tol + litSlope*int64(bv)>>16*dist/litDist; e > lim || -e > lim {
+						continue
+					}
+				}
 				for k, o := range pairs {
 					bp, bm := int64(d.ref[i+o]>>4), int64(d.ref[i-o]>>4)
 					ep := clipErr(int64(d.cur[i+o]), bp*g>>16)
@@ -316,7 +331,7 @@ func (d *Detector) updateRef() {
 }
 
 // growSteps bounds the hysteresis growth, in cells.
-const growSteps = 4
+const growSteps = 6
 
 // grow grows seed (whose rows are y0..y1-1) by growSteps 3x3 dilations,
 // each kept to the cells beyond the low threshold that are not light (or the
@@ -364,4 +379,11 @@ func (d *Detector) lowMask(y0, y1 int) {
 			row[wi] = word & zr[wi] &^ lit[wi]
 		}
 	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
