@@ -121,14 +121,21 @@ type Detector struct {
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
-	stillFrames      uint16  // 0: no absorption
-	noise            float64 // smoothed noise sigma, levels
-	noiseFrames      int     // frames the noise was measured on
-	thr              float64 // levels
-	started          bool
-	warm             int  // warm-up frames left
-	warming          bool // the current frame is part of the warm-up
-	warmShow         bool // report regions during this warm-up (the picture moved)
+	stillFrames      uint16 // 0: no absorption
+	// step is how many frame intervals (at the format's rate) the current
+	// frame is after the last one analysed, 1 or more: StillTime and the
+	// particle filter's persistTime are counted in it, so that frames the
+	// detector did not get (dropped behind a busy CPU) still count as time.
+	step        uint16
+	lastTime    time.Time // the last analysed frame's capture time
+	frameDur    time.Duration
+	noise       float64 // smoothed noise sigma, levels
+	noiseFrames int     // frames the noise was measured on
+	thr         float64 // levels
+	started     bool
+	warm        int  // warm-up frames left
+	warming     bool // the current frame is part of the warm-up
+	warmShow    bool // report regions during this warm-up (the picture moved)
 	// moved is the fraction of the grid changed when the current frame shows
 	// the whole picture moving (not a light change), else 0.
 	moved float64
@@ -251,6 +258,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	if !(fps > 0) {
 		fps = 25
 	}
+	d.frameDur = time.Duration(float64(time.Second) / fps)
 	if cfg.StillTime > 0 {
 		d.stillFrames = uint16(min(max(math.Round(cfg.StillTime.Seconds()*fps), 1), math.MaxUint16))
 	}
@@ -341,6 +349,11 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		return res, fmt.Errorf("motion: frame %d: %w", f.Seq, err)
 	}
 	d.stats.frames.Add(1)
+	d.step = 1
+	if dt := f.Time.Sub(d.lastTime); !d.lastTime.IsZero() && dt > d.frameDur {
+		d.step = uint16(min(max((dt+d.frameDur/2)/d.frameDur, 1), 250))
+	}
+	d.lastTime = f.Time
 	res.Brightness = d.brightness()
 	if d.cfg.Blur {
 		d.blur()
@@ -963,7 +976,7 @@ func (d *Detector) absorbStill() {
 					still[x] = 0
 					continue
 				}
-				if still[x]++; still[x] >= d.stillFrames {
+				if still[x] = min(still[x]+d.step, d.stillFrames); still[x] >= d.stillFrames {
 					bg[x], still[x] = c<<4, 0
 					w &^= 1 << uint(x)
 				}

@@ -224,8 +224,8 @@ func (d *Detector) ageRegions() {
 		case d.seeds[k] == 0:
 		case d.overlap[k]*overlapDiv < r.area[k]:
 			d.age[k] = 1
-		case d.age[k] < 255:
-			d.age[k]++
+		default:
+			d.age[k] = uint8(min(int(d.age[k])+int(d.step), 255))
 		}
 	}
 	clear(next)
