@@ -37,8 +37,9 @@ type Config struct {
 	// frame before it is taken into the background at once (toml
 	// "still_time"): a parked car, a moved chair, or the place an object
 	// left. Until then it learns at a sixteenth of LearnRate. The detector
-	// counts it in frames at the format's rate (25 fps when unknown); 0 turns
-	// it off.
+	// counts it in frame intervals at the format's rate (25 fps when
+	// unknown) from the frames' capture times, so frames it did not get
+	// (dropped behind a busy CPU) count as well; 0 turns it off.
 	StillTime time.Duration `toml:"still_time"`
 	// Shake tolerates camera shake: a changed cell whose value lies within
 	// the range of the background around it, Shake cells in each direction,
