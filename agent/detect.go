@@ -28,8 +28,8 @@ const maxDetectConfig = 1 << 20
 // detectCmd is `camagent detect`: the motion detector, as the agent runs it,
 // over a Y4M file. It prints one JSON line per frame of the file (frame index
 // from 0, boxes [x, y, w, h] in the input's pixels) and a last line
-// {"summary":{...}} with the counts, the events and the detector's time per
-// frame. Users tune the [motion] settings on recorded footage with it.
+// {"summary":{...}} with the counts, the events, the detector's time per
+// frame and, per filter, the frames in which it took motion away. Users tune the [motion] settings on recorded footage with it.
 func detectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("detect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -142,6 +142,7 @@ func detectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	st := d.Stats()
 	sum.LightChanges, sum.Recalibrations = st.LightChanges, st.Recalibrations
+	sum.Filtered = st.Filtered
 	if sum.Events == nil {
 		sum.Events = []summaryEvent{}
 	}
@@ -170,6 +171,9 @@ type detectSummary struct {
 	MsPerFrame     float64        `json:"ms_per_frame"`
 	LightChanges   uint64         `json:"light_changes"`
 	Recalibrations uint64         `json:"recalibrations"`
+	// Filtered counts, per filter (shake, shadow, particles), the frames in
+	// which it took motion away: why a change was not reported.
+	Filtered motion.Filtered `json:"filtered"`
 }
 
 type summaryEvent struct {

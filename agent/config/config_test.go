@@ -116,7 +116,7 @@ func parseCases(t testing.TB) []parseCase {
 		{name: "control.socket long", in: "[control]\nsocket = \"" + long + "\"\n", err: `config: control.socket: "/sssssssssssssssssssssssssssssssssssssssssssssss"... is 108 bytes, at most 107`},
 		{name: "control.socket NUL", in: "[control]\nsocket = \"/run/a\\u0000b\"\n", err: `config: control.socket: "/run/a\x00b" contains a NUL byte`},
 		{name: "capture.source unknown", in: "[capture]\nsource = \"usb\"\n", err: `config: capture.source: "usb" is not one of v4l2, synthetic, y4m`},
-		{name: "capture.scene unknown", in: "[capture]\nsource = \"synthetic\"\nscene = \"rain\"\n", err: `config: capture.scene: "rain" is not one of static, objects, light-change, day-night, flicker, foliage, shake, drift`},
+		{name: "capture.scene unknown", in: "[capture]\nsource = \"synthetic\"\nscene = \"rain\"\n", err: `config: capture.scene: "rain" is not one of static, objects, light-change, day-night, flicker, foliage, shake, drift, shadows, particles`},
 		{name: "capture.file needed for y4m", in: "[capture]\nsource = \"y4m\"\n", err: `config: capture.file: is empty, want an absolute path`},
 		{name: "capture.loop not a bool", in: "[capture]\nloop = \"yes\"\n", err: `config: capture.loop: want true or false, got the string "yes"`},
 		{name: "upload.url not https", in: "[upload]\nurl = \"http://x\"\nca = \"/ca.crt\"\n", err: `config: upload.url: "http://x" is not an https:// URL`},

@@ -30,15 +30,16 @@ type Config struct {
 	NoiseK float64 `toml:"noise_k"`
 	// LearnRate is the running-average background's weight of a new frame
 	// (Frigate's frame_alpha) for cells without motion; cells with motion
-	// learn at a quarter of it, so a stopped object fades into the background
-	// (toml "learn_rate").
+	// learn at a sixteenth of it, so a passing object leaves little trail
+	// (one that stops is taken in after StillTime) (toml "learn_rate").
 	LearnRate float64 `toml:"learn_rate"`
 	// StillTime is how long a changed cell must stay unchanged from frame to
 	// frame before it is taken into the background at once (toml
 	// "still_time"): a parked car, a moved chair, or the place an object
-	// left. Until then it learns at a quarter of LearnRate. The detector
-	// counts it in frames at the format's rate (25 fps when unknown); 0 turns
-	// it off.
+	// left. Until then it learns at a sixteenth of LearnRate. The detector
+	// counts it in frame intervals at the format's rate (25 fps when
+	// unknown) from the frames' capture times, so frames it did not get
+	// (dropped behind a busy CPU) count as well; 0 turns it off.
 	StillTime time.Duration `toml:"still_time"`
 	// Shake tolerates camera shake: a changed cell whose value lies within
 	// the range of the background around it, Shake cells in each direction,

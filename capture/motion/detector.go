@@ -64,6 +64,8 @@ type Stats struct {
 	Noise          float64 `json:"noise"`
 	GridWidth      int     `json:"grid_width"`
 	GridHeight     int     `json:"grid_height"`
+	// Filtered counts, per filter, the frames in which it took motion away.
+	Filtered Filtered `json:"filtered"`
 }
 
 // Detector finds motion in the frames of one capture.Format. It allocates
@@ -83,15 +85,28 @@ type Detector struct {
 
 	cur, tmp []uint16 // Q4 grid luma
 	bg       []uint16 // Q8 background
+	// ref is a second background, Q8, that every cell learns at the same
+	// slow rate (an eighth of its rows per frame): the light filter's
+	// reference, which a change that crosses the threshold in some cells
+	// before others does not make uneven (see explainLight).
+	ref      []uint16
+	refPhase int
 	fresh    []uint8  // frames a cell still re-learns without reporting
 	prev     []uint16 // the previous frame's grid, Q4
 	still    []uint16 // frames a changed cell has stayed unchanged
 	nFresh   int      // cells with fresh > 0 (or about to be)
 	fg, work bitmask
+	low      bitmask // cells beyond the low (hysteresis) threshold
+	grow1    bitmask // hysteresis scratch
+	grow2    bitmask
+	lit      bitmask // changed cells explained by a local light change
 	morphTmp []uint64
 	zone     bitmask
 	analysed int // cells in zone
 	samples  []int32
+	// noisePairs are every other sample with a cell two to its right.
+	noisePairs []int32
+	hpHist     [256]uint32 // |local difference|, quarter levels
 
 	hist    [histSize]uint32
 	regionX []uint8  // column of each grid column in the 4x4 partition
@@ -105,23 +120,39 @@ type Detector struct {
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
-	stillFrames      uint16  // 0: no absorption
-	noise            float64 // smoothed noise sigma, levels
-	noiseFrames      int     // frames the noise was measured on
-	thr              float64 // levels
-	started          bool
-	warm             int  // warm-up frames left
-	warming          bool // the current frame is part of the warm-up
-	warmShow         bool // report regions during this warm-up (the picture moved)
+	stillFrames      uint16 // 0: no absorption
+	// step is how many frame intervals (at the format's rate) the current
+	// frame is after the last one analysed, 1 or more: StillTime and the
+	// particle filter's persistTime are counted in it, so that frames the
+	// detector did not get (dropped behind a busy CPU) still count as time.
+	step        uint16
+	lastTime    time.Time // the last analysed frame's capture time
+	frameDur    time.Duration
+	noise       float64 // smoothed noise sigma, levels
+	noiseFrames int     // frames the noise was measured on
+	thr         float64 // levels
+	started     bool
+	warm        int  // warm-up frames left
+	warming     bool // the current frame is part of the warm-up
+	warmShow    bool // report regions during this warm-up (the picture moved)
 	// moved is the fraction of the grid changed when the current frame shows
 	// the whole picture moving (not a light change), else 0.
 	moved float64
 
-	reg   *regions
-	kept  []bool
-	shown bool // the current mask is reported (not warming up)
-	boxes []Box
-	order []int32
+	reg     *regions
+	kept    []bool
+	seeds   []int32 // per region: seed cells
+	age     []uint8 // per region: frames it has persisted
+	overlap []int32 // per region: cells where the frame before had a region
+	// ageA holds the previous frame's region ages per cell, ageB is
+	// scratch; they swap each frame.
+	ageA, ageB []uint8
+	persist    uint8 // persistTime in frames
+	bigCells   int32 // regions this large are no particle
+	filt       filterFlags
+	shown      bool // the current mask is reported (not warming up)
+	boxes      []Box
+	order      []int32
 
 	ev events
 
@@ -129,9 +160,13 @@ type Detector struct {
 	night  atomic.Bool
 	stats  struct {
 		frames, bad, events, light, recal atomic.Uint64
+		shake, lit, young                 atomic.Uint64
 		noise                             atomic.Uint64 // float64 bits
 	}
 }
+
+// filterFlags are the filters that took motion out of the current frame.
+type filterFlags struct{ shake, lit, young bool }
 
 // A frame is shaken when at least shakeRegions of the 16 regions of the grid
 // hold shakeCells cells explained by a shift of the background.
@@ -165,11 +200,14 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	n := g.gw * g.gh
 	d := &Detector{
 		cfg: cfg, log: logger, format: f, relearnLog: logsum.New(logger, "motion: background re-learned", logsum.Config{}), g: g, luma: l,
-		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n),
+		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n), ref: make([]uint16, n),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
 		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
+		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
+		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
+		ageA: make([]uint8, n), ageB: make([]uint8, n),
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
 	}
@@ -185,6 +223,9 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		d.recip[i] = int32(1 << 24 / max(i*4+2, 16))
 	}
 	d.kept = make([]bool, len(d.reg.area))
+	d.seeds = make([]int32, len(d.reg.area))
+	d.age = make([]uint8, len(d.reg.area))
+	d.overlap = make([]int32, len(d.reg.area))
 	d.boxes = make([]Box, 0, MaxBoxes)
 	d.order = make([]int32, 0, MaxBoxes)
 	d.analysed = d.zone.count()
@@ -204,17 +245,25 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 			}
 		}
 	}
+	for k, i := range d.samples {
+		if k%2 == 0 && int(i)%g.gw+2 < g.gw {
+			d.noisePairs = append(d.noisePairs, i)
+		}
+	}
 	d.alpha = int32(max(1, math.Round(cfg.LearnRate*4096)))
-	d.alphaMove = max(1, d.alpha/4)
+	d.alphaMove = max(1, d.alpha/alphaMoveDiv)
 	d.minCells = int32(max(1, math.Ceil(cfg.minArea()*float64(n))))
 	fps := f.FPS
 	if !(fps > 0) {
 		fps = 25
 	}
+	d.frameDur = time.Duration(float64(time.Second) / fps)
 	if cfg.StillTime > 0 {
 		d.stillFrames = uint16(min(max(math.Round(cfg.StillTime.Seconds()*fps), 1), math.MaxUint16))
 	}
 	d.ev.init(cfg)
+	d.persist = uint8(min(max(math.Round(persistTime*fps), 2), 250))
+	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
 	d.thr = float64(cfg.Threshold)
 	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
 	return d, nil
@@ -246,6 +295,7 @@ func (d *Detector) Stats() Stats {
 		Recalibrations: d.stats.recal.Load(), Night: d.night.Load(),
 		Noise:     math.Float64frombits(d.stats.noise.Load()),
 		GridWidth: d.g.gw, GridHeight: d.g.gh,
+		Filtered: Filtered{Shake: d.stats.shake.Load(), Shadow: d.stats.lit.Load(), Particles: d.stats.young.Load()},
 	}
 }
 
@@ -297,6 +347,11 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		return res, fmt.Errorf("motion: frame %d: %w", f.Seq, err)
 	}
 	d.stats.frames.Add(1)
+	d.step = 1
+	if dt := f.Time.Sub(d.lastTime); !d.lastTime.IsZero() && dt > d.frameDur {
+		d.step = uint16(min(max((dt+d.frameDur/2)/d.frameDur, 1), 250))
+	}
+	d.lastTime = f.Time
 	res.Brightness = d.brightness()
 	if d.cfg.Blur {
 		d.blur()
@@ -322,8 +377,15 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		if d.cfg.Shake > 0 {
 			d.explainShake()
 		}
+		d.updateRef()
+		if d.explainLight() >= int(d.minCells) {
+			d.filt.lit = true
+		}
 		d.findRegions(&res)
+	} else {
+		clear(d.ageA)
 	}
+	d.countFilters()
 	if d.moved > 0 {
 		// The whole picture moved: motion everywhere, as one region.
 		res.Motion, res.Score = true, d.moved
@@ -393,8 +455,10 @@ func (d *Detector) recalibrate() {
 	for i, c := range d.cur {
 		d.bg[i] = c << 4
 	}
+	copy(d.ref, d.bg)
 	clear(d.fresh)
 	clear(d.still)
+	clear(d.ageA)
 	d.nFresh = 0
 	d.warm = warmupFrames
 	d.warmShow = false
@@ -507,7 +571,7 @@ func (d *Detector) compare() (light, recal bool) {
 	if d.noiseFrames < warmupFrames {
 		rate = 0.3
 	}
-	if sigma := s.sigma(); !warming && !math.IsNaN(sigma) {
+	if sigma := d.localNoise(); !warming && !math.IsNaN(sigma) {
 		d.noise += (sigma - d.noise) * rate
 		d.noiseFrames++
 	}
@@ -853,6 +917,20 @@ func (d *Detector) fitLight() {
 	}
 }
 
+// countFilters adds the frame's filter decisions to the counters.
+func (d *Detector) countFilters() {
+	if d.filt.shake {
+		d.stats.shake.Add(1)
+	}
+	if d.filt.lit {
+		d.stats.lit.Add(1)
+	}
+	if d.filt.young {
+		d.stats.young.Add(1)
+	}
+	d.filt = filterFlags{}
+}
+
 // median returns the interpolated median position of a histogram of n
 // samples, in buckets from its start (bucket b covers [b, b+1)).
 func median(h []uint32, n uint32) float64 {
@@ -896,7 +974,7 @@ func (d *Detector) absorbStill() {
 					still[x] = 0
 					continue
 				}
-				if still[x]++; still[x] >= d.stillFrames {
+				if still[x] = min(still[x]+d.step, d.stillFrames); still[x] >= d.stillFrames {
 					bg[x], still[x] = c<<4, 0
 					w &^= 1 << uint(x)
 				}
@@ -952,6 +1030,7 @@ func (d *Detector) explainShake() {
 	for i, w := range d.work.bits {
 		d.fg.bits[i] &^= w
 	}
+	d.filt.shake = true
 }
 
 // spread counts the regions of a 4x4 partition of the grid that hold at
@@ -977,7 +1056,8 @@ func (d *Detector) spread(m *bitmask) int {
 	return n
 }
 
-// findRegions despeckles fg, labels it and fills the result.
+// findRegions despeckles fg into the seeds, labels the regions around them
+// and fills the result.
 func (d *Detector) findRegions(res *Result) {
 	src, dst := &d.fg, &d.work
 	for i := 0; i < len(d.cfg.Despeckle); i++ {
@@ -985,16 +1065,42 @@ func (d *Detector) findRegions(res *Result) {
 		if op == 'l' {
 			break
 		}
-		morph(dst, src, op, d.morphTmp)
+		morph(dst, src, op, d.morphTmp, 0, src.h)
 		src, dst = dst, src
 	}
 	r := d.reg
-	r.labelMask(src)
+	// The regions: the seeds (src) grown by growSteps cells into the cells
+	// beyond the low threshold that are not light.
+	y0, y1 := -1, -1
+	for y := range src.h {
+		for _, w := range src.row(y) {
+			if w != 0 {
+				if y0 < 0 {
+					y0 = y
+				}
+				y1 = y + 1
+				break
+			}
+		}
+	}
+	if y0 < 0 {
+		r.runs, r.n = 0, 0
+		clear(d.ageA)
+	} else {
+		grown := d.grow(src, y0, y1)
+		r.labelMask(grown)
+		d.countSeeds(src)
+		d.ageRegions()
+	}
 	largestOnly := len(d.cfg.Despeckle) > 0 && d.cfg.Despeckle[len(d.cfg.Despeckle)-1] == 'l'
 	largest := int32(-1)
 	var area int32
 	for k := range int32(r.n) {
-		d.kept[k] = r.area[k] >= d.minCells
+		d.kept[k] = d.seeds[k] >= d.minCells
+		if d.kept[k] && r.area[k] < d.bigCells && d.age[k] < d.persist {
+			d.kept[k] = false
+			d.filt.young = true
+		}
 		if d.kept[k] && (largest < 0 || r.area[k] > r.area[largest]) {
 			largest = k
 		}

@@ -67,27 +67,50 @@
 //     curve and vignette), the background is re-learned, as after Rebase or
 //     NightMode, and no motion is reported while it settles (10 frames).
 //     Then each cell is compared with the running-average background
-//     (LearnRate; cells in motion learn at a quarter of the rate). The
+//     (LearnRate; cells in motion learn at a sixteenth of the rate). The
 //     threshold is max(Threshold, NoiseK * noise), noise being a running
-//     interquartile estimate of the standard deviation of frame minus
-//     background over the cells within the threshold, so a grainy night
-//     picture does not light up and a large moving object does not pass for
-//     noise. A changed cell that stays unchanged from frame to frame for
+//     estimate of the standard deviation of frame minus background from the
+//     difference between cells two apart (its median absolute value), so a
+//     grainy night picture does not light up, and neither a large moving
+//     object nor a shadow's smooth change passes for noise. A changed cell that stays unchanged from frame to frame for
 //     StillTime (a parked car, the place an object left) is taken into the
 //     background at once.
 //  6. Camera shake (Shake): a changed cell whose value lies within the range
 //     of the background around it is an edge moved by less than a cell or
 //     two; when such cells are spread over the picture they are dropped.
-//  7. Despeckle the changed-cell mask with erosions and dilations
+//  7. Travelling light (a cloud's shadow, headlights' spill): a changed cell
+//     is light when its gain (frame over a reference background that every
+//     cell learns at the same slow rate), applied to the reference of four
+//     pairs of opposite neighbours 2 cells away and four 4 cells away,
+//     explains the frame there: the pair's errors cancel to within half the
+//     threshold, as they do for a gain that varies linearly, and the gain
+//     changes by at most 12% per 2 cells. Light cells leave the mask and are
+//     taken into the background at once (as a global light change relights
+//     it); clipped ones follow the light cells around them. Not solved: the
+//     shadows scene still raises events (a spill's steep edge, a shadow
+//     entering at the picture's border, a shadow over most of the picture).
+//  8. Despeckle the changed-cell mask with erosions and dilations
 //     (Despeckle, Motion's despeckle_filter, on 64-bit rows), keep the cells
 //     inside the zones (Zones: polygons in frame-relative coordinates,
-//     rasterised once), label 8-connected regions (runs and union-find) and
-//     drop those smaller than MinAreaPercent.
-//  8. Events: MinMotionFrames consecutive frames with motion start an event,
+//     rasterised once): these are the seeds. Hysteresis: the regions are the
+//     seeds grown by up to 4 cells into the cells beyond half the threshold
+//     (or 0.75 * NoiseK * noise) that are not light; label 8-connected
+//     regions (runs and union-find); a region counts by its seeds (MinAreaPercent),
+//     its shape is all of it, so the low-contrast parts of a person at night
+//     are reported with them.
+//  9. Particles near the lens (snow, rain, insects under the IR lamp): a
+//     region under 0.5% of the picture counts only once it has persisted for
+//     0.4 s, each frame at least a third of it within a cell of the frame
+//     before's regions. Rain and insects do not; large slow snowflakes still
+//     do (the particles scene). A small object's event starts 0.4 s later.
+//  10. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and
 //     frames, its peak score (the fraction of the analysed area in motion),
 //     and the peak's frame, time and boxes in input pixels.
+//
+// Stats.Filtered counts the frames in which each filter (shake, shadow,
+// particles) took motion away; `camagent detect` prints them in its summary.
 //
 // Everything per cell runs in integer arithmetic (floats only per frame), in
 // buffers allocated by New for the given capture.Format: Process allocates

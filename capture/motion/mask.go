@@ -57,12 +57,12 @@ func shiftedRow(dst, r []uint64, dir int, last uint64) {
 
 // morph applies one despeckle step to src into dst (same size). op is e, E,
 // d or D; tmp holds 3 rows of scratch.
-func morph(dst, src *bitmask, op byte, tmp []uint64) {
+func morph(dst, src *bitmask, op byte, tmp []uint64, y0, y1 int) {
 	n := src.words
 	left, right, hor := tmp[:n], tmp[n:2*n], tmp[2*n:3*n]
 	erode := op == 'e' || op == 'E'
 	box := op == 'E' || op == 'D'
-	for y := range src.h {
+	for y := y0; y < y1; y++ {
 		r := src.row(y)
 		shiftedRow(left, r, 1, src.last)
 		shiftedRow(right, r, -1, src.last)

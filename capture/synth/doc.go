@@ -4,8 +4,11 @@
 // A Source renders one of a few scenes (Scenes) frame by frame as a
 // capture.Source: a textured background with per-pixel sensor noise, and, per
 // scene, moving objects, sudden light changes, an IR day/night switch, rolling
-// flicker, swaying foliage, camera shake or slow illumination drift. Everything
-// is computed from Config.Seed, so a seed always yields the same bytes.
+// flicker, swaying foliage, camera shake, slow illumination drift, travelling
+// soft shadows and light spill, or snow, rain and insects near the lens under
+// the IR lamp. The nuisance (shadows, spill, particles) is static in the truth:
+// it is not motion an owner wants to hear about. Everything is computed from
+// Config.Seed, so a seed always yields the same bytes.
 //
 // After each Next, Truth gives the frame's motion mask in the CDnet convention
 // (255 moving object, 0 static, 170 "unknown": object borders and excluded

@@ -11,6 +11,8 @@ type plan struct {
 	drift   bool
 	zones   [][][2]float64 // foliage polygons (the first is rendered as foliage)
 	shakes  [][2]float64   // spells of camera shake, [from, to) seconds
+	shades  []shade        // travelling soft light changes (nuisance.go)
+	swarms  []swarm        // particles near the lens (nuisance.go)
 }
 
 type shape int
@@ -107,6 +109,24 @@ func planFor(s Scene) plan {
 		p.seconds = 30
 		p.shakes = [][2]float64{{3, 6}, {13, 16.5}, {21, 23}}
 		p.movers = []mover{walker(8, 4, 0.6, true), walker(19, 7, 0.65, false)}
+	case Shadows:
+		p.seconds = 40
+		p.shades = []shade{
+			{start: 2, dur: 8, rx: 0.45, ry: 0.5, from: [2]float64{-0.5, 0.5}, to: [2]float64{1.5, 0.55}, gain: 0.55, soft: 0.6},
+			{start: 12, dur: 3, rx: 0.18, ry: 0.22, from: [2]float64{-0.2, 0.45}, to: [2]float64{1.2, 0.4}, gain: 1.6, soft: 0.8},
+			{start: 16, dur: 9, rx: 0.4, ry: 0.45, from: [2]float64{1.4, 0.2}, to: [2]float64{-0.4, 0.8}, gain: 0.6, soft: 0.5},
+			{start: 27, dur: 13, rx: 0.6, ry: 0.6, from: [2]float64{-0.6, 0.55}, to: [2]float64{1.2, 0.6}, gain: 0.55, soft: 0.5},
+		}
+		p.movers = []mover{walker(31, 6, 0.62, true)}
+	case Particles:
+		p.seconds = 50
+		p.night = 0
+		p.swarms = []swarm{
+			{kind: snowflake, from: 1, to: 15, rate: 12, life: 1.5},
+			{kind: raindrop, from: 17, to: 31, rate: 40, life: 0.4},
+			{kind: insect, from: 33, to: 50, rate: 3, life: 2},
+		}
+		p.movers = []mover{walker(10, 5, 0.6, true), walker(26, 5, 0.62, false), walker(43, 6, 0.6, true)}
 	case Drift:
 		p.seconds = 40
 		p.drift = true

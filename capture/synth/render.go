@@ -28,6 +28,7 @@ const (
 	seedShake
 	seedNoise
 	seedNoiseNight
+	seedParticles
 )
 
 // renderer owns every buffer a frame is made in; render allocates nothing.
@@ -49,6 +50,8 @@ type renderer struct {
 	objs          []object
 	shakeX        []int8
 	shakeY        []int8
+	shades        []shadePatch
+	parts         []particle
 
 	pcg              *rand.PCG // per-frame noise, reseeded from (seed, frame)
 	lum              []byte    // w*h luma before light and noise
@@ -108,6 +111,12 @@ func newRenderer(p plan, cfg Config, frames int) *renderer {
 	orng := newRand(cfg.Seed, seedObjects)
 	for _, m := range p.movers {
 		r.objs = append(r.objs, newObject(orng, m, w, h, cfg.FPS))
+	}
+	for _, sh := range p.shades {
+		r.shades = append(r.shades, newShadePatch(sh, w, h, cfg.FPS))
+	}
+	if len(p.swarms) > 0 {
+		r.parts = newParticles(newRand(cfg.Seed, seedParticles), p.swarms, w, h, cfg.FPS)
 	}
 	if len(p.shakes) > 0 {
 		r.shakeX, r.shakeY = make([]int8, frames), make([]int8, frames)
@@ -271,6 +280,9 @@ func (r *renderer) render(f int, buf []byte) bool {
 		motion = true
 		r.paintObject(o, px, py, night, colour)
 	}
+	// The light falls on the objects too; the particles are in front.
+	r.paintShades(f)
+	r.paintParticles(f)
 
 	g := r.gain(f)
 	for y := range r.rowGain {

@@ -47,11 +47,20 @@ const (
 	// Drift has a slow illumination drift (dusk with passing clouds) and four
 	// motion spans (40 s).
 	Drift Scene = "drift"
+	// Shadows has soft-edged light changes that travel across the scene with
+	// no motion: two cloud shadows sweeping through (2–10 s, 16–25 s) and
+	// headlights' spill crossing a wall (12–15 s); then a walker crosses
+	// inside a third, slow cloud shadow (31–37 s) (40 s).
+	Shadows Scene = "shadows"
+	// Particles is at night under the IR lamp, with particles near the lens
+	// and a walker among each kind: snow (1–15 s, walker 10–15 s), rain
+	// (17–31 s, walker 26–31 s) and insects (33–50 s, walker 43–49 s) (50 s).
+	Particles Scene = "particles"
 )
 
 // Scenes returns every scene.
 func Scenes() []Scene {
-	return []Scene{Static, Objects, LightChange, DayNight, Flicker, Foliage, Shake, Drift}
+	return []Scene{Static, Objects, LightChange, DayNight, Flicker, Foliage, Shake, Drift, Shadows, Particles}
 }
 
 // Mask values, as in CDnet's ground truth.

@@ -1,0 +1,389 @@
+package motion
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Nuisance filters: changes of the picture that are not motion an owner
+// wants to hear about, and the hysteresis that keeps the low-contrast parts
+// of a person (at night) with the rest of them. See the package doc, steps 7
+// to 9.
+
+// Travelling light: a cloud's shadow or headlights' spill changes a large,
+// soft-edged area by a gain that varies slowly across it and leaves the
+// texture under it as it was. A changed cell is light when its gain, frame /
+// reference (ref: a background every cell learns at the same slow rate, so
+// that a change crossing the threshold in some cells before others does not
+// make it uneven), applied to the reference of four pairs of opposite
+// neighbours litDist cells away and four litFar cells away, explains the
+// frame there: the pair's errors, relative to their reference, cancel to
+// within half the threshold (as for a gain that changes linearly across the
+// pair), and the gain changes by at most litSlope per litDist cells. A person
+// breaks that: their outline and texture are not the background's. A light
+// cell leaves the motion mask and is taken into the background at once, as a
+// global light change relights the whole background; a clipped one (a spill
+// that saturates) is light when a cell within two is and no unexplained
+// changed cell is. The inside of a flat object on a flat background passes,
+// as nothing tells it from light; the object's outline does not, and the
+// hysteresis grows its region from there. Cost is in proportion to the
+// changed cells.
+const (
+	litDist = 2
+	litFar  = 4
+	// litSlope is the steepest change of gain across litDist cells that is
+	// light (Q16): a shadow's edge is soft, an object's is not.
+	litSlope = 65536 * 12 / 100
+)
+
+// explainLight sets lit to the changed cells that a local gain explains,
+// takes them out of fg and into the background, and reports how many it
+// took. It uses d.work as scratch.
+func (d *Detector) explainLight() int {
+	gw, gh := d.g.gw, d.g.gh
+	tol := int64(d.thr * 8) // half the threshold, Q4
+	clear(d.lit.bits)
+	const edge = litFar
+	// Opposite pairs of neighbours: a gain that changes linearly across
+	// the pair (a shadow's soft edge) changes by as much up one side as
+	// down the other, so their errors cancel.
+	pairs := [8]int{litDist, litDist * gw, litDist*gw + litDist, litDist*gw - litDist,
+		litFar, litFar * gw, litFar*gw + litFar, litFar*gw - litFar}
+	taken := 0
+	for y := range gh {
+		row, lit := d.fg.row(y), d.lit.row(y)
+		clipped := d.work.row(y)
+		clear(clipped)
+		// Near the picture's edge the pairs are taken around the nearest
+		// cell far enough inside.
+		base := min(max(y, edge), gh-1-edge) * gw
+		for wi, w := range row {
+			var out uint64
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				x := wi*64 + b
+				i := base + min(max(x, edge), gw-1-edge)
+				bv := int32(d.ref[y*gw+x] >> 4) // Q4
+				cv := int32(d.cur[y*gw+x])
+				if bv <= clipLo>>4 || bv >= clipHi>>4 || cv <= clipLo>>4 || cv >= clipHi>>4 {
+					// Clipped: no gain to see here; decided by the
+					// cells around it below.
+					clipped[wi] |= 1 << uint(b)
+					continue
+				}
+				g := int64(cv * d.recip[bv>>2] >> 8) // Q16
+				ok := true
+				if own := y*gw + x; i != own {
+					// Near the edge: the gain is the inner cell's,
+					// and this cell is within the slope of it.
+					bi, ci := int32(d.ref[i]>>4), int32(d.cur[i])
+					if bi <= clipLo>>4 || bi >= clipHi>>4 || ci <= clipLo>>4 || ci >= clipHi>>4 {
+						clipped[wi] |= 1 << uint(b)
+						continue
+					}
+					g = int64(ci * d.recip[bi>>2] >> 8)
+					dist := int64(max(abs(i%gw-x), abs(i/gw-y)))
+					e := int64(cv) - int64(bv)*g>>16
+					if lim := tol + litSlope*int64(bv)>>16*dist/litDist; e > lim || -e > lim {
+						continue
+					}
+				}
+				for k, o := range pairs {
+					bp, bm := int64(d.ref[i+o]>>4), int64(d.ref[i-o]>>4)
+					ep := clipErr(int64(d.cur[i+o]), bp*g>>16)
+					em := clipErr(int64(d.cur[i-o]), bm*g>>16)
+					// Relative to each side's background, the errors
+					// cancel: ep/bp + em/bm = 0, scaled to the mean
+					// background.
+					sum := (ep*bm + em*bp) * 2 / max(bp+bm, 16)
+					slope := ep
+					if k >= 4 {
+						slope /= 2
+					}
+					if sum > tol || -sum > tol || slope > litSlope*bp>>16 || -slope > litSlope*bp>>16 {
+						ok = false
+						break
+					}
+				}
+				if ok {
+					out |= 1 << uint(b)
+					d.bg[y*gw+x] = uint16(cv) << 4
+				}
+			}
+			if out != 0 {
+				lit[wi] = out
+				taken += bits.OnesCount64(row[wi] & out)
+				row[wi] &^= out
+			}
+		}
+	}
+	// A clipped changed cell (a spill that saturates the sky) is light when
+	// a cell within two is light and none within two is a changed cell the
+	// light does not explain.
+	for y := range gh {
+		for wi, w := range d.work.row(y) {
+			var out uint64
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				x := wi*64 + b
+				lit, other := false, false
+				for yy := max(y-2, 0); yy <= min(y+2, gh-1); yy++ {
+					for xx := max(x-2, 0); xx <= min(x+2, gw-1); xx++ {
+						lit = lit || d.lit.get(xx, yy)
+						other = other || (d.fg.get(xx, yy) && !d.work.get(xx, yy))
+					}
+				}
+				if lit && !other {
+					out |= 1 << uint(b)
+				}
+			}
+			if out != 0 {
+				d.lit.row(y)[wi] |= out
+				d.fg.row(y)[wi] &^= out
+				taken += bits.OnesCount64(out)
+			}
+		}
+	}
+	return taken
+}
+
+// clipErr is the error of a prediction of a cell (Q4), none when both are
+// beyond the top of the range (saturated).
+func clipErr(cur, pred int64) int64 {
+	if cur >= clipHi>>4 && pred >= cur {
+		return 0
+	}
+	return cur - pred
+}
+
+// Hysteresis: the regions are the seeds (despeckled cells beyond the
+// threshold that no filter explained) grown by up to growSteps cells into the
+// cells beyond the low threshold (lowFrac of Threshold, or 0.75 * NoiseK *
+// noise if larger) that are not light. A region counts by its seeds
+// (MinArea); its shape is all of it, so the low-contrast parts of a person (a
+// dark coat on a dark ground under IR, the flat inside of an object) are
+// reported with it. The growth is bounded so that a shadow's edge beyond the
+// low threshold does not carry a region across the picture.
+const lowFrac = 0.5
+
+// lowThreshold is the hysteresis threshold in levels.
+func (d *Detector) lowThreshold() float64 {
+	return min(d.thr, max(float64(d.cfg.Threshold)*lowFrac, 0.75*d.cfg.NoiseK*d.noise))
+}
+
+// Particles near the lens (snow, rain, insects under the IR lamp) are small,
+// bright, fast and brief: each frame shows them somewhere else. A region
+// smaller than particleArea of the analysed area counts only once it has
+// been seen for persistTime, each frame with at least 1/overlapDiv of it
+// within a cell of the regions of the frame before. A person, a car or a
+// thrown ball does; rain, an insect, a flake that moves its own size per
+// frame does not (a large slow snowflake can). A small (far) object's event
+// starts persistTime later.
+const (
+	particleArea = 0.005
+	persistTime  = 0.4 // seconds
+	// A region persists when at least 1/overlapDiv of it lies within a cell
+	// of the frame before's regions.
+	overlapDiv = 3
+)
+
+// Cells in motion learn at 1/alphaMoveDiv of LearnRate: an object passing
+// leaves little of itself in the background (a trail that the hysteresis
+// would report); one that stops is taken in after StillTime.
+const alphaMoveDiv = 16
+
+// ageRegions gives each region the age of the oldest region of the frame
+// before it overlaps within a cell, plus one, and records the ages for the
+// next frame.
+func (d *Detector) ageRegions() {
+	r := d.reg
+	gw := d.g.gw
+	prev, next := d.ageA, d.ageB
+	for k := range int32(r.n) {
+		d.age[k], d.overlap[k] = 0, 0
+	}
+	for i := range r.runs {
+		k := r.label[i]
+		if d.seeds[k] == 0 {
+			continue
+		}
+		y := int(r.runY[i])
+		a, n := d.age[k], int32(0)
+		for _, v := range prev[y*gw+int(r.runX0[i]) : y*gw+int(r.runX1[i])] {
+			a = max(a, v)
+			if v > 0 {
+				n++
+			}
+		}
+		d.age[k], d.overlap[k] = a, d.overlap[k]+n
+	}
+	for k := range int32(r.n) {
+		switch {
+		case d.seeds[k] == 0:
+		case d.overlap[k]*overlapDiv < r.area[k]:
+			d.age[k] = 1
+		default:
+			d.age[k] = uint8(min(int(d.age[k])+int(d.step), 255))
+		}
+	}
+	clear(next)
+	for i := range r.runs {
+		k := r.label[i]
+		if d.seeds[k] == 0 {
+			continue
+		}
+		// Recorded a cell wider all round, so that the next frame's
+		// region overlaps within a cell.
+		y := int(r.runY[i])
+		x0, x1 := max(int(r.runX0[i])-1, 0), min(int(r.runX1[i])+1, gw)
+		for yy := max(y-1, 0); yy <= min(y+1, d.g.gh-1); yy++ {
+			row := next[yy*gw+x0 : yy*gw+x1]
+			for x, v := range row {
+				row[x] = max(v, d.age[k])
+			}
+		}
+	}
+	d.ageA, d.ageB = next, prev
+}
+
+// countSeeds counts each region's seed cells.
+func (d *Detector) countSeeds(seed *bitmask) {
+	r := d.reg
+	for k := range int32(r.n) {
+		d.seeds[k] = 0
+	}
+	for i := range r.runs {
+		d.seeds[r.label[i]] += int32(rangeBits(seed.row(int(r.runY[i])), int(r.runX0[i]), int(r.runX1[i])))
+	}
+}
+
+// rangeBits counts the set bits of a row in [x0, x1).
+func rangeBits(row []uint64, x0, x1 int) int {
+	n := 0
+	for x0 < x1 {
+		wi := x0 / 64
+		lo := uint(x0 & 63)
+		hi := min(x1-wi*64, 64)
+		w := row[wi] >> lo
+		if hi-int(lo) < 64 {
+			w &= 1<<uint(hi-int(lo)) - 1
+		}
+		n += bits.OnesCount64(w)
+		x0 = wi*64 + hi
+	}
+	return n
+}
+
+// Filtered counts, per filter, the frames in which it took motion away, so
+// an owner tuning on their own footage sees why a change was not reported.
+type Filtered struct {
+	// Shake: changed cells spread over the picture explained by camera
+	// shake.
+	Shake uint64 `json:"shake"`
+	// Shadow: at least MinArea of changed cells explained by a local change
+	// of light (a travelling shadow or spill).
+	Shadow uint64 `json:"shadow"`
+	// Particles: a region large enough to count that had not persisted for
+	// 0.4 s (snow, rain, insects near the lens; also the first 0.4 s of a
+	// small object that appears).
+	Particles uint64 `json:"particles"`
+}
+
+// localNoise estimates the noise from the difference between the
+// frame-minus-background of a sample and of the cell two to its right: the
+// median absolute value, as a standard deviation. A change that is smooth
+// across the picture (a shadow's soft edge, a drift of the light) cancels in
+// it, so it does not raise the threshold and hide a person in the shadow;
+// objects covering less than half of the samples do not move the median. NaN
+// with too few samples.
+func (d *Detector) localNoise() float64 {
+	clear(d.hpHist[:])
+	for _, i := range d.noisePairs {
+		v := int32(d.cur[i]) - int32(d.bg[i]>>4) - int32(d.cur[i+2]) + int32(d.bg[i+2]>>4) // Q4
+		v = (v ^ v>>31) - v>>31
+		d.hpHist[min(v>>2, int32(len(d.hpHist)-1))]++ // quarter levels
+	}
+	n := uint32(len(d.noisePairs))
+	if n < 16 {
+		return math.NaN()
+	}
+	// MAD/0.6745 is the standard deviation of the difference, which is
+	// sqrt(2) times the cells'.
+	return median(d.hpHist[:], n) / 4 / 0.6745 / math.Sqrt2
+}
+
+// updateRef moves an eighth of the rows of ref towards the frame, at half
+// LearnRate: every cell at a sixteenth of it, changed or not.
+func (d *Detector) updateRef() {
+	gw := d.g.gw
+	a := max(1, d.alpha/2)
+	for y := d.refPhase; y < d.g.gh; y += 8 {
+		cur, ref := d.cur[y*gw:(y+1)*gw], d.ref[y*gw:(y+1)*gw]
+		ref = ref[:len(cur)]
+		for x, c := range cur {
+			r := int32(ref[x])
+			ref[x] = uint16(r + ((int32(c)<<4-r)*a+2048)>>12)
+		}
+	}
+	d.refPhase = (d.refPhase + 1) & 7
+}
+
+// growSteps bounds the hysteresis growth, in cells.
+const growSteps = 6
+
+// grow grows seed (whose rows are y0..y1-1) by growSteps 3x3 dilations,
+// each kept to the cells beyond the low threshold that are not light (or the
+// seeds), and returns the result (d.grow1 or d.grow2). Only the rows the
+// growth can reach are computed.
+func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
+	y0, y1 = max(y0-growSteps, 0), min(y1+growSteps, d.g.gh)
+	d.lowMask(y0, y1)
+	clear(d.grow1.bits)
+	clear(d.grow2.bits)
+	cur := seed
+	for k := range growSteps {
+		out := &d.grow1
+		if k%2 == 1 {
+			out = &d.grow2
+		}
+		morph(out, cur, 'D', d.morphTmp, y0, y1)
+		lo, hi := y0*seed.words, y1*seed.words
+		for i, w := range d.low.bits[lo:hi] {
+			out.bits[lo+i] &= w | seed.bits[lo+i]
+		}
+		cur = out
+	}
+	return cur
+}
+
+// lowMask sets the rows y0..y1-1 of d.low to the cells in the zones beyond
+// the low threshold that are not light.
+func (d *Detector) lowMask(y0, y1 int) {
+	gw := d.g.gw
+	low := int32(d.lowThreshold() * 256) // Q8
+	for y := y0; y < y1; y++ {
+		row, zr, lit := d.low.row(y), d.zone.row(y), d.lit.row(y)
+		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
+		for wi := range row {
+			x0 := wi * 64
+			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
+			b = b[:len(c)]
+			var word uint64
+			for x, cv := range c {
+				diff := int32(cv)<<4 - int32(b[x])
+				sign := diff >> 31
+				word |= uint64(((low-(diff^sign-sign))>>31)&1) << uint(x)
+			}
+			row[wi] = word & zr[wi] &^ lit[wi]
+		}
+	}
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
