@@ -108,7 +108,7 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 		"-wait", mqttWait.String()).CombinedOutput(); err != nil || !strings.Contains(string(out), "config-patch done") {
 		t.Fatalf("camcloud cmd (the [live] ICE servers): %v\n%s\n%s", err, out, v.tail())
 	}
-	v.waitFor(t, regexp.MustCompile(`msg="config reloaded".*changed=\S*live`), from, commandWait,
+	v.waitFor(t, regexp.MustCompile(`msg="config reloaded".*changed=.*live`), from, commandWait,
 		"the agent's reload of the [live] patch")
 
 	token, err := exec.Command(cloud.tools.cloud, "token", "-data", cloud.data, "-account", devAccount).Output()
