@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 )
 
 // DefaultReplayEntries is the replay cache's default capacity.
@@ -134,5 +134,5 @@ func (r *ReplayCache) save() error {
 		fmt.Fprintf(&b, "%s %d\n", k, r.seen[k])
 	}
 	body := b.String()
-	return storage.WriteFileAtomic(r.path, fmt.Appendf(nil, "%scrc32=%08x\n", body, crc32.ChecksumIEEE([]byte(body))), 0o600)
+	return atomicfile.WriteFile(r.path, fmt.Appendf(nil, "%scrc32=%08x\n", body, crc32.ChecksumIEEE([]byte(body))), 0o600)
 }

@@ -6,7 +6,7 @@
 // Messages are appended in group commits (AppendBatch; Append is a batch of
 // one): each batch is one file, named by its first sequence number (20
 // decimal digits, ".batch"), written crash-safe (temporary file, fsync,
-// rename, fsync, directory fsync: storage.WriteFileAtomic) before
+// rename, fsync, directory fsync: atomicfile.WriteFile) before
 // AppendBatch returns, so a crash leaves all of a batch or none of it, and
 // the three fsyncs are paid once per batch rather than once per message. A
 // batch file holds records in sequence order: sequence number, route byte

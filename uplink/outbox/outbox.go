@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/storage/atomicfile"
 )
 
@@ -207,7 +206,7 @@ func (o *Outbox) AppendBatch(ms []Message) error {
 		buf = append(buf, m.Payload...)
 		buf = binary.BigEndian.AppendUint32(buf, crc32.ChecksumIEEE(buf[start:]))
 	}
-	if err := storage.WriteFileAtomic(o.path(ms[0].Seq, true), buf, 0o600); err != nil {
+	if err := atomicfile.WriteFile(o.path(ms[0].Seq, true), buf, 0o600); err != nil {
 		return fmt.Errorf("outbox: append %d..%d: %w", ms[0].Seq, ms[len(ms)-1].Seq, err)
 	}
 	o.mu.Lock()
@@ -243,7 +242,7 @@ func (o *Outbox) trim() error {
 }
 
 func (o *Outbox) saveDropped() error {
-	if err := storage.WriteFileAtomic(filepath.Join(o.dir, droppedFile), []byte(strconv.FormatUint(o.dropped, 10)+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(o.dir, droppedFile), []byte(strconv.FormatUint(o.dropped, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil
