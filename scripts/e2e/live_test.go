@@ -191,4 +191,12 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 	line := v.waitFor(t, regexp.MustCompile(`msg="live: session started".*`), from, commandWait, "the camera's live session line")
 	t.Logf("live view from the VM camera in chromium: %s; camera: %s", status, strings.TrimSpace(line[0]))
 	do("stop live view", click("#live-stop"))
+
+	// The page lists the camera's clips and the owner's snapshot, each
+	// verified in the browser: nothing the camera signed is refused.
+	do("the clips", wait("window.camagent.clipsLoaded >= 1"))
+	refused, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll('#clips .status.refused')).map((e) => e.textContent).join('; ')`))
+	if refused != "" {
+		t.Errorf("the page refused what the camera signed: %s", refused)
+	}
 }

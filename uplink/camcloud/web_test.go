@@ -323,6 +323,20 @@ func TestWebPageInChromium(t *testing.T) {
 			t.Fatalf("upload %d: %v (done %v)", seq, err, done)
 		}
 	}
+	// #3 is a snapshot (the owner's snapshot command): one signed JPEG, no
+	// clip; the page shows it verified, not as a clip without a video.
+	_, snap := mjpegClip(t, 24)
+	m := manifest.Manifest{Owner: "alice", Seq: 3, BootID: "boot", StartMS: time.Now().UnixMilli(), EndMS: time.Now().UnixMilli(),
+		ClockTrusted: true, Prev: prev, Objects: []manifest.Object{
+			{Role: "snapshot", MediaType: "image/jpeg", Size: uint64(len(snap)), SHA256: sha256.Sum256(snap)}}}
+	cose, err := manifest.Sign(m, r.alice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapItem := upload.Item{Manifest: cose, Seq: 3, Objects: []upload.Object{{Object: m.Objects[0], Data: snap}}}
+	if done, err := cl.Send(context.Background(), &snapItem, nil, nil); err != nil || !done {
+		t.Fatalf("upload the snapshot: %v (done %v)", err, done)
+	}
 	stored := filepath.Join(r.data, ingestDir, "store", "devices", id, fmt.Sprintf("%020d", 2), "obj-clip")
 	b, err := os.ReadFile(stored)
 	if err != nil {
@@ -391,6 +405,9 @@ func TestWebPageInChromium(t *testing.T) {
 	}
 	if !strings.Contains(status2, "REFUSED") || !strings.Contains(status2, "SHA-256") {
 		t.Errorf("clip 2 (tampered): %q, want refused for its SHA-256", status2)
+	}
+	if status3 := status(3); !strings.Contains(status3, "verified snapshot") {
+		t.Errorf("snapshot 3: %q, want verified snapshot", status3)
 	}
 	t.Logf("clip 1: %s\nclip 2: %s", status1, status2)
 }

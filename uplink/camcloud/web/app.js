@@ -134,6 +134,14 @@ async function loadClips(device) {
     if (!it.complete) { status.textContent = `#${it.seq}: not uploaded yet`; continue; }
     try {
       const man = await verifiedManifest(device, it.seq);
+      if (!man.objects.has('clip') && man.objects.has('snapshot')) {
+        // A snapshot the owner asked for: a JPEG signed like a clip.
+        const snap = await verifiedObject(device, it.seq, man, 'snapshot');
+        status.className = 'status verified';
+        status.textContent = `#${it.seq} verified snapshot: signed by ${device} for ${state.account}, ${new Date(man.start).toISOString()}`;
+        const img = document.createElement('img'); img.src = URL.createObjectURL(new Blob([snap.buf], { type: snap.type })); row.prepend(img);
+        continue;
+      }
       const clip = await verifiedObject(device, it.seq, man, 'clip');
       let thumb = null;
       if (man.objects.has('thumbnail')) thumb = await verifiedObject(device, it.seq, man, 'thumbnail');
