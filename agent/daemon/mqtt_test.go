@@ -16,7 +16,6 @@ import (
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/identity"
-	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/mqtt/mqtttest"
 	"github.com/camagent/camagent/uplink/mqtt/receiver"
 )
@@ -212,23 +211,7 @@ func TestDaemonCommands(t *testing.T) {
 	})
 	send := func(c command.Command) event.Message {
 		t.Helper()
-		b, err := command.Sign(c, owner)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok := svc.Publish(mqtt.TopicsFor(r.key.DeviceID()).Command, 1, false, b); !tok.WaitTimeout(patience) || tok.Error() != nil {
-			t.Fatalf("publish command: %v", tok.Error())
-		}
-		for {
-			select {
-			case m := <-r.got:
-				if m.Kind == event.KindCommandResult && string(m.Nonce) == string(c.Nonce) {
-					return m
-				}
-			case <-ctx.Done():
-				t.Fatalf("no result for %s", c.Op)
-			}
-		}
+		return r.sendCommand(t, ctx, svc, owner, c)
 	}
 	patch := command.New(r.key.DeviceID(), command.OpConfigPatch, time.Now(), time.Minute)
 	patch.Patch = "[motion]\nthreshold = 20\n"
