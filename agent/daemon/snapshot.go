@@ -25,7 +25,7 @@ import (
 // ingest verifies and orders it like any other item. NAME.uploaded marks it
 // sent.
 const (
-	snapshotRole     = "snapshot"
+	snapshotRole     = manifest.RoleSnapshot
 	snapshotType     = "image/jpeg"
 	snapshotsDir     = "snapshots" // under the card's agent folder
 	extUploaded      = ".uploaded"

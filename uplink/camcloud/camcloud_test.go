@@ -162,6 +162,25 @@ func TestEndToEnd(t *testing.T) {
 	if got, _ := os.ReadFile(thumbOut); !bytes.Equal(got, thumb) {
 		t.Errorf("get thumbnail: %q", got)
 	}
+	// A snapshot (the owner's snapshot command) is its own manifest, the
+	// device's next, covering one object of role snapshot.
+	snap := []byte("a snapshot")
+	sm := manifest.Manifest{Owner: b.OwnerAccount, Seq: 2, BootID: "boot", StartMS: 1_750_000_020_000, EndMS: 1_750_000_020_000,
+		ClockTrusted: true, Objects: []manifest.Object{
+			{Role: manifest.RoleSnapshot, MediaType: "image/jpeg", Size: uint64(len(snap)), SHA256: sha256.Sum256(snap)}}}
+	scose, err := manifest.Sign(sm, alice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sit := upload.Item{Manifest: scose, Seq: 2, Objects: []upload.Object{{Object: sm.Objects[0], Data: snap}}}
+	if done, err := cl.Send(context.Background(), &sit, nil, nil); err != nil || !done {
+		t.Fatalf("upload of the snapshot: %v (done %v)", err, done)
+	}
+	snapOut := filepath.Join(dir, "snap.jpg")
+	mustRun(t, "get", "-data", data, "-account", "alice", "-url", hs.URL, "-device", id, "-seq", "2", "-role", "snapshot", "-out", snapOut)
+	if got, _ := os.ReadFile(snapOut); !bytes.Equal(got, snap) {
+		t.Errorf("get snapshot: %q", got)
+	}
 	// ...and refuses, writing nothing, what another account asks for or
 	// what does not match its manifest.
 	var errb bytes.Buffer
@@ -189,8 +208,8 @@ func TestEndToEnd(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nothing written") {
 		t.Errorf("get of a tampered thumbnail: %v", err)
 	}
-	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
-		t.Errorf("files after the refusals: %v, want only clip.mp4 and thumb.jpg", ents)
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("files after the refusals: %v, want only clip.mp4, thumb.jpg and snap.jpg", ents)
 	}
 }
 

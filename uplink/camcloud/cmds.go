@@ -471,8 +471,8 @@ func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	acct := f.fs.String("account", "", "the viewer's `account`")
 	device := f.fs.String("device", "", "the device `ID` (camcloud list names it)")
 	seq := f.fs.Uint64("seq", 0, "the manifest's sequence `number` (the #N camcloud list shows)")
-	role := f.fs.String("role", manifest.RoleClip, "the object: "+manifest.RoleClip+" or "+manifest.RoleThumbnail)
-	out := f.fs.String("out", "", "the `file` to write (default DEVICE-SEQ.mp4 or .jpg in the current folder)")
+	role := f.fs.String("role", manifest.RoleClip, "the object: "+manifest.RoleClip+", "+manifest.RoleThumbnail+" or "+manifest.RoleSnapshot)
+	out := f.fs.String("out", "", "the `file` to write (default DEVICE-SEQ.mp4, or DEVICE-SEQ-ROLE.jpg for a picture, in the current folder)")
 	token := f.fs.String("token", os.Getenv("CAMCLOUD_TOKEN"), "viewer `token` (default $CAMCLOUD_TOKEN, else the one kept in DATA/viewers/)")
 	base := f.fs.String("url", defaultURL, "the cloud's base `URL`")
 	if err := f.parse(args); err != nil {
@@ -481,12 +481,12 @@ func getCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *acct == "" || *seq == 0 || identity.ValidDeviceID(*device) != nil {
 		return fmt.Errorf("%w: get needs -account NAME, -device ID and -seq N (camcloud list shows them)", errUsage)
 	}
-	ext := map[string]string{manifest.RoleClip: ".mp4", manifest.RoleThumbnail: ".jpg"}[*role]
-	if ext == "" {
-		return fmt.Errorf("%w: -role %q: want %s or %s", errUsage, *role, manifest.RoleClip, manifest.RoleThumbnail)
+	suffix := map[string]string{manifest.RoleClip: ".mp4", manifest.RoleThumbnail: "-thumbnail.jpg", manifest.RoleSnapshot: "-snapshot.jpg"}[*role]
+	if suffix == "" {
+		return fmt.Errorf("%w: -role %q: want %s, %s or %s", errUsage, *role, manifest.RoleClip, manifest.RoleThumbnail, manifest.RoleSnapshot)
 	}
 	if *out == "" {
-		*out = *device + "-" + strconv.FormatUint(*seq, 10) + ext
+		*out = *device + "-" + strconv.FormatUint(*seq, 10) + suffix
 	}
 	v, _, err := newViewer(*f.data, *acct, *token, *base, stdout)
 	if err != nil {

@@ -48,6 +48,7 @@ const (
 const (
 	RoleClip      = "clip"
 	RoleThumbnail = "thumbnail"
+	RoleSnapshot  = "snapshot" // a still the owner asked for, alone in its manifest
 )
 
 // Errors returned (wrapped) by Sign, Verify, VerifySelf and Parse; test them
