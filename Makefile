@@ -72,6 +72,8 @@ lint: ## gofmt check and go vet, also for 32-bit GOARCH=386 (catches what 32-bit
 
 unit: ## unit and integration tests (with -race), and the detector's quality gate (without: too slow under -race)
 	go test -race -count=1 ./...
+	@# The HTTP client and server of the agent again as the agent is built (AGENTTAGS: no HTTP/2).
+	go test -count=1 -tags '$(AGENTTAGS)' ./uplink/upload/ ./agent/control/
 	go test -count=1 -run 'TestEvaluateScenes' ./capture/motion
 	go test -count=1 -run '^TestStorm$$' ./uplink/ingest/storm
 	@$(MAKE) --no-print-directory crossunit
