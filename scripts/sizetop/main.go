@@ -189,6 +189,7 @@ func bySection(path string) (map[string]uint64, uint64, error) {
 // is net/http, "type:*crypto/tls.Conn" crypto/tls.
 func pkgOf(name string) string {
 	name = strings.TrimPrefix(name, "type:")
+	name = strings.TrimPrefix(name, ".eq.") // a type's generated equality function
 	name = strings.TrimLeft(name, "*")
 	if strings.HasPrefix(name, "go:") || strings.HasPrefix(name, "runtime.pclntab") ||
 		strings.HasPrefix(name, "runtime.findfunctab") || !strings.Contains(name, ".") {

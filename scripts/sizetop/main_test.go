@@ -19,6 +19,7 @@ func TestPkgOfAndModuleOf(t *testing.T) {
 		{"github.com/pion/sctp.(*Association).run.func1", "github.com/pion/sctp", "github.com/pion/..."},
 		{"github.com/camagent/camagent/capture.(*Hub).Run", "github.com/camagent/camagent/capture", "camagent"},
 		{"main.main", "main", "camagent"},
+		{"type:.eq.github.com/pion/mdns/v2.Config", "github.com/pion/mdns/v2", "github.com/pion/..."},
 		{"golang.org/x/sys/unix.Syscall", "golang.org/x/sys/unix", "golang.org/x/sys"},
 		{"go:func.*", "(linker tables: go:func.*, pclntab, ...)", "(linker tables: go:func.*, pclntab, ...)"},
 		{"runtime.pclntab", "(linker tables: go:func.*, pclntab, ...)", "(linker tables: go:func.*, pclntab, ...)"},
