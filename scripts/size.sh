@@ -9,11 +9,18 @@
 # The tag sets are the default build (everything) and "nolive,nohass" (no
 # live view, so no pion/webrtc; no Home Assistant publisher), the build for
 # small boards. TAGS (comma-separated Go build tags) measures that one set
-# instead. Budget for armv7 with everything linked: 12 MB stripped, 4 MB xz.
+# instead. Every build also has AGENTTAGS (the Makefile's: nethttpomithttp2),
+# as make cross builds it. Budget for armv7 with everything linked: 12 MB
+# stripped, 4 MB xz; the last lines say how far the default build is from it,
+# and whether any reachable function looks methods up by reflection (that
+# would make the linker keep every exported method of every reachable type;
+# scripts/sizetop -why reads the linker's -dumpdep output).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/out/size
+agenttags=${AGENTTAGS-nethttpomithttp2}
+rm -f "$out/armv7-default" # the budget line is about this run's default build only
 mkdir -p "$out"
 command -v xz >/dev/null || { echo "size: xz missing (make deps)" >&2; exit 1; }
 
@@ -26,11 +33,13 @@ target() {
   esac
 }
 
-# build ARCH TAGS OUT [strip]: build the agent.
+# build ARCH TAGS OUT [strip|dumpdep]: build the agent.
 build() {
   local arch=$1 tags=$2 o=$3 ld="-X main.version=size"
   [ "${4:-}" = strip ] && ld="-s -w $ld"
-  (cd "$top" && env $(target "$arch") CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ld" -o "$o" ./agent)
+  [ "${4:-}" = dumpdep ] && ld="-s -w -dumpdep $ld"
+  tags=$agenttags${tags:+,$tags}
+  (cd "$top" && env $(target "$arch") CGO_ENABLED=0 go build -trimpath -tags "${tags#,}" -ldflags "$ld" -o "$o" ./agent)
 }
 
 # report ARCH TAGS
@@ -44,6 +53,7 @@ report() {
   awk -v n="${tags:-default}" -v a="$arch" -v s="$s" -v x="$x" \
     'BEGIN { printf "  %-14s %-7s %6.2f MB stripped  %5.2f MB xz\n", n, a, s / 1e6, x / 1e6 }'
   (cd "$top" && go run ./scripts/sizetop -n 10 "$out/$name.full") | sed 's/^/    /'
+  [ "$arch$tags" = armv7 ] && echo "$s $x" >"$out/armv7-default" || true
 }
 
 sets=("" "nolive,nohass")
@@ -55,3 +65,14 @@ for tags in "${sets[@]}"; do
   echo "tags: ${tags:-none (the default build: everything)}"
   for arch in arm64 armv7 mipsle; do report "$arch" "$tags"; done
 done
+
+echo
+if [ -s "$out/armv7-default" ]; then
+  read -r s x <"$out/armv7-default"
+  awk -v s="$s" -v x="$x" 'BEGIN {
+    printf "budget, armv7 default: %.2f MB stripped (limit 12.00: %s), %.2f MB xz (limit 4.00: %s)\n",
+      s / 1e6, s <= 12e6 ? "ok" : sprintf("over by %.2f MB", (s - 12e6) / 1e6),
+      x / 1e6, x <= 4e6 ? "ok" : sprintf("over by %.2f MB", (x - 4e6) / 1e6) }'
+fi
+build armv7 "${1:-}" "$out/dumpdep" dumpdep >"$out/dumpdep.txt" 2>&1
+(cd "$top" && go run ./scripts/sizetop -why <"$out/dumpdep.txt")

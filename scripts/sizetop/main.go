@@ -6,6 +6,11 @@
 // are of the sum of all groups. make size (scripts/size.sh) runs it.
 //
 //	sizetop [-n 10] BINARY
+//	go build -ldflags=-dumpdep ... 2>&1 | sizetop -why [PATTERN...]
+//
+// With -why it answers why a symbol is linked at all (why.go): for each
+// PATTERN, the chain of references from the entry point that keeps it; and
+// it says whether any reachable function looks methods up by reflection.
 package main
 
 import (
@@ -19,9 +24,23 @@ import (
 
 func main() {
 	n := flag.Int("n", 10, "how many packages to list")
+	why := flag.Bool("why", false, "read `go build -ldflags=-dumpdep` output on stdin and print, for each "+
+		"PATTERN (a regexp on symbol names), the chain that keeps it; and any reflect method lookup")
 	flag.Parse()
+	if *why {
+		t, err := readDeps(os.Stdin)
+		if err == nil {
+			err = printWhy(os.Stdout, t, flag.Args())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sizetop:", err)
+			os.Exit(1)
+		}
+		reportReflect(os.Stdout, t)
+		return
+	}
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: sizetop [-n 10] BINARY")
+		fmt.Fprintln(os.Stderr, "usage: sizetop [-n 10] BINARY\n       go build -ldflags=-dumpdep ... 2>&1 | sizetop -why [PATTERN...]")
 		os.Exit(2)
 	}
 	sizes, total, err := bySection(flag.Arg(0))
@@ -102,6 +121,14 @@ func bySection(path string) (map[string]uint64, uint64, error) {
 	}
 	sizes := map[string]uint64{}
 	var total uint64
+	var gofuncAddr, gofuncSize uint64
+	for _, s := range syms {
+		if s.Name == "go:func.*" {
+			gofuncAddr, gofuncSize = s.Value, s.Size
+		}
+	}
+	// Each function's share of the function tables and of go:func.*.
+	pcln, gofunc, perr := pclnShares(f, gofuncAddr, gofuncSize)
 	for _, s := range syms {
 		if s.Size == 0 || int(s.Section) <= 0 || int(s.Section) >= len(f.Sections) {
 			continue
@@ -109,10 +136,48 @@ func bySection(path string) (map[string]uint64, uint64, error) {
 		if f.Sections[s.Section].Type == elf.SHT_NOBITS {
 			continue // .bss, .noptrbss: not in the file
 		}
+		if perr == nil && (s.Name == "go:func.*" && len(gofunc) > 0 || f.Sections[s.Section].Name == ".gopclntab") {
+			continue // counted per package below
+		}
 		sizes[pkgOf(s.Name)] += s.Size
 		total += s.Size
 	}
-	// The function tables have no sized symbol; every package has its share.
+	// Bytes of a section no symbol covers: in .rodata the type descriptors
+	// and string literals (the linker gives them no symbol of their own).
+	covered := map[elf.SectionIndex]uint64{}
+	for _, s := range syms {
+		if int(s.Section) > 0 && int(s.Section) < len(f.Sections) {
+			covered[s.Section] += s.Size
+		}
+	}
+	for i, sec := range f.Sections {
+		if sec.Flags&elf.SHF_ALLOC == 0 || sec.Type == elf.SHT_NOBITS || sec.Name == ".gopclntab" {
+			continue
+		}
+		if c := covered[elf.SectionIndex(i)]; c < sec.Size && sec.Size-c >= 4096 {
+			name := "(" + sec.Name + " without symbols)"
+			if sec.Name == ".rodata" {
+				name = "(.rodata without symbols: type descriptors, string literals)"
+			}
+			sizes[name] += sec.Size - c
+			total += sec.Size - c
+		}
+	}
+	if perr == nil {
+		for p, n := range pcln {
+			sizes[p] += n
+			total += n
+		}
+		if len(gofunc) > 0 {
+			for p, n := range gofunc {
+				sizes[p] += n
+				total += n
+			}
+		}
+		return sizes, total, nil
+	}
+	// Another pclntab layout: the function tables as one group.
+	fmt.Fprintf(os.Stderr, "sizetop: %v: function tables counted as one group\n", perr)
 	if sec := f.Section(".gopclntab"); sec != nil {
 		sizes["(.gopclntab: function tables of all packages)"] += sec.Size
 		total += sec.Size
@@ -124,6 +189,7 @@ func bySection(path string) (map[string]uint64, uint64, error) {
 // is net/http, "type:*crypto/tls.Conn" crypto/tls.
 func pkgOf(name string) string {
 	name = strings.TrimPrefix(name, "type:")
+	name = strings.TrimPrefix(name, ".eq.") // a type's generated equality function
 	name = strings.TrimLeft(name, "*")
 	if strings.HasPrefix(name, "go:") || strings.HasPrefix(name, "runtime.pclntab") ||
 		strings.HasPrefix(name, "runtime.findfunctab") || !strings.Contains(name, ".") {
