@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -478,6 +480,73 @@ func TestWebPageInChromium(t *testing.T) {
 		t.Errorf("the refusals do not list #4's Content Credentials: %s", log)
 	}
 	p.screenshot("clips-content-credentials.png")
+
+	// Every byte the hashes cover counts: #1's thumbnail and clip, with one
+	// such byte flipped (spread over the file) or cut short, are never
+	// shown valid.
+	s, e := app11Span(t, thumb1)
+	p.coverage(id, "thumbnail", thumb1, [][2]int{{0, s}, {e, len(thumb1)}})
+	var covered [][2]int // the clip: all but ftyp and the C2PA uuid boxes
+	for i := 0; i < len(clip1); {
+		n := int(binary.BigEndian.Uint32(clip1[i:]))
+		if typ := string(clip1[i+4 : i+8]); typ != "ftyp" && typ != "uuid" {
+			covered = append(covered, [2]int{i, i + n})
+		}
+		i += n
+	}
+	p.coverage(id, "clip", clip1, covered)
+}
+
+// coverage has the page's C2PA check (web/c2pa.js, against the pinned key)
+// read item 1's object role as uploaded (b), then copies with one byte in
+// the ranges flipped (150 places spread over them) and cut at 16 lengths:
+// the original must be valid, no copy.
+func (p *page) coverage(device, role string, b []byte, ranges [][2]int) {
+	p.t.Helper()
+	var all []int
+	for _, r := range ranges {
+		for i := r[0]; i < r[1]; i++ {
+			all = append(all, i)
+		}
+	}
+	var flips, cuts []int
+	for k := range 150 {
+		flips = append(flips, all[k*len(all)/150])
+	}
+	for k := 1; k <= 16; k++ {
+		cuts = append(cuts, k*len(b)/17)
+	}
+	args, _ := json.Marshal([]any{device, role, flips, cuts})
+	res, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`(async (device, role, flips, cuts) => {
+		const { checkJPEG, checkMP4 } = await import('./c2pa.js');
+		const { token } = JSON.parse(sessionStorage.getItem('camagent'));
+		const get = async (path) => { const r = await fetch(path, { headers: { Authorization: 'Bearer ' + token } }); if (!r.ok) throw new Error(path + ': ' + r.status); return r; };
+		const d = (await (await get('/app/api/devices')).json()).devices.find((x) => x.id === device);
+		const spki = Uint8Array.from(atob(d.public_key), (c) => c.charCodeAt(0));
+		const pinned = { spki, key: await crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']) };
+		const b = new Uint8Array(await (await get('/v1/items/' + device + '/1/' + role)).arrayBuffer());
+		const check = role === 'clip' ? checkMP4 : checkJPEG;
+		const out = { base: (await check(b, device, pinned)).state, valid: [], states: {} };
+		const tally = async (what, c) => { const st = (await check(c, device, pinned)).state; out.states[st] = (out.states[st] || 0) + 1; if (st === 'valid') out.valid.push(what); };
+		for (const i of flips) { const c = b.slice(); c[i] ^= 0x20; await tally('flip ' + i, c); }
+		for (const n of cuts) await tally('cut at ' + n, b.slice(0, n));
+		return JSON.stringify(out);
+	})(...`+string(args)+`)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("coverage of the %s: %v", role, err)
+	}
+	var out struct {
+		Base   string
+		Valid  []string
+		States map[string]int
+	}
+	if err := json.Unmarshal([]byte(res), &out); err != nil {
+		p.t.Fatal(err)
+	}
+	if out.Base != "valid" || len(out.Valid) > 0 {
+		p.t.Errorf("the %s as signed: %s, want valid; valid after a change: %v", role, out.Base, out.Valid)
+	}
+	p.t.Logf("the %s with a covered byte flipped (%d places) or cut short (%d lengths): %v", role, len(flips), len(cuts), out.States)
 }
 
 // TestLiveH264InChromium: with an H.264 camera (an Annex B file made by

@@ -257,7 +257,7 @@ export function checkMP4(b, device, pinned) {
     const bad = [];
     for (let i = 0; i < n; i++) {
       const loc = proofs[i].get('location');
-      if (loc !== i) fail(`fragment ${i} carries Merkle leaf ${loc}: fragments were moved`);
+      if (loc !== i || proofs[i].get('uniqueId') !== mm.get('uniqueId') || proofs[i].get('localId') !== mm.get('localId')) fail(`fragment ${i} carries Merkle leaf ${loc}: fragments were moved`);
       if (!equalBytes(await hash(frags[i]), mm.get('hashes')[i])) bad.push(`${i} (at byte ${frags[i][0].start})`);
     }
     if (bad.length) fail(`fragment ${bad.join(', ')} of ${n} changed after signing (its Merkle leaf does not match)`);
