@@ -32,11 +32,12 @@ import (
 )
 
 // mjpegClip makes a fragmented MP4 MJPEG clip of n synthetic frames (10 fps,
-// a fragment per half second) with the project's muxer, and a thumbnail of
-// its first frame.
+// a fragment per half second; the scene's seed is n, so clips of different
+// lengths show different pictures) with the project's muxer, and a
+// thumbnail of its first frame.
 func mjpegClip(t *testing.T, n int) (clip, thumb []byte) {
 	t.Helper()
-	src, err := synth.New(synth.Config{Width: 320, Height: 240, FPS: 10, Frames: n, Seed: 3})
+	src, err := synth.New(synth.Config{Width: 320, Height: 240, FPS: 10, Frames: n, Seed: int64(n)})
 	if err != nil {
 		t.Fatal(err)
 	}
