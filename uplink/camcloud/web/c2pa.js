@@ -116,14 +116,14 @@ async function checkStore(store, hashLabel, device, pinned) {
   const man = root.children.filter((c) => c.kind === 'c2ma').pop(); // the active manifest is the last
   if (!man) fail('no manifest in the store');
   const assertions = child(man, 'c2pa.assertions');
-  const claimBox = child(man, 'c2pa.claim.v2');
-  if (!assertions || !claimBox || !claimBox.cbor) fail('the manifest has no assertions or no c2pa.claim.v2');
+  const claimBox = child(man, 'c2pa.claim.v2'), sigBox = child(man, 'c2pa.signature');
+  if (!assertions || !claimBox || !sigBox || assertions.kind !== 'c2as' || claimBox.kind !== 'c2cl' || sigBox.kind !== 'c2cs') fail('the manifest lacks its assertions, c2pa.claim.v2 or c2pa.signature');
   const claim = cborOf(claimBox, 'claim');
   const sigRef = claim.get('signature');
   if (sigRef !== `self#jumbf=/c2pa/${man.label}/c2pa.signature` && sigRef !== 'self#jumbf=c2pa.signature') fail('the claim names another signature than its own');
 
   // Who signed: the certificate must carry this camera's pinned key and name it.
-  const cose = cborOf(child(man, 'c2pa.signature'), 'signature');
+  const cose = cborOf(sigBox, 'signature');
   if (!cose || cose.tag !== 18 || !Array.isArray(cose.value) || cose.value.length !== 4) fail('the signature is not a COSE_Sign1');
   const [prot, , , sig] = cose.value;
   if (!(prot instanceof Uint8Array) || !(sig instanceof Uint8Array) || sig.length !== 64) fail('malformed COSE_Sign1');
