@@ -199,4 +199,21 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 	if refused != "" {
 		t.Errorf("the page refused what the camera signed: %s", refused)
 	}
+	// The Content Credentials (C2PA) inside them, checked in the page too
+	// (web/c2pa.js, against the pinned device key): each valid and naming
+	// this camera, a clip's among them.
+	creds, _ := chromedp.Run(bctx, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll('#clips .c2pa')).map((e) => [e.dataset.role, e.className, e.textContent])`))
+	clips := 0
+	for _, c := range creds {
+		if c[1] != "c2pa valid" || !strings.Contains(c[2], "device "+device) {
+			t.Errorf("the page shows for a %s: %s, want valid Content Credentials of %s", c[0], c[2], device)
+		} else if c[0] == "clip" {
+			clips++
+		}
+	}
+	if clips == 0 {
+		t.Errorf("the page shows no valid Content Credentials of a clip: %v", creds)
+	} else {
+		t.Logf("the page shows %d Content Credentials valid, of %d clips; one: %s", len(creds), clips, creds[0][2])
+	}
 }

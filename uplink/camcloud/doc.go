@@ -71,6 +71,22 @@
 // sample on a canvas at their timestamps, H.264 clips go through Media
 // Source Extensions.
 //
+// Beside that verdict the page shows the Content Credentials (C2PA, package
+// uplink/c2pa) inside each clip, thumbnail and snapshot it fetched, also
+// checked in the browser (web/c2pa.js): the manifest store from the JPEG's
+// APP11 segments or the clip's C2PA uuid box; the x5chain leaf certificate
+// must carry the pinned device key and name the device (the key is the
+// trust: the page does not judge the issuing CA); the claim's COSE_Sign1
+// ES256 signature, each assertion's hash in the claim, the capture
+// assertion's device, and the hash over the picture (c2pa.hash.data) or over
+// the clip's init segment and each fragment (the Merkle leaves of
+// c2pa.hash.bmff.v3). It shows "valid" with the signer, device and capture
+// time, and "no trusted time-stamp" (the camera signs without one), or
+// "INVALID" with the first check that failed (also listed among the
+// refusals), or that the file carries none. The two verdicts are
+// independent: a file the cloud changed is refused by both; one the camera's
+// own manifest covers can still have credentials that do not hold.
+//
 // The browser's owner key is a WebCrypto ECDSA P-256 key, non-extractable,
 // kept in IndexedDB. "Register this browser's key" posts its public key
 // (POST /app/api/owner-key); the cloud then signs, for each device of the

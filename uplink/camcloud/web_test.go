@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -29,11 +31,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// mjpegClip makes a fragmented MP4 MJPEG clip of n synthetic frames (10 fps)
-// with the project's muxer, and a thumbnail of its first frame.
+// mjpegClip makes a fragmented MP4 MJPEG clip of n synthetic frames (10 fps,
+// a fragment per half second; the scene's seed is n, so clips of different
+// lengths show different pictures) with the project's muxer, and a
+// thumbnail of its first frame.
 func mjpegClip(t *testing.T, n int) (clip, thumb []byte) {
 	t.Helper()
-	src, err := synth.New(synth.Config{Width: 320, Height: 240, FPS: 10, Frames: n, Seed: 3})
+	src, err := synth.New(synth.Config{Width: 320, Height: 240, FPS: 10, Frames: n, Seed: int64(n)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +74,11 @@ func mjpegClip(t *testing.T, n int) (clip, thumb []byte) {
 		if err := w.AddSample(jpg.Bytes(), time.Duration(i)*100*time.Millisecond, true); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := w.Flush(); err != nil {
-		t.Fatal(err)
+		if (i+1)%5 == 0 || i == n-1 {
+			if _, err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	return out.Bytes(), th.Bytes()
 }
@@ -294,7 +300,8 @@ func TestWebPageInChromium(t *testing.T) {
 	r := newWebRig(t)
 	id := r.id
 
-	// Two clips uploaded by the camera; the cloud then corrupts the second.
+	// Items uploaded by the camera, its clips and pictures carrying Content
+	// Credentials (C2PA) signed by its key; the cloud then corrupts clip 2.
 	tlsCfg, err := upload.TLSConfig(r.alice.key, r.alice.cert, must(os.ReadFile(filepath.Join(r.data, "ca.crt"))), "")
 	if err != nil {
 		t.Fatal(err)
@@ -305,47 +312,71 @@ func TestWebPageInChromium(t *testing.T) {
 	}
 	defer cl.CloseIdleConnections()
 	var prev [32]byte
-	for seq := uint64(1); seq <= 2; seq++ {
-		// Clips of different lengths: the ingest stores equal objects once
-		// (by SHA-256), so tampering with clip 2 would change clip 1 too.
-		clip, thumb := mjpegClip(t, 18+2*int(seq))
+	send := func(seq uint64, objs ...upload.Object) {
+		t.Helper()
 		m := manifest.Manifest{Owner: "alice", Seq: seq, BootID: "boot", StartMS: time.Now().UnixMilli(), EndMS: time.Now().UnixMilli() + 2000,
-			ClockTrusted: true, Prev: prev, Objects: []manifest.Object{
-				{Role: manifest.RoleClip, MediaType: "video/mp4", Size: uint64(len(clip)), SHA256: sha256.Sum256(clip)},
-				{Role: manifest.RoleThumbnail, MediaType: "image/jpeg", Size: uint64(len(thumb)), SHA256: sha256.Sum256(thumb)}}}
+			ClockTrusted: true, Prev: prev}
+		for _, o := range objs {
+			m.Objects = append(m.Objects, o.Object)
+		}
 		cose, err := manifest.Sign(m, r.alice.key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		prev = sha256.Sum256(cose)
-		it := upload.Item{Manifest: cose, Seq: seq, Objects: []upload.Object{{Object: m.Objects[0], Data: clip}, {Object: m.Objects[1], Data: thumb}}}
+		it := upload.Item{Manifest: cose, Seq: seq, Objects: objs}
 		if done, err := cl.Send(context.Background(), &it, nil, nil); err != nil || !done {
 			t.Fatalf("upload %d: %v (done %v)", seq, err, done)
 		}
 	}
+	obj := func(role, mediaType string, data []byte) upload.Object {
+		return upload.Object{Object: manifest.Object{Role: role, MediaType: mediaType, Size: uint64(len(data)), SHA256: sha256.Sum256(data)}, Data: data}
+	}
+	signer := c2paSigner(t, r.c, r.alice.key)
+	captured := time.Now().Add(-time.Minute).UTC()
+	item := func(seq uint64, clip, thumb []byte) {
+		t.Helper()
+		send(seq, obj(manifest.RoleClip, "video/mp4", clip), obj(manifest.RoleThumbnail, "image/jpeg", thumb))
+	}
+	// Clips of different lengths: the ingest stores equal objects once
+	// (by SHA-256), so tampering with clip 2 would change clip 1 too.
+	clip1, thumb1 := signedMedia(t, signer, 20, captured)
+	item(1, clip1, thumb1)
+	clip2, thumb2 := signedMedia(t, signer, 22, captured)
+	item(2, clip2, thumb2)
 	// #3 is a snapshot (the owner's snapshot command): one signed JPEG, no
 	// clip; the page shows it verified, not as a clip without a video.
-	_, snap := mjpegClip(t, 24)
-	m := manifest.Manifest{Owner: "alice", Seq: 3, BootID: "boot", StartMS: time.Now().UnixMilli(), EndMS: time.Now().UnixMilli(),
-		ClockTrusted: true, Prev: prev, Objects: []manifest.Object{
-			{Role: "snapshot", MediaType: "image/jpeg", Size: uint64(len(snap)), SHA256: sha256.Sum256(snap)}}}
-	cose, err := manifest.Sign(m, r.alice.key)
+	_, snap := signedMedia(t, signer, 6, captured)
+	send(3, obj("snapshot", "image/jpeg", snap))
+	// Media whose Content Credentials do not hold, under a manifest of the
+	// camera's own that names them as they are (so only the C2PA check in
+	// the page can tell): #4 a pixel byte of the thumbnail flipped and a
+	// fragment of the clip changed after C2PA signing; #5 the credentials
+	// of another camera's clip and picture moved onto this camera's; #6 a
+	// snapshot whose claim was changed (the signature no longer covers it);
+	// #7 one whose capture time was rewritten (its assertion's hash in the
+	// claim no longer matches).
+	clip4, thumb4 := signedMedia(t, signer, 16, captured)
+	item(4, tamperFragment(t, clip4, 1), flipPixel(t, thumb4))
+	bobKey, _, err := identity.OpenDeviceKey(filepath.Join(t.TempDir(), "device.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	snapItem := upload.Item{Manifest: cose, Seq: 3, Objects: []upload.Object{{Object: m.Objects[0], Data: snap}}}
-	if done, err := cl.Send(context.Background(), &snapItem, nil, nil); err != nil || !done {
-		t.Fatalf("upload the snapshot: %v (done %v)", err, done)
-	}
+	bobClip, bobThumb := signedMedia(t, c2paSigner(t, r.c, bobKey), 12, captured)
+	clip5, thumb5 := signedMedia(t, signer, 14, captured)
+	item(5, movedManifest(t, clip5, bobClip), movedManifest(t, thumb5, bobThumb))
+	send(6, obj("snapshot", "image/jpeg", rewrite(t, snap, "xmp:iid:", "xmp:iiD:")))
+	when := captured.Format(time.RFC3339Nano)
+	send(7, obj("snapshot", "image/jpeg", rewrite(t, snap, when, "1"+when[1:])))
 	stored := filepath.Join(r.data, ingestDir, "store", "devices", id, fmt.Sprintf("%020d", 2), "obj-clip")
 	b, err := os.ReadFile(stored)
 	if err != nil {
 		t.Fatalf("the stored clip to tamper with: %v", err)
 	}
 	b[len(b)-100] ^= 0xff
-	// The two clips are the same bytes, and the ingest stores an object it
-	// already holds once (a hard link): replace the second's file rather than
-	// write through the link, so that only clip 2 is tampered with.
+	// The ingest stores an object it already holds once (a hard link):
+	// replace the second's file rather than write through a link, so that
+	// only clip 2 is tampered with.
 	if err := os.Remove(stored); err != nil {
 		t.Fatal(err)
 	}
@@ -410,6 +441,113 @@ func TestWebPageInChromium(t *testing.T) {
 		t.Errorf("snapshot 3: %q, want verified snapshot", status3)
 	}
 	t.Logf("clip 1: %s\nclip 2: %s", status1, status2)
+
+	// Content Credentials, checked in the page beside its own checks: valid
+	// and naming this camera for what it signed, invalid with the reason for
+	// each kind of tampering.
+	creds := func(seq int, role string) string {
+		return p.eval(fmt.Sprintf(`(() => { const e = document.querySelector('.clip[data-seq="%d"] .c2pa[data-role="%s"]'); return e ? e.className + ': ' + e.textContent : 'none shown' })()`, seq, role))
+	}
+	bob := bobKey.DeviceID()
+	for _, c := range []struct {
+		seq       int
+		role      string
+		want      []string
+		ownStatus string // what the page's own check says of the item
+	}{
+		{1, "clip", []string{"c2pa valid", "signed by " + id, "device " + id, "captured " + when, "all 4 fragments match", "no trusted time-stamp"}, "verified"},
+		{1, "thumbnail", []string{"c2pa valid", "signed by " + id, "device " + id, "captured " + when, "no trusted time-stamp"}, "verified"},
+		{2, "clip", []string{"c2pa invalid", "fragment 4 ", "changed after signing"}, "REFUSED"},
+		{3, "snapshot", []string{"c2pa valid", "signed by " + id, "device " + id}, "verified snapshot"},
+		{4, "thumbnail", []string{"c2pa invalid", "the picture changed after signing"}, "verified"},
+		{4, "clip", []string{"c2pa invalid", "fragment 1 ", "changed after signing"}, "verified"},
+		{5, "thumbnail", []string{"c2pa invalid", `signed by the key of "` + bob + `", not by ` + id + "'s pinned key"}, "verified"},
+		{5, "clip", []string{"c2pa invalid", `signed by the key of "` + bob + `", not by ` + id + "'s pinned key"}, "verified"},
+		{6, "snapshot", []string{"c2pa invalid", "the claim signature does not verify with the pinned key"}, "verified snapshot"},
+		{7, "snapshot", []string{"c2pa invalid", "the assertion com.camagent.capture changed after signing"}, "verified snapshot"},
+	} {
+		got := creds(c.seq, c.role)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("#%d %s: the page shows %q, want %q in it", c.seq, c.role, got, w)
+			}
+		}
+		if st := status(c.seq); !strings.Contains(st, c.ownStatus) {
+			t.Errorf("#%d: the page's own check says %q, want %q", c.seq, st, c.ownStatus)
+		}
+		t.Logf("#%d %s: %s", c.seq, c.role, got)
+	}
+	if log := p.eval(`document.getElementById('log').textContent`); !strings.Contains(log, "REFUSED the Content Credentials of the thumbnail of #4") {
+		t.Errorf("the refusals do not list #4's Content Credentials: %s", log)
+	}
+	p.screenshot("clips-content-credentials.png")
+
+	// Every byte the hashes cover counts: #1's thumbnail and clip, with one
+	// such byte flipped (spread over the file) or cut short, are never
+	// shown valid.
+	s, e := app11Span(t, thumb1)
+	p.coverage(id, "thumbnail", thumb1, [][2]int{{0, s}, {e, len(thumb1)}})
+	var covered [][2]int // the clip: all but ftyp and the C2PA uuid boxes
+	for i := 0; i < len(clip1); {
+		n := int(binary.BigEndian.Uint32(clip1[i:]))
+		if typ := string(clip1[i+4 : i+8]); typ != "ftyp" && typ != "uuid" {
+			covered = append(covered, [2]int{i, i + n})
+		}
+		i += n
+	}
+	p.coverage(id, "clip", clip1, covered)
+}
+
+// coverage has the page's C2PA check (web/c2pa.js, against the pinned key)
+// read item 1's object role as uploaded (b), then copies with one byte in
+// the ranges flipped (150 places spread over them) and cut at 16 lengths:
+// the original must be valid, no copy.
+func (p *page) coverage(device, role string, b []byte, ranges [][2]int) {
+	p.t.Helper()
+	var all []int
+	for _, r := range ranges {
+		for i := r[0]; i < r[1]; i++ {
+			all = append(all, i)
+		}
+	}
+	var flips, cuts []int
+	for k := range 150 {
+		flips = append(flips, all[k*len(all)/150])
+	}
+	for k := 1; k <= 16; k++ {
+		cuts = append(cuts, k*len(b)/17)
+	}
+	args, _ := json.Marshal([]any{device, role, flips, cuts})
+	res, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`(async (device, role, flips, cuts) => {
+		const { checkJPEG, checkMP4 } = await import('./c2pa.js');
+		const { token } = JSON.parse(sessionStorage.getItem('camagent'));
+		const get = async (path) => { const r = await fetch(path, { headers: { Authorization: 'Bearer ' + token } }); if (!r.ok) throw new Error(path + ': ' + r.status); return r; };
+		const d = (await (await get('/app/api/devices')).json()).devices.find((x) => x.id === device);
+		const spki = Uint8Array.from(atob(d.public_key), (c) => c.charCodeAt(0));
+		const pinned = { spki, key: await crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']) };
+		const b = new Uint8Array(await (await get('/v1/items/' + device + '/1/' + role)).arrayBuffer());
+		const check = role === 'clip' ? checkMP4 : checkJPEG;
+		const out = { base: (await check(b, device, pinned)).state, valid: [], states: {} };
+		const tally = async (what, c) => { const st = (await check(c, device, pinned)).state; out.states[st] = (out.states[st] || 0) + 1; if (st === 'valid') out.valid.push(what); };
+		for (const i of flips) { const c = b.slice(); c[i] ^= 0x20; await tally('flip ' + i, c); }
+		for (const n of cuts) await tally('cut at ' + n, b.slice(0, n));
+		return JSON.stringify(out);
+	})(...`+string(args)+`)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.t.Fatalf("coverage of the %s: %v", role, err)
+	}
+	var out struct {
+		Base   string
+		Valid  []string
+		States map[string]int
+	}
+	if err := json.Unmarshal([]byte(res), &out); err != nil {
+		p.t.Fatal(err)
+	}
+	if out.Base != "valid" || len(out.Valid) > 0 {
+		p.t.Errorf("the %s as signed: %s, want valid; valid after a change: %v", role, out.Base, out.Valid)
+	}
+	p.t.Logf("the %s with a covered byte flipped (%d places) or cut short (%d lengths): %v", role, len(flips), len(cuts), out.States)
 }
 
 // TestLiveH264InChromium: with an H.264 camera (an Annex B file made by

@@ -2,12 +2,13 @@
 // has been checked here against the pinned device key.
 import { encode, decode, parseSign1, verifySign1, sign1, deviceIDOf, sha256Hex, hex, equalBytes } from './cose.js';
 import { parseFMP4 } from './mp4.js';
+import { checkJPEG, checkMP4, describe } from './c2pa.js';
 
 const MANIFEST_TYPE = 'application/vnd.camagent.manifest.v1+cbor';
 const OFFER_TYPE = 'application/vnd.camagent.live-offer.v1+cbor';
 const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
 const $ = (id) => document.getElementById(id);
-const state = { account: null, token: null, devices: new Map() };
+const state = { account: null, token: null, devices: new Map(), spkis: new Map() };
 window.camagent = { liveFrames: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
 
 function refuse(what, why) {
@@ -71,6 +72,7 @@ async function pinDevice(d) {
   const pinned = await idbGet('pins', d.id);
   if (pinned && !equalBytes(new Uint8Array(pinned), spki)) throw new Error(`${d.id}'s key differs from the one pinned earlier`);
   if (!pinned) await idbPut('pins', d.id, spki);
+  state.spkis.set(d.id, spki);
   return crypto.subtle.importKey('spki', spki, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
 }
 
@@ -113,14 +115,31 @@ async function verifiedManifest(device, seq) {
   return { start: p.get(6), end: p.get(7), objects };
 }
 
-async function verifiedObject(device, seq, man, role) {
+// fetched collects what was downloaded, for the Content Credentials check.
+async function verifiedObject(device, seq, man, role, fetched) {
   const o = man.objects.get(role);
   if (!o) throw new Error(`the manifest covers no ${role}`);
   const buf = await (await api(`/v1/items/${device}/${seq}/${role}`)).arrayBuffer();
+  fetched.push({ role, type: o.type, buf });
   if (buf.byteLength !== o.size) throw new Error(`the ${role} is ${buf.byteLength} bytes, the device signed ${o.size}`);
   const h = await sha256Hex(buf);
   if (h !== o.sha256) throw new Error(`the ${role}'s SHA-256 is ${h.slice(0, 16)}…, the device signed ${o.sha256.slice(0, 16)}…`);
   return { buf, type: o.type };
+}
+
+// showCredentials checks here (c2pa.js) the Content Credentials inside each
+// object fetched, whatever our own check said of it, and shows the verdict
+// under it: the two are independent signatures by the same device key.
+async function showCredentials(info, device, seq, fetched) {
+  const pinned = { key: state.devices.get(device), spki: state.spkis.get(device) };
+  for (const { role, type, buf } of fetched) {
+    const v = await (type === 'video/mp4' ? checkMP4 : checkJPEG)(new Uint8Array(buf), device, pinned);
+    const line = document.createElement('div');
+    line.className = 'c2pa ' + v.state; line.dataset.role = role;
+    line.textContent = describe(role, v);
+    if (v.state === 'invalid') refuse(`the Content Credentials of the ${role} of #${seq} of ${device}`, v.reason);
+    info.append(line);
+  }
 }
 
 async function loadClips(device) {
@@ -128,35 +147,43 @@ async function loadClips(device) {
   for (const it of list.items.slice().reverse()) {
     const row = document.createElement('div');
     row.className = 'clip'; row.dataset.device = device; row.dataset.seq = it.seq;
-    const status = document.createElement('span'); status.className = 'status';
-    row.append(status);
+    const info = document.createElement('div'), status = document.createElement('div');
+    status.className = 'status'; info.append(status);
+    row.append(info);
     $('clips').append(row);
     if (!it.complete) { status.textContent = `#${it.seq}: not uploaded yet`; continue; }
+    const fetched = [];
     try {
       const man = await verifiedManifest(device, it.seq);
       if (!man.objects.has('clip') && man.objects.has('snapshot')) {
         // A snapshot the owner asked for: a JPEG signed like a clip.
-        const snap = await verifiedObject(device, it.seq, man, 'snapshot');
+        const snap = await verifiedObject(device, it.seq, man, 'snapshot', fetched);
         status.className = 'status verified';
         status.textContent = `#${it.seq} verified snapshot: signed by ${device} for ${state.account}, ${new Date(man.start).toISOString()}`;
         const img = document.createElement('img'); img.src = URL.createObjectURL(new Blob([snap.buf], { type: snap.type })); row.prepend(img);
-        continue;
+      } else {
+        await showClip(row, status, device, it.seq, man, fetched);
       }
-      const clip = await verifiedObject(device, it.seq, man, 'clip');
-      let thumb = null;
-      if (man.objects.has('thumbnail')) thumb = await verifiedObject(device, it.seq, man, 'thumbnail');
-      status.className = 'status verified';
-      status.textContent = `#${it.seq} verified: signed by ${device} for ${state.account}, ${new Date(man.start).toISOString()}`;
-      if (thumb) { const img = document.createElement('img'); img.src = URL.createObjectURL(new Blob([thumb.buf], { type: thumb.type })); row.prepend(img); }
-      const b = document.createElement('button'); b.textContent = 'Play'; b.className = 'play';
-      b.onclick = () => playClip(clip.buf).catch((e) => refuse(`clip #${it.seq}`, e.message));
-      row.append(b);
     } catch (e) {
       status.className = 'status refused';
       status.textContent = refuse(`clip #${it.seq} of ${device}`, e.message);
     }
+    await showCredentials(info, device, it.seq, fetched);
   }
   window.camagent.clipsLoaded = (window.camagent.clipsLoaded || 0) + 1;
+}
+
+// showClip shows a verified clip: its thumbnail and a Play button.
+async function showClip(row, status, device, seq, man, fetched) {
+  const clip = await verifiedObject(device, seq, man, 'clip', fetched);
+  let thumb = null;
+  if (man.objects.has('thumbnail')) thumb = await verifiedObject(device, seq, man, 'thumbnail', fetched);
+  status.className = 'status verified';
+  status.textContent = `#${seq} verified: signed by ${device} for ${state.account}, ${new Date(man.start).toISOString()}`;
+  if (thumb) { const img = document.createElement('img'); img.src = URL.createObjectURL(new Blob([thumb.buf], { type: thumb.type })); row.prepend(img); }
+  const b = document.createElement('button'); b.textContent = 'Play'; b.className = 'play';
+  b.onclick = () => playClip(clip.buf).catch((e) => refuse(`clip #${seq}`, e.message));
+  row.append(b);
 }
 
 let clipTimers = [];

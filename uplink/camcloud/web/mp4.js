@@ -1,7 +1,8 @@
 // A reader of the fragmented MP4 clips camagent writes: one video track,
 // samples in moof/mdat fragments. It returns each sample's bytes and time.
 
-function boxes(b, start, end) {
+// boxes lists the boxes in b[start, end) (ISO BMFF framing, also JUMBF's).
+export function boxes(b, start, end) {
   const out = [];
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let i = start;
