@@ -23,7 +23,7 @@ import (
 )
 
 // credentials is a device's Content Credentials signer and its dev CA.
-func credentials(t *testing.T) (*c2pa.Signer, *x509.CertPool) {
+func credentials(t testing.TB) (*c2pa.Signer, *x509.CertPool) {
 	t.Helper()
 	ca, err := devca.New("storage test CA", nil)
 	if err != nil {
@@ -315,7 +315,9 @@ func TestRecoverSignsInPlace(t *testing.T) {
 // memFile is a file in memory that a signer writes into.
 type memFile struct{ b []byte }
 
-func (m *memFile) ReadAt(p []byte, off int64) (int, error) { return bytes.NewReader(m.b).ReadAt(p, off) }
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(m.b).ReadAt(p, off)
+}
 
 func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if end := int(off) + len(p); end > len(m.b) {
