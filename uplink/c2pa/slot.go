@@ -160,8 +160,9 @@ func padUnprotected(gap int) []byte {
 	return nil
 }
 
-// ReadWriterAt is a clip file signed in place.
-type ReadWriterAt interface {
+// ReadWriterAt is a clip file signed in place (an alias, so that an
+// interface elsewhere can name the same method without this package).
+type ReadWriterAt = interface {
 	io.ReaderAt
 	io.WriterAt
 }
