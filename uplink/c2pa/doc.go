@@ -110,10 +110,11 @@
 // "pad" and "pad2" of zeros), the unprotected header is not signed, and the
 // official reader judges such clips Valid and Trusted and still catches a
 // flipped mdat byte, a dropped or swapped fragment and a moved manifest
-// (TestOfficialReaderInPlace). Padding the manifest box itself after the
-// store, or a free box after it, is not used: the first is outside what the
-// specification's box holds, the second would be hashed into the init
-// segment. After a power cut SignMP4InPlace signs a clip cut back to its last
+// (TestOfficialReaderInPlace). The other ways to fill a reserved box are
+// not used: a free box after a shorter manifest box would be hashed into the
+// init segment, and bytes after the store inside the manifest box are not
+// what the specification says the box holds (how readers take them was not
+// tried). After a power cut SignMP4InPlace signs a clip cut back to its last
 // whole fragment in place (adding back the last Merkle box when the cut took
 // it). A clip with more fragments than its reservation is ErrNoSlot: SignMP4
 // then signs a copy, leaving out the unsigned placeholder and the Merkle

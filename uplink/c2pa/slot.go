@@ -188,6 +188,13 @@ func (s *Signer) SignMP4InPlace(f ReadWriterAt, size int64, captured time.Time) 
 		if err != nil {
 			return 0, fmt.Errorf("c2pa: sign in place: %w", err)
 		}
+		var sz [4]byte
+		if _, err := f.ReadAt(sz[:], off); err != nil {
+			return 0, fmt.Errorf("c2pa: sign in place: %w", err)
+		}
+		if binary.BigEndian.Uint32(sz[:]) == 0 { // a box up to the end would swallow a Merkle box added
+			return 0, fmt.Errorf("c2pa: sign in place: %w: a %s box to the end of the file at %d", ErrMalformed, printable(typ), off)
+		}
 		prov, err := isProvenance(f, off, typ, n, hdr)
 		if err != nil {
 			return 0, fmt.Errorf("c2pa: sign in place: %w", err)

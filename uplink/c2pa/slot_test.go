@@ -278,3 +278,31 @@ func TestOfficialReaderInPlace(t *testing.T) {
 		t.Logf("tampered %d: %s, %v: %s", i, rep.ValidationState, rep.failures(), rep.Results.Active.Failure[0].Explanation)
 	}
 }
+
+// FuzzSignMP4InPlace: signing in place a clip read back from the card never
+// panics or hangs, writes only inside the file or right after it, and what
+// it signs verifies.
+func FuzzSignMP4InPlace(f *testing.F) {
+	r := newRig(f)
+	sw := slotClip(f, r.signer, 6, 2, 32, 24, 4)
+	f.Add(sw.out.Bytes())
+	f.Add(sw.out.Bytes()[:sw.out.Len()-10])
+	f.Add(sw.seal(f))
+	f.Add(testClip(f, 6, 2))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := &memFile{b: slices.Clone(b)}
+		size, err := r.signer.SignMP4InPlace(m, int64(len(b)), captured)
+		if err != nil {
+			if !bytes.Equal(m.b, b) {
+				t.Fatal("a failed signing changed the file")
+			}
+			return
+		}
+		if size != int64(len(m.b)) || size < int64(len(b)) {
+			t.Fatalf("size %d, file %d, was %d", size, len(m.b), len(b))
+		}
+		if _, err := VerifyMP4(bytes.NewReader(m.b), size, r.ca.Pool()); err != nil {
+			t.Fatalf("signed in place, then: %v", err)
+		}
+	})
+}
