@@ -99,6 +99,15 @@
 // is logged and reported to StoreConfig.OnDelete. The recorder runs retention
 // before opening each clip and every minute while it records.
 //
+// The owner's snapshots (the folder SnapshotsDir beside the clips': a signed
+// NAME.jpg, its NAME.manifest and, once sent, NAME.uploaded) fill the same
+// card, so they are under the same retention and the same rules: counted in
+// the quota, uploaded ones deleted oldest first for the free floor and the
+// quota, ones not uploaded only below the critical floor. Clips and
+// snapshots are taken together by time (a clip's start, a snapshot's time in
+// its name): the older of the oldest clip and the oldest snapshot that may go
+// is deleted first. Deletion{Snapshot: true} reports one.
+//
 // Store.Clips lists the clips for `camagent ctl clips`: recording, sealed,
 // uploaded, incomplete (sealed video, metadata not written yet) or partial
 // (a .part Recover has not handled yet).
