@@ -392,7 +392,7 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 	}
 	rep.Sealed++
 	s.log.Info("sealed a clip cut back to its last whole fragment", "clip", name, "fragments", len(r.Fragments),
-		"cut_bytes", st.Size()-r.ValidSize, "why", r.Stop)
+		"cut_bytes", st.Size()-size, "why", r.Stop)
 	return true, nil
 }
 
