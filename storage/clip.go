@@ -2,10 +2,12 @@ package storage
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -31,7 +33,16 @@ type ClipSpec struct {
 	// DefaultFragmentDuration. An H.264 fragment ends at the first keyframe
 	// after it.
 	FragmentDuration time.Duration
+	// MaxFragments is the number of fragments the clip's Content
+	// Credentials are reserved for (with SlotCredentials): a clip of up to
+	// that many is signed in place at the seal, a longer one by a copy.
+	// Default DefaultMaxFragments.
+	MaxFragments int
 }
+
+// DefaultMaxFragments is ClipSpec.MaxFragments's default: 5 minutes of 2 s
+// fragments, with room for fragments cut short (about 34 bytes each).
+const DefaultMaxFragments = 192
 
 // ClipFinish is what the recorder knows about a clip when it seals it.
 type ClipFinish struct {
@@ -69,6 +80,16 @@ type ClipWriter struct {
 	interval  time.Duration // between the last two samples
 	err       error         // sticky write error
 	closed    bool
+
+	// Signing in place (SlotCredentials): the reserved manifest box at
+	// slotOff, the BMFF hashes of what was written, and where the first
+	// Merkle box is. cs is nil when the clip is signed by a copy.
+	cs          SlotCredentials
+	slot        []byte
+	slotOff     int64
+	initHash    []byte
+	leaves      [][]byte
+	firstMerkle int64
 }
 
 // clipOut is the io.Writer the muxer writes the file through: it hashes and
@@ -76,10 +97,55 @@ type ClipWriter struct {
 type clipOut struct{ c *ClipWriter }
 
 func (o clipOut) Write(p []byte) (int, error) {
-	n, err := o.c.f.Write(p)
-	o.c.sum.Write(p[:n])
-	o.c.size += int64(n)
-	o.c.s.bytesWritten.Add(uint64(n))
+	c := o.c
+	if c.cs == nil {
+		return c.write(p)
+	}
+	// With a reserved manifest box: the muxer writes the init segment (ftyp
+	// and moov) in one call, then each fragment (moof and mdat) in one.
+	if c.initHash == nil {
+		if len(p) < 8 {
+			return 0, fmt.Errorf("storage: init segment of %d bytes", len(p))
+		}
+		ftyp := int(binary.BigEndian.Uint32(p))
+		if ftyp < 8 || ftyp > len(p) || string(p[4:8]) != "ftyp" {
+			return 0, errors.New("storage: the init segment does not start with ftyp")
+		}
+		h, err := c.cs.BMFFLeaf(int64(ftyp+len(c.slot)), p[ftyp:])
+		if err != nil {
+			return 0, err
+		}
+		c.slotOff = int64(ftyp)
+		for _, b := range [][]byte{p[:ftyp], c.slot, p[ftyp:]} {
+			if _, err := c.write(b); err != nil {
+				return 0, err
+			}
+		}
+		c.initHash = h
+		return len(p), nil
+	}
+	h, err := c.cs.BMFFLeaf(c.size, p)
+	if err != nil {
+		return 0, err
+	}
+	if n, err := c.write(p); err != nil {
+		return n, err
+	}
+	if len(c.leaves) == 0 {
+		c.firstMerkle = c.size
+	}
+	if _, err := c.write(c.cs.MerkleBox(len(c.leaves))); err != nil {
+		return 0, err // the fragment is torn: recovery cuts it
+	}
+	c.leaves = append(c.leaves, h)
+	return len(p), nil
+}
+
+func (c *ClipWriter) write(p []byte) (int, error) {
+	n, err := c.f.Write(p)
+	c.sum.Write(p[:n])
+	c.size += int64(n)
+	c.s.bytesWritten.Add(uint64(n))
 	return n, err
 }
 
@@ -91,7 +157,17 @@ func (s *Store) Create(spec ClipSpec) (*ClipWriter, error) {
 	if spec.FragmentDuration <= 0 {
 		spec.FragmentDuration = DefaultFragmentDuration
 	}
+	if spec.MaxFragments <= 0 {
+		spec.MaxFragments = DefaultMaxFragments
+	}
 	c := &ClipWriter{s: s, spec: spec, fragDur: spec.FragmentDuration, sum: sha256.New()}
+	if cs, ok := s.cred.(SlotCredentials); ok {
+		if slot, err := cs.ReserveMP4(spec.MaxFragments); err == nil {
+			c.cs, c.slot = cs, slot
+		} else {
+			s.log.Warn("no Content Credentials slot reserved; the clip will be signed by a copy", "err", err)
+		}
+	}
 	mux, err := fmp4.NewWriter(clipOut{c}, spec.Track)
 	if err != nil {
 		return nil, fmt.Errorf("storage: create clip: %w", err)
@@ -376,15 +452,28 @@ func (c *ClipWriter) Seal(fin ClipFinish) (ClipInfo, error) {
 	return info, nil
 }
 
-// sign replaces the finished .part by its copy signed with Content
-// Credentials (StoreConfig.Credentials), when set; a clip that cannot be
-// signed is sealed unsigned.
+// sign signs the finished .part with Content Credentials
+// (StoreConfig.Credentials), when set: in place when the clip was written
+// with a reserved manifest box its fragments fit (one write of that box and
+// one fdatasync; the file is then read once for its SHA-256), else by
+// replacing it with a signed copy. A clip that cannot be signed is sealed
+// unsigned.
 func (c *ClipWriter) sign() {
 	if c.s.cred == nil {
 		return
 	}
 	t0 := time.Now()
-	sv, err := c.s.signVideo(c.part, c.spec.Start.Add(c.firstPTS))
+	captured := c.spec.Start.Add(c.firstPTS)
+	if c.cs != nil && c.initHash != nil {
+		err := c.signInPlace(captured)
+		if err == nil {
+			c.s.log.Debug("clip signed in place with Content Credentials", "clip", c.name, "fragments", len(c.leaves),
+				"took", time.Since(t0).Round(time.Millisecond))
+			return
+		}
+		c.s.log.Warn("clip not signed in place; signing a copy", "clip", c.name, "err", err)
+	}
+	sv, err := c.s.signVideo(c.part, captured)
 	if err != nil {
 		c.s.log.Warn("clip not signed with Content Credentials", "clip", c.name, "err", err)
 		return
@@ -393,6 +482,35 @@ func (c *ClipWriter) sign() {
 		"took", time.Since(t0).Round(time.Millisecond))
 	c.f.Close() // the unsigned file, replaced
 	c.f, c.size, c.sum = osFile{sv.f}, sv.size, sv.sum
+}
+
+// signInPlace writes the signed manifest into the reserved box of the .part
+// and syncs it, then hashes the file as it now is. Until the box is synced
+// the .part is unsigned; a crash leaves it to Recover, which signs it again.
+func (c *ClipWriter) signInPlace(captured time.Time) error {
+	box, err := c.cs.SealMP4(len(c.slot), c.firstMerkle, c.initHash, c.leaves, captured)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(c.part, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("storage: sign %s: %w", c.name, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(box, c.slotOff); err != nil {
+		return c.s.noteWriteError("sign", fmt.Errorf("storage: sign %s: %w", c.name, err))
+	}
+	if err := datasync(f); err != nil {
+		return c.s.noteWriteError("sign", fmt.Errorf("storage: sign %s: sync: %w", c.name, err))
+	}
+	c.s.syncs.Add(1)
+	c.s.bytesWritten.Add(uint64(len(box)))
+	sum := sha256.New()
+	if _, err := io.Copy(sum, io.NewSectionReader(f, 0, c.size)); err != nil {
+		return fmt.Errorf("storage: sign %s: hash: %w", c.name, err)
+	}
+	c.sum = sum
+	return nil
 }
 
 func codecName(c fmp4.Codec) string {

@@ -22,6 +22,31 @@ type Credentials interface {
 	SignJPEG(img []byte, captured time.Time) ([]byte, error)
 }
 
+// SlotCredentials are Credentials that sign a clip in place (package c2pa's
+// *Signer has these methods): the clip is written with a manifest box
+// reserved after ftyp and each fragment's Merkle box after its mdat, and the
+// seal writes the signed store into the reserved box, over the same bytes,
+// instead of writing a signed copy of the whole clip. Clips that outgrow
+// their reservation, and clips written without one, are signed by a copy.
+type SlotCredentials interface {
+	Credentials
+	// ReserveMP4 returns the placeholder box for a clip of up to
+	// maxFragments fragments.
+	ReserveMP4(maxFragments int) ([]byte, error)
+	// MerkleBox returns the box that follows fragment i's mdat.
+	MerkleBox(i int) []byte
+	// BMFFLeaf hashes the top-level boxes in b, written at offset off.
+	BMFFLeaf(off int64, b []byte) ([]byte, error)
+	// SealMP4 returns the signed manifest box, slotSize bytes.
+	SealMP4(slotSize int, firstMerkle int64, initHash []byte, leaves [][]byte, captured time.Time) ([]byte, error)
+	// SignMP4InPlace signs a clip cut back to its last whole fragment in
+	// place and returns its new size (the last Merkle box may be added).
+	SignMP4InPlace(f interface {
+		io.ReaderAt
+		io.WriterAt
+	}, size int64, captured time.Time) (int64, error)
+}
+
 // signedVideo is a video signed by signVideo, open for the seal's syncs.
 type signedVideo struct {
 	f    *os.File

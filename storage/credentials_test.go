@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 )
 
 // credentials is a device's Content Credentials signer and its dev CA.
-func credentials(t *testing.T) (*c2pa.Signer, *x509.CertPool) {
+func credentials(t testing.TB) (*c2pa.Signer, *x509.CertPool) {
 	t.Helper()
 	ca, err := devca.New("storage test CA", nil)
 	if err != nil {
@@ -171,4 +172,156 @@ func TestRecoverSignsClip(t *testing.T) {
 			noTemps(t, dir)
 		})
 	}
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestSealSignsInPlace: with a signer that signs in place, the seal writes
+// the signed manifest into the box reserved at creation: the sealed video is
+// the file the recorder wrote (same inode, no temporary copy), the bytes
+// written for it are its size (not twice), and it verifies. A clip that
+// outgrows its reservation is signed by a copy and verifies too.
+func TestSealSignsInPlace(t *testing.T) {
+	signer, roots := credentials(t)
+	for _, tc := range []struct {
+		name         string
+		maxFragments int
+		inPlace      bool
+	}{{"in place", 0, true}, {"outgrown: a copy", 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t, storagetest.NewCard(t, 0), storage.StoreConfig{Credentials: signer})
+			cw, err := s.Create(storage.ClipSpec{Start: t0, Event: 1, Track: mjpeg, FragmentDuration: time.Second,
+				MaxFragments: tc.maxFragments})
+			if err != nil {
+				t.Fatal(err)
+			}
+			part := filepath.Join(s.Dir(), "2026", "05", "14", "153012-e1.mp4.part")
+			ino := inode(t, part)
+			for i := range 30 {
+				if err := cw.AddSample(fakeJPEG(1000, byte(i)), t0.Add(time.Duration(i)*100*time.Millisecond), true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := s.Status().BytesWritten
+			info, err := cw.Seal(storage.ClipFinish{Events: []uint64{1}, EventTime: t0, Part: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := verifyClip(t, info.Path, roots)
+			if !cr.Trusted || !cr.Captured.Equal(t0) {
+				t.Errorf("credential %+v", cr)
+			}
+			if info.Size != fileSize(t, info.Path) || info.SHA256 != fileHash(t, info.Path) {
+				t.Errorf("info size %d sha %s; file %d bytes sha %s", info.Size, info.SHA256, fileSize(t, info.Path), fileHash(t, info.Path))
+			}
+			if r := scanFile(t, info.Path); r.Stop != nil || len(r.Fragments) != 3 {
+				t.Errorf("scan: %d fragments, stop %v", len(r.Fragments), r.Stop)
+			}
+			// At the seal: the last fragment, the manifest (and with a copy,
+			// the whole clip again), and the metadata sidecar.
+			atSeal := s.Status().BytesWritten - before
+			t.Logf("clip %d bytes; written at the seal %d bytes", info.Size, atSeal)
+			if got := inode(t, info.Path) == ino; got != tc.inPlace {
+				t.Errorf("sealed video is the file written: %v, want %v", got, tc.inPlace)
+			}
+			if tc.inPlace && atSeal >= uint64(info.Size)/2 || !tc.inPlace && atSeal < uint64(info.Size) {
+				t.Errorf("%d bytes written at the seal of a clip of %d", atSeal, info.Size)
+			}
+			noTemps(t, filepath.Dir(info.Path))
+		})
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// TestRecoverSignsInPlace: a clip written with a reserved manifest box and
+// cut by a power cut anywhere (after a whole fragment and its Merkle box,
+// inside a Merkle box, inside a fragment, or after the seal's write of the
+// manifest but before its rename) is cut back to its last whole fragment and
+// signed in place (the same file), and verifies.
+func TestRecoverSignsInPlace(t *testing.T) {
+	signer, roots := credentials(t)
+	s, _ := newStore(t, storagetest.NewCard(t, 0), storage.StoreConfig{Credentials: signer})
+	cw := writeClip(t, s, t0, 1, 30)
+	if err := cw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Abort(); err != nil { // three fragments, as a crash leaves them
+		t.Fatal(err)
+	}
+	dir := filepath.Join(s.Dir(), "2026", "05", "14")
+	whole, err := os.ReadFile(filepath.Join(dir, "153012-e1.mp4.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "153012-e1.mp4.part"))
+	merkle := len(signer.MerkleBox(2))
+	// The seal wrote the manifest, then the power went: sign a copy of
+	// the .part in place to get that state.
+	sealed := &memFile{b: bytes.Clone(whole)}
+	if _, err := signer.SignMP4InPlace(sealed, int64(len(whole)), t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		data      []byte
+		fragments int
+	}{
+		{"whole", whole, 3},
+		{"in the last Merkle box", whole[:len(whole)-merkle/2], 3},
+		{"in a fragment", whole[:len(whole)-merkle-300], 2},
+		{"after the seal's write", sealed.b, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newStore(t, storagetest.NewCard(t, 0), storage.StoreConfig{Credentials: signer})
+			dir := filepath.Join(s.Dir(), "2026", "05", "14")
+			os.MkdirAll(dir, 0o755)
+			part := filepath.Join(dir, "153012-e1.mp4.part")
+			if err := os.WriteFile(part, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ino := inode(t, part)
+			rep, err := s.Recover()
+			if err != nil || rep.Sealed != 1 {
+				t.Fatalf("recover: %v %+v", err, rep)
+			}
+			final := filepath.Join(dir, "153012-e1.mp4")
+			verifyClip(t, final, roots)
+			if inode(t, final) != ino {
+				t.Error("recovery signed a copy, not the file in place")
+			}
+			if r := scanFile(t, final); len(r.Fragments) != tc.fragments || r.Stop != nil {
+				t.Errorf("%d fragments, stop %v; want %d", len(r.Fragments), r.Stop, tc.fragments)
+			}
+			noTemps(t, dir)
+		})
+	}
+}
+
+// memFile is a file in memory that a signer writes into.
+type memFile struct{ b []byte }
+
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(m.b).ReadAt(p, off)
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
 }

@@ -23,13 +23,32 @@
 // DefaultFragmentDuration per write, each followed by fdatasync, so a power
 // cut costs at most the fragment being written; writes are batched per
 // fragment, never per frame. ClipWriter.Seal writes the last fragment, signs
-// the video with Content Credentials when StoreConfig.Credentials is set (a
-// signed copy, package c2pa's manifest store and Merkle boxes added, written
-// to a temporary file, synced and renamed over the .part: a crash leaves the
-// unsigned .part or the signed one, both whole), renames it to <base>.mp4 and
-// syncs the folder: the clip is sealed
+// the video with Content Credentials when StoreConfig.Credentials is set,
+// renames it to <base>.mp4 and syncs the folder: the clip is sealed
 // and its video is never modified again (only retention deletes it). Then the
 // clip is completed, in this order:
+//
+// Signing in place. An SD card wears with every byte written, and a slow
+// one takes as long to write a copy as the clip took to record; so a clip is
+// not copied to be signed. With SlotCredentials (package c2pa's Signer) the
+// clip is created with a C2PA manifest box reserved right after ftyp, sized
+// for the most fragments the clip can reach (ClipSpec.MaxFragments, which
+// the recorder derives from its longest clip), and each fragment is
+// followed, in the same fdatasync, by its C2PA Merkle box; the BMFF hashes
+// of the init segment and of each fragment are taken from the bytes as they
+// are written. The seal signs the manifest and writes it into the reserved
+// box (the store padded to its size inside the COSE signature's unprotected
+// header), one write and one fdatasync before the rename, then reads the
+// file once for its SHA-256. A power cut before that sync leaves an unsigned
+// .part (or one with a torn manifest), which Recover cuts back to its last
+// whole fragment, gives back its last Merkle box if the cut took it, and
+// signs in place. A clip with more fragments than its reservation, or one
+// written without a reservation, is signed as before: a signed copy written
+// to a temporary file, synced and renamed over the .part (a crash leaves the
+// unsigned .part or the signed one, both whole). BenchmarkSealClip: for a 10
+// s 640x480 MJPEG clip of 6.1 MB in 5 fragments, the seal writes 9.4 KB in
+// place against 6.1 MB for the copy (so a clip costs the card 6.2 MB, not
+// 12.3 MB); the reservation for 192 fragments costs 6.4 KB per clip.
 //
 //  1. the thumbnail <base>.jpg (write-temp, fsync, rename, folder fsync);
 //  2. StoreConfig.OnSeal, which writes the signed manifest <base>.manifest
@@ -79,6 +98,15 @@
 // crash in between leaves only sidecars, which Recover removes. Each deletion
 // is logged and reported to StoreConfig.OnDelete. The recorder runs retention
 // before opening each clip and every minute while it records.
+//
+// The owner's snapshots (the folder SnapshotsDir beside the clips': a signed
+// NAME.jpg, its NAME.manifest and, once sent, NAME.uploaded) fill the same
+// card, so they are under the same retention and the same rules: counted in
+// the quota, uploaded ones deleted oldest first for the free floor and the
+// quota, ones not uploaded only below the critical floor. Clips and
+// snapshots are taken together by time (a clip's start, a snapshot's time in
+// its name): the older of the oldest clip and the oldest snapshot that may go
+// is deleted first. Deletion{Snapshot: true} reports one.
 //
 // Store.Clips lists the clips for `camagent ctl clips`: recording, sealed,
 // uploaded, incomplete (sealed video, metadata not written yet) or partial

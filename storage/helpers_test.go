@@ -45,7 +45,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newStore(t *testing.T, card *storagetest.Card, cfg storage.StoreConfig) (*storage.Store, *clock) {
+func newStore(t testing.TB, card *storagetest.Card, cfg storage.StoreConfig) (*storage.Store, *clock) {
 	t.Helper()
 	clk := &clock{t: t0.Add(time.Hour)}
 	cfg.Card = card.Card

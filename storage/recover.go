@@ -335,7 +335,9 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 		s.log.Info("removed a clip with no whole fragment", "clip", name, "bytes", st.Size(), "why", r.Stop)
 		return false, atomicfile.SyncDir(dir)
 	}
+	size := st.Size()
 	if r.Stop != nil && r.ValidSize < st.Size() { // not a whole file ending in free or uuid boxes
+		size = r.ValidSize
 		if err := f.Truncate(r.ValidSize); err != nil {
 			f.Close()
 			return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: truncate: %w", name, err))
@@ -346,7 +348,24 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 		f.Close()
 		return false, s.noteWriteError("recover", fmt.Errorf("storage: recover %s: sync: %w", name, err))
 	}
-	if s.cred != nil {
+	signed := false
+	if cs, ok := s.cred.(SlotCredentials); ok {
+		// Written with a reserved manifest box: sign in place (the last
+		// Merkle box is added back when the cut took it).
+		if cn, err := ParseClipName(name); err == nil {
+			n, err := cs.SignMP4InPlace(f, size, cn.Start)
+			if err == nil {
+				err = f.Sync()
+			}
+			if err == nil {
+				signed = true
+				s.bytesWritten.Add(uint64(n - size))
+			} else {
+				s.log.Info("recovered clip not signed in place; signing a copy", "clip", name, "err", err)
+			}
+		}
+	}
+	if s.cred != nil && !signed {
 		if cn, err := ParseClipName(name); err == nil {
 			if sv, err := s.signVideo(part, cn.Start); err == nil {
 				f.Close() // the unsigned file, replaced
@@ -373,7 +392,7 @@ func (s *Store) sealPart(name string, rep *RecoveryReport) (bool, error) {
 	}
 	rep.Sealed++
 	s.log.Info("sealed a clip cut back to its last whole fragment", "clip", name, "fragments", len(r.Fragments),
-		"cut_bytes", st.Size()-r.ValidSize, "why", r.Stop)
+		"cut_bytes", st.Size()-size, "why", r.Stop)
 	return true, nil
 }
 

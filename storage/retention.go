@@ -6,17 +6,21 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/camagent/camagent/storage/atomicfile"
 )
 
-// Retention says how much of the card the clips may use. Clips are deleted
-// oldest first (in the order they were sealed, not by their wall-clock names:
-// see entry.age): first those already uploaded, while free space is below
-// FreeFloor or the store is above Quota; then, only while free space is below
-// CriticalFloor, those not uploaded yet. Each deletion is logged and reported
-// to StoreConfig.OnDelete.
+// Retention says how much of the card the clips and the snapshots may use.
+// Clips are deleted oldest first (in the order they were sealed, not by their
+// wall-clock names: see entry.age): first those already uploaded, while free
+// space is below FreeFloor or the store is above Quota; then, only while free
+// space is below CriticalFloor, those not uploaded yet. The owner's snapshots
+// (SnapshotsDir) go by the same rules, taken in with the clips by time: the
+// older of the oldest clip and the oldest snapshot that may go is deleted
+// first. Each deletion is logged and reported to StoreConfig.OnDelete.
 type Retention struct {
 	// FreeFloor is the free space to keep. Zero means 10% of the card, at
 	// most 1 GiB.
@@ -25,8 +29,8 @@ type Retention struct {
 	// uploaded are deleted too. Zero means 3% of the card, at most 256 MiB.
 	// It must not be above FreeFloor.
 	CriticalFloor uint64
-	// Quota bounds the bytes of the clips and their sidecars; zero means no
-	// bound.
+	// Quota bounds the bytes of the clips, the snapshots and their
+	// sidecars; zero means no bound.
 	Quota uint64
 }
 
@@ -57,9 +61,12 @@ const (
 	ReasonCriticalFloor = "critical-floor" // a clip not uploaded yet, the card nearly full
 )
 
-// Deletion reports one clip retention deleted.
+// Deletion reports one clip (or snapshot) retention deleted.
 type Deletion struct {
+	// Name is the clip's name, or for a snapshot SnapshotsDir + "/" + its
+	// base name.
 	Name     string    `json:"name"`
+	Snapshot bool      `json:"snapshot,omitempty"`
 	Size     int64     `json:"size"` // bytes freed (video and sidecars)
 	Uploaded bool      `json:"uploaded"`
 	Reason   string    `json:"reason"`
@@ -95,41 +102,170 @@ func (s *Store) enforce(done *[]Deletion) (int, error) {
 	}
 	floor, critical := s.ret.floors(h.TotalBytes)
 	free := h.FreeBytes
+	snaps := s.snapshotsLocked()
+	var snapUsed int64
+	for _, sn := range snaps {
+		snapUsed += sn.size
+	}
 	n := 0
 	var errs []error
+	// next deletes the oldest clip or snapshot that ok allows.
+	next := func(ok func(uploaded bool) bool, reason string) (bool, error) {
+		ci := s.oldestLocked(func(e entry) bool { return ok(e.uploaded) })
+		si := slices.IndexFunc(snaps, func(sn snapshot) bool { return ok(sn.uploaded) })
+		if si >= 0 && (ci < 0 || snaps[si].at.Before(clipTime(s.index[ci].name))) {
+			freed, err := s.deleteSnapshotLocked(snaps[si], reason, done)
+			if err != nil {
+				return false, err
+			}
+			snaps = slices.Delete(snaps, si, si+1)
+			snapUsed -= freed
+			free = s.freeAfter(free, freed)
+			return true, nil
+		}
+		if ci < 0 {
+			return false, nil
+		}
+		freed, err := s.deleteLocked(ci, reason, done)
+		if err != nil {
+			return false, err
+		}
+		free = s.freeAfter(free, freed)
+		return true, nil
+	}
 	for {
 		var reason string
 		switch {
 		case free < floor:
 			reason = ReasonFreeFloor
-		case s.ret.Quota > 0 && uint64(max(s.used, 0)) > s.ret.Quota:
+		case s.ret.Quota > 0 && uint64(max(s.used+snapUsed, 0)) > s.ret.Quota:
 			reason = ReasonQuota
 		}
 		if reason == "" {
 			break
 		}
-		i := s.oldestLocked(func(e entry) bool { return e.uploaded })
-		if i < 0 {
-			break
-		}
-		freed, err := s.deleteLocked(i, reason, done)
+		ok, err := next(func(uploaded bool) bool { return uploaded }, reason)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if !ok {
 			break
 		}
 		n++
-		free = s.freeAfter(free, freed)
 	}
-	for free < critical && len(s.index) > 0 {
-		freed, err := s.deleteLocked(s.oldestLocked(func(entry) bool { return true }), ReasonCriticalFloor, done)
+	for free < critical {
+		ok, err := next(func(bool) bool { return true }, ReasonCriticalFloor)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if !ok {
 			break
 		}
 		n++
-		free = s.freeAfter(free, freed)
 	}
 	return n, errors.Join(errs...)
+}
+
+// SnapshotsDir is the folder, under Card.Dir beside the clips', where the
+// owner's snapshots are kept: NAME.jpg, its signed manifest NAME.manifest
+// and, once sent, NAME.uploaded; NAME starts with the UTC time it was taken
+// (20060102-150405). Retention deletes them with the clips.
+const SnapshotsDir = "snapshots"
+
+// Snapshot files.
+const (
+	extSnapshot = ".jpg"
+)
+
+var snapshotSidecars = []string{ExtManifest, ExtUploaded}
+
+// snapshot is one snapshot on the card, for retention.
+type snapshot struct {
+	base     string
+	at       time.Time
+	size     int64 // the picture and its sidecars
+	uploaded bool
+}
+
+// clipTime is when a clip started, from its name.
+func clipTime(name string) time.Time {
+	cn, err := ParseClipName(name)
+	if err != nil {
+		return time.Time{}
+	}
+	return cn.Start
+}
+
+func (s *Store) snapshotDir() string { return filepath.Join(filepath.Dir(s.dir), SnapshotsDir) }
+
+// snapshotsLocked lists the snapshots on the card, oldest first: by the time
+// in their names (by modification time for a name without one).
+func (s *Store) snapshotsLocked() []snapshot {
+	dir := s.snapshotDir()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot list the snapshots", "err", err)
+		}
+		return nil
+	}
+	var out []snapshot
+	for _, e := range ents {
+		base, ok := strings.CutSuffix(e.Name(), extSnapshot)
+		if !ok || e.IsDir() || strings.HasPrefix(base, ".") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		sn := snapshot{base: base, size: info.Size(), at: info.ModTime().UTC()}
+		if len(base) >= 15 {
+			if t, err := time.Parse("20060102-150405", base[:15]); err == nil {
+				sn.at = t
+			}
+		}
+		for _, ext := range snapshotSidecars {
+			if st, err := os.Stat(filepath.Join(dir, base+ext)); err == nil {
+				sn.size += st.Size()
+				sn.uploaded = sn.uploaded || ext == ExtUploaded
+			}
+		}
+		out = append(out, sn)
+	}
+	slices.SortFunc(out, func(a, b snapshot) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.base, b.base)
+	})
+	return out
+}
+
+// deleteSnapshotLocked deletes a snapshot: the picture first, then its
+// sidecars, then syncs the folder.
+func (s *Store) deleteSnapshotLocked(sn snapshot, reason string, done *[]Deletion) (int64, error) {
+	dir := s.snapshotDir()
+	for _, ext := range append([]string{extSnapshot}, snapshotSidecars...) {
+		if err := os.Remove(filepath.Join(dir, sn.base+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("storage: delete snapshot %s: %w", sn.base, err)
+		}
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return 0, err
+	}
+	s.deleted.Add(1)
+	if !sn.uploaded {
+		s.deletedNew.Add(1)
+	}
+	name := SnapshotsDir + "/" + sn.base
+	*done = append(*done, Deletion{Name: name, Snapshot: true, Size: sn.size, Uploaded: sn.uploaded, Reason: reason, Time: s.now()})
+	if sn.uploaded {
+		s.log.Info("retention deleted a snapshot", "snapshot", name, "bytes", sn.size, "reason", reason, "uploaded", true)
+	} else {
+		s.log.Warn("retention deleted a snapshot that was not uploaded", "snapshot", name, "bytes", sn.size, "reason", reason)
+	}
+	return sn.size, nil
 }
 
 // freeAfter returns the free space after freed bytes were deleted: what

@@ -207,7 +207,8 @@ func (w *writer) open(t time.Time) {
 	if len(w.clipEvents) > 0 {
 		event = w.clipEvents[0]
 	}
-	cw, err := r.store.Create(storage.ClipSpec{Start: head.t, Event: event, Track: track, FragmentDuration: r.cfg.FragmentDuration})
+	cw, err := r.store.Create(storage.ClipSpec{Start: head.t, Event: event, Track: track, FragmentDuration: r.cfg.FragmentDuration,
+		MaxFragments: clipFragments(r.cfg)})
 	if errors.Is(err, fmp4.ErrConfig) {
 		r.noteError("open clip", err) // the frames, not the card
 		return
@@ -437,4 +438,14 @@ func (w *writer) setCard(state string, err error) {
 	case state != storage.StateWritable:
 		r.log.Warn("sd card not writable; events are not recorded until it is", "state", state, "err", err)
 	}
+}
+
+// clipFragments is the most fragments a clip of cfg.MaxClip is expected to
+// hold, which its Content Credentials are reserved for: a fragment per
+// FragmentDuration, a quarter more for fragments cut short by their size
+// bound, and a few for the keyframe wait past MaxClip. A clip with more is
+// still signed, by a copy at the seal.
+func clipFragments(cfg Config) int {
+	n := int((cfg.MaxClip + cfg.FragmentDuration - 1) / cfg.FragmentDuration)
+	return n + n/4 + 4
 }

@@ -138,7 +138,28 @@ func isProvenance(src io.ReaderAt, off int64, typ string, n int64, hdr int) (boo
 	return u == uuidProvenance, nil
 }
 
-// splitMP4 walks the top-level boxes of an unsigned fragmented MP4.
+// provenanceKind reads the purpose of the ContentProvenanceBox at off and,
+// for a manifest box, whether it is an unsigned placeholder (its store
+// starts with a zero box size: ReserveMP4's zeros, or a seal cut short
+// before its first bytes reached the card).
+func provenanceKind(src io.ReaderAt, off, n int64, hdr int) (purpose string, placeholder bool, err error) {
+	body := n - int64(hdr) - 16
+	var p [4 + 9 + 8 + 4]byte
+	k := min(body, int64(len(p)))
+	if _, err := src.ReadAt(p[:k], off+int64(hdr)+16); err != nil {
+		return "", false, err
+	}
+	switch q := p[:k]; {
+	case bytes.HasPrefix(q[min(4, k):], []byte("merkle\x00")):
+		return "merkle", false, nil
+	case bytes.HasPrefix(q[min(4, k):], []byte("manifest\x00")):
+		return "manifest", k < int64(len(p)) || binary.BigEndian.Uint32(q[4+9+8:]) == 0, nil
+	}
+	return "", false, nil
+}
+
+// splitMP4 walks the top-level boxes of an unsigned fragmented MP4: C2PA
+// Merkle boxes and an unsigned manifest placeholder are left out.
 func splitMP4(src io.ReaderAt, size int64) (*mp4Layout, error) {
 	var l mp4Layout
 	for off, i := int64(0), 0; off < size; i++ {
@@ -154,9 +175,20 @@ func splitMP4(src io.ReaderAt, size int64) (*mp4Layout, error) {
 			return nil, err
 		}
 		b := mp4Box{typ: typ, off: off, size: n}
-		switch {
-		case prov:
+		if prov {
+			// A clip written with a reserved slot (ReserveMP4) carries its
+			// Merkle boxes and an unsigned placeholder: both are made anew.
+			purpose, placeholder, err := provenanceKind(src, off, n, hdr)
+			if err != nil {
+				return nil, err
+			}
+			if purpose == "merkle" || (purpose == "manifest" && placeholder) {
+				off += n
+				continue
+			}
 			return nil, ErrSigned
+		}
+		switch {
 		case i == 0:
 			if typ != "ftyp" {
 				return nil, fmt.Errorf("%w: starts with %s, not ftyp", ErrMalformed, printable(typ))
@@ -220,22 +252,7 @@ func (s *Signer) SignMP4(dst io.Writer, src io.ReaderAt, size int64, captured ti
 		box := provenanceBox("merkle", 0, proof)
 		l.frags[i] = append(l.frags[i], mp4Box{typ: "uuid", data: box, size: int64(len(box))})
 	}
-	label := "urn:c2pa:" + newUUID()
-	mm := merkleMap{UniqueID: 1, LocalID: 1, Count: uint32(n), Alg: "sha256", InitHash: make([]byte, sha256.Size),
-		Hashes: make([][]byte, n)}
-	for i := range mm.Hashes {
-		mm.Hashes[i] = make([]byte, sha256.Size)
-	}
-	m := manifestParts{
-		label:     label,
-		hashLabel: LabelBMFFHash,
-		hash:      bmffHash{Exclusions: bmffExclusions(), Alg: "sha256", Merkle: []merkleMap{mm}, Name: "fragmented mp4"},
-		actions: actions{Actions: []action{{Action: "c2pa.created", DigitalSourceType: SourceCapture,
-			SoftwareAgent: &generatorInfo{Name: Generator, Version: s.version}}}},
-		capture: capture{Device: s.deviceID, Captured: captured.UTC().Format(time.RFC3339Nano)},
-		claim: claimV2{InstanceID: "xmp:iid:" + newUUID(), Generator: generatorInfo{Name: Generator, Version: s.version},
-			Signature: "self#jumbf=/" + labelStore + "/" + label + "/" + labelSig, Alg: "sha256"},
-	}
+	m, mm := s.mp4Manifest(n, captured)
 	// The store's size does not depend on the hash values: lay the file
 	// out with a store of zero hashes, then hash at the final offsets.
 	store, err := m.build(s, nil)
@@ -272,9 +289,7 @@ func (s *Signer) SignMP4(dst io.Writer, src io.ReaderAt, size int64, captured ti
 		}
 		mm.Hashes[i] = h.Sum(nil)
 	}
-	bh := m.hash.(bmffHash)
-	bh.Merkle = []merkleMap{mm}
-	m.hash = bh
+	m.setMerkle(mm)
 	store, err = m.build(s, s.sign)
 	if err != nil {
 		return 0, fmt.Errorf("c2pa: sign mp4: %w", err)
@@ -317,6 +332,34 @@ func (s *Signer) SignMP4(dst io.Writer, src io.ReaderAt, size int64, captured ti
 		return w.n, fmt.Errorf("c2pa: sign mp4: write: %w", err)
 	}
 	return w.n, nil
+}
+
+// mp4Manifest is the manifest of a clip of n fragments with zero hashes.
+func (s *Signer) mp4Manifest(n int, captured time.Time) (*manifestParts, merkleMap) {
+	label := "urn:c2pa:" + newUUID()
+	mm := merkleMap{UniqueID: 1, LocalID: 1, Count: uint32(n), Alg: "sha256", InitHash: make([]byte, sha256.Size),
+		Hashes: make([][]byte, n)}
+	for i := range mm.Hashes {
+		mm.Hashes[i] = make([]byte, sha256.Size)
+	}
+	m := &manifestParts{
+		label:     label,
+		hashLabel: LabelBMFFHash,
+		hash:      bmffHash{Exclusions: bmffExclusions(), Alg: "sha256", Merkle: []merkleMap{mm}, Name: "fragmented mp4"},
+		actions: actions{Actions: []action{{Action: "c2pa.created", DigitalSourceType: SourceCapture,
+			SoftwareAgent: &generatorInfo{Name: Generator, Version: s.version}}}},
+		capture: capture{Device: s.deviceID, Captured: captured.UTC().Format(time.RFC3339Nano)},
+		claim: claimV2{InstanceID: "xmp:iid:" + newUUID(), Generator: generatorInfo{Name: Generator, Version: s.version},
+			Signature: "self#jumbf=/" + labelStore + "/" + label + "/" + labelSig, Alg: "sha256"},
+	}
+	return m, mm
+}
+
+// setMerkle puts the Merkle map (with its hashes) into the hash assertion.
+func (m *manifestParts) setMerkle(mm merkleMap) {
+	bh := m.hash.(bmffHash)
+	bh.Merkle = []merkleMap{mm}
+	m.hash = bh
 }
 
 // hashBoxes feeds the BMFF v2/v3 hash of boxes into h: for each box not

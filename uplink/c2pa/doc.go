@@ -85,15 +85,40 @@
 // (players skip unknown uuid boxes; the fragments use default-base-is-moof, so
 // no offset inside the file needs adjusting).
 //
-// Clips are signed when sealed (package storage): the recorder writes the
-// clip unsigned as fragments arrive, and the seal writes a signed copy; a clip
-// cut by a power cut is cut back to its last whole fragment by the recovery at
-// the next start and signed then, by the same device key, with the Merkle
-// tree over the fragments it kept. Signing costs two reads of the clip and one
-// write of the copy: for a 10 s 640x480 MJPEG clip of 5.9 MB, 2.9 KB are added
-// (the store with its two certificates, and a 65-byte Merkle box per
-// fragment), and the hashing takes 3.7 ms on the build host and about 100 ms on armv7 under QEMU
-// (BenchmarkSignMP4), besides the card I/O.
+// SignMP4 writes a signed copy: two reads of the clip and one write of the
+// copy. For a 10 s 640x480 MJPEG clip of 5.9 MB, 2.9 KB are added (the store
+// with its two certificates, and a 65-byte Merkle box per fragment), and the
+// hashing takes 3.7 ms on the build host and about 100 ms on armv7 under
+// QEMU (BenchmarkSignMP4), besides the card I/O.
+//
+// # Signing in place
+//
+// A camera's clips are not copied to be signed (package storage): a copy
+// would write every clip to the SD card twice. The clip is laid out for its
+// signature from its first byte: ReserveMP4 gives the manifest box to write
+// after ftyp, zeros as large as the store of a clip of the most fragments the
+// clip may reach (whatever its capture time) plus 32 bytes; MerkleBox gives
+// the box written after each fragment's mdat; BMFFLeaf hashes the init
+// segment and each fragment as they are written, at the offsets they keep.
+// At the seal SealMP4 signs the store and returns it in a box of exactly the
+// reserved size, written over the zeros. The store's size does depend on the
+// fragments it names (34 bytes each), so it is brought to the reserved size
+// with zero padding in the COSE_Sign1 unprotected header: {"pad": bstr}
+// (and a second "pad2" for the sizes one bstr header cannot hit, gaps of 1
+// to 4 bytes excepted, which the margin rules out). This is how c2pa-rs
+// itself fills a signature box reserved for a later signature (pad_cose_sig,
+// "pad" and "pad2" of zeros), the unprotected header is not signed, and the
+// official reader judges such clips Valid and Trusted and still catches a
+// flipped mdat byte, a dropped or swapped fragment and a moved manifest
+// (TestOfficialReaderInPlace). The other ways to fill a reserved box are
+// not used: a free box after a shorter manifest box would be hashed into the
+// init segment, and bytes after the store inside the manifest box are not
+// what the specification says the box holds (how readers take them was not
+// tried). After a power cut SignMP4InPlace signs a clip cut back to its last
+// whole fragment in place (adding back the last Merkle box when the cut took
+// it). A clip with more fragments than its reservation is ErrNoSlot: SignMP4
+// then signs a copy, leaving out the unsigned placeholder and the Merkle
+// boxes and making them anew.
 //
 // # How C2PA and camagent's own manifests relate
 //

@@ -192,6 +192,7 @@ type manifestParts struct {
 	actions   actions
 	capture   capture
 	claim     claimV2
+	unprot    []byte // the COSE unprotected header; nil: empty (padUnprotected)
 }
 
 // build encodes the manifest store; sign nil puts a zero signature in.
@@ -221,7 +222,7 @@ func (m *manifestParts) build(s *Signer, sign func(claim []byte) ([]byte, error)
 			return nil, err
 		}
 	}
-	cose := coseSign1(s.prot, sig)
+	cose := coseSign1(s.prot, m.unprot, sig)
 	manifest := superbox(uuidManifest, m.label,
 		superbox(uuidAssertions, labelAssert, boxes...),
 		cborBox(uuidClaim, labelClaim, claim),
@@ -256,12 +257,16 @@ func (s *Signer) sign(claim []byte) ([]byte, error) {
 	return out, nil
 }
 
-// coseSign1 encodes COSE_Sign1_Tagged with an empty unprotected header and a
-// detached (nil) payload.
-func coseSign1(prot, sig []byte) []byte {
+// coseSign1 encodes COSE_Sign1_Tagged with the unprotected header unprot
+// (nil: empty) and a detached (nil) payload.
+func coseSign1(prot, unprot, sig []byte) []byte {
 	b := []byte{0xD2, 0x84} // tag 18, array(4)
 	b = appendBstr(b, prot)
-	b = append(b, 0xA0, 0xF6) // {}, null
+	if unprot == nil {
+		unprot = []byte{0xA0} // {}
+	}
+	b = append(b, unprot...)
+	b = append(b, 0xF6) // null
 	return appendBstr(b, sig)
 }
 
