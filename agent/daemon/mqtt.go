@@ -95,8 +95,9 @@ func (d *Daemon) mqttState() event.Event {
 	return e
 }
 
-// commandKeys are the keys commands are checked against: the owner key from
-// the verified owner binding (none while unpaired) and the vendor's service
+// commandKeys are the keys commands are checked against: every owner key
+// the verified owner binding names (read again at each command, so a newly
+// installed binding counts at once and a key it drops stops working) (none while unpaired) and the vendor's service
 // key (none when the board has no vendor.pub), read at each command.
 func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
 	var keys command.Keys
@@ -113,11 +114,14 @@ func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
 	if err != nil {
 		return keys, errors.Join(append(errs, err)...)
 	}
-	ok, err := identity.ParsePublicKey(b.OwnerKey)
-	if err != nil {
-		return keys, errors.Join(append(errs, err)...)
+	for _, der := range b.OwnerKeys() {
+		k, err := identity.ParsePublicKey(der)
+		if err != nil { // a verified binding holds only valid keys
+			return command.Keys{Vendor: keys.Vendor}, errors.Join(append(errs, err)...)
+		}
+		keys.Owners = append(keys.Owners, k)
 	}
-	keys.Owner, keys.OwnerAccount = ok, b.OwnerAccount
+	keys.OwnerAccount = b.OwnerAccount
 	return keys, errors.Join(errs...)
 }
 
