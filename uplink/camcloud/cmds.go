@@ -276,7 +276,11 @@ func initCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := c.serverCert(splitHosts(*hosts)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ca: %s\npairing: %s\n", filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile))
+	if _, err := c.turnCred(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ca: %s\npairing: %s\nturn credential: %s\n", filepath.Join(c.dir, devca.CertFile),
+		filepath.Join(c.dir, pairingPubFile), filepath.Join(c.dir, TURNCredFile))
 	return nil
 }
 
