@@ -8,12 +8,15 @@
 #       already on the flash, else a new one made by camagent provision on the
 #       host); camcloud enroll of its CSR into device.crt (and the C2PA claim-signing
 #       chain into c2pa.crt, for Content Credentials); camcloud pair into
-#       owner.binding; and the cloud's ca.crt and pairing.pub. All of it goes to
+#       owner.binding; the cloud's ca.crt and pairing.pub; and turn.cred, the
+#       credential of the dev cloud's TURN server (camcloud serve -turn), which
+#       the camera's [live] ice_servers use for live view. All of it goes to
 #       the top folder of the flash, which the camera mounts at
 #       /var/lib/camagent, where scripts/qemu/camagent.toml looks. Never the SD
 #       card: whoever pulls the card must not walk away with the camera's
 #       identity. Does nothing when the flash already holds this cloud's CA, a
-#       certificate and an owner binding. Prints the device ID.
+#       certificate and an owner binding (then it only brings turn.cred up to
+#       date). Prints the device ID.
 #
 # Environment (defaults in brackets):
 #   CAMAGENT_HOST  camagent built for the host  [out/camagent]
@@ -27,7 +30,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 camagent=${CAMAGENT_HOST:-$top/out/camagent}
 camcloud=${CAMCLOUD:-$top/out/camcloud}
-files=(device.key device.crt owner.binding ca.crt pairing.pub c2pa.crt)
+files=(device.key device.crt owner.binding ca.crt pairing.pub c2pa.crt turn.cred)
 
 say() { printf 'cloud: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -67,6 +70,15 @@ put() {
   done
 }
 
+# put_one IMG FS TMP NAME SRC: write the single identity file NAME from SRC.
+put_one() {
+  local f=$4
+  printf 'rm %s\nwrite %s %s\nsif %s uid 0\nsif %s gid 0\nsif %s mode 0100600\n' \
+    "$(at "$f")" "$5" "$(at "$f")" "$(at "$f")" "$(at "$f")" "$(at "$f")" >"$3/debugfs.cmds"
+  debugfs -w -f "$3/debugfs.cmds" "$1" >/dev/null 2>&1
+  get "$1" "$2" "$f" "$3/check" && cmp -s "$5" "$3/check" || die "$f was not written to $1"
+}
+
 cmd_flash() {
   if [ $# -lt 1 ] || [ $# -gt 3 ]; then die "usage: cloud.sh flash IMG [DATA [ACCOUNT]]"; fi
   local img=$1 data=${2:-$top/out/cloud} account=${3:-dev} fs tmp id out
@@ -89,6 +101,11 @@ cmd_flash() {
     get "$img" "$fs" c2pa.crt "$tmp/c2pa.crt"; then
     get "$img" "$fs" device.key "$tmp/device.key" || die "$img has a certificate but no device key"
     chmod 600 "$tmp/device.key"
+    # Flashes provisioned before live view's TURN server lack its credential.
+    if ! get "$img" "$fs" turn.cred "$tmp/turn.cred" || ! cmp -s "$tmp/turn.cred" "$data/turn.cred"; then
+      put_one "$img" "$fs" "$tmp" turn.cred "$data/turn.cred"
+      say "$img: turn.cred (live view's TURN credential) brought up to date"
+    fi
     id=$("$camagent" provision -key "$tmp/device.key" | sed -n 's/^device id: //p')
     say "$img is provisioned for $data already (device $id)"
     echo "$id"
@@ -110,7 +127,7 @@ cmd_flash() {
   # The viewer token pair prints for a new account is not needed:
   # camcloud list makes one from the data folder.
   grep '^paired:' <<<"$out" >&2 || true
-  cp "$data/ca.crt" "$data/pairing.pub" "$tmp/"
+  cp "$data/ca.crt" "$data/pairing.pub" "$data/turn.cred" "$tmp/"
   put "$img" "$fs" "$tmp"
   say "provisioned $img ($fs): device $id, paired to $account, certificate from $data/ca.crt"
   echo "$id"

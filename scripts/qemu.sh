@@ -8,7 +8,8 @@
 #           little-endian MIPS camera like the Ingenic T31 ones
 #
 #   run [--fs vfat|ext4]  start the dev cloud (camcloud serve on 127.0.0.1:8443
-#                         with its mosquitto on 127.0.0.1:8883, data in
+#                         with its mosquitto on 127.0.0.1:8883 and its TURN
+#                         server for live view on 127.0.0.1:3478, data in
 #                         out/cloud, log in out/camcloud.log), boot the
 #                         camera in the background and show its console (the
 #                         agent's log) until it powers off. The terminal is the
@@ -42,7 +43,7 @@
 #                     mounts it at /var/lib/camagent   [out/flash$SUFFIX.img]
 #   CAMERA_FWD        ports forwarded from the guest's 10.0.2.100 to the host's
 #                     127.0.0.1: PORT or GUESTPORT:HOSTPORT, space separated
-#                                                       [8443 1883 8883 123:1123]
+#                                                       [8443 1883 8883 123:1123 3478]
 #   CAMERA_APPEND     more kernel command line, e.g. vivid.num_inputs=2
 #   CAMERA_CONSOLE    boot only: stdio or a unix socket path (the socket waits
 #                     for a client before QEMU starts)  [stdio]
@@ -69,7 +70,7 @@ kernel=${CAMERA_KERNEL:-${CAMAGENT_CACHE:-$top/.cache}/guest$suffix/vmlinuz}
 sd=${CAMERA_SD:-$out/sd$suffix.img}
 sd_fs=${CAMERA_SD_FS:-vfat}
 flash=${CAMERA_FLASH:-$out/flash$suffix.img}
-fwd=${CAMERA_FWD:-8443 1883 8883 123:1123}
+fwd=${CAMERA_FWD:-8443 1883 8883 123:1123 3478}
 console_sock=$out/console.sock
 console_log=$out/console.log
 monitor_sock=$out/monitor.sock
@@ -78,6 +79,7 @@ cloud=${CAMERA_CLOUD:-$out/cloud}
 cloud_log=$out/camcloud.log
 cloud_listen=127.0.0.1:8443
 mqtt_listen=127.0.0.1:8883
+turn_listen=127.0.0.1:3478
 
 say() { printf 'qemu: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -147,7 +149,7 @@ start_cloud() {
   local i
   [ -x "$out/camcloud" ] || die "no $out/camcloud (make build)"
   [ -f "$cloud_log" ] && mv -f "$cloud_log" "$cloud_log.old"
-  setsid "$out/camcloud" serve -data "$cloud" -listen "$cloud_listen" -mqtt "$mqtt_listen" >"$cloud_log" 2>&1 </dev/null &
+  setsid "$out/camcloud" serve -data "$cloud" -listen "$cloud_listen" -mqtt "$mqtt_listen" -turn "$turn_listen" >"$cloud_log" 2>&1 </dev/null &
   cpid=$!
   for ((i = 0; i < 300; i++)); do
     grep -q '^camcloud: mqtt broker on' "$cloud_log" 2>/dev/null && return 0
@@ -156,7 +158,7 @@ start_cloud() {
   done
   stop_cloud
   tail -n 5 "$cloud_log" >&2 || true
-  die "camcloud serve did not start on $cloud_listen and $mqtt_listen (is another camcloud, or something else, using the ports? ss -ltnp 'sport = :${cloud_listen##*:} or sport = :${mqtt_listen##*:}'; mosquitto missing? make deps)"
+  die "camcloud serve did not start on $cloud_listen, $mqtt_listen and $turn_listen (is another camcloud, or something else, using the ports? ss -ltnp 'sport = :${cloud_listen##*:} or sport = :${mqtt_listen##*:} or sport = :${turn_listen##*:}'; mosquitto missing? make deps)"
 }
 
 stop_cloud() {
@@ -227,12 +229,17 @@ cmd_run() {
   trap 'kill $spid 2>/dev/null || true' EXIT
   if [ "$cloud" != none ]; then
     # Provisions only when the flash lacks this cloud's identity files.
-    bash "$top/scripts/cloud.sh" flash "$flash" "$cloud" dev >/dev/null
+    dev_id=$(bash "$top/scripts/cloud.sh" flash "$flash" "$cloud" dev)
     start_cloud
     trap 'stop_cloud; kill $spid 2>/dev/null || true' EXIT
     say "dev cloud: camcloud serve (pid $cpid) on https://$cloud_listen, data $cloud, log $cloud_log"
     say "the camera's clips, verified: $out/camcloud list -data $cloud -account dev"
     say "its MQTT events, verified: $out/camcloud events -data $cloud -account dev (broker tls://$mqtt_listen, guest 10.0.2.100:8883)"
+    say "the owner's page: https://$cloud_listen/app/ (the dev cloud's own CA: accept the certificate warning)"
+    say "live view: sign in as dev with the token of '$out/camcloud token -data $cloud -account dev', press 'Register this browser's key'" \
+      "(the cloud sends the camera a binding naming it over MQTT), then 'Live' beside the camera;" \
+      "(TURN server $turn_listen, the camera's 10.0.2.100:3478). The qemu-virt memory budget plans no viewer yet: first make room for one with" \
+      "$out/camcloud cmd -data $cloud -account dev -device $dev_id -op config-patch -patch 'memory_mb = 36'"
   fi
   rm -f "$console_sock" "$monitor_sock" "$pidfile"
   [ -f "$console_log" ] && mv -f "$console_log" "$console_log.old"

@@ -63,6 +63,11 @@ func WriteStatus(w io.Writer, st Status) error {
 		if l.LastRefusal != "" {
 			p("  last refusal\t%s\n", Printable(l.LastRefusal))
 		}
+		for _, ss := range l.Sessions {
+			p("  session %s\t%s %s since %s, %d frames sent (%d skipped), %d bytes\n", Printable(ss.ID),
+				Printable(ss.Media), Printable(ss.State), ss.Started.UTC().Format("2006-01-02 15:04:05 UTC"),
+				ss.Sent, ss.Skipped, ss.Bytes)
+		}
 	}
 	if m := st.Memory; m != nil {
 		writeMemory(p, m)

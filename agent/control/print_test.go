@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWriteStatusMemory: ctl status and the shell show resident memory, the
@@ -40,6 +41,24 @@ func TestWriteStatusMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"resident unknown", "limit not set", "by 2.0 MiB"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestWriteStatusLiveSessions: ctl status and the shell list each live
+// session, not only the count.
+func TestWriteStatusLiveSessions(t *testing.T) {
+	st := Status{Version: "v1", Live: &LiveStatus{Viewers: 1, MaxViewers: 2, Accepted: 1,
+		Sessions: []LiveSessionStatus{{ID: "17e0b10b", Media: "jpeg", State: "connected",
+			Started: time.Date(2026, 12, 4, 16, 41, 0, 0, time.UTC), Sent: 42, Skipped: 3, Bytes: 123456}}}}
+	var b bytes.Buffer
+	if err := WriteStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1 of 2 viewers", "session 17e0b10b", "jpeg connected since 2026-12-04 16:41:00 UTC",
+		"42 frames sent (3 skipped), 123456 bytes"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}

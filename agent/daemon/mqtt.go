@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/camagent/camagent/agent/config"
 	"github.com/camagent/camagent/agent/control"
@@ -52,8 +54,11 @@ func (d *Daemon) runMQTT(ctx context.Context) error {
 		Owner:        func() string { return id.owner },
 		Keys:         func() (command.Keys, error) { return d.commandKeys(id.id) },
 		Handler:      mqttHandler{d},
-		Now:          d.deps.Now,
-		Logger:       d.log.With("part", "mqtt"),
+		InstallBinding: func(signed []byte) (string, error) {
+			return d.installBinding(id, signed)
+		},
+		Now:    d.deps.Now,
+		Logger: d.log.With("part", "mqtt"),
 	})
 	if err != nil {
 		return err
@@ -95,8 +100,9 @@ func (d *Daemon) mqttState() event.Event {
 	return e
 }
 
-// commandKeys are the keys commands are checked against: the owner key from
-// the verified owner binding (none while unpaired) and the vendor's service
+// commandKeys are the keys commands are checked against: every owner key
+// the verified owner binding names (read again at each command, so a newly
+// installed binding counts at once and a key it drops stops working) (none while unpaired) and the vendor's service
 // key (none when the board has no vendor.pub), read at each command.
 func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
 	var keys command.Keys
@@ -113,11 +119,14 @@ func (d *Daemon) commandKeys(deviceID string) (command.Keys, error) {
 	if err != nil {
 		return keys, errors.Join(append(errs, err)...)
 	}
-	ok, err := identity.ParsePublicKey(b.OwnerKey)
-	if err != nil {
-		return keys, errors.Join(append(errs, err)...)
+	for _, der := range b.OwnerKeys() {
+		k, err := identity.ParsePublicKey(der)
+		if err != nil { // a verified binding holds only valid keys
+			return command.Keys{Vendor: keys.Vendor}, errors.Join(append(errs, err)...)
+		}
+		keys.Owners = append(keys.Owners, k)
 	}
-	keys.Owner, keys.OwnerAccount = ok, b.OwnerAccount
+	keys.OwnerAccount = b.OwnerAccount
 	return keys, errors.Join(errs...)
 }
 
@@ -135,6 +144,42 @@ func (d *Daemon) ownerBinding(deviceID string) (identity.OwnerBinding, error) {
 		return identity.OwnerBinding{}, fmt.Errorf("owner binding cannot be verified: %w", err)
 	}
 	return identity.LoadOwnerBinding(path, pairing, deviceID)
+}
+
+// installBinding installs an owner binding the cloud sent over MQTT (see
+// identity.InstallOwnerBinding: pinned pairing key, this device, a strictly
+// later issue time than the held one), beside the device key on the flash.
+// Commands and live view read the binding at each use, so it counts at
+// once. The MQTT client's one worker is the only caller.
+func (d *Daemon) installBinding(id *deviceIdentity, signed []byte) (string, error) {
+	cfg, _ := d.config()
+	pairing, err := identity.ReadPublicKeyFile(cfg.Identity.CloudKey, "cloud pairing key (identity.cloud_key)")
+	if err != nil {
+		return "", fmt.Errorf("owner binding cannot be verified: %w", err)
+	}
+	path := identity.BindingPath(cfg.Identity.Key)
+	b, held, installed, err := identity.InstallOwnerBinding(path, signed, pairing, id.id)
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, 0, len(b.OwnerKeys()))
+	for _, der := range b.OwnerKeys() {
+		if k, err := identity.ParsePublicKey(der); err == nil {
+			keys = append(keys, identity.Fingerprint(k))
+		}
+	}
+	what := fmt.Sprintf("account %s, owner keys %s, issued %s", b.OwnerAccount, strings.Join(keys, " "),
+		b.Issued.Format(time.RFC3339Nano))
+	if !installed {
+		return "already held: " + what, nil
+	}
+	d.log.Info("owner binding installed", "path", path, "account", b.OwnerAccount, "owner_keys", keys,
+		"issued", b.Issued, "replaces_issued", held.Issued)
+	if held.OwnerAccount != "" && held.OwnerAccount != b.OwnerAccount || id.owner != b.OwnerAccount {
+		d.log.Warn("the owner account changed: clips and events name the new one after a restart",
+			"was", id.owner, "now", b.OwnerAccount)
+	}
+	return "installed: " + what, nil
 }
 
 // setMQ publishes the running MQTT client (nil: none) to the parts that

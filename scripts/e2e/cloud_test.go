@@ -68,6 +68,7 @@ type devCloud struct {
 	data     string
 	port     int
 	mqttPort int
+	turnPort int // camcloud serve -turn: live view's TURN server, the guest's 10.0.2.100:3478
 	url      string
 	log      *console // the server's output
 	// otherTok is a viewer token of otherAccount once pairOther made it.
@@ -80,13 +81,14 @@ var listeningRE = regexp.MustCompile(`camcloud: listening on https://127\.0\.0\.
 // (SIGTERM) when the test ends and its log saved in logPath.
 func startCloud(t *testing.T, tools hostTools, logPath string) *devCloud {
 	t.Helper()
-	c := &devCloud{tools: tools, data: filepath.Join(t.TempDir(), "cloud"), log: newConsole(), mqttPort: freePort(t)}
+	c := &devCloud{tools: tools, data: filepath.Join(t.TempDir(), "cloud"), log: newConsole(), mqttPort: freePort(t),
+		turnPort: freePort(t)}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatalf("cloud log pipe: %v", err)
 	}
 	cmd := exec.Command(tools.cloud, "serve", "-data", c.data, "-listen", "127.0.0.1:0",
-		"-mqtt", fmt.Sprintf("127.0.0.1:%d", c.mqttPort))
+		"-mqtt", fmt.Sprintf("127.0.0.1:%d", c.mqttPort), "-turn", fmt.Sprintf("127.0.0.1:%d", c.turnPort))
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

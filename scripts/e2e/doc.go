@@ -38,13 +38,16 @@
 //     `camcloud list` shows verified (the MIPS camera runs this step too);
 //   - live view (live_test.go, arm64 vfat card): headless chromium opens the
 //     dev cloud's page, signs in as the owner and registers its WebCrypto
-//     key; the binding the cloud signs for it (naming the CLI key too) is
-//     copied onto the card; the page's signed offer reaches the camera over
+//     key; the binding the cloud signs for it (naming the CLI key too)
+//     reaches the camera over MQTT, which verifies and installs it on its
+//     flash; the page's signed offer reaches the camera over
 //     mosquitto, the page verifies the camera's signed answer against the
 //     pinned device key, and vivid's 640x480 pictures arrive as JPEG over a
-//     WebRTC data channel, through a TURN server the test runs (pion/turn,
-//     TCP through a forwarded port: QEMU's restricted network carries
-//     nothing else), set in [live] by an owner-signed config patch;
+//     WebRTC data channel, through the dev cloud's TURN server (camcloud
+//     serve -turn, pion/turn, as make run starts it; TCP through a
+//     forwarded port: QEMU's restricted network carries nothing else), set
+//     in [live] of scripts/qemu/camagent.toml; an owner-signed config patch
+//     makes room for a viewer (memory_mb = 36);
 //   - after a clean power-off, from the host: the clip, thumbnail, metadata
 //     and manifest copied out with mtools, probed and decoded with ffprobe and
 //     ffmpeg, and verified with a host build of `camagent verify`;

@@ -261,8 +261,9 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	// its 1883 the test's echo peer, its 123 the time server ([time] servers
 	// in scripts/qemu/camagent.toml).
 	fwd := fmt.Sprintf("8443:%d 8883:%d 1883:%d 123:%d", cloud.port, cloud.mqttPort, peer, startTimeServer(t))
-	turnPort, turnCred := startTURN(t) // its 3478 the test's TURN server (live_test.go)
-	fwd += fmt.Sprintf(" %d:%d", guestTURNPort, turnPort)
+	// Its 3478 the dev cloud's TURN server for live view (camcloud serve
+	// -turn, as make run starts it).
+	fwd += fmt.Sprintf(" %d:%d", guestTURNPort, cloud.turnPort)
 	v := boot(t, root, tc.cam, img, fwd, filepath.Join(root, "out", "e2e-console-"+tc.cam.arch+"-"+tc.fs+".log"))
 
 	// Boot to the agent's first frame.
@@ -319,7 +320,7 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 		checkMQTT(t, v, cloud, deviceID, c)
 		ph.done("MQTT: event verified in the cloud, commands")
 		if tc.live {
-			checkLive(t, v, cloud, deviceID, turnCred, filepath.Join(root, "out", "e2e-live-view.jpg"))
+			checkLive(t, v, cloud, deviceID, filepath.Join(root, "out", "e2e-live-view.jpg"))
 			ph.done("live view in chromium")
 		}
 	}

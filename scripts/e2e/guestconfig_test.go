@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +79,11 @@ func TestGuestConfig(t *testing.T) {
 		{"mqtt.ca", c.MQTT.CA, cfgIdentity + "/ca.crt"},
 		{"mqtt.store", c.MQTT.Store, cfgSDMount + "/camagent/mqtt"},
 		{"mqtt.start_delay at most 1s", c.MQTT.StartDelay.Duration <= time.Second, true},
+		// Live view through the dev cloud's TURN server (camcloud serve
+		// -turn), forwarded like the broker; its credential on the flash.
+		{"live.ice_servers", strings.Join(c.Live.ICEServers, " "), fmt.Sprintf("turn:10.0.2.100:%d?transport=tcp", guestTURNPort)},
+		{"live.turn_username", c.Live.TURNUsername, "camera"},
+		{"live.turn_credential_file", c.Live.TURNCredentialFile, cfgIdentity + "/turn.cred"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {

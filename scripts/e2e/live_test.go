@@ -4,21 +4,15 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/pion/turn/v5"
 )
 
 // liveWait bounds each wait of the live step (the page's sign-in, the
@@ -26,64 +20,21 @@ import (
 // link from hanging the test.
 const liveWait = 2 * time.Minute
 
-// The guest's TURN server: QEMU's restricted network carries only TCP to
-// forwarded ports, so the camera reaches the browser on the host through a
-// TURN server in the test (pion/turn, TCP on the host's loopback, relaying
-// UDP from the host's address), as a camera behind NAT reaches a viewer
-// through TURN.
-const (
-	guestTURNPort = 3478
-	turnUser      = "camera"
-	turnRealm     = "camagent-e2e"
-	turnCredFile  = "/var/lib/camagent/turn.cred"
-)
-
-// startTURN runs a TURN server (TCP, long-term credential for turnUser) on
-// the loopback until the test ends; it returns its port and the credential.
-func startTURN(t *testing.T) (int, string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("TURN: listen: %v", err)
-	}
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	cred := hex.EncodeToString(b[:])
-	key := turn.GenerateAuthKey(turnUser, turnRealm, cred)
-	// The relay is on the host's own address, where the browser gathers its
-	// candidates (chromium offers no loopback candidate of its own).
-	relayIP := net.IPv4(127, 0, 0, 1)
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				relayIP = n.IP.To4()
-				break
-			}
-		}
-	}
-	s, err := turn.NewServer(turn.ServerConfig{
-		Realm: turnRealm,
-		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
-			return ra.Username, key, ra.Username == turnUser
-		},
-		ListenerConfigs: []turn.ListenerConfig{{Listener: ln,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: relayIP, Address: relayIP.String()}}},
-	})
-	if err != nil {
-		t.Fatalf("TURN: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return ln.Addr().(*net.TCPAddr).Port, cred
-}
+// guestTURNPort is where the guest reaches the dev cloud's TURN server
+// (camcloud serve -turn, forwarded; [live] ice_servers in
+// scripts/qemu/camagent.toml): QEMU's restricted network carries only TCP
+// to forwarded ports, so the camera reaches the browser on the host through
+// TURN, as a camera behind NAT reaches a viewer.
+const guestTURNPort = 3478
 
 // checkLive is the live-view step: Debian's chromium, headless, opens the
 // dev cloud's page (/app/), signs in as the owner, registers its WebCrypto
-// key (the cloud issues a binding naming it beside the CLI key, which is
-// installed on the card as a pairing would), and watches the VM camera
-// (vivid) live: JPEG pictures over a WebRTC data channel, relayed through
-// the TURN server; the page verified the answer's signature against the
-// device key pinned at pairing before it connected.
-func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath string) {
+// key (the cloud signs a binding naming it beside the CLI key and sends it
+// over MQTT; the camera verifies and installs it), and watches the VM
+// camera (vivid) live: JPEG pictures over a WebRTC data channel, relayed
+// through the dev cloud's TURN server; the page verified the answer's
+// signature against the device key pinned at pairing before it connected.
+func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	t.Helper()
 	browser := ""
 	for _, name := range []string{"chromium", "chromium-browser"} {
@@ -96,20 +47,18 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 		t.Fatal("chromium is not installed: run `make deps` (Debian package chromium)")
 	}
 
-	// The camera's ICE servers, through the owner's signed config patch,
-	// and the memory a viewer needs (the qemu-virt budget, 24 MiB, has
-	// room for none: see agent/budget).
-	v.run(t, fmt.Sprintf("echo %s > %s", turnCred, turnCredFile), 0)
+	// The memory a viewer needs, through the owner's signed config patch
+	// (the qemu-virt budget, 24 MiB, has room for none: see agent/budget).
+	// The ICE servers ([live] in scripts/qemu/camagent.toml) point at the
+	// dev cloud's TURN server with the credential on the flash.
 	from := v.mark()
-	patch := fmt.Sprintf(`memory_mb = 36\n[live]\nice_servers = ["turn:10.0.2.100:%d?transport=tcp"]\nturn_username = "%s"\nturn_credential_file = "%s"`,
-		guestTURNPort, turnUser, turnCredFile)
 	if out, err := exec.Command(cloud.tools.cloud, "cmd", "-data", cloud.data, "-account", devAccount, "-device", device,
-		"-op", "config-patch", "-patch", patch, "-broker", fmt.Sprintf("tls://127.0.0.1:%d", cloud.mqttPort),
+		"-op", "config-patch", "-patch", "memory_mb = 36", "-broker", fmt.Sprintf("tls://127.0.0.1:%d", cloud.mqttPort),
 		"-wait", mqttWait.String()).CombinedOutput(); err != nil || !strings.Contains(string(out), "config-patch done") {
-		t.Fatalf("camcloud cmd (the [live] ICE servers): %v\n%s\n%s", err, out, v.tail())
+		t.Fatalf("camcloud cmd (memory_mb): %v\n%s\n%s", err, out, v.tail())
 	}
-	v.waitFor(t, regexp.MustCompile(`msg="config reloaded".*changed=.*live`), from, commandWait,
-		"the agent's reload of the [live] patch")
+	v.waitFor(t, regexp.MustCompile(`msg="config reloaded".*changed=.*memory_mb`), from, commandWait,
+		"the agent's reload of the memory_mb patch")
 
 	token, err := exec.Command(cloud.tools.cloud, "token", "-data", cloud.data, "-account", devAccount).Output()
 	if err != nil {
@@ -158,17 +107,13 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, turnCred, shotPath 
 	do("sign in", chromedp.Navigate(cloud.url+"/app/"), chromedp.SendKeys("#account", devAccount),
 		chromedp.SendKeys("#token", strings.TrimSpace(string(token))), click("#signin"),
 		wait("window.camagent.devicesLoaded === true"))
+	from = v.mark()
 	do("register the browser's key", click("#register-key"), wait("window.camagent.keyRegistered === true"))
-
-	// The binding the cloud signed for the browser key, installed on the
-	// flash beside the device key (the camera verifies it with the pairing key at every offer).
-	binding, err := os.ReadFile(filepath.Join(cloud.data, "bindings", device+".binding"))
-	if err != nil {
-		t.Fatalf("the binding naming the browser key: %v", err)
-	}
-	id := "/var/lib/camagent"
-	v.run(t, fmt.Sprintf("echo %s | base64 -d > %s/owner.binding.new && mv -f %s/owner.binding.new %s/owner.binding",
-		base64.StdEncoding.EncodeToString(binding), id, id, id), 0)
+	// The cloud sent the binding naming the browser key over MQTT; the
+	// camera installs it (pairing key, this device, newer than its own).
+	inst := v.waitFor(t, regexp.MustCompile(`msg="owner binding installed".*`), from, commandWait,
+		"the camera's install of the binding naming the browser key")
+	t.Logf("camera: %s", strings.TrimSpace(inst[0]))
 
 	from = v.mark()
 	do("live view of the VM camera", click("button.live"), wait("window.camagent.liveFrames >= 5"))

@@ -49,6 +49,11 @@ type cloud struct {
 	// live relays live-view signaling to devices (over MQTT); nil: the
 	// page's live view answers 503.
 	live liveRelay
+	// bindings delivers owner bindings to devices (over MQTT, retained);
+	// nil: they are only stored in bindings/ (no broker).
+	bindings bindingSender
+	// turnURL is the TURN server serve runs ("": none), for the page.
+	turnURL string
 
 	mu          sync.Mutex
 	enrollToken string // hash of the one-time enrollment token; "" when spent

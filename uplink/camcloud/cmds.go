@@ -128,6 +128,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
 	maxObject := f.fs.Uint64("max-object", ingest.DefaultMaxObjectSize, "largest object a manifest may declare, in `bytes`")
 	mqttListen := f.fs.String("mqtt", "", "also start the MQTT broker (mosquitto) on this `address`, e.g. "+defaultMQTTListen+" (make run does)")
+	turnListen := f.fs.String("turn", "", "also run a TURN server (TCP) on this `address` for live view, e.g. "+defaultTURNListen+
+		" (make run does); its credential is "+TURNCredFile+" in the data folder")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -137,6 +139,15 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	for _, p := range created {
 		c.log.Info("created", "file", p)
+	}
+	if *turnListen != "" {
+		ts, addr, err := c.startTURN(*turnListen)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = ts.Close() }()
+		fmt.Fprintf(stdout, "camcloud: turn server on %s (tcp, user %s, credential in %s, relaying from %s)\n",
+			addr, TURNUser, filepath.Join(c.dir, TURNCredFile), relayIP())
 	}
 	cert, err := c.serverCert(splitHosts(*hosts))
 	if err != nil {
@@ -162,7 +173,8 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		c.live = &mqttRelay{broker: "tls://" + *mqttListen, tls: tc}
+		relay := &mqttRelay{broker: "tls://" + *mqttListen, tls: tc}
+		c.live, c.bindings = relay, relay
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -264,7 +276,11 @@ func initCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if _, err := c.serverCert(splitHosts(*hosts)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ca: %s\npairing: %s\n", filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile))
+	if _, err := c.turnCred(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ca: %s\npairing: %s\nturn credential: %s\n", filepath.Join(c.dir, devca.CertFile),
+		filepath.Join(c.dir, pairingPubFile), filepath.Join(c.dir, TURNCredFile))
 	return nil
 }
 

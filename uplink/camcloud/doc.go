@@ -91,7 +91,12 @@
 // kept in IndexedDB. "Register this browser's key" posts its public key
 // (POST /app/api/owner-key); the cloud then signs, for each device of the
 // account, a new owner binding naming that key (bindings/<device>.binding)
-// for the device to install. The binding names the account's file key (the
+// and, under serve -mqtt, publishes it retained on the device's binding
+// topic as the service identity (a device offline then gets it when it
+// connects). The device installs it only if the pairing key signed it for
+// that device and it is newer than the binding it holds (uplink/identity
+// InstallOwnerBinding); the cloud issues each binding of a device at least
+// 1 ms after the last. The binding names the account's file key (the
 // CLI's) first and the browser's beside it (a version 2 binding, see
 // uplink/identity), so both open live view; pairing a device to an account
 // that already registered a browser key names both too.
@@ -104,11 +109,15 @@
 // nonce, and its signed DTLS fingerprint is its SDP's; so the relay can
 // forge neither side. `camcloud serve -mqtt` relays through its broker as
 // the service identity, one short MQTT connection per offer (liverelay.go);
-// without -mqtt the endpoint answers 503.
+// without -mqtt the endpoint answers 503. `camcloud serve -turn ADDR` also
+// runs a TURN server (TCP, pion/turn, turn.go) for cameras that cannot reach
+// the browser directly (the QEMU camera: make run forwards its 3478 there);
+// the page gets its URL and credential from GET /app/api/ice, the camera
+// gets the credential file (turn.cred) on its flash from scripts/cloud.sh.
 //
 // Data directory layout: ca.key, ca.crt, server.key, server.crt,
 // pairing.key, pairing.pub, registry.json, accounts/, bindings/,
 // enroll.token, ingest/ (the ingest's store/, staging/ and quarantine/),
 // service.key, service.crt, mqtt/ (mosquitto.conf, acl, its persistence and
-// mosquitto.log), events/.
+// mosquitto.log), events/, turn.cred.
 package main

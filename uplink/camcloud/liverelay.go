@@ -96,3 +96,22 @@ func (c *relayConn) Subscribe(ctx context.Context, topic string, handle func([]b
 	}
 	return stop, nil
 }
+
+// Deliver publishes an owner binding the cloud signed on the device's
+// binding topic, retained (QoS 1), on a short connection of its own. The
+// broker's retained copy is replaced by each newer binding; the device
+// checks it and installs only what the pairing key signed for it, newer
+// than what it holds.
+func (r *mqttRelay) Deliver(ctx context.Context, deviceID string, signed []byte) error {
+	c := &relayConn{r: r, device: deviceID}
+	cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Disconnect(100)
+	topic := mqtt.TopicsFor(deviceID).Binding
+	if err := waitToken(ctx, cl.Publish(topic, 1, true, signed)); err != nil {
+		return fmt.Errorf("binding: publish %s: %w", topic, err)
+	}
+	return nil
+}

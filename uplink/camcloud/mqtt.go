@@ -32,6 +32,7 @@ import (
 const (
 	defaultMQTTListen = "127.0.0.1:8883"
 	defaultBroker     = "tls://127.0.0.1:8883"
+	defaultTURNListen = "127.0.0.1:3478"
 	serviceName       = "camcloud-service" // the service identity's certificate CN
 	serviceKeyFile    = "service.key"
 	serviceCertFile   = "service.crt"

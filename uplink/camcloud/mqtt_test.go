@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -109,7 +110,9 @@ func TestMQTTEndToEnd(t *testing.T) {
 	h := &patchHandler{cfg: config.Default()}
 	cl, err := mqtt.New(mqtt.Config{Broker: "tls://" + mqttAddr, TLS: tc, Signer: alice.key, BootID: "boot",
 		StoreDir: t.TempDir(), Owner: func() string { return b.OwnerAccount }, Handler: h,
-		Keys:   func() (command.Keys, error) { return command.Keys{Owner: ownerKey, OwnerAccount: b.OwnerAccount}, nil },
+		Keys: func() (command.Keys, error) {
+			return command.Keys{Owners: []crypto.PublicKey{ownerKey}, OwnerAccount: b.OwnerAccount}, nil
+		},
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

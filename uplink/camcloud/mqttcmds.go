@@ -116,6 +116,7 @@ func cmdCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ttl := f.fs.Duration("ttl", 5*time.Minute, "how long the command stays valid")
 	waitFor := f.fs.Duration("wait", 30*time.Second, "how long to wait for the device's result (0: do not wait)")
 	broker := f.fs.String("broker", defaultBroker, "the MQTT broker's `URL`")
+	keyFile := f.fs.String("key", "", "sign with this owner private `key` (PEM, PKCS#8) instead of the account's: another key the device's owner binding names")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -129,6 +130,14 @@ func cmdCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	key, err := accountKey(c.dir, *acct)
 	if err != nil {
 		return err
+	}
+	if *keyFile != "" {
+		if _, err := os.Stat(*keyFile); err != nil {
+			return fmt.Errorf("-key: %w", err)
+		}
+		if key, _, err = openKey(*keyFile); err != nil {
+			return fmt.Errorf("-key: %w", err)
+		}
 	}
 	dev, ok := c.reg.device(*device)
 	if !ok || dev.Account != *acct {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/storage"
+	"github.com/camagent/camagent/storage/atomicfile"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/live"
 )
@@ -34,6 +35,12 @@ const PathApp = "/app/"
 // relayWait bounds how long a relayed offer waits for the device's answer.
 const relayWait = 20 * time.Second
 
+// bindingSender delivers a signed owner binding to a device (the cloud's
+// MQTT link: the device's binding topic, retained).
+type bindingSender interface {
+	Deliver(ctx context.Context, deviceID string, signed []byte) error
+}
+
 // liveRelay reaches a device's live-view signaling topics (the MQTT client
 // in the cloud; an in-process bus in tests).
 type liveRelay interface {
@@ -48,6 +55,7 @@ func (c *cloud) addWeb(mux *http.ServeMux) {
 	mux.Handle("GET "+PathApp, http.StripPrefix(PathApp, http.FileServerFS(sub)))
 	mux.HandleFunc("GET /app/api/devices", c.apiDevices)
 	mux.HandleFunc("POST /app/api/owner-key", c.apiOwnerKey)
+	mux.HandleFunc("GET /app/api/ice", c.apiICE)
 	mux.HandleFunc("POST /app/api/live/{device}/offer", c.apiLiveOffer)
 }
 
@@ -152,34 +160,54 @@ func (c *cloud) apiOwnerKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids, _ := d.devicesOf(acct)
-	var written []string
+	written, delivered := []string{}, []string{}
 	for _, id := range ids {
-		p, err := c.writeBinding(id, acct, keys)
+		p, signed, err := c.writeBinding(id, acct, keys)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		written = append(written, p)
+		if c.bindings == nil {
+			continue
+		}
+		// The device installs it when it verifies (pairing key, device,
+		// newer than its own); retained, so an offline device gets it at
+		// its next connect.
+		if err := c.bindings.Deliver(r.Context(), id, signed); err != nil {
+			c.log.Warn("owner binding not delivered", "device", id, "err", err)
+			continue
+		}
+		delivered = append(delivered, id)
 	}
-	c.log.Info("browser owner key registered", "account", acct, "bindings", len(written))
+	c.log.Info("browser owner key registered", "account", acct, "bindings", len(written), "delivered", len(delivered))
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"bindings": written})
+	_ = json.NewEncoder(w).Encode(map[string]any{"bindings": written, "delivered": delivered})
 }
 
 // writeBinding signs and stores the owner binding of device naming the
-// owner keys (SPKI DER, the account's key first).
-func (c *cloud) writeBinding(device, acct string, keys [][]byte) (string, error) {
-	b, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: device, OwnerAccount: acct,
-		OwnerKey: keys[0], MoreOwnerKeys: keys[1:], Issued: c.now()}, c.pairing)
-	if err != nil {
-		return "", err
-	}
+// owner keys (SPKI DER, the account's key first). Its issue time is now,
+// or 1 ms after the last binding issued here for the device if the clock
+// is not past it: devices install only a binding issued strictly later
+// than the one they hold.
+func (c *cloud) writeBinding(device, acct string, keys [][]byte) (string, []byte, error) {
 	dir := filepath.Join(c.dir, "bindings")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	p := filepath.Join(dir, device+".binding")
-	return p, storage.WriteFileAtomic(p, b, 0o644)
+	issued := c.now().Truncate(time.Millisecond)
+	if prev, err := atomicfile.ReadFileMax(p, 64<<10); err == nil {
+		if pb, err := identity.VerifyOwnerBinding(prev, c.pairing.Public(), device); err == nil && !issued.After(pb.Issued) {
+			issued = pb.Issued.Add(time.Millisecond)
+		}
+	}
+	b, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: device, OwnerAccount: acct,
+		OwnerKey: keys[0], MoreOwnerKeys: keys[1:], Issued: issued}, c.pairing)
+	if err != nil {
+		return "", nil, err
+	}
+	return p, b, storage.WriteFileAtomic(p, b, 0o644)
 }
 
 // apiLiveOffer relays a signed offer to the device and returns the first

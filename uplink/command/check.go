@@ -10,9 +10,11 @@ import (
 // Keys are the public keys a camera obeys, looked up for every command so
 // that a new pairing counts at once.
 type Keys struct {
-	// Owner is the paired owner's key (from the verified owner binding) and
-	// OwnerAccount its account; nil while unpaired.
-	Owner        crypto.PublicKey
+	// Owners are the paired owner's keys: every key the verified owner
+	// binding names (the CLI's file key, a browser's WebCrypto key), any of
+	// which may sign an owner command; OwnerAccount is their account. Empty
+	// while unpaired. A key a newer binding no longer names is not here.
+	Owners       []crypto.PublicKey
 	OwnerAccount string
 	// Vendor is the vendor's service key; nil when the board has none.
 	Vendor crypto.PublicKey
@@ -45,12 +47,17 @@ func (c *Checker) Check(b []byte, keys Keys, now time.Time) (Command, Signer, er
 		return Command{}, "", fmt.Errorf("command: refused: %w", err)
 	}
 	var who Signer
+	for _, k := range keys.Owners {
+		if k != nil && msg.Verify(k) == nil {
+			who = SignerOwner
+			break
+		}
+	}
 	switch {
-	case keys.Owner != nil && msg.Verify(keys.Owner) == nil:
-		who = SignerOwner
+	case who != "":
 	case keys.Vendor != nil && msg.Verify(keys.Vendor) == nil:
 		who = SignerVendor
-	case keys.Owner == nil && keys.Vendor == nil:
+	case len(keys.Owners) == 0 && keys.Vendor == nil:
 		return cmd, "", fmt.Errorf("command: refused: %w: %w", ErrUnsigned, ErrNotPaired)
 	default:
 		return cmd, "", fmt.Errorf("command: refused: %w", ErrUnsigned)

@@ -7,7 +7,7 @@
 // # Envelope and payload
 //
 // An envelope (package envelope) of content type ContentType, no kid, signed
-// with the owner's key (the one the owner binding of package identity names)
+// with an owner's key (one the owner binding of package identity names)
 // or the vendor's service key, over deterministic CBOR:
 //
 //	key  field    CBOR type  meaning
@@ -28,7 +28,8 @@
 // # What the camera checks (Checker.Check), in this order
 //
 //  1. the envelope and payload are well formed (ErrMalformed, ErrTooLarge);
-//  2. the signature verifies with the paired owner's key, or with the
+//  2. the signature verifies with one of the paired owner's keys (any key
+//     the current owner binding names), or with the
 //     vendor's key for a service op (OpReboot, OpUploadNow) (ErrUnsigned;
 //     ErrNotPermitted when the vendor signed an owner-only op);
 //  3. it names this device (ErrMisaddressed);

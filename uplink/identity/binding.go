@@ -36,6 +36,9 @@ var (
 	ErrBindingSignature = errors.New("identity: owner binding not signed by the cloud pairing key")
 	// ErrWrongDevice: the binding is for another device.
 	ErrWrongDevice = errors.New("identity: owner binding is for another device")
+	// ErrStaleBinding: the binding is not newer than the one the device
+	// holds (a replay or a rollback).
+	ErrStaleBinding = errors.New("identity: owner binding is not newer than the one held")
 )
 
 // OwnerBinding says which account owns a device and which keys speak for
@@ -255,4 +258,42 @@ func LoadOwnerBinding(path string, cloudKey crypto.PublicKey, deviceID string) (
 		return OwnerBinding{}, fmt.Errorf("identity: load owner binding %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// InstallOwnerBinding installs signed, a binding the cloud sent, at path in
+// place of the binding held there. It must verify as VerifyOwnerBinding
+// (the pinned pairing key, this device) and be newer than the held one:
+// "newer" is a strictly later Issued time (Unix ms, signed by the cloud,
+// which issues each binding of a device later than the last), so a replay
+// of the held binding or of any older one (a rollback to a key since
+// dropped) is refused with ErrStaleBinding. The very bytes already held are
+// no error: installed is false. With no binding held (unpaired), or one
+// that no longer verifies, any verified binding is installed; held says
+// which (the zero binding when none was usable). The write is atomic
+// (temporary file, fsync, rename, fsync of the folder): a refused binding
+// or a power cut leaves the held one as it was.
+func InstallOwnerBinding(path string, signed []byte, cloudKey crypto.PublicKey, deviceID string) (b, held OwnerBinding, installed bool, err error) {
+	b, err = VerifyOwnerBinding(signed, cloudKey, deviceID)
+	if err != nil {
+		return OwnerBinding{}, OwnerBinding{}, false, err
+	}
+	old, rerr := atomicfile.ReadFileMax(path, envelope.MaxSize)
+	if rerr == nil && bytes.Equal(old, signed) {
+		return b, b, false, nil
+	}
+	if rerr == nil {
+		if h, verr := VerifyOwnerBinding(old, cloudKey, deviceID); verr == nil {
+			held = h
+			if !b.Issued.After(h.Issued) {
+				return b, held, false, fmt.Errorf("identity: owner binding: %w: issued %s, the held one %s",
+					ErrStaleBinding, b.Issued.Format(time.RFC3339Nano), h.Issued.Format(time.RFC3339Nano))
+			}
+		}
+	} else if !errors.Is(rerr, fs.ErrNotExist) {
+		return b, held, false, fmt.Errorf("identity: install owner binding: the held one: %w", rerr)
+	}
+	if err := atomicfile.WriteFile(path, signed, 0o600); err != nil {
+		return b, held, false, fmt.Errorf("identity: install owner binding: %w", err)
+	}
+	return b, held, true, nil
 }

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"io/fs"
@@ -270,4 +271,79 @@ func FuzzOwnerBinding(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestInstallOwnerBinding(t *testing.T) {
+	cloud, other, cli, browser := newKey(t), newKey(t), newKey(t), newKey(t)
+	device, _ := DeviceID(&newKey(t).PublicKey)
+	otherDevice, _ := DeviceID(&newKey(t).PublicKey)
+	cliDER, _ := x509.MarshalPKIXPublicKey(&cli.PublicKey)
+	browserDER, _ := x509.MarshalPKIXPublicKey(&browser.PublicKey)
+	t0 := time.UnixMilli(1_750_000_000_000).UTC()
+	sign := func(k crypto.Signer, dev string, at time.Time, more ...[]byte) []byte {
+		t.Helper()
+		s, err := SignOwnerBinding(OwnerBinding{DeviceID: dev, OwnerAccount: "dev", OwnerKey: cliDER,
+			MoreOwnerKeys: more, Issued: at}, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	path := filepath.Join(t.TempDir(), BindingFile)
+	first := sign(cloud, device, t0)
+	withBrowser := sign(cloud, device, t0.Add(time.Minute), browserDER)
+	dropped := sign(cloud, device, t0.Add(2*time.Minute))
+
+	install := func(signed []byte) (bool, error) {
+		t.Helper()
+		_, _, ok, err := InstallOwnerBinding(path, signed, &cloud.PublicKey, device)
+		return ok, err
+	}
+	holds := func(want []byte) {
+		t.Helper()
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("the held binding changed (%v)", err)
+		}
+	}
+	if ok, err := install(first); err != nil || !ok {
+		t.Fatalf("unpaired device, first binding: %v %v", ok, err)
+	}
+	if ok, err := install(withBrowser); err != nil || !ok {
+		t.Fatalf("newer binding naming the browser key: %v %v", ok, err)
+	}
+	b, err := LoadOwnerBinding(path, &cloud.PublicKey, device)
+	if err != nil || len(b.OwnerKeys()) != 2 {
+		t.Fatalf("after install: %+v %v", b, err)
+	}
+	if ok, err := install(withBrowser); err != nil || ok {
+		t.Fatalf("the held bytes again (a retained message): %v %v, want no-op", ok, err)
+	}
+	for _, c := range []struct {
+		name   string
+		signed []byte
+		want   error
+	}{
+		{"replay of an older binding (rollback)", first, ErrStaleBinding},
+		{"same issue time, other contents", sign(cloud, device, t0.Add(time.Minute)), ErrStaleBinding},
+		{"signed by another key", sign(other, device, t0.Add(time.Hour)), ErrBindingSignature},
+		{"for another device", sign(cloud, otherDevice, t0.Add(time.Hour)), ErrWrongDevice},
+		{"garbage", []byte("not a binding"), ErrBadBinding},
+	} {
+		if ok, err := install(c.signed); !errors.Is(err, c.want) || ok {
+			t.Errorf("%s: installed=%v err=%v, want %v", c.name, ok, err, c.want)
+		}
+		holds(withBrowser)
+	}
+	if ok, err := install(dropped); err != nil || !ok {
+		t.Fatalf("newer binding dropping the browser key: %v %v", ok, err)
+	}
+	b, err = LoadOwnerBinding(path, &cloud.PublicKey, device)
+	if err != nil || len(b.OwnerKeys()) != 1 {
+		t.Fatalf("after the drop: %+v %v", b, err)
+	}
+	if _, err := install(withBrowser); !errors.Is(err, ErrStaleBinding) {
+		t.Fatalf("the binding naming the dropped key, replayed: %v", err)
+	}
+	holds(dropped)
 }

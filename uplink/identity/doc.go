@@ -48,4 +48,14 @@
 // non-canonical encodings are refused. The device keeps the signed bytes (not a
 // decoded copy) next to its key (SaveOwnerBinding), and re-verifies them at
 // every load, so a corrupted or edited file is refused rather than trusted.
+//
+// A binding the cloud sends later (over MQTT: a browser key registered, a
+// key dropped) goes through InstallOwnerBinding: it must verify against the
+// pinned pairing key, name this device, and be newer than the held one —
+// its issue time strictly later (the cloud issues each binding of a device
+// at least 1 ms after the last) — else it is refused (ErrBindingSignature,
+// ErrWrongDevice, ErrStaleBinding) and the held file stays. That refuses a
+// replayed binding and a rollback to one naming a key since dropped. The
+// high-water mark is the held binding itself: after a factory reset (no
+// binding held) any binding the pairing key signed for the device installs.
 package identity

@@ -100,6 +100,12 @@ type Config struct {
 	Keys func() (command.Keys, error)
 	// Handler carries out commands. Nil: every command is refused.
 	Handler Handler
+	// InstallBinding installs an owner binding the cloud sent on the
+	// device's binding topic (Topics.Binding): it verifies it against the
+	// pinned pairing key, this device and the held binding's issue time,
+	// and returns what it did, or why it refused. Called on the command
+	// worker, one at a time. Nil: the topic is not subscribed.
+	InstallBinding func(signed []byte) (string, error)
 	// StateInterval is how often State is published (0: never). State
 	// returns the periodic state (its Kind is set to event.KindState).
 	StateInterval time.Duration
@@ -120,6 +126,7 @@ type Status struct {
 	CommandsObeyed   uint64
 	CommandsRefused  uint64
 	CommandsDropped  uint64 // command queue full
+	BindingsRefused  uint64 // owner bindings from the cloud not installed
 	LastError        string
 	LastConnected    time.Time
 	ConnectAttempts  uint64
@@ -137,8 +144,9 @@ type Client struct {
 	out     *outbox.Outbox
 	checker command.Checker
 
-	pubCh chan event.Event
-	cmdCh chan []byte
+	pubCh  chan event.Event
+	cmdCh  chan []byte
+	bindCh chan []byte // owner bindings from the cloud, newest kept
 
 	publishDropped  atomic.Uint64
 	commandsDropped atomic.Uint64
@@ -209,6 +217,7 @@ func New(cfg Config) (*Client, error) {
 		checker: command.Checker{DeviceID: id, Replay: replay},
 		pubCh:   make(chan event.Event, cfg.PublishQueue),
 		cmdCh:   make(chan []byte, DefaultCommandQueue),
+		bindCh:  make(chan []byte, 1),
 		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	c.st.RefusalsByReason = map[string]uint64{}

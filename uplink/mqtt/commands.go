@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/camagent/camagent/uplink/command"
+	"github.com/camagent/camagent/uplink/envelope"
 	"github.com/camagent/camagent/uplink/event"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -16,6 +17,10 @@ import (
 // onMessage runs on paho's router: it only copies the payload into the
 // bounded command queue.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	if m.Topic() == c.topics.Binding && c.cfg.InstallBinding != nil {
+		c.onBinding(m.Payload())
+		return
+	}
 	if m.Topic() != c.topics.Command {
 		return
 	}
@@ -40,6 +45,8 @@ func (c *Client) worker(ctx context.Context) {
 			return
 		case b := <-c.cmdCh:
 			c.handle(ctx, b)
+		case b := <-c.bindCh:
+			c.installBinding(b)
 		}
 	}
 }
@@ -165,4 +172,43 @@ func (c *Client) result(ctx context.Context, cmd command.Command, state, reason 
 	case <-ctx.Done():
 		c.store(e)
 	}
+}
+
+// onBinding queues an owner binding from the cloud (paho's router: copy
+// only). The queue holds one: a newer message replaces a waiting one, as
+// only the newest binding can be installed anyway.
+func (c *Client) onBinding(p []byte) {
+	if len(p) > envelope.MaxSize {
+		c.bindingRefused(fmt.Errorf("%d bytes (at most %d)", len(p), envelope.MaxSize))
+		return
+	}
+	b := bytes.Clone(p)
+	for {
+		select {
+		case c.bindCh <- b:
+			return
+		default:
+		}
+		select {
+		case <-c.bindCh: // drop the older waiting one
+		default:
+		}
+	}
+}
+
+// installBinding hands a binding to Config.InstallBinding and logs the outcome.
+func (c *Client) installBinding(b []byte) {
+	detail, err := c.cfg.InstallBinding(b)
+	if err != nil {
+		c.bindingRefused(err)
+		return
+	}
+	c.log.Info("mqtt: owner binding from the cloud", "result", detail, "topic", c.topics.Binding)
+}
+
+func (c *Client) bindingRefused(err error) {
+	c.mu.Lock()
+	c.st.BindingsRefused++
+	c.mu.Unlock()
+	c.log.Warn("mqtt: owner binding refused; the held one stays", "topic", c.topics.Binding, "err", err)
 }

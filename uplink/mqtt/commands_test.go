@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func setupCommands(t *testing.T) *cmdEnv {
 
 func (ce *cmdEnv) startDevice(t *testing.T) {
 	keys := func() (command.Keys, error) {
-		return command.Keys{Owner: ce.owner.Public(), OwnerAccount: "alice", Vendor: ce.vendor.Public()}, nil
+		return command.Keys{Owners: []crypto.PublicKey{ce.owner.Public()}, OwnerAccount: "alice", Vendor: ce.vendor.Public()}, nil
 	}
 	ce.d = newDevice(t, ce.env, ce.dev, ce.dir, devOpts{keys: keys, handler: ce.h, owner: "alice"})
 	ce.d.start(t)

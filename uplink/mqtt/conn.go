@@ -122,6 +122,11 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	if err := wait(ctx, cl.Subscribe(c.topics.Command, 1, c.onMessage)); err != nil {
 		return true, fmt.Errorf("mqtt: subscribe %s: %w", c.topics.Command, err)
 	}
+	if c.cfg.InstallBinding != nil {
+		if err := wait(ctx, cl.Subscribe(c.topics.Binding, 1, c.onMessage)); err != nil {
+			return true, fmt.Errorf("mqtt: subscribe %s: %w", c.topics.Binding, err)
+		}
+	}
 	c.sig.attach(ctx, cl)
 	defer c.sig.detach()
 	c.setConnected(true)

@@ -15,7 +15,11 @@
 //	camagent/v1/<device-id>/events      motion, clips, retention, SD, faults...
 //	camagent/v1/<device-id>/cmd         commands to the camera (subscribed)
 //	camagent/v1/<device-id>/cmd/result  signed results of commands
-//	camagent/v1/<device-id>/live/...    reserved for live view
+//	camagent/v1/<device-id>/live/...    live-view signaling (package live)
+//	camagent/v1/<device-id>/binding     retained: the owner binding the cloud
+//	                                    signed (subscribed with
+//	                                    Config.InstallBinding, which installs
+//	                                    it only if it verifies and is newer)
 //
 // The client ID is the device ID; brokers bind it, and the topics, to the
 // certificate's identity (mosquitto: use_identity_as_username and an ACL

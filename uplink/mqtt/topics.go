@@ -12,17 +12,20 @@ const TopicRoot = "camagent/v1/"
 // Topics are one device's topics.
 type Topics struct {
 	State, Events, Command, Result, Live string
+	// Binding carries the owner binding the cloud signed for the device
+	// (retained, so a device offline at pairing gets it when it connects).
+	Binding string
 }
 
 // TopicsFor returns the topics of device id.
 func TopicsFor(id string) Topics {
 	p := TopicRoot + id + "/"
 	return Topics{State: p + "state", Events: p + "events", Command: p + "cmd", Result: p + "cmd/result",
-		Live: p + "live"}
+		Live: p + "live", Binding: p + "binding"}
 }
 
 // SplitTopic returns the device ID and the rest of a camagent topic
-// ("state", "events", "cmd", "cmd/result", "live/..."). The ID is only a
+// ("state", "events", "cmd", "cmd/result", "live/...", "binding"). The ID is only a
 // routing hint: who sent a message is what its signature says.
 func SplitTopic(topic string) (device, rest string, ok bool) {
 	s, ok := strings.CutPrefix(topic, TopicRoot)

@@ -59,7 +59,8 @@ async function registerKey() {
   const spki = new Uint8Array(await crypto.subtle.exportKey('spki', k.publicKey));
   const r = await api('/app/api/owner-key', { method: 'POST', body: spki });
   const j = await r.json();
-  $('key-status').textContent = `Registered (key ${hex(spki.subarray(-8))}…); the cloud issued ${j.bindings.length} owner binding(s) naming it for your devices to install.`;
+  $('key-status').textContent = `Registered (key ${hex(spki.subarray(-8))}…); the cloud issued ${j.bindings.length} owner binding(s) naming it ` +
+    `and sent ${j.delivered.length} to the device(s) over MQTT; each installs it only if the cloud's pairing key signed it for that device.`;
   window.camagent.keyRegistered = true;
 }
 
@@ -239,7 +240,10 @@ function stopLive() {
 async function startLive(device) {
   stopLive();
   const key = await ownerKey();
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  // The dev cloud's TURN server, when it runs one (the relay only carries
+  // bytes: the answer's signature is checked below all the same).
+  const ice = await (await api('/app/api/ice')).json();
+  const pc = new RTCPeerConnection({ iceServers: ice.ice_servers });
   livePC = pc;
   pc.addTransceiver('video', { direction: 'recvonly' });
   const dc = pc.createDataChannel('live');

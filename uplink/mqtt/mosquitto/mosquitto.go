@@ -73,7 +73,8 @@ func ACL(services []string) string {
 	for _, s := range services {
 		fmt.Fprintf(&b, "\nuser %s\ntopic read camagent/v1/+/state\ntopic read camagent/v1/+/events\n"+
 			"topic read camagent/v1/+/cmd/result\ntopic write camagent/v1/+/cmd\n"+
-			"topic write camagent/v1/+/live/offer\ntopic read camagent/v1/+/live/answer\n", s)
+			"topic write camagent/v1/+/live/offer\ntopic read camagent/v1/+/live/answer\n"+
+			"topic write camagent/v1/+/binding\n", s)
 	}
 	b.WriteString("\n# Every device: its own topics only.\npattern readwrite camagent/v1/%u/#\n")
 	return b.String()
