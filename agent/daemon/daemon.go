@@ -411,7 +411,11 @@ func (d *Daemon) newStore(cfg config.Config) (*storage.Store, error) {
 		OnSeal:      seal.Seal,
 		Credentials: d.clipCredentials(),
 		OnDelete: func(del storage.Deletion) {
-			log.Warn("retention deleted a clip", "clip", del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
+			what := "clip"
+			if del.Snapshot {
+				what = "snapshot" // del.Name is snapshots/NAME
+			}
+			log.Warn("retention deleted a "+what, what, del.Name, "uploaded", del.Uploaded, "reason", del.Reason)
 			d.publish(event.Event{Kind: event.KindRetention, Time: del.Time, Clip: del.Name, Deleted: 1,
 				Freed: uint64(max(del.Size, 0)), Reason: del.Reason})
 		},
