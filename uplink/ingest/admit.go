@@ -56,6 +56,7 @@ type Limits struct {
 	// handled at once (each verifies signatures: CPU); MaxUploads how many
 	// object bodies are received at once (network and disk). RequestQueue
 	// requests of each class may wait up to RequestWait for a slot.
+	// A negative HandshakeQueue or RequestQueue means no queue.
 	MaxRequests, MaxUploads, RequestQueue int
 	RequestWait                           time.Duration
 	// MaxConns bounds the open connections, and so the memory they hold
@@ -76,10 +77,18 @@ func (l Limits) fill(procs int) Limits {
 		}
 	}
 	def(&l.MaxHandshakes, DefaultHandshakesPerProc)
-	def(&l.HandshakeQueue, DefaultHandshakeQueuePerProc)
 	def(&l.MaxRequests, DefaultRequestsPerProc)
 	def(&l.MaxUploads, DefaultUploadsPerProc)
-	def(&l.RequestQueue, DefaultRequestQueuePerProc)
+	for _, q := range []struct {
+		v   *int
+		per int
+	}{{&l.HandshakeQueue, DefaultHandshakeQueuePerProc}, {&l.RequestQueue, DefaultRequestQueuePerProc}} {
+		if *q.v < 0 { // no queue: refuse as soon as the slots are taken
+			*q.v = 0
+		} else {
+			def(q.v, q.per)
+		}
+	}
 	def(&l.MaxConns, DefaultConnsPerProc)
 	dur := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
