@@ -128,7 +128,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
 	maxObject := f.fs.Uint64("max-object", ingest.DefaultMaxObjectSize, "largest object a manifest may declare, in `bytes`")
 	var lim ingest.Limits
-	f.fs.IntVar(&lim.MaxConns, "max-conns", 0, "admission control: open `connections` at most (0: 512 per core); more are closed before the TLS handshake")
+	f.fs.IntVar(&lim.MaxConns, "max-conns", 0, "admission control: open `connections` at most (0: 1024 per core); more are closed before the TLS handshake")
 	f.fs.IntVar(&lim.MaxHandshakes, "max-handshakes", 0, "admission control: TLS `handshakes` at once (0: 2 per core)")
 	f.fs.IntVar(&lim.MaxRequests, "max-requests", 0, "admission control: manifest, status and read `requests` in flight (0: 4 per core); more wait briefly, then get 503 with Retry-After")
 	f.fs.IntVar(&lim.MaxUploads, "max-uploads", 0, "admission control: object `uploads` in flight (0: 32 per core)")

@@ -29,7 +29,7 @@ const (
 	DefaultUploadsPerProc        = 32  // object bodies (PUT) in flight: network-bound
 	DefaultRequestQueuePerProc   = 128 // requests waiting for a slot, per class: cheap (no CPU)
 	DefaultRequestWait           = 2 * time.Second
-	DefaultConnsPerProc          = 512 // open connections (memory: ~50 KiB each)
+	DefaultConnsPerProc          = 1024 // open connections (memory: ~50 KiB each)
 	DefaultMaxRetryHint          = 2 * time.Minute
 	minRetryHint                 = time.Second
 	defaultServiceTime           = 10 * time.Millisecond // the first estimate of a request's time
