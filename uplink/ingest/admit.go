@@ -38,8 +38,9 @@ const (
 // Limits is the ingest's admission control: how much work it takes on at
 // once. Beyond them it refuses early and cheaply instead of letting every
 // handshake and request pile up, share the CPU and time out together (the
-// reconnect storm of the incident): a connection over MaxConns, or over the
-// handshake queue, is closed right after accept, before any TLS work; a
+// reconnect storm of the incident): a connection over MaxConns is closed
+// right after accept, before any TLS work, and while the handshake queue is
+// full nothing is accepted (the kernel's backlog holds the rest); a
 // request over its class's slots and queue is answered 503 overloaded with
 // a Retry-After sized from the queue of cameras already told to come back.
 // Zero fields take the defaults (DefaultXxx, scaled by GOMAXPROCS where
@@ -405,6 +406,7 @@ type admitListener struct {
 	ready chan net.Conn
 	done  chan struct{}
 	fail  chan struct{} // closed when the inner listener failed (err)
+	freed chan struct{} // a handshake slot or queue place was freed
 	err   error
 	once  sync.Once
 	wg    sync.WaitGroup
@@ -415,7 +417,7 @@ type admitListener struct {
 
 func newAdmitListener(ln net.Listener, tc *tls.Config, a *admission) *admitListener {
 	l := &admitListener{inner: ln, tls: tc, a: a, ready: make(chan net.Conn), done: make(chan struct{}),
-		fail: make(chan struct{}), shake: map[net.Conn]struct{}{}}
+		fail: make(chan struct{}), freed: make(chan struct{}, 1), shake: map[net.Conn]struct{}{}}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l
@@ -456,6 +458,19 @@ func (l *admitListener) acceptLoop() {
 	defer l.wg.Done()
 	var pause time.Duration
 	for {
+		// While the handshake queue is full, accept nothing: the
+		// connections wait in the kernel's backlog (and beyond it, their
+		// SYNs are retried by the clients), which costs this process
+		// nothing and spreads a synchronized wave over the clients' dial
+		// and handshake timeouts, instead of each being closed at once
+		// and coming back together.
+		for l.a.hsPending.Load() >= int64(l.a.lim.MaxHandshakes+l.a.lim.HandshakeQueue) {
+			select {
+			case <-l.freed:
+			case <-l.done:
+				return
+			}
+		}
 		c, err := l.inner.Accept()
 		if err != nil {
 			var ne net.Error
@@ -509,6 +524,15 @@ func (l *admitListener) admit() bool {
 	return true
 }
 
+// unpend frees a place in the handshake queue and wakes the accept loop.
+func (l *admitListener) unpend() {
+	l.a.hsPending.Add(-1)
+	select {
+	case l.freed <- struct{}{}:
+	default:
+	}
+}
+
 // handshake waits for a handshake slot, does the TLS handshake and hands
 // the connection to Accept.
 func (l *admitListener) handshake(c net.Conn) {
@@ -529,12 +553,12 @@ func (l *admitListener) handshake(c net.Conn) {
 	case a.hsSlots <- struct{}{}:
 		t.Stop()
 	case <-t.C:
-		a.hsPending.Add(-1)
+		l.unpend()
 		a.st.hsExpired.Add(1)
 		return
 	case <-l.done:
 		t.Stop()
-		a.hsPending.Add(-1)
+		l.unpend()
 		return
 	}
 	a.peakH.note(a.hsActive.Add(1))
@@ -548,7 +572,7 @@ func (l *admitListener) handshake(c net.Conn) {
 	}
 	a.hsActive.Add(-1)
 	<-a.hsSlots
-	a.hsPending.Add(-1)
+	l.unpend()
 	if err != nil {
 		a.st.hsFailed.Add(1)
 		return

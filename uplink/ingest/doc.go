@@ -38,9 +38,12 @@
 // as early and as cheaply as possible:
 //
 //   - Serve accepts connections itself and closes one right after accept,
-//     before any TLS work, when MaxConns connections are open or the
-//     handshake queue is full; at most MaxHandshakes handshakes run at once,
-//     a connection waits at most HandshakeWait for its turn.
+//     before any TLS work, when MaxConns connections are open; at most
+//     MaxHandshakes handshakes run at once, HandshakeQueue accepted
+//     connections wait (at most HandshakeWait) for their turn, and while
+//     that queue is full nothing is accepted: the kernel's backlog holds
+//     the rest (free for this process), and the clients' SYN retries and
+//     timeouts spread a synchronized wave.
 //   - A request waits (at most RequestWait, RequestQueue of them) for one of
 //     MaxRequests slots (manifests, status and reads: signature checks) or
 //     MaxUploads slots (object bodies: network and disk), else it is
