@@ -77,7 +77,7 @@ func startCloud(t *testing.T, data string) (*cloud, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ing, err := c.ingestServer(ingest.DefaultMaxObjectSize)
+	ing, err := c.ingestServer(ingest.DefaultMaxObjectSize, ingest.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

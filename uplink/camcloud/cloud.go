@@ -195,10 +195,10 @@ func (c *cloud) newEnrollToken() (string, error) {
 }
 
 // ingestServer makes the ingest on the data directory.
-func (c *cloud) ingestServer(maxObject uint64) (*ingest.Server, error) {
+func (c *cloud) ingestServer(maxObject uint64, lim ingest.Limits) (*ingest.Server, error) {
 	return ingest.New(ingest.Config{Root: filepath.Join(c.dir, ingestDir), ClientCAs: c.ca.Pool(), Owners: c.reg,
 		Accounts: c.reg, Logger: c.log.With("part", "ingest"), Now: c.now, MaxObjectSize: maxObject,
-		Observe: c.observe})
+		Observe: c.observe, Limits: lim})
 }
 
 // observe logs what a developer watching `make run` wants to see.

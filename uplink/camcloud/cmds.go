@@ -127,6 +127,11 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	listen := f.fs.String("listen", defaultListen, "`address` to listen on (loopback by default)")
 	hosts := f.fs.String("hosts", defaultHosts, "comma-separated `names` and addresses for the TLS certificate")
 	maxObject := f.fs.Uint64("max-object", ingest.DefaultMaxObjectSize, "largest object a manifest may declare, in `bytes`")
+	var lim ingest.Limits
+	f.fs.IntVar(&lim.MaxConns, "max-conns", 0, "admission control: open `connections` at most (0: 1024 per core); more are closed before the TLS handshake")
+	f.fs.IntVar(&lim.MaxHandshakes, "max-handshakes", 0, "admission control: TLS `handshakes` at once (0: 2 per core)")
+	f.fs.IntVar(&lim.MaxRequests, "max-requests", 0, "admission control: manifest, status and read `requests` in flight (0: 4 per core); more wait briefly, then get 503 with Retry-After")
+	f.fs.IntVar(&lim.MaxUploads, "max-uploads", 0, "admission control: object `uploads` in flight (0: 32 per core)")
 	mqttListen := f.fs.String("mqtt", "", "also start the MQTT broker (mosquitto) on this `address`, e.g. "+defaultMQTTListen+" (make run does)")
 	turnListen := f.fs.String("turn", "", "also run a TURN server (TCP) on this `address` for live view, e.g. "+defaultTURNListen+
 		" (make run does); its credential is "+TURNCredFile+" in the data folder")
@@ -153,7 +158,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ing, err := c.ingestServer(*maxObject)
+	ing, err := c.ingestServer(*maxObject, lim)
 	if err != nil {
 		return err
 	}
@@ -187,7 +192,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ln.Addr(), c.dir, filepath.Join(c.dir, devca.CertFile), filepath.Join(c.dir, pairingPubFile), tok)
 	fmt.Fprintf(stdout, "  owner's page: https://%s%s\n", ln.Addr(), PathApp)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- ing.Serve(srv, ln) }() // TLS handshakes under the ingest's admission control
 	brokerErr := make(chan error, 1)
 	if *mqttListen != "" {
 		stopMQTT, err := c.serveMQTT(ctx, *mqttListen, stdout, brokerErr)

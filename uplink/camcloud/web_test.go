@@ -127,7 +127,7 @@ func newWebRig(t *testing.T) *webRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ing, err := r.c.ingestServer(ingest.DefaultMaxObjectSize)
+	ing, err := r.c.ingestServer(ingest.DefaultMaxObjectSize, ingest.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

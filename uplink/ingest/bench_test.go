@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/camagent/camagent/uplink/ingest/ingesttest"
 	"github.com/camagent/camagent/uplink/manifest"
@@ -96,46 +98,74 @@ func BenchmarkIngestManifests(b *testing.B) {
 	})
 	th := blob(1, 1, 1, 1024)
 	obj := manifest.Object{Role: manifest.RoleThumbnail, MediaType: "image/jpeg", Size: uint64(len(th)), SHA256: sha256.Sum256(th)}
+	type variant struct {
+		durable, perRequest bool
+		par                 int
+	}
+	var variants []variant
 	for _, durable := range []bool{false, true} {
 		for _, par := range []int{1, 4, 16} {
-			b.Run(fmt.Sprintf("sync=%v/devices=%d", durable, par), func(b *testing.B) {
-				opt := ingesttest.Options{Sync: durable}
-				if durable {
-					opt.Root = b.TempDir() // on disk: fsync costs what it costs
-				}
-				env := ingesttest.Start(b, opt)
-				devs := make([]*ingesttest.Device, par)
-				clients := make([]*upload.Client, par)
-				signed := make([][][]byte, par)
-				for i := range devs {
-					devs[i] = env.NewDevice(b, "bench")
-					tr := &http.Transport{TLSClientConfig: devs[i].TLS(env.Roots())}
-					b.Cleanup(tr.CloseIdleConnections)
-					clients[i], _ = upload.NewClient(upload.ClientConfig{URL: env.URL, Transport: tr})
-					for n := i; n < b.N; n += par {
-						cose, _ := devs[i].NextObjects(b, obj)
-						signed[i] = append(signed[i], cose)
-					}
-				}
-				b.SetBytes(int64(len(signed[0][0])))
-				b.ResetTimer()
-				var wg sync.WaitGroup
-				for i := range par {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for _, cose := range signed[i] {
-							if _, err := clients[i].PostManifest(context.Background(), cose); err != nil {
-								b.Errorf("post: %v", err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				b.StopTimer()
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "manifests/s")
-			})
+			variants = append(variants, variant{durable, false, par})
+			if !durable { // the comparison: the certificate chain checked on every request, as before
+				variants = append(variants, variant{durable, true, par})
+			}
 		}
 	}
+	for _, v := range variants {
+		durable, par := v.durable, v.par
+		name := fmt.Sprintf("sync=%v/devices=%d", durable, par)
+		if v.perRequest {
+			name = fmt.Sprintf("sync=%v/cert-per-request/devices=%d", durable, par)
+		}
+		b.Run(name, func(b *testing.B) {
+			opt := ingesttest.Options{Sync: durable, CertPerRequest: v.perRequest}
+			if durable {
+				opt.Root = b.TempDir() // on disk: fsync costs what it costs
+			}
+			env := ingesttest.Start(b, opt)
+			devs := make([]*ingesttest.Device, par)
+			clients := make([]*upload.Client, par)
+			signed := make([][][]byte, par)
+			for i := range devs {
+				devs[i] = env.NewDevice(b, "bench")
+				tr := &http.Transport{TLSClientConfig: devs[i].TLS(env.Roots())}
+				b.Cleanup(tr.CloseIdleConnections)
+				clients[i], _ = upload.NewClient(upload.ClientConfig{URL: env.URL, Transport: tr})
+				for n := i; n < b.N; n += par {
+					cose, _ := devs[i].NextObjects(b, obj)
+					signed[i] = append(signed[i], cose)
+				}
+			}
+			b.SetBytes(int64(len(signed[0][0])))
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i := range par {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, cose := range signed[i] {
+						if _, err := clients[i].PostManifest(context.Background(), cose); err != nil {
+							b.Errorf("post: %v", err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "manifests/s")
+			// CPU of the whole process (ingest and clients) per manifest.
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

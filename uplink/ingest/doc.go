@@ -17,12 +17,46 @@
 //
 // HTTP/1.1 or HTTP/2 over TLS; a camera authenticates with its device
 // certificate (mutual TLS). The TLS layer only requests the client
-// certificate (TLSConfig); the ingest verifies it per request against its CA
-// pool, for client authentication, at its own clock, so that an expired or
-// foreign certificate is answered with a clear error code instead of a
-// failed handshake. The TLS identity of a request is
-// identity.CertDeviceID(leaf): the device ID recomputed from the
-// certificate's key, which must equal its CN.
+// certificate (TLSConfig); the ingest verifies it against its CA pool, for
+// client authentication, at its own clock, so that an expired or foreign
+// certificate is answered with a clear error code instead of a failed
+// handshake. The chain is verified once per TLS connection (ConnContext
+// keeps the result with the connection; Serve sets it) and again only when
+// the ingest's clock leaves the chain's validity; without the hook, on every
+// request. The TLS identity of a request is identity.CertDeviceID(leaf): the
+// device ID recomputed from the certificate's key, which must equal its CN.
+// It only gates the connection: a manifest's device is always its verified
+// signer, which must equal the TLS identity.
+//
+// # Admission control
+//
+// A reconnect storm (every camera back at once after an outage) must not
+// make the ingest take on more work than it can finish: thousands of
+// half-done handshakes and requests sharing the CPU all time out together,
+// and their buffers are the memory the incident's overload began with.
+// Limits (Config.Limits, defaults scaled by GOMAXPROCS) bound it, refusing
+// as early and as cheaply as possible:
+//
+//   - Serve accepts connections itself and closes one right after accept,
+//     before any TLS work, when MaxConns connections are open; at most
+//     MaxHandshakes handshakes run at once, HandshakeQueue accepted
+//     connections wait (at most HandshakeWait) for their turn, and while
+//     that queue is full nothing is accepted: the kernel's backlog holds
+//     the rest (free for this process), and the clients' SYN retries and
+//     timeouts spread a synchronized wave.
+//   - A request waits (at most RequestWait, RequestQueue of them) for one of
+//     MaxRequests slots (manifests, status and reads: signature checks) or
+//     MaxUploads slots (object bodies: network and disk), else it is
+//     answered at once, before any verification, 503 overloaded with a
+//     Retry-After: its place in the queue of requests already told to come
+//     back, at the rate the slots are freed (a moving average of their
+//     service time), spread over half to one and a half times that so the
+//     cameras told together do not return together, between 1 s and
+//     MaxRetryHint. The uploader waits at least that (package upload).
+//   - Above three quarters of MaxConns, the answer that leaves a device with
+//     nothing more to send closes its connection.
+//
+// Stats.Admission counts what was refused and the peaks.
 //
 // # Writing (the camera, with its client certificate)
 //

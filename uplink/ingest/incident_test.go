@@ -227,7 +227,7 @@ func getRetrying(t testing.TB, env *ingesttest.Env, hc *http.Client, path, token
 	var r answer
 	for range 20 {
 		r = viewerGet(t, env, hc, path, token)
-		if r.code() != protocol.CodeLookupFailed {
+		if r.code() != protocol.CodeLookupFailed && r.code() != protocol.CodeOverloaded {
 			break
 		}
 	}

@@ -92,6 +92,9 @@ type Config struct {
 	// Run removes it from staging (default DefaultStagingMaxAge); SweepEvery
 	// is how often Run looks (default DefaultSweepEvery).
 	StagingMaxAge, SweepEvery time.Duration
+	// Limits is the admission control (see Limits); zero fields take
+	// defaults derived from GOMAXPROCS.
+	Limits Limits
 	// NoSync skips every fsync: only for tests and benchmarks on a
 	// throwaway directory. A power cut then loses accepted data.
 	NoSync bool
@@ -124,6 +127,7 @@ type Server struct {
 	stagingMaxAge, sweepEvery  time.Duration
 	quar                       *quarantine
 	mux                        *http.ServeMux
+	adm                        *admission
 
 	mu      sync.Mutex
 	devices map[string]*device
@@ -164,6 +168,8 @@ type Stats struct {
 	Refused           map[string]uint64 `json:"refused"` // by error code
 	Quarantined       uint64            `json:"quarantined"`
 	QuarantineDropped uint64            `json:"quarantine_dropped"`
+	// Admission is what admission control refused, and the peaks.
+	Admission AdmissionStats `json:"admission"`
 }
 
 // New opens (creating if needed) the ingest's data directory.
@@ -175,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 		stagingDir: filepath.Join(cfg.Root, "staging"), cas: cfg.ClientCAs, owners: cfg.Owners,
 		accounts: cfg.Accounts, log: cfg.Logger, now: cfg.Now, maxObject: cfg.MaxObjectSize,
 		attempts: cfg.LookupAttempts, observe: cfg.Observe, devices: map[string]*device{},
-		refused: map[string]uint64{}, disk: disk{noSync: cfg.NoSync}}
+		refused: map[string]uint64{}, disk: disk{noSync: cfg.NoSync}, adm: newAdmission(cfg.Limits)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -233,7 +239,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.emit(Event{Op: "other", Code: protocol.CodeBadRequest})
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.admit(w, r, s.mux)
 }
 
 // TLSConfig returns a server TLS configuration for the ingest: cert as the
@@ -257,7 +263,7 @@ func (s *Server) Stats() Stats {
 		GapsFilled: s.st.filled.Load(), ObjectsStored: s.st.objects.Load(), BytesReceived: s.st.bytesIn.Load(),
 		BytesStored: s.st.bytesStored.Load(), ObjectsLinked: s.st.linked.Load(), StagingSwept: s.st.swept.Load(), ItemsListed: s.st.listed.Load(), ObjectsServed: s.st.served.Load(),
 		BytesServed: s.st.bytesOut.Load(), LookupMixups: s.st.mixups.Load(), LookupErrors: s.st.lookupErrors.Load(),
-		Refused: refused, Quarantined: qn, QuarantineDropped: qd}
+		Refused: refused, Quarantined: qn, QuarantineDropped: qd, Admission: s.adm.stats()}
 }
 
 // refusal is an answered error: status, code and text.
@@ -289,6 +295,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, who string, e *ref
 		lvl = slog.LevelError
 	}
 	switch e.code {
+	case protocol.CodeOverloaded:
+		lvl = slog.LevelDebug // counted in Stats; one line each would flood the log in a storm
 	case protocol.CodeBusy, protocol.CodeOffsetMismatch, protocol.CodeTruncated, protocol.CodeNotFound:
 		lvl = slog.LevelInfo
 	}
@@ -329,17 +337,28 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 // tlsIdentity verifies the request's client certificate and returns its
-// device ID.
+// device ID. The chain is verified once per connection (ConnContext): a
+// later request on the same connection, with the same certificate, within
+// the chain's validity at the ingest's clock, reuses the result.
 func (s *Server) tlsIdentity(r *http.Request) (string, *refusal) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return "", refuse(http.StatusUnauthorized, protocol.CodeNoClientCert, "a device client certificate is required")
 	}
 	leaf := r.TLS.PeerCertificates[0]
+	now := s.now()
+	cc, _ := r.Context().Value(connKey{}).(*connCert)
+	if cc != nil {
+		if id, ok := cc.get(leaf, now); ok {
+			s.adm.st.certReused.Add(1)
+			return id, nil
+		}
+	}
+	s.adm.st.certVerified.Add(1)
 	inter := x509.NewCertPool()
 	for _, c := range r.TLS.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.cas, Intermediates: inter, CurrentTime: s.now(),
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: s.cas, Intermediates: inter, CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		code := protocol.CodeCertInvalid
@@ -360,6 +379,9 @@ func (s *Server) tlsIdentity(r *http.Request) (string, *refusal) {
 		e := refuse(http.StatusUnauthorized, protocol.CodeCertIdentity, "%v", err)
 		s.quar.keep(r, "", e, leaf.Raw)
 		return "", e
+	}
+	if cc != nil && len(chains) > 0 {
+		cc.set(leaf, id, chains[0])
 	}
 	return id, nil
 }

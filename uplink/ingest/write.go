@@ -48,6 +48,7 @@ func (s *Server) postManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Seq, ev.Complete = ans.Seq, ans.Complete
+	s.closeIfDone(w, len(ans.Missing) == 0)
 	writeJSON(w, http.StatusOK, ans)
 }
 
@@ -291,7 +292,7 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Identity = id
-	ans, n, e := s.object(r, id)
+	ans, n, idle, e := s.object(r, id)
 	ev.SHA256, ev.Bytes = r.PathValue("sha"), n
 	if e != nil {
 		ev.Code = e.code
@@ -299,11 +300,18 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Complete = ans.Complete
+	s.closeIfDone(w, idle)
 	w.Header().Set(protocol.HeaderOffset, strconv.FormatUint(ans.Offset, 10))
 	writeJSON(w, http.StatusOK, ans)
 }
 
-func (s *Server) object(r *http.Request, id string) (protocol.ObjectAnswer, int64, *refusal) {
+// object receives a PUT; idle says the device has no object left pending.
+func (s *Server) object(r *http.Request, id string) (ans protocol.ObjectAnswer, n int64, idle bool, e *refusal) {
+	ans, n, e = s.receiveObject(r, id, &idle)
+	return ans, n, idle, e
+}
+
+func (s *Server) receiveObject(r *http.Request, id string, idle *bool) (protocol.ObjectAnswer, int64, *refusal) {
 	sum, e := objectRequest(r)
 	if e != nil {
 		return protocol.ObjectAnswer{}, 0, e
@@ -368,6 +376,7 @@ func (s *Server) object(r *http.Request, id string) (protocol.ObjectAnswer, int6
 		return protocol.ObjectAnswer{}, n, refuse(http.StatusServiceUnavailable, protocol.CodeInternal, "%v", err).after(retryInternal)
 	}
 	delete(d.pending, sum)
+	*idle = len(d.pending) == 0
 	d.remember(sum, size)
 	s.st.objects.Add(1)
 	s.st.bytesStored.Add(size)

@@ -28,7 +28,11 @@
 // attempt after start; after a failure, capped exponential backoff with full
 // jitter (a random wait in [0, min(Cap, Base*2^(n-1))] before retry n), and at
 // least the Retry-After the ingest sent (seconds or an HTTP-date) plus a
-// little jitter; the backlog drains through a token bucket (ItemRate,
+// little jitter; a 503 with Retry-After (the ingest's admission control
+// answering overloaded) is the cloud being busy, not the camera's fault:
+// the uploader waits the hint (capped at Backoff.Cap) plus up to
+// Backoff.Base of jitter, keeps its queue, counts no failure (the outage
+// backoff does not grow) and Status says "cloud busy, retrying in Ns"; the backlog drains through a token bucket (ItemRate,
 // ItemBurst) that is emptied after an outage so the drain starts at the
 // steady rate; object bytes go through an optional bandwidth cap (Limiter).
 // An item the ingest refuses for good (bad signature, hash mismatch, sequence

@@ -160,6 +160,9 @@ type fakeClock struct {
 	block   time.Duration
 	held    chan time.Duration
 	release chan time.Time
+	// onWait, if set, is told of each wait before it is recorded (outside
+	// the clock's lock: it may ask the uploader's Status).
+	onWait func(time.Duration)
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: time.Now(), block: 30 * time.Minute} }
@@ -178,6 +181,9 @@ func (c *fakeClock) Now() time.Time {
 }
 
 func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	if c.onWait != nil {
+		c.onWait(d)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waits = append(c.waits, d)

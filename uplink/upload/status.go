@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -9,7 +10,8 @@ import (
 
 // Status is the uploader's state for `camagent ctl uploads`.
 type Status struct {
-	// State is starting, idle, pacing, uploading, backoff or stopped.
+	// State is starting, idle, pacing, uploading, backoff, busy (the
+	// ingest answered 503 with Retry-After: it is at capacity) or stopped.
 	State   string `json:"state"`
 	Current string `json:"current,omitempty"` // the clip being sent
 	// Queued is the clips waiting (QueuedBytes their total size); Items
@@ -34,7 +36,14 @@ type Status struct {
 	Blocked string `json:"blocked,omitempty"`
 	// NextAttempt is when the uploader acts next, when it is waiting.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// Busy, while the state is busy, says so for a person: "cloud busy,
+	// retrying in 12s". The queue is kept; the wait is the ingest's
+	// Retry-After (capped at the backoff cap) plus jitter.
+	Busy string `json:"busy,omitempty"`
 }
+
+// stateBusy is Status.State while the ingest is at capacity.
+const stateBusy = "busy"
 
 // ItemStatus is one queued clip.
 type ItemStatus struct {
@@ -58,7 +67,10 @@ func (u *Uploader) Status() Status {
 	st := Status{State: u.state, Current: u.current, Queued: len(u.queue), Truncated: u.truncated,
 		Uploaded: u.uploaded, BytesSent: u.bytesSent, LastUpload: u.lastUpload, Failures: u.failures,
 		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked}
-	if st.State == "backoff" || st.State == "pacing" || st.State == "starting" || (st.State == "idle" && !u.nextAttempt.IsZero()) {
+	if st.State == stateBusy {
+		st.Busy = fmt.Sprintf("cloud busy, retrying in %ds", int((max(u.nextAttempt.Sub(now), 0)+time.Second-1)/time.Second))
+	}
+	if st.State == "backoff" || st.State == stateBusy || st.State == "pacing" || st.State == "starting" || (st.State == "idle" && !u.nextAttempt.IsZero()) {
 		st.NextAttempt = u.nextAttempt
 	}
 	qs := make([]*qitem, 0, len(u.queue))

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,7 @@ type Uploader struct {
 	lastErrAt   time.Time
 	blocked     string // why the ingest refuses this device, until an upload succeeds
 	nextAttempt time.Time
+	busy        int // 503s with Retry-After in a row (the cloud busy)
 	uploaded    uint64
 	bytesSent   uint64
 	lastUpload  time.Time
@@ -302,6 +304,7 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 			u.items.empty(now) // drain the backlog at the steady rate, not in a burst
 		}
 		u.failures = 0
+		u.busy = 0
 		u.blocked = ""
 		done := q.done
 		u.mu.Unlock()
@@ -331,6 +334,10 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 	case Permanent:
 		u.park(q, now, code, err)
 	default: // Transient, DeviceLevel: an outage; everything waits
+		if re != nil && re.Status == http.StatusServiceUnavailable && re.HasRetryAfter {
+			u.cloudBusy(ctx, q, re)
+			return
+		}
 		blocked := ""
 		if Classify(err) == DeviceLevel {
 			blocked = deviceRefusal(re)
@@ -357,6 +364,26 @@ func (u *Uploader) handle(ctx context.Context, q *qitem, err error) {
 		u.setWaiting("backoff", d)
 		_ = u.clk.wait(ctx, d)
 	}
+}
+
+// cloudBusy waits out a 503 with Retry-After: the ingest is at capacity
+// (or its lookup is), which is not this camera's fault. The queue stays as
+// it is and the outage backoff does not grow: the uploader waits what the
+// ingest asked, capped at Backoff.Cap, plus a jitter of up to Backoff.Base
+// so that the cameras told the same thing do not come back together.
+func (u *Uploader) cloudBusy(ctx context.Context, q *qitem, re *RefusedError) {
+	d := min(re.RetryAfter, u.cfg.Backoff.Cap) + u.jitter(u.cfg.Backoff.Base)
+	u.mu.Lock()
+	u.busy++
+	n := u.busy
+	u.mu.Unlock()
+	lvl := slog.LevelInfo
+	if n > 1 {
+		lvl = slog.LevelDebug
+	}
+	u.log.Log(ctx, lvl, "cloud busy; retrying", "clip", q.name, "code", re.Code, "retry_in", d.Round(time.Millisecond))
+	u.setWaiting(stateBusy, d)
+	_ = u.clk.wait(ctx, d)
 }
 
 func (u *Uploader) park(q *qitem, now time.Time, code string, err error) {

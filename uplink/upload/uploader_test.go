@@ -584,3 +584,84 @@ func TestUploaderAsksStoreAfterMissedClips(t *testing.T) {
 		t.Errorf("still pending after the uploads: %+v, %v", pending, err)
 	}
 }
+
+// TestUploaderCloudBusy: a 503 with Retry-After (the ingest's admission
+// control: overloaded) is the cloud being busy, not the camera's fault: the
+// uploader waits at least what the ingest asked, plus a jitter of at most
+// Backoff.Base, capped at Backoff.Cap; it keeps its queue, does not count
+// failures (the outage backoff does not grow), and its status says "cloud
+// busy, retrying in Ns". Then the clip goes.
+func TestUploaderCloudBusy(t *testing.T) {
+	hints := []string{"7", "7", "3600", "1"}
+	var (
+		mu     sync.Mutex
+		served int
+	)
+	env := ingesttest.Start(t, ingesttest.Options{Wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			served++
+			n := served
+			mu.Unlock()
+			if n <= len(hints) {
+				w.Header().Set(protocol.HeaderRetryAfter, hints[n-1])
+				fail(w, http.StatusServiceUnavailable, protocol.CodeOverloaded)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	cam := newCamera(t, env, "rosa")
+	cam.record(t, 5)
+	clk := newFakeClock()
+	clk.block = 1000 * time.Hour
+	base, capd := 2*time.Second, time.Minute
+	var (
+		u        *upload.Uploader
+		statuses []upload.Status
+		waits    []time.Duration
+	)
+	clk.onWait = func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		if u != nil && len(statuses) < len(hints) {
+			statuses = append(statuses, u.Status())
+		}
+	}
+	uploaded := make(chan string, 1)
+	u2 := cam.uploader(t, cam.client(t, nil), clk, func(c *upload.Config) {
+		c.Backoff = upload.Backoff{Base: base, Cap: capd}
+		c.OnUploaded = func(n string) { uploaded <- n }
+	})
+	mu.Lock()
+	u = u2
+	mu.Unlock()
+	run(t, u2)
+	waitFor(t, uploaded, 1)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) < len(hints) || len(statuses) < len(hints) {
+		t.Fatalf("waits %v, %d statuses: want one wait and one status per 503", waits, len(statuses))
+	}
+	for i, h := range hints {
+		hint, _ := time.ParseDuration(h + "s")
+		low := min(hint, capd)
+		if d := waits[i]; d < low || d > low+base {
+			t.Errorf("503 %d (Retry-After %ss): waited %v, want within [%v, %v]", i+1, h, d, low, low+base)
+		}
+		st := statuses[i]
+		want := fmt.Sprintf("cloud busy, retrying in %ds", int((waits[i]+time.Second-1)/time.Second))
+		if st.State != "busy" || st.Busy != want {
+			t.Errorf("status during wait %d: state %q busy %q, want busy %q", i+1, st.State, st.Busy, want)
+		}
+		if st.Failures != 0 || st.Queued != 1 || st.LastCode != protocol.CodeOverloaded {
+			t.Errorf("status during wait %d: %d failures, %d queued, last code %q; want 0, 1 (queue kept), overloaded",
+				i+1, st.Failures, st.Queued, st.LastCode)
+		}
+	}
+	if st := u2.Status(); st.Busy != "" || st.Uploaded != 1 {
+		t.Errorf("status after the upload: busy %q, %d uploaded", st.Busy, st.Uploaded)
+	}
+}

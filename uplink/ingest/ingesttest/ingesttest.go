@@ -46,6 +46,13 @@ type Options struct {
 	// Sync keeps the ingest's fsyncs (off by default: tests and benchmarks
 	// use throwaway directories).
 	Sync bool
+	// Limits is the ingest's admission control (request limits only: the
+	// httptest server does its own handshakes).
+	Limits ingest.Limits
+	// CertPerRequest verifies the client certificate on every request, as
+	// the ingest did before it kept the result per connection (the
+	// benchmarks' comparison).
+	CertPerRequest bool
 }
 
 // Env is a running ingest.
@@ -78,7 +85,7 @@ func Start(t testing.TB, opt Options) *Env {
 	}
 	srv, err := ingest.New(ingest.Config{Root: root, ClientCAs: ca.Pool(), Owners: owners, Accounts: reg,
 		Logger: opt.Logger, Now: opt.Now, Observe: opt.Observe, MaxObjectSize: opt.MaxObjectSize,
-		LookupAttempts: opt.LookupAttempts, NoSync: !opt.Sync})
+		LookupAttempts: opt.LookupAttempts, NoSync: !opt.Sync, Limits: opt.Limits})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +99,9 @@ func Start(t testing.TB, opt Options) *Env {
 	}
 	hs := httptest.NewUnstartedServer(h)
 	hs.TLS = ingest.TLSConfig(cert)
+	if !opt.CertPerRequest {
+		hs.Config.ConnContext = srv.ConnContext
+	}
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected in tests
 	hs.StartTLS()
 	t.Cleanup(hs.Close)

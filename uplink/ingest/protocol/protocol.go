@@ -70,6 +70,9 @@ const (
 	CodeNotFound         = "not-found"           // 404
 	CodeStoreCorrupt     = "store-corrupt"       // 500: a stored item failed re-verification
 	CodeInternal         = "internal"            // 500/503: storage failure on the ingest
+	// CodeOverloaded (503, with Retry-After): the ingest is at capacity
+	// (admission control); nothing is wrong with the device or the item.
+	CodeOverloaded = "overloaded"
 )
 
 // Codes lists every error code, for tests and docs.
@@ -78,7 +81,7 @@ func Codes() []string {
 		CodeTooLarge, CodeMalformed, CodeKeyMismatch, CodeBadSignature, CodeIdentityMismatch, CodeUnpaired,
 		CodeOwnerMismatch, CodeLookupFailed, CodeSeqRollback, CodeSeqConflict, CodeSizeConflict,
 		CodeNotDeclared, CodeOffsetMismatch, CodeBusy, CodeHashMismatch, CodeTruncated, CodeBadRequest,
-		CodeUnauthorized, CodeForbidden, CodeNotFound, CodeStoreCorrupt, CodeInternal}
+		CodeUnauthorized, CodeForbidden, CodeNotFound, CodeStoreCorrupt, CodeInternal, CodeOverloaded}
 }
 
 // ManifestAnswer answers POST PathManifests: what the ingest still lacks.

@@ -97,7 +97,7 @@ func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) er
 	if err != nil {
 		return fmt.Errorf("storm: cloud: %w", err)
 	}
-	c := &cloud{handler: ing.Handler(), tlsCert: cert}
+	c := &cloud{ing: ing, tlsCert: cert}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.IP, "0"))
 	if err != nil {
 		return fmt.Errorf("storm: cloud: %w", err)
@@ -174,7 +174,7 @@ func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) er
 
 // cloud is the cloud process's HTTP server, which can go down and come back.
 type cloud struct {
-	handler http.Handler
+	ing     *ingest.Server
 	tlsCert tls.Certificate
 	addr    string
 
@@ -187,7 +187,7 @@ type cloud struct {
 }
 
 func (c *cloud) serve(ln net.Listener) {
-	srv := &http.Server{Handler: c.handler, TLSConfig: ingest.TLSConfig(c.tlsCert), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: c.ing.Handler(), TLSConfig: ingest.TLSConfig(c.tlsCert), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: log.New(io.Discard, "", 0),
 		ConnState: c.connState}
 	done := make(chan struct{})
@@ -196,7 +196,7 @@ func (c *cloud) serve(ln net.Listener) {
 	c.mu.Unlock()
 	go func() { // owned by c: down waits for it
 		defer close(done)
-		_ = srv.ServeTLS(ln, "", "")
+		_ = c.ing.Serve(srv, ln) // under the ingest's admission control
 	}()
 }
 

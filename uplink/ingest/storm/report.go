@@ -37,6 +37,17 @@ func Report(runs []*Result, note string) string {
 	row("upload attempts (outage and storm)", func(r *Result) string { return fmt.Sprint(sum(r.Attempts)) })
 	row("  of which failed to connect", func(r *Result) string { return fmt.Sprint(sum(r.ConnFailed)) })
 	row("  of which the ingest refused (retry)", func(r *Result) string { return fmt.Sprint(sum(r.Refused)) })
+	row("    503 overloaded (admission control)", func(r *Result) string {
+		return fmt.Sprint(r.Cloud.Ingest.Admission.Overloaded)
+	})
+	row("  connections closed before the handshake", func(r *Result) string {
+		a := r.Cloud.Ingest.Admission
+		return fmt.Sprint(a.ConnsRefused + a.HandshakeWaitExpired)
+	})
+	row("  client-certificate checks / reused", func(r *Result) string {
+		a := r.Cloud.Ingest.Admission
+		return fmt.Sprintf("%d/%d", a.CertVerified, a.CertReused)
+	})
 	row("peak attempts/s", func(r *Result) string { return fmt.Sprintf("%.0f", peakRate(r)) })
 	row("peak attempts/s after the cloud returned", func(r *Result) string { return fmt.Sprintf("%.0f", peakRateAfter(r)) })
 	row("cloud peak heap (live objects, storm)", func(r *Result) string { return mib(r.Cloud.HeapPeak) })

@@ -64,6 +64,10 @@ type Config struct {
 	ProgressEvery time.Duration
 	// Viewers is how many viewers read at once in the serving check [32].
 	Viewers int
+	// RetryAfterDiv divides the ingest's Retry-After before the cameras
+	// wait it [1]: the time scale of a run whose times are the uploader's
+	// divided by a factor (Retry-After is whole seconds on the wire).
+	RetryAfterDiv int
 }
 
 func (c *Config) fill() error {
@@ -108,6 +112,9 @@ func (c *Config) fill() error {
 	}
 	if c.Viewers <= 0 {
 		c.Viewers = 32
+	}
+	if c.RetryAfterDiv <= 0 {
+		c.RetryAfterDiv = 1
 	}
 	return nil
 }
@@ -402,10 +409,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // Base), or the same without any jitter.
 func delay(cfg Config, n int, re *upload.RefusedError, rnd *rand.Rand) time.Duration {
 	if re != nil && re.HasRetryAfter {
+		ra := re.RetryAfter / time.Duration(cfg.RetryAfterDiv)
 		if cfg.NoJitter {
-			return re.RetryAfter
+			return ra
 		}
-		return re.RetryAfter + time.Duration(rnd.Int64N(int64(cfg.Backoff.Base)+1))
+		return ra + time.Duration(rnd.Int64N(int64(cfg.Backoff.Base)+1))
 	}
 	if !cfg.NoJitter {
 		return cfg.Backoff.Delay(n, rnd)

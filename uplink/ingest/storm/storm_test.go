@@ -104,7 +104,7 @@ func TestStorm(t *testing.T) {
 				cmd.Env = append(os.Environ(), cloudEnv+"="+dir)
 				return cmd
 			},
-			Outage: outage, Backoff: backoff, NoJitter: noJitter, Seed: uint64(k),
+			Outage: outage, Backoff: backoff, NoJitter: noJitter, Seed: uint64(k), RetryAfterDiv: int(scale),
 			Progress: func(s string) { t.Log(name + ": " + s) },
 		})
 		if err != nil {
