@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -57,7 +59,8 @@ func (l *lyingEvents) wrap(next http.Handler) http.Handler {
 // device's events signed by its key as verified, in plain words, and its
 // state from the newest state event; the events a lying cloud changed (a
 // payload byte, re-signed by another device's key as this device, signed
-// by another device, owned by another account) are refused with the reason
+// by another device, owned by another account, a signature not in canonical
+// low-s form) are refused with the reason
 // and not shown; new events arrive while the page is open.
 func TestWebPageEventsInChromium(t *testing.T) {
 	if testing.Short() {
@@ -110,6 +113,12 @@ func TestWebPageEventsInChromium(t *testing.T) {
 	)
 	mallory := sign(r.alice.key, "mallory", 9, event.Event{Kind: event.KindMotionStart, ScorePPM: 1})
 	byBob := sign(bobKey, "alice", 4, event.Event{Kind: event.KindMotionEnd})
+	// Event 1 with its signature's s replaced by n-s: it still verifies
+	// with WebCrypto, but it is not the one canonical form the device signs.
+	highS := bytes.Clone(must(os.ReadFile(filepath.Join(r.data, eventsDir, id+receiver.Suffix))))
+	highS = must(base64.StdEncoding.DecodeString(string(highS[:bytes.IndexByte(highS, '\n')])))
+	sv := new(big.Int).SetBytes(highS[len(highS)-32:])
+	new(big.Int).Sub(elliptic.P256().Params().N, sv).FillBytes(highS[len(highS)-32:])
 	lie.mu.Lock()
 	lie.change = func(l *EventList) {
 		for i, it := range l.Items {
@@ -136,7 +145,8 @@ func TestWebPageEventsInChromium(t *testing.T) {
 			}
 			l.Items[i].COSE = base64.StdEncoding.EncodeToString(b)
 		}
-		l.Items = append(l.Items, EventItem{Seq: 9, Kind: "motion-start", COSE: base64.StdEncoding.EncodeToString(mallory)})
+		l.Items = append(l.Items, EventItem{Seq: 9, Kind: "motion-start", COSE: base64.StdEncoding.EncodeToString(mallory)},
+			EventItem{Seq: 1, Kind: "online", COSE: base64.StdEncoding.EncodeToString(highS)})
 	}
 	lie.mu.Unlock()
 
@@ -180,6 +190,7 @@ func TestWebPageEventsInChromium(t *testing.T) {
 		fmt.Sprintf("REFUSED event #3 (clip-sealed) of %s: the signature does not verify with %s's pinned key", id, id),
 		fmt.Sprintf("REFUSED event #4 (motion-end) of %s: signed as %s, not %s", id, bob, id),
 		fmt.Sprintf(`REFUSED event #9 (motion-start) of %s: owned by "mallory", not by alice`, id),
+		fmt.Sprintf("REFUSED event #1 (online) of %s: signature s is not low", id),
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the refusals do not say %q:\n%s", want, log)

@@ -169,7 +169,7 @@ async function loadEvents(device) {
   for (const it of list.items) {
     try {
       const e = await verifiedEvent(device, b64(it.cose));
-      if (e.seq <= s.after) continue;
+      if (e.seq <= s.after || s.shown.some((x) => x.seq === e.seq)) continue;
       s.shown.push(e);
     } catch (err) {
       const line = `event #${it.seq} (${it.kind}) of ${device}`;
