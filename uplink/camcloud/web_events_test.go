@@ -111,7 +111,10 @@ func TestWebPageEventsInChromium(t *testing.T) {
 		sign(r.alice.key, "alice", 7, event.Event{Kind: event.KindClipSealed, Clip: "clip-7.mp4", Bytes: 2 << 20, Duration: 8 * time.Second}),
 		sign(r.alice.key, "alice", 8, event.Event{Kind: event.KindDayNight, State: "night"}),
 	)
+	// Signed by the camera, but for another account: the cloud leaves it
+	// out, the lie below puts it back.
 	mallory := sign(r.alice.key, "mallory", 9, event.Event{Kind: event.KindMotionStart, ScorePPM: 1})
+	store(mallory)
 	byBob := sign(bobKey, "alice", 4, event.Event{Kind: event.KindMotionEnd})
 	// Event 1 with its signature's s replaced by n-s: it still verifies
 	// with WebCrypto, but it is not the one canonical form the device signs.
@@ -210,4 +213,51 @@ func TestWebPageEventsInChromium(t *testing.T) {
 	if n := strings.Count(p.eval(`document.getElementById('log').textContent`), "REFUSED event #2 "); n != 1 {
 		t.Errorf("event #2 is refused %d times in the list, want once", n)
 	}
+
+	// The read API itself, without the lie: limit keeps the newest.
+	lie.mu.Lock()
+	lie.change = nil
+	lie.mu.Unlock()
+	for _, c := range []struct {
+		query  string
+		status int
+		seqs   string
+	}{
+		{"", 200, "1 2 3 4 5 6 7 8 10"}, // 9 is mallory's: the cloud leaves it out
+		{"?limit=2", 200, "8 10"},
+		{"?after=6&limit=20", 200, "7 8 10"},
+		{"?limit=0", 400, ""},
+		{"?limit=x", 400, ""},
+	} {
+		status, l := eventsAPI(t, r, c.query)
+		var seqs []string
+		for _, it := range l.Items {
+			seqs = append(seqs, fmt.Sprint(it.Seq))
+		}
+		if status != c.status || strings.Join(seqs, " ") != c.seqs {
+			t.Errorf("events%s: %d %q, want %d %q", c.query, status, strings.Join(seqs, " "), c.status, c.seqs)
+		}
+	}
+}
+
+// eventsAPI gets the read API's answer for one device as the viewer.
+func eventsAPI(t *testing.T, r *webRig, query string) (int, EventList) {
+	t.Helper()
+	req, err := http.NewRequest("GET", r.hs.URL+fmt.Sprintf(PathEventsFmt, r.id)+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := r.hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l EventList
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, l
 }
