@@ -52,8 +52,8 @@
 // results, verifies each message against the key pinned at enrollment or
 // pairing, refuses and counts what does not verify, and keeps the verified
 // ones in events/<device>.events (package receiver). The read API serves them
-// at GET /v1/devices/{id}/events?after=SEQ (viewer token; the COSE bytes
-// included); events is its viewer, verifying every message again and showing
+// at GET /v1/devices/{id}/events?after=SEQ[&limit=N] (viewer token; the
+// COSE bytes included, as the device signed them; limit keeps the newest N); events is its viewer, verifying every message again and showing
 // only those signed for the account. cmd signs a command (package command)
 // with the account's owner key, publishes it to the device's cmd topic as the
 // service identity and prints the device's signed result.
@@ -67,7 +67,14 @@
 // clip or thumbnail only after checking, with WebCrypto, that its manifest's
 // COSE signature verifies against the pinned key, names that device and this
 // account, and that the object's size and SHA-256 are the signed ones;
-// otherwise it says what it refused and why. MJPEG clips are drawn sample by
+// otherwise it says what it refused and why. Under each device it shows
+// the newest 20 of its events in plain words, and its state (online or
+// offline, SD card, frames/s, upload backlog, clock) from the newest state
+// event, polling for new ones every 5 s; each event is shown only after the
+// page checked, as Go's event.Verify and receiver.ReadVerified do, that its
+// COSE_Sign1 is in the canonical form (low-s), its kid and payload name
+// that device, its signature verifies against the pinned key and it names
+// this account; any other is listed as refused with the reason. MJPEG clips are drawn sample by
 // sample on a canvas at their timestamps, H.264 clips go through Media
 // Source Extensions.
 //

@@ -39,7 +39,8 @@ const (
 	mqttDir           = "mqtt"   // mosquitto's configuration, persistence and log
 	eventsDir         = "events" // verified events, one file per device
 	// PathEventsFmt is the read API of a device's verified events:
-	// GET /v1/devices/{id}/events?after=SEQ with a viewer token.
+	// GET /v1/devices/{id}/events?after=SEQ[&limit=N] with a viewer token
+	// (limit: only the newest N).
 	PathEventsFmt = "/v1/devices/%s/events"
 )
 
@@ -169,6 +170,15 @@ func (c *cloud) events(w http.ResponseWriter, r *http.Request) {
 		}
 		after = v
 	}
+	limit := 0
+	if s := r.URL.Query().Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			fail(http.StatusBadRequest, protocol.CodeMalformed, "limit: not a positive number")
+			return
+		}
+		limit = v
+	}
 	items, err := receiver.ReadVerified(filepath.Join(c.dir, eventsDir), id, dev.Key, account, after)
 	if err != nil {
 		fail(http.StatusInternalServerError, protocol.CodeInternal, err.Error())
@@ -183,6 +193,9 @@ func (c *cloud) events(w http.ResponseWriter, r *http.Request) {
 		m := it.Message
 		out.Items = append(out.Items, EventItem{Seq: m.Seq, Kind: string(m.Kind), Time: m.Time.Format(time.RFC3339Nano),
 			Text: event.Render(m), COSE: base64.StdEncoding.EncodeToString(it.COSE)})
+	}
+	if limit > 0 && len(out.Items) > limit {
+		out.Items = out.Items[len(out.Items)-limit:]
 	}
 	w.Header().Set("Content-Type", protocol.ContentJSON)
 	_ = json.NewEncoder(w).Encode(out)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -110,7 +111,9 @@ type webRig struct {
 	bus             *livetest.Bus
 }
 
-func newWebRig(t *testing.T) *webRig {
+// wrap, when given, stands between the browser and the cloud (a server that
+// lies, in the tests of what the page refuses).
+func newWebRig(t *testing.T, wrap ...func(http.Handler) http.Handler) *webRig {
 	t.Helper()
 	r := &webRig{data: t.TempDir(), bus: &livetest.Bus{}}
 	mustRun(t, "init", "-data", r.data, "-log-level", "error")
@@ -131,7 +134,11 @@ func newWebRig(t *testing.T) *webRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.hs = httptest.NewUnstartedServer(r.c.handler(ing))
+	h := r.c.handler(ing)
+	for _, w := range wrap {
+		h = w(h)
+	}
+	r.hs = httptest.NewUnstartedServer(h)
 	r.hs.TLS = ingest.TLSConfig(cert)
 	r.hs.StartTLS()
 	t.Cleanup(r.hs.Close)

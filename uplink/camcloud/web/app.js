@@ -1,14 +1,15 @@
 // The owner's page. Nothing the server says is shown before its signature
 // has been checked here against the pinned device key.
-import { encode, decode, parseSign1, verifySign1, sign1, deviceIDOf, sha256Hex, hex, equalBytes } from './cose.js';
+import { encode, decode, parseSign1, verifySign1, sign1, deviceIDOf, sha256Hex, hex, equalBytes, checkCanonical } from './cose.js';
 import { parseFMP4 } from './mp4.js';
 import { checkJPEG, checkMP4, describe } from './c2pa.js';
 
 const MANIFEST_TYPE = 'application/vnd.camagent.manifest.v1+cbor';
 const OFFER_TYPE = 'application/vnd.camagent.live-offer.v1+cbor';
 const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
+const EVENT_TYPE = 'application/vnd.camagent.event.v1+cbor';
 const $ = (id) => document.getElementById(id);
-const state = { account: null, token: null, devices: new Map(), spkis: new Map() };
+const state = { account: null, token: null, devices: new Map(), spkis: new Map(), events: new Map() };
 window.camagent = { liveFrames: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
 
 function refuse(what, why) {
@@ -91,6 +92,11 @@ async function loadDevices() {
       b.textContent = 'Live'; b.className = 'live'; b.dataset.device = d.id;
       b.onclick = () => startLive(d.id).catch((e) => { $('live-status').textContent = refuse('live view of ' + d.id, e.message); });
       li.append(b);
+      const st = document.createElement('div'); st.className = 'state'; st.dataset.device = d.id; st.textContent = 'State: no verified event yet.';
+      const ev = document.createElement('ul'); ev.className = 'events'; ev.dataset.device = d.id;
+      li.append(st, ev);
+      state.events.set(d.id, { after: 0, shown: [], refused: new Set() });
+      loadEvents(d.id).catch((e) => refuse('events of ' + d.id, e.message));
       loadClips(d.id).catch((e) => refuse('clip list of ' + d.id, e.message));
     } catch (e) {
       li.append(' — ' + refuse('device ' + d.id, e.message));
@@ -99,6 +105,100 @@ async function loadDevices() {
   }
   window.camagent.devicesLoaded = true;
 }
+
+// --- events: each COSE_Sign1 must be canonical, verify against the pinned
+// key, and name this device and this account (the rules of Go's
+// event.Verify and receiver.ReadVerified).
+
+const KINDS = ['motion-start', 'motion-end', 'clip-sealed', 'clip-uploaded', 'retention', 'sd', 'capture-fault',
+  'day-night', 'state', 'online', 'offline', 'cmd-result'];
+const EVENTS_SHOWN = 20;
+
+async function verifiedEvent(device, cose) {
+  const m = parseSign1(cose, EVENT_TYPE);
+  checkCanonical(cose, m);
+  if (m.kid !== device) throw new Error(`signed as ${m.kid}, not ${device}`);
+  if (!(await verifySign1(m, state.devices.get(device)))) throw new Error(`the signature does not verify with ${device}'s pinned key`);
+  const p = decode(m.payload), b = p.get(9);
+  if (p.get(1) !== 1) throw new Error(`format version ${p.get(1)}`);
+  if (p.get(2) !== device) throw new Error(`the event names device ${p.get(2)}`);
+  if ((p.get(3) ?? '') !== state.account) throw new Error(`owned by "${p.get(3) ?? ''}", not by ${state.account}`);
+  if (!(p.get(4) > 0) || !p.get(5) || !(b instanceof Map) || !KINDS.includes(p.get(8))) throw new Error('not an event of this format');
+  return { seq: p.get(4), time: new Date(p.get(6)), clock: p.get(7) === true, kind: p.get(8), b: (k) => b.get(k) };
+}
+
+function size(n = 0) {
+  for (const [u, s] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]]) if (n >= s) return (n / s).toFixed(1) + ' ' + u;
+  return n + ' B';
+}
+function span(s = 0) { return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.floor(s / 60) % 60} min` : s >= 60 ? `${Math.floor(s / 60)} min` : `${s} s`; }
+
+// words says what an event means, in plain words.
+function words(e) {
+  const b = e.b, why = b(11) ? ` — "${b(11)}"` : '';
+  const text = {
+    'motion-start': () => `motion started (score ${((b(1) || 0) / 1e4).toFixed(1)}%, ${(b(2) || []).length} region(s))`,
+    'motion-end': () => 'motion ended',
+    'clip-sealed': () => `clip ${b(4)} recorded (${size(b(6))}, ${((b(7) || 0) / 1000).toFixed(1)} s)`,
+    'clip-uploaded': () => `clip ${b(4)} uploaded (${size(b(6))})`,
+    'retention': () => `deleted ${b(8) || 0} old clip(s), freed ${size(b(9))}`,
+    'sd': () => `SD card: ${b(10)}`,
+    'capture-fault': () => 'camera capture fault',
+    'day-night': () => `switched to ${b(10)} mode`,
+    'state': () => `status report: ${stateWords(e)}`,
+    'online': () => `came online (up ${span(b(12))})`,
+    'offline': () => 'went offline',
+    'cmd-result': () => `command ${b(19)}: ${b(10)}`,
+  }[e.kind]();
+  return text + why;
+}
+
+function stateWords(e) {
+  const b = e.b;
+  return `SD card ${size(b(13))} free of ${size(b(14))}, ${((b(15) || 0) / 1000).toFixed(1)} frames/s, ` +
+    `${b(16) || 0} clip(s) waiting to upload, up ${span(b(12))}` + (b(17) ? `, ${b(17)} event(s) dropped` : '');
+}
+
+function when(e) { return e.time.toISOString().replace('T', ' ').slice(0, 19) + 'Z' + (e.clock ? '' : ' (camera clock not set)'); }
+
+// loadEvents fetches the device's events after the newest one shown,
+// verifies each, and redraws its state and newest EVENTS_SHOWN events.
+async function loadEvents(device) {
+  const s = state.events.get(device);
+  const list = await (await api(`/v1/devices/${device}/events?after=${s.after}&limit=${EVENTS_SHOWN}`)).json();
+  for (const it of list.items) {
+    try {
+      const e = await verifiedEvent(device, b64(it.cose));
+      if (e.seq <= s.after || s.shown.some((x) => x.seq === e.seq)) continue;
+      s.shown.push(e);
+    } catch (err) {
+      const line = `event #${it.seq} (${it.kind}) of ${device}`;
+      if (!s.refused.has(line + err.message)) { s.refused.add(line + err.message); refuse(line, err.message); }
+    }
+  }
+  s.shown.sort((x, y) => x.seq - y.seq);
+  s.shown = s.shown.slice(-EVENTS_SHOWN);
+  if (s.shown.length) s.after = s.shown[s.shown.length - 1].seq;
+  const ul = document.querySelector(`ul.events[data-device="${device}"]`);
+  ul.textContent = '';
+  for (const e of s.shown.slice().reverse()) {
+    const li = document.createElement('li');
+    li.className = 'event verified'; li.dataset.seq = e.seq; li.dataset.kind = e.kind;
+    li.textContent = `${when(e)} #${e.seq} ${words(e)}`;
+    ul.append(li);
+  }
+  const last = (kinds) => s.shown.filter((e) => kinds.includes(e.kind)).pop();
+  const link = last(['state', 'online', 'offline']), rep = last(['state']);
+  if (link) {
+    document.querySelector(`.state[data-device="${device}"]`).textContent = `State (verified, ${when(link)}): ` +
+      (link.kind === 'offline' ? 'offline' : 'online') + (rep ? '; ' + stateWords(rep) : '') +
+      (s.shown[s.shown.length - 1].clock ? '; clock synchronised' : '; clock not set');
+  }
+  window.camagent.eventsLoaded = (window.camagent.eventsLoaded || 0) + 1;
+}
+
+// Poll every device's events while the page is open.
+setInterval(() => { for (const d of state.events.keys()) loadEvents(d).catch((e) => refuse('events of ' + d, e.message)); }, 5000);
 
 // --- clips: the manifest must verify against the pinned key, name this
 // device and this account; each object must hash to what it signed.

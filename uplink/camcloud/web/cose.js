@@ -155,3 +155,23 @@ export async function sha256Hex(buf) {
 export function hex(b) { return Array.from(b, (c) => c.toString(16).padStart(2, '0')).join(''); }
 
 export function equalBytes(a, b) { return a.length === b.length && a.every((c, k) => c === b[k]); }
+
+// checkCanonical throws unless bytes are the one canonical encoding of a
+// COSE_Sign1 (shortest heads, map keys ascending, low-s signature), the
+// form the Go side (envelope.Parse, DecodeStrict) requires of every event.
+export function checkCanonical(bytes, parsed) {
+  const sorted = (v) => {
+    if (v instanceof Map) {
+      let prev = -1;
+      for (const [k, x] of v) { if (typeof k !== 'number' || k <= prev) throw new Error('map keys not in canonical order'); prev = k; sorted(x); }
+    } else if (Array.isArray(v)) v.forEach(sorted);
+    else if (v && v.tag !== undefined) sorted(v.value);
+  };
+  for (const b of [bytes, parsed.protectedBytes, parsed.payload]) {
+    const v = decode(b);
+    sorted(v);
+    if (!equalBytes(encode(v), b)) throw new Error('not in canonical CBOR form');
+  }
+  if (decode(bytes).value[1].size !== 0) throw new Error('the unprotected header is not empty');
+  if (bytesToBig(parsed.signature.subarray(32)) > P256_N >> 1n) throw new Error('signature s is not low');
+}
