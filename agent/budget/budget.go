@@ -52,8 +52,10 @@ const (
 
 // Queue depths the plan does not change.
 const (
-	// MotionQueue is the motion part's frame queue: it wants the newest frame.
-	MotionQueue = 2
+	// MotionQueue is the motion part's frame queue: it wants the newest
+	// frame, so one queued behind the one it works on is enough (each
+	// queued raw frame is 600 KiB at 640x480 YUYV).
+	MotionQueue = 1
 	// LiveQueue is each live session's frame queue (uplink/live).
 	LiveQueue = 2
 	// MaxRecorderQueue and MinRecorderQueue bound the recorder's frame
@@ -81,6 +83,10 @@ const (
 type Settings struct {
 	// Budget is the agent's whole allowance, as the kernel counts it (RSS).
 	Budget int64
+	// LiveBudget is what the agent may use beyond Budget while live
+	// viewers are connected (the board's Profile.LiveMemory): the plan
+	// fits Budget with no viewer and Budget+LiveBudget with all of them.
+	LiveBudget int64
 	// Frame is the size of one captured frame (capture.Format.FrameSize);
 	// Pixels is width times height.
 	Frame  int
@@ -164,18 +170,48 @@ type Plan struct {
 func Fit(s Settings) Plan {
 	p := Plan{Asked: s, GCPercent: StartGCPercent, RecorderQueue: MaxRecorderQueue,
 		ClipFPS: s.ClipFPS, PreRoll: s.PreRoll, Viewers: s.Viewers}
-	p.GoLimit = max(s.Budget-Text-s.driver(), 4*MiB)
 	for {
 		p.account()
-		need := p.Need()
-		if need <= s.Budget {
+		if over := p.over(); over <= 0 {
+			p.setLimit()
 			return p
-		}
-		if !p.degrade() {
-			p.Over = need - s.Budget
+		} else if !p.degrade() {
+			p.Over = over
+			p.setLimit()
 			return p
 		}
 	}
+}
+
+// setLimit sets GoLimit for p's viewers: the budget (with LiveBudget when
+// viewers are allowed, since the GC target, not the limit, keeps the heap
+// down while none is connected) less Text and the driver's buffers.
+func (p *Plan) setLimit() {
+	s := p.Asked
+	b := s.Budget
+	if p.Viewers > 0 {
+		b += s.LiveBudget
+	}
+	p.GoLimit = max(b-Text-s.driver(), 4*MiB)
+}
+
+// over is by how much p misses its budget (<= 0 when it fits): with no
+// viewer connected against Budget, and with every viewer connected against
+// Budget+LiveBudget.
+func (p *Plan) over() int64 {
+	s := p.Asked
+	need := p.Need()
+	if p.Viewers == 0 {
+		return need - s.Budget
+	}
+	return max(p.Idle()-s.Budget, need-s.Budget-s.LiveBudget)
+}
+
+// Idle is the resident size the plan expects with no live viewer
+// connected: Need less the viewers' sessions and frames.
+func (p *Plan) Idle() int64 {
+	live := int64(p.Viewers) * (LiveSession + (LiveQueue+1)*int64(p.Asked.Frame))
+	return p.Need() - live*int64(100+p.GCPercent)/100
 }
 
 // Heap is the sum of Items: the Go heap the plan expects.
@@ -231,8 +267,12 @@ func (p *Plan) account() {
 		// buffers of the write queue and the thumbnail.
 		encoder = int64(s.Pixels)*4 + 6*sample
 		// The recorder's copy of the event's peak frame (the thumbnail's
-		// picture).
+		// picture): a YUYV frame of 640 pixels or wider is kept at half
+		// its width and height (storage/recorder), a quarter of its size.
 		peak = int64(s.Frame)
+		if s.Frame == 2*s.Pixels && s.Pixels >= 640*480 { // YUYV, about 640 wide or more
+			peak /= 4
+		}
 	} else {
 		peak = sample
 	}
@@ -309,7 +349,8 @@ func FitMore(s Settings, extra int) Plan {
 		p.Measured++
 	}
 	p.account()
-	p.Over = max(p.Need()-s.Budget, 0)
+	p.Over = max(p.over(), 0)
+	p.setLimit()
 	return p
 }
 
@@ -338,11 +379,19 @@ type StepDown struct {
 	under int // samples in a row with room for a step up
 }
 
-// Observe takes one sample of the resident size for settings s and returns
-// +1 when it took a step down (Extra grew), -1 when it stepped back up, else
-// 0.
-func (d *StepDown) Observe(rss int64, s Settings) int {
-	if rss > s.Budget {
+// Observe takes one sample of the resident size for settings s, with no
+// live viewer connected, and returns +1 when it took a step down (Extra
+// grew), -1 when it stepped back up, else 0.
+func (d *StepDown) Observe(rss int64, s Settings) int { return d.ObserveLive(rss, s, 0) }
+
+// ObserveLive is Observe with viewers live viewers connected: while one is,
+// the resident size is held against Budget+LiveBudget.
+func (d *StepDown) ObserveLive(rss int64, s Settings, viewers int) int {
+	budget := s.Budget
+	if viewers > 0 {
+		budget += s.LiveBudget
+	}
+	if rss > budget {
 		d.under = 0
 		d.over++
 		if d.over < OverSamples {
@@ -362,7 +411,7 @@ func (d *StepDown) Observe(rss int64, s Settings) int {
 	}
 	up, now := FitMore(s, d.Extra-1), FitMore(s, d.Extra)
 	cost := up.Need() - now.Need()
-	if rss+max(cost, 0)+StepUpRoom > s.Budget {
+	if rss+max(cost, 0)+StepUpRoom > budget {
 		d.under = 0
 		return 0
 	}

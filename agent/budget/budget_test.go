@@ -25,9 +25,9 @@ func TestFitArithmetic(t *testing.T) {
 	if len(p.Steps) != 0 || p.Over != 0 {
 		t.Fatalf("64 MiB: steps %v over %d, want none", p.Steps, p.Over)
 	}
-	// capture 1 + motion 2+1 + recorder 8+1 + snapshot 1 + one viewer 2+1
-	if p.Frames != 1+3+9+1+3 {
-		t.Errorf("frames = %d, want 17", p.Frames)
+	// capture 1 + motion 1+1 + recorder 8+1 + snapshot 1 + one viewer 2+1
+	if p.Frames != 1+2+9+1+3 {
+		t.Errorf("frames = %d, want 16", p.Frames)
 	}
 	sample := 640 * 480 / 5
 	// 4 fps over 2 s of pre-roll plus 1 s of event lag, and half again
@@ -36,9 +36,9 @@ func TestFitArithmetic(t *testing.T) {
 	}
 	want := map[string]int64{
 		"runtime":    Runtime,
-		"frames":     17 * 640 * 480 * 2,
+		"frames":     16 * 640 * 480 * 2,
 		"encoder":    640*480*4 + 6*int64(sample),
-		"peak frame": 640 * 480 * 2,
+		"peak frame": 640 * 480 * 2 / 4, // kept at half width and height
 		"fragment":   4 * int64(sample), // 4 fps, 1 s fragments
 		"pre-roll":   int64(p.PreRollBytes),
 		"motion":     640 * 480 * Motion,
