@@ -131,6 +131,9 @@ type Plan struct {
 	// (runtime/debug.SetGCPercent).
 	GoLimit   int64
 	GCPercent int
+	// GoLimitLive is the Go memory limit while a live viewer is connected
+	// (GoLimit plus the board's LiveBudget).
+	GoLimitLive int64
 	// Frames is the capture frame pool; RecorderQueue the recorder's
 	// frame queue.
 	Frames        int
@@ -183,16 +186,15 @@ func Fit(s Settings) Plan {
 	}
 }
 
-// setLimit sets GoLimit for p's viewers: the budget (with LiveBudget when
-// viewers are allowed, since the GC target, not the limit, keeps the heap
-// down while none is connected) less Text and the driver's buffers.
+// setLimit sets GoLimit, the budget less Text and the driver's buffers,
+// and GoLimitLive, the same with LiveBudget when viewers are allowed.
 func (p *Plan) setLimit() {
 	s := p.Asked
-	b := s.Budget
+	p.GoLimit = max(s.Budget-Text-s.driver(), 4*MiB)
+	p.GoLimitLive = p.GoLimit
 	if p.Viewers > 0 {
-		b += s.LiveBudget
+		p.GoLimitLive += s.LiveBudget
 	}
-	p.GoLimit = max(b-Text-s.driver(), 4*MiB)
 }
 
 // over is by how much p misses its budget (<= 0 when it fits): with no
@@ -233,13 +235,15 @@ func (p *Plan) Need() int64 {
 func (s Settings) driver() int64 { return int64(s.DriverBuffers) * int64(s.Frame) }
 
 // Sample is the expected size of one recorded sample: a JPEG of the
-// picture (raw cameras are encoded at about 0.2 bytes per pixel at the
-// default quality; MJPEG cameras send about the same) or an H.264 frame.
+// picture or an H.264 frame. Raw cameras are encoded at about 0.1 bytes per
+// pixel at quality 70-75 (a detailed scene; vivid's test picture in the
+// QEMU camera measured 6-9 KB at 640x480, 0.02-0.03); MJPEG cameras send
+// about the same.
 func (s Settings) Sample() int {
 	if s.H264 {
 		return max(s.Pixels/16, 1)
 	}
-	return max(s.Pixels/5, 1)
+	return max(s.Pixels/10, 1)
 }
 
 // account recomputes the sizes and Items for p's current settings.
@@ -253,13 +257,16 @@ func (p *Plan) account() {
 	if s.H264 {
 		rate = s.CaptureFPS
 	}
-	// The ring holds pre-roll plus the event lag, with half again as
-	// margin for pictures that compress worse than the estimate.
-	need := float64(sample) * rate * (p.PreRoll + EventLag).Seconds() * 1.5
-	p.PreRollBytes = int(min(max(math.Ceil(need), MinPreRollBytes), float64(max(s.PreRollMax, MinPreRollBytes))))
+	// The ring holds pre-roll plus the event lag. Its limit has half
+	// again as margin for pictures that compress worse than the estimate;
+	// its arena grows only as far as the pictures need (storage/recorder),
+	// so the plan counts the estimate, not the limit.
+	expect := float64(sample) * rate * (p.PreRoll + EventLag).Seconds()
+	p.PreRollBytes = int(min(max(math.Ceil(expect*1.5), MinPreRollBytes), float64(max(s.PreRollMax, MinPreRollBytes))))
 	if p.PreRoll == 0 {
 		p.PreRollBytes = MinPreRollBytes
 	}
+	ring := min(int64(math.Ceil(expect)), int64(p.PreRollBytes))
 	var encoder, peak int64
 	if !s.Compressed {
 		// The encoder's pictures (measured 1.2 MB of 4:2:0 and 4:4:4
@@ -288,7 +295,7 @@ func (p *Plan) account() {
 		Item{"encoder", encoder},
 		Item{"peak frame", peak},
 		Item{"fragment", fragment},
-		Item{"pre-roll", int64(p.PreRollBytes)},
+		Item{"pre-roll", max(ring, MinPreRollBytes)},
 		Item{"motion", int64(s.Pixels) * Motion},
 		Item{"source", source},
 		Item{"live", int64(p.Viewers) * LiveSession},

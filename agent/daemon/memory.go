@@ -159,6 +159,15 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budg
 		}
 	}
 	p := d.memoryPlan(cfg)
+	if rss >= 0 && d.deps.RuntimeLimits {
+		// A connected viewer may use the board's live allowance; the limit
+		// comes back down when it leaves.
+		limit := p.GoLimit
+		if ls := d.liveStatus(); ls != nil && ls.Viewers > 0 {
+			limit = p.GoLimitLive
+		}
+		debug.SetMemoryLimit(limit)
+	}
 	// Changes of the parts' own sections restart them already; a new
 	// budget, picture or run-time step is this part's to act on.
 	if p.Asked.Budget != last.Asked.Budget || p.Asked.Frame != last.Asked.Frame || p.Measured != last.Measured {
