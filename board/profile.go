@@ -92,6 +92,10 @@ type Profile struct {
 	// overrides it. The agent sizes its buffers and sets the Go memory
 	// limit from it (package agent/budget).
 	MemoryBudget int64
+	// LiveMemory is how much more than the memory budget the agent may use
+	// while live viewers are connected (the viewer's session and frames);
+	// 0 means viewers must fit the budget itself.
+	LiveMemory int64
 }
 
 // Limits of a memory budget (Profile.MemoryBudget and the config's memory_mb).
@@ -135,9 +139,9 @@ func profiles() []Profile {
 			Firmware:   true,
 			HardwareID: []string{machineIDPath},
 			// A small camera: 64-128 MB of RAM shared with the kernel, the
-			// ISP and the encoder. The budget of issue 11 without a live
-			// viewer; a camera with live view on needs memory_mb = 36.
-			MemoryBudget: 24 << 20,
+			// ISP and the encoder. The budgets of issue 11: 24 MiB with no
+			// live viewer, 36 MiB while one is connected.
+			MemoryBudget: 24 << 20, LiveMemory: 12 << 20,
 		},
 		{
 			Name:        "raspberry-pi",

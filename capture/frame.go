@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -125,16 +126,23 @@ var ErrPoolEmpty = errors.New("capture: frame pool empty")
 var ErrFrameTooBig = errors.New("capture: frame larger than its pool buffer")
 
 // Pool holds a fixed number of frame buffers of one size; it never grows.
+// Free buffers are reused last in, first out: the buffer just returned is
+// the next one handed out, so buffers beyond what the pipeline holds at
+// once (the spare the budget keeps for a stalled consumer, the shell's
+// snapshot) are never written and stay out of the resident set (the kernel
+// maps a fresh heap page only when it is first touched).
 type Pool struct {
-	free chan *Frame
+	mu   sync.Mutex
+	free []*Frame // a stack: the top is the most recently returned
+	n    int
 	size int
 }
 
 // NewPool makes n buffers of size bytes each.
 func NewPool(n, size int) *Pool {
-	p := &Pool{free: make(chan *Frame, n), size: size}
+	p := &Pool{free: make([]*Frame, 0, n), n: n, size: size}
 	for range n {
-		p.free <- &Frame{buf: make([]byte, size), pool: p}
+		p.free = append(p.free, &Frame{buf: make([]byte, size), pool: p})
 	}
 	return p
 }
@@ -143,29 +151,37 @@ func NewPool(n, size int) *Pool {
 func (p *Pool) BufferSize() int { return p.size }
 
 // Size returns how many buffers the pool holds in all.
-func (p *Pool) Size() int { return cap(p.free) }
+func (p *Pool) Size() int { return p.n }
 
 // Available returns how many buffers are free now.
-func (p *Pool) Available() int { return len(p.free) }
+func (p *Pool) Available() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free)
+}
 
 // Get returns a free frame with one holder, or ErrPoolEmpty without waiting.
 func (p *Pool) Get() (*Frame, error) {
-	select {
-	case f := <-p.free:
-		f.refs.Store(1)
-		f.Data = f.buf[:0]
-		return f, nil
-	default:
+	p.mu.Lock()
+	if len(p.free) == 0 {
+		p.mu.Unlock()
 		return nil, ErrPoolEmpty
 	}
+	f := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	p.mu.Unlock()
+	f.refs.Store(1)
+	f.Data = f.buf[:0]
+	return f, nil
 }
 
 func (p *Pool) put(f *Frame) {
-	select {
-	case p.free <- f:
-	default:
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == p.n {
 		panic("capture: frame returned to a full pool")
 	}
+	p.free = append(p.free, f)
 }
 
 // Fill copies src into the frame's buffer and sets Data to it.

@@ -52,8 +52,10 @@ const (
 
 // Queue depths the plan does not change.
 const (
-	// MotionQueue is the motion part's frame queue: it wants the newest frame.
-	MotionQueue = 2
+	// MotionQueue is the motion part's frame queue: it wants the newest
+	// frame, so one queued behind the one it works on is enough (each
+	// queued raw frame is 600 KiB at 640x480 YUYV).
+	MotionQueue = 1
 	// LiveQueue is each live session's frame queue (uplink/live).
 	LiveQueue = 2
 	// MaxRecorderQueue and MinRecorderQueue bound the recorder's frame
@@ -81,6 +83,10 @@ const (
 type Settings struct {
 	// Budget is the agent's whole allowance, as the kernel counts it (RSS).
 	Budget int64
+	// LiveBudget is what the agent may use beyond Budget while live
+	// viewers are connected (the board's Profile.LiveMemory): the plan
+	// fits Budget with no viewer and Budget+LiveBudget with all of them.
+	LiveBudget int64
 	// Frame is the size of one captured frame (capture.Format.FrameSize);
 	// Pixels is width times height.
 	Frame  int
@@ -125,6 +131,9 @@ type Plan struct {
 	// (runtime/debug.SetGCPercent).
 	GoLimit   int64
 	GCPercent int
+	// GoLimitLive is the Go memory limit while a live viewer is connected
+	// (GoLimit plus the board's LiveBudget).
+	GoLimitLive int64
 	// Frames is the capture frame pool; RecorderQueue the recorder's
 	// frame queue.
 	Frames        int
@@ -164,18 +173,47 @@ type Plan struct {
 func Fit(s Settings) Plan {
 	p := Plan{Asked: s, GCPercent: StartGCPercent, RecorderQueue: MaxRecorderQueue,
 		ClipFPS: s.ClipFPS, PreRoll: s.PreRoll, Viewers: s.Viewers}
-	p.GoLimit = max(s.Budget-Text-s.driver(), 4*MiB)
 	for {
 		p.account()
-		need := p.Need()
-		if need <= s.Budget {
+		if over := p.over(); over <= 0 {
+			p.setLimit()
 			return p
-		}
-		if !p.degrade() {
-			p.Over = need - s.Budget
+		} else if !p.degrade() {
+			p.Over = over
+			p.setLimit()
 			return p
 		}
 	}
+}
+
+// setLimit sets GoLimit, the budget less Text and the driver's buffers,
+// and GoLimitLive, the same with LiveBudget when viewers are allowed.
+func (p *Plan) setLimit() {
+	s := p.Asked
+	p.GoLimit = max(s.Budget-Text-s.driver(), 4*MiB)
+	p.GoLimitLive = p.GoLimit
+	if p.Viewers > 0 {
+		p.GoLimitLive += s.LiveBudget
+	}
+}
+
+// over is by how much p misses its budget (<= 0 when it fits): with no
+// viewer connected against Budget, and with every viewer connected against
+// Budget+LiveBudget.
+func (p *Plan) over() int64 {
+	s := p.Asked
+	need := p.Need()
+	if p.Viewers == 0 {
+		return need - s.Budget
+	}
+	return max(p.Idle()-s.Budget, need-s.Budget-s.LiveBudget)
+}
+
+// Idle is the resident size the plan expects with no live viewer
+// connected: Need less the viewers' sessions and frames.
+func (p *Plan) Idle() int64 {
+	live := int64(p.Viewers) * (LiveSession + (LiveQueue+1)*int64(p.Asked.Frame))
+	return p.Need() - live*int64(100+p.GCPercent)/100
 }
 
 // Heap is the sum of Items: the Go heap the plan expects.
@@ -197,13 +235,15 @@ func (p *Plan) Need() int64 {
 func (s Settings) driver() int64 { return int64(s.DriverBuffers) * int64(s.Frame) }
 
 // Sample is the expected size of one recorded sample: a JPEG of the
-// picture (raw cameras are encoded at about 0.2 bytes per pixel at the
-// default quality; MJPEG cameras send about the same) or an H.264 frame.
+// picture or an H.264 frame. Raw cameras are encoded at about 0.1 bytes per
+// pixel at quality 70-75 (a detailed scene; vivid's test picture in the
+// QEMU camera measured 6-9 KB at 640x480, 0.02-0.03); MJPEG cameras send
+// about the same.
 func (s Settings) Sample() int {
 	if s.H264 {
 		return max(s.Pixels/16, 1)
 	}
-	return max(s.Pixels/5, 1)
+	return max(s.Pixels/10, 1)
 }
 
 // account recomputes the sizes and Items for p's current settings.
@@ -217,13 +257,16 @@ func (p *Plan) account() {
 	if s.H264 {
 		rate = s.CaptureFPS
 	}
-	// The ring holds pre-roll plus the event lag, with half again as
-	// margin for pictures that compress worse than the estimate.
-	need := float64(sample) * rate * (p.PreRoll + EventLag).Seconds() * 1.5
-	p.PreRollBytes = int(min(max(math.Ceil(need), MinPreRollBytes), float64(max(s.PreRollMax, MinPreRollBytes))))
+	// The ring holds pre-roll plus the event lag. Its limit has half
+	// again as margin for pictures that compress worse than the estimate;
+	// its arena grows only as far as the pictures need (storage/recorder),
+	// so the plan counts the estimate, not the limit.
+	expect := float64(sample) * rate * (p.PreRoll + EventLag).Seconds()
+	p.PreRollBytes = int(min(max(math.Ceil(expect*1.5), MinPreRollBytes), float64(max(s.PreRollMax, MinPreRollBytes))))
 	if p.PreRoll == 0 {
 		p.PreRollBytes = MinPreRollBytes
 	}
+	ring := min(int64(math.Ceil(expect)), int64(p.PreRollBytes))
 	var encoder, peak int64
 	if !s.Compressed {
 		// The encoder's pictures (measured 1.2 MB of 4:2:0 and 4:4:4
@@ -231,8 +274,12 @@ func (p *Plan) account() {
 		// buffers of the write queue and the thumbnail.
 		encoder = int64(s.Pixels)*4 + 6*sample
 		// The recorder's copy of the event's peak frame (the thumbnail's
-		// picture).
+		// picture): a YUYV frame of 640 pixels or wider is kept at half
+		// its width and height (storage/recorder), a quarter of its size.
 		peak = int64(s.Frame)
+		if s.Frame == 2*s.Pixels && s.Pixels >= 640*480 { // YUYV, about 640 wide or more
+			peak /= 4
+		}
 	} else {
 		peak = sample
 	}
@@ -248,7 +295,7 @@ func (p *Plan) account() {
 		Item{"encoder", encoder},
 		Item{"peak frame", peak},
 		Item{"fragment", fragment},
-		Item{"pre-roll", int64(p.PreRollBytes)},
+		Item{"pre-roll", max(ring, MinPreRollBytes)},
 		Item{"motion", int64(s.Pixels) * Motion},
 		Item{"source", source},
 		Item{"live", int64(p.Viewers) * LiveSession},
@@ -309,7 +356,8 @@ func FitMore(s Settings, extra int) Plan {
 		p.Measured++
 	}
 	p.account()
-	p.Over = max(p.Need()-s.Budget, 0)
+	p.Over = max(p.over(), 0)
+	p.setLimit()
 	return p
 }
 
@@ -338,11 +386,19 @@ type StepDown struct {
 	under int // samples in a row with room for a step up
 }
 
-// Observe takes one sample of the resident size for settings s and returns
-// +1 when it took a step down (Extra grew), -1 when it stepped back up, else
-// 0.
-func (d *StepDown) Observe(rss int64, s Settings) int {
-	if rss > s.Budget {
+// Observe takes one sample of the resident size for settings s, with no
+// live viewer connected, and returns +1 when it took a step down (Extra
+// grew), -1 when it stepped back up, else 0.
+func (d *StepDown) Observe(rss int64, s Settings) int { return d.ObserveLive(rss, s, 0) }
+
+// ObserveLive is Observe with viewers live viewers connected: while one is,
+// the resident size is held against Budget+LiveBudget.
+func (d *StepDown) ObserveLive(rss int64, s Settings, viewers int) int {
+	budget := s.Budget
+	if viewers > 0 {
+		budget += s.LiveBudget
+	}
+	if rss > budget {
 		d.under = 0
 		d.over++
 		if d.over < OverSamples {
@@ -362,7 +418,7 @@ func (d *StepDown) Observe(rss int64, s Settings) int {
 	}
 	up, now := FitMore(s, d.Extra-1), FitMore(s, d.Extra)
 	cost := up.Need() - now.Need()
-	if rss+max(cost, 0)+StepUpRoom > s.Budget {
+	if rss+max(cost, 0)+StepUpRoom > budget {
 		d.under = 0
 		return 0
 	}

@@ -58,6 +58,7 @@ func (d *Daemon) memorySettings(cfg config.Config) budget.Settings {
 	}
 	if liveBuiltIn && cfg.Live.Enabled && cfg.MQTT.Broker != "" {
 		s.Viewers = cfg.Live.MaxViewers
+		s.LiveBudget = prof.LiveMemory
 	}
 	return s
 }
@@ -126,30 +127,47 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budg
 	log := d.log.With("part", "memory")
 	if rss >= 0 {
 		s := d.memorySettings(cfg)
+		connected := 0
+		if ls := d.liveStatus(); ls != nil {
+			connected = ls.Viewers
+		}
+		limit := s.Budget
+		if connected > 0 {
+			limit += s.LiveBudget
+		}
 		d.mem.mu.Lock()
-		dir := d.mem.down.Observe(rss, s)
+		dir := d.mem.down.ObserveLive(rss, s, connected)
 		extra := d.mem.down.Extra
-		over := rss > s.Budget
+		over := rss > limit
 		crossed := over != d.mem.overRSS
 		d.mem.overRSS = over
 		d.mem.mu.Unlock()
 		if crossed && over {
-			log.Warn("resident memory above the budget", "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
+			log.Warn("resident memory above the budget", "rss_mb", rss>>20, "budget_mb", limit>>20, "live_viewers", connected)
 		} else if crossed {
-			log.Info("resident memory back within the budget", "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
+			log.Info("resident memory back within the budget", "rss_mb", rss>>20, "budget_mb", limit>>20, "live_viewers", connected)
 		}
 		switch dir {
 		case 1:
 			p := budget.FitMore(s, extra)
 			log.Warn("memory: stepping down at run time, resident size stayed above the budget",
-				"step", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
+				"step", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", limit>>20)
 		case -1:
 			p := budget.FitMore(s, extra+1)
 			log.Info("memory: stepping back up, room within the budget again",
-				"undone", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", s.Budget>>20)
+				"undone", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", limit>>20)
 		}
 	}
 	p := d.memoryPlan(cfg)
+	if rss >= 0 && d.deps.RuntimeLimits {
+		// A connected viewer may use the board's live allowance; the limit
+		// comes back down when it leaves.
+		limit := p.GoLimit
+		if ls := d.liveStatus(); ls != nil && ls.Viewers > 0 {
+			limit = p.GoLimitLive
+		}
+		debug.SetMemoryLimit(limit)
+	}
 	// Changes of the parts' own sections restart them already; a new
 	// budget, picture or run-time step is this part's to act on.
 	if p.Asked.Budget != last.Asked.Budget || p.Asked.Frame != last.Asked.Frame || p.Measured != last.Measured {

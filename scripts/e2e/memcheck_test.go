@@ -81,6 +81,11 @@ func TestMemCheck(t *testing.T) {
 		rss = append(rss, float64(kb)*1024/1e6) // VmRSS is in KiB
 	}
 	v.run(t, moveOff, 0)
+	// Where the resident size is: anonymous memory (the Go heap and
+	// runtime, the driver's mapped buffers) against file pages (the
+	// binary's text and read-only data).
+	rollup := v.run(t, "cat /proc/$(cat /run/camera/camagent.pid)/smaps_rollup", 0)
+	t.Logf("memcheck: smaps_rollup at the end:\n%s", rollup)
 	var ms memStatus
 	if err := decodeJSON(v.run(t, "camagent ctl status -json", 0), &ms); err != nil {
 		t.Errorf("status: %v", err)

@@ -97,7 +97,8 @@ func TestRawClipsProbe(t *testing.T) {
 			p := ffprobe(t, c.info.Path)
 			checkProbe(t, p, "mjpeg", tc.w, tc.h, 31, 3100*time.Millisecond)
 			ffmpegDecode(t, c.info.Path)
-			// The thumbnail is the peak frame (2.5 s), scaled to 320 wide.
+			// The thumbnail is the peak frame (2.5 s), scaled to 320 wide
+			// (a YUYV frame twice that wide is kept at half size first).
 			thumb, err := os.ReadFile(c.info.Thumbnail)
 			if err != nil {
 				t.Fatal(err)
@@ -106,7 +107,14 @@ func TestRawClipsProbe(t *testing.T) {
 			var th jpegframe.Thumbnailer
 			var want bytes.Buffer
 			th.Width, th.Quality = 320, 80
-			if err := th.FromFrame(&want, f, buf[:rawScene(f)(25, buf)]); err != nil {
+			pf, pic := f, buf[:rawScene(f)(25, buf)]
+			if halvable(f, len(pic), 320) {
+				pf = capture.Format{Pixel: capture.FormatYUYV, Width: f.Width / 2, Height: f.Height / 2}
+				half := make([]byte, pf.FrameSize())
+				halveYUYV(half, pic, f)
+				pic = half
+			}
+			if err := th.FromFrame(&want, pf, pic); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(thumb, want.Bytes()) {
