@@ -267,8 +267,6 @@ func TestEvaluateScenes(t *testing.T) {
 // knownGaps are the scenes the detector does not pass yet, and why. The
 // gate holds for every other scene; a scene leaves this list when it passes.
 var knownGaps = map[synth.Scene]string{
-	synth.Shadows: "the local light filter explains most of a travelling shadow, but not yet a spill's steep edge, " +
-		"a shadow entering at the picture's border, or one over most of the picture (global mapping)",
 	synth.Particles: "large slow snowflakes overlap their own position of the frame before and persist like a thrown ball; " +
 		"rain and insects alone raise no event",
 }
