@@ -105,8 +105,11 @@
 //  9. Particles near the lens (snow, rain, insects under the IR lamp): a
 //     region under 0.5% of the picture counts only once it has persisted for
 //     0.4 s, each frame at least a third of it within a cell of the frame
-//     before's regions. Rain and insects do not; large slow snowflakes still
-//     do (the particles scene). A small object's event starts 0.4 s later.
+//     before's regions. Rain and insects do not persist. Large slow
+//     snowflakes do, so a frame with 4 or more such small regions marks a
+//     particle field: for 2 s after it, a region under 0.625% of the
+//     picture must persist for 1.6 s (longer than a flake stays in view).
+//     A small object's event starts 0.4 s later, 1.6 s in a particle field.
 //  10. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and

@@ -229,14 +229,32 @@ func (d *Detector) lowThreshold() float64 {
 // been seen for persistTime, each frame with at least 1/overlapDiv of it
 // within a cell of the regions of the frame before. A person, a car or a
 // thrown ball does; rain, an insect, a flake that moves its own size per
-// frame does not (a large slow snowflake can). A small (far) object's event
-// starts persistTime later.
+// frame does not (a large slow snowflake can: see the particle field). A
+// small (far) object's event starts persistTime later.
 const (
 	particleArea = 0.005
 	persistTime  = 0.4 // seconds
 	// A region persists when at least 1/overlapDiv of it lies within a cell
 	// of the frame before's regions.
 	overlapDiv = 3
+)
+
+// A particle field: at least swarmRegions regions under particleArea in one
+// frame (snow shows 5 to 9 at once, the other scenes at most 3). Until
+// swarmHoldTime after the last such frame, a region under swarmBig4/4 of
+// particleArea counts only after swarmPersistTime, longer than a snowflake
+// lives in the picture. Two large flakes passing each other make one region
+// of 100-115 cells at 160x120 (particleArea is 96); a person at night among
+// them, split by the noise into body and legs, 110-135 cells each while it
+// enters: swarmBig4 = 5 (120 cells) is between them with little margin (6
+// loses the person's first 0.5 s), tuned on the synthetic particles scene
+// (seeds 1-4 checked). A small, far person in a particle field counts after
+// swarmPersistTime.
+const (
+	swarmRegions     = 4
+	swarmPersistTime = 1.6 // seconds
+	swarmHoldTime    = 2.0 // seconds
+	swarmBig4        = 5   // quarters of particleArea
 )
 
 // Cells in motion learn at 1/alphaMoveDiv of LearnRate: an object passing

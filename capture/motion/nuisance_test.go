@@ -35,8 +35,7 @@ func TestNuisance(t *testing.T) {
 			{name: "slow cloud shadow before the walker (27-31 s)", from: 675, to: 775},
 		}, 12},
 		{synth.Particles, []stretch{
-			{name: "snow (1-10 s)", from: 25, to: 250,
-				gap: "large slow snowflakes persist like a thrown ball"},
+			{name: "snow (1-10 s)", from: 25, to: 250},
 			{name: "rain (17-26 s)", from: 425, to: 650},
 			{name: "insects (33-43 s)", from: 825, to: 1050},
 		}, 12},
