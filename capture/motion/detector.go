@@ -148,11 +148,15 @@ type Detector struct {
 	// scratch; they swap each frame.
 	ageA, ageB []uint8
 	persist    uint8 // persistTime in frames
-	bigCells   int32 // regions this large are no particle
-	filt       filterFlags
-	shown      bool // the current mask is reported (not warming up)
-	boxes      []Box
-	order      []int32
+	// persistSwarm is swarmPersistTime in frames; swarm counts down the
+	// frames of swarmHold (swarmHold frames) since the last particle field.
+	persistSwarm     uint8
+	swarm, swarmHold uint16
+	bigCells         int32 // regions this large are no particle
+	filt             filterFlags
+	shown            bool // the current mask is reported (not warming up)
+	boxes            []Box
+	order            []int32
 
 	ev events
 
@@ -263,6 +267,8 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	}
 	d.ev.init(cfg)
 	d.persist = uint8(min(max(math.Round(persistTime*fps), 2), 250))
+	d.persistSwarm = uint8(min(max(math.Round(swarmPersistTime*fps), 2), 250))
+	d.swarmHold = uint16(min(max(math.Round(swarmHoldTime*fps), 1), 1000))
 	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
 	d.thr = float64(cfg.Threshold)
 	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
@@ -1095,9 +1101,27 @@ func (d *Detector) findRegions(res *Result) {
 	largestOnly := len(d.cfg.Despeckle) > 0 && d.cfg.Despeckle[len(d.cfg.Despeckle)-1] == 'l'
 	largest := int32(-1)
 	var area int32
+	// Many small regions at once are a particle field (snow, rain,
+	// insects): while one has been seen within swarmHold, a small region
+	// must persist for swarmPersistTime instead of persistTime.
+	small := 0
+	for k := range int32(r.n) {
+		if d.seeds[k] > 0 && r.area[k] < d.bigCells {
+			small++
+		}
+	}
+	if small >= swarmRegions {
+		d.swarm = d.swarmHold
+	} else {
+		d.swarm -= min(d.swarm, d.step)
+	}
+	persist, big := d.persist, d.bigCells
+	if d.swarm > 0 {
+		persist, big = d.persistSwarm, big*swarmBig4/4
+	}
 	for k := range int32(r.n) {
 		d.kept[k] = d.seeds[k] >= d.minCells
-		if d.kept[k] && r.area[k] < d.bigCells && d.age[k] < d.persist {
+		if d.kept[k] && r.area[k] < big && d.age[k] < persist {
 			d.kept[k] = false
 			d.filt.young = true
 		}

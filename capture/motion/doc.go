@@ -84,11 +84,15 @@
 //     pairs of opposite neighbours 2 cells away and four 4 cells away,
 //     explains the frame there: the pair's errors cancel to within half the
 //     threshold, as they do for a gain that varies linearly, and the gain
-//     changes by at most 12% per 2 cells. Light cells leave the mask and are
-//     taken into the background at once (as a global light change relights
-//     it); clipped ones follow the light cells around them. Not solved: the
-//     shadows scene still raises events (a spill's steep edge, a shadow
-//     entering at the picture's border, a shadow over most of the picture).
+//     changes by at most 12% per 2 cells (18% across a diagonal pair). A
+//     cell whose pairs cancel only to within the curvature a soft edge may
+//     have (0.45% of the background per cell squared: the rim of a spill)
+//     is light when no unexplained changed cell lies within 3 cells, so the
+//     inside of an object keeps its outline near. Light cells leave the
+//     mask and are taken into the background at once (as a global light
+//     change relights it); clipped ones follow the light cells around them.
+//     The shadows scene (cloud shadows, one entering at the border, and
+//     headlights' spill) raises no event; tuned on that one synthetic scene.
 //  8. Despeckle the changed-cell mask with erosions and dilations
 //     (Despeckle, Motion's despeckle_filter, on 64-bit rows), keep the cells
 //     inside the zones (Zones: polygons in frame-relative coordinates,
@@ -101,8 +105,11 @@
 //  9. Particles near the lens (snow, rain, insects under the IR lamp): a
 //     region under 0.5% of the picture counts only once it has persisted for
 //     0.4 s, each frame at least a third of it within a cell of the frame
-//     before's regions. Rain and insects do not; large slow snowflakes still
-//     do (the particles scene). A small object's event starts 0.4 s later.
+//     before's regions. Rain and insects do not persist. Large slow
+//     snowflakes do, so a frame with 4 or more such small regions marks a
+//     particle field: for 2 s after it, a region under 0.625% of the
+//     picture must persist for 1.6 s (longer than a flake stays in view).
+//     A small object's event starts 0.4 s later, 1.6 s in a particle field.
 //  10. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of
 //     the last one's end. An event carries its start and end times and

@@ -19,7 +19,10 @@ import (
 // neighbours litDist cells away and four litFar cells away, explains the
 // frame there: the pair's errors, relative to their reference, cancel to
 // within half the threshold (as for a gain that changes linearly across the
-// pair), and the gain changes by at most litSlope per litDist cells. A person
+// pair), and the gain changes by at most litSlope per litDist cells. A cell
+// whose pairs cancel only to within the curvature a soft edge may have
+// (litCurv: a spill's rim curves its gain) is light when no unexplained
+// changed cell lies within softReach. A person
 // breaks that: their outline and texture are not the background's. A light
 // cell leaves the motion mask and is taken into the background at once, as a
 // global light change relights the whole background; a clipped one (a spill
@@ -34,7 +37,18 @@ const (
 	// litSlope is the steepest change of gain across litDist cells that is
 	// light (Q16): a shadow's edge is soft, an object's is not.
 	litSlope = 65536 * 12 / 100
+	// litCurv is the curvature of the gain, per cell squared, that a soft
+	// edge may have (Q16): the pair's errors cancel to within
+	// litCurv * |o|^2 of the background besides half the threshold.
+	litCurv = 65536 * 45 / 10000
 )
+
+// litSlopeQ16 is litSlope for each pair: a diagonal pair is sqrt(2) times
+// as far, and its gain may change by as much more (3/2 here).
+var litSlopeQ16 = [8]int64{litSlope, litSlope, litSlope * 3 / 2, litSlope * 3 / 2, litSlope, litSlope, litSlope * 3 / 2, litSlope * 3 / 2}
+
+var litCurvQ16 = [8]int64{litCurv * litDist * litDist, litCurv * litDist * litDist, litCurv * 2 * litDist * litDist, litCurv * 2 * litDist * litDist,
+	litCurv * litFar * litFar, litCurv * litFar * litFar, litCurv * 2 * litFar * litFar, litCurv * 2 * litFar * litFar}
 
 // explainLight sets lit to the changed cells that a local gain explains,
 // takes them out of fg and into the background, and reports how many it
@@ -52,8 +66,9 @@ func (d *Detector) explainLight() int {
 	taken := 0
 	for y := range gh {
 		row, lit := d.fg.row(y), d.lit.row(y)
-		clipped := d.work.row(y)
+		clipped, soft := d.work.row(y), d.grow1.row(y)
 		clear(clipped)
+		clear(soft)
 		// Near the picture's edge the pairs are taken around the nearest
 		// cell far enough inside.
 		base := min(max(y, edge), gh-1-edge) * gw
@@ -89,6 +104,10 @@ func (d *Detector) explainLight() int {
 						continue
 					}
 				}
+				// strict: the pair's errors cancel to within half the
+				// threshold; soft: within the curvature a soft edge may
+				// have besides (decided by the cells around it below).
+				strict := true
 				for k, o := range pairs {
 					bp, bm := int64(d.ref[i+o]>>4), int64(d.ref[i-o]>>4)
 					ep := clipErr(int64(d.cur[i+o]), bp*g>>16)
@@ -101,14 +120,24 @@ func (d *Detector) explainLight() int {
 					if k >= 4 {
 						slope /= 2
 					}
-					if sum > tol || -sum > tol || slope > litSlope*bp>>16 || -slope > litSlope*bp>>16 {
+					if lim := litSlopeQ16[k] * bp >> 16; slope > lim || -slope > lim {
 						ok = false
 						break
 					}
+					if sum > tol || -sum > tol {
+						strict = false
+						if curv := tol + litCurvQ16[k]*(bp+bm)>>17; sum > curv || -sum > curv {
+							ok = false
+							break
+						}
+					}
 				}
-				if ok {
+				switch {
+				case ok && strict:
 					out |= 1 << uint(b)
 					d.bg[y*gw+x] = uint16(cv) << 4
+				case ok:
+					soft[wi] |= 1 << uint(b)
 				}
 			}
 			if out != 0 {
@@ -118,25 +147,46 @@ func (d *Detector) explainLight() int {
 			}
 		}
 	}
+	// A softly explained cell (a spill's curved edge) is light when no
+	// changed cell within softReach is one the light does not explain (an
+	// object's outline): the inside of an object keeps its outline near.
+	taken += d.takeLit(&d.grow1, softReach, false)
 	// A clipped changed cell (a spill that saturates the sky) is light when
 	// a cell within two is light and none within two is a changed cell the
 	// light does not explain.
+	taken += d.takeLit(&d.work, 2, true)
+	return taken
+}
+
+// softReach is how near an unexplained changed cell keeps a softly
+// explained one out of the light, in cells.
+const softReach = 3
+
+// takeLit moves the cells of cand that have no changed cell outside cand
+// within reach (and, with needLit, a light cell within reach) from fg to
+// lit, and reports how many it moved.
+func (d *Detector) takeLit(cand *bitmask, reach int, needLit bool) int {
+	gw, gh := d.g.gw, d.g.gh
+	taken := 0
 	for y := range gh {
-		for wi, w := range d.work.row(y) {
+		for wi, w := range cand.row(y) {
 			var out uint64
 			for w != 0 {
 				b := bits.TrailingZeros64(w)
 				w &= w - 1
 				x := wi*64 + b
-				lit, other := false, false
-				for yy := max(y-2, 0); yy <= min(y+2, gh-1); yy++ {
-					for xx := max(x-2, 0); xx <= min(x+2, gw-1); xx++ {
+				lit, other := !needLit, false
+				for yy := max(y-reach, 0); yy <= min(y+reach, gh-1) && !other; yy++ {
+					for xx := max(x-reach, 0); xx <= min(x+reach, gw-1); xx++ {
 						lit = lit || d.lit.get(xx, yy)
-						other = other || (d.fg.get(xx, yy) && !d.work.get(xx, yy))
+						other = other || (d.fg.get(xx, yy) && !cand.get(xx, yy))
 					}
 				}
 				if lit && !other {
 					out |= 1 << uint(b)
+					if !needLit { // a clipped cell holds no gain to learn
+						d.bg[y*gw+x] = d.cur[y*gw+x] << 4
+					}
 				}
 			}
 			if out != 0 {
@@ -179,14 +229,32 @@ func (d *Detector) lowThreshold() float64 {
 // been seen for persistTime, each frame with at least 1/overlapDiv of it
 // within a cell of the regions of the frame before. A person, a car or a
 // thrown ball does; rain, an insect, a flake that moves its own size per
-// frame does not (a large slow snowflake can). A small (far) object's event
-// starts persistTime later.
+// frame does not (a large slow snowflake can: see the particle field). A
+// small (far) object's event starts persistTime later.
 const (
 	particleArea = 0.005
 	persistTime  = 0.4 // seconds
 	// A region persists when at least 1/overlapDiv of it lies within a cell
 	// of the frame before's regions.
 	overlapDiv = 3
+)
+
+// A particle field: at least swarmRegions regions under particleArea in one
+// frame (snow shows 5 to 9 at once, the other scenes at most 3). Until
+// swarmHoldTime after the last such frame, a region under swarmBig4/4 of
+// particleArea counts only after swarmPersistTime, longer than a snowflake
+// lives in the picture. Two large flakes passing each other make one region
+// of 100-115 cells at 160x120 (particleArea is 96); a person at night among
+// them, split by the noise into body and legs, 110-135 cells each while it
+// enters: swarmBig4 = 5 (120 cells) is between them with little margin (6
+// loses the person's first 0.5 s), tuned on the synthetic particles scene
+// (seeds 1-4 checked). A small, far person in a particle field counts after
+// swarmPersistTime.
+const (
+	swarmRegions     = 4
+	swarmPersistTime = 1.6 // seconds
+	swarmHoldTime    = 2.0 // seconds
+	swarmBig4        = 5   // quarters of particleArea
 )
 
 // Cells in motion learn at 1/alphaMoveDiv of LearnRate: an object passing
