@@ -59,6 +59,9 @@ func (c *Client) jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
+	if c.cfg.Jitter != nil {
+		return max(0, min(d, c.cfg.Jitter(d)))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return time.Duration(c.rnd.Int64N(int64(d) + 1))
