@@ -340,4 +340,3 @@ func (m *MQTTResult) checkEvents(dir string, cfg Config) {
 		}
 	}
 }
-
