@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,5 +68,33 @@ func TestBackoffFullJitterCapped(t *testing.T) {
 	c.cfg.Jitter = func(time.Duration) time.Duration { return -time.Hour }
 	if d := c.jitter(time.Second); d != 0 {
 		t.Errorf("jitter clamped to %v, want 0", d)
+	}
+}
+
+// neverToken is a paho token that never completes: what paho hands back
+// for a QoS 1 publish whose connection was lost under a persistent session.
+type neverToken struct{ done chan struct{} }
+
+func (t neverToken) Wait() bool                     { <-t.done; return true }
+func (t neverToken) WaitTimeout(time.Duration) bool { return false }
+func (t neverToken) Done() <-chan struct{}          { return t.done }
+func (t neverToken) Error() error                   { return nil }
+
+// TestWaitEndsWhenConnectionLost: a wait on a token (the online state's
+// publish, the command subscription) ends when the connection is lost,
+// with the loss as its error; before, it waited on the token and ctx only
+// and hung for good, leaving the camera "connected" with its outbox unsent.
+func TestWaitEndsWhenConnectionLost(t *testing.T) {
+	lost := make(chan error, 1)
+	lost <- errors.New("EOF")
+	err := waitLost(t.Context(), lost, neverToken{done: make(chan struct{})})
+	if err == nil || !strings.Contains(err.Error(), "connection lost") {
+		t.Fatalf("got %v, want the connection's loss", err)
+	}
+	// A completed token still wins when nothing is lost.
+	done := make(chan struct{})
+	close(done)
+	if err := waitLost(t.Context(), make(chan error), neverToken{done: done}); err != nil {
+		t.Fatalf("completed token: %v", err)
 	}
 }
