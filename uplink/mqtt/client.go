@@ -112,6 +112,11 @@ type Config struct {
 	State         func() event.Event
 	// ClockTrusted says whether the device clock is synchronised (nil: no).
 	ClockTrusted func() bool
+	// Jitter returns a random duration in [0, d] for the waits above
+	// (default: uniform, from a generator seeded at random per client). The
+	// reconnect-storm load program replaces it with one that returns d, to
+	// show by numbers what a fleet without jitter does; nothing else should.
+	Jitter func(d time.Duration) time.Duration
 	// Now is the clock (default time.Now); Logger the log (default discard).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -218,12 +223,16 @@ func New(cfg Config) (*Client, error) {
 		pubCh:   make(chan event.Event, cfg.PublishQueue),
 		cmdCh:   make(chan []byte, DefaultCommandQueue),
 		bindCh:  make(chan []byte, 1),
-		rnd:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		rnd:     newRand(),
 	}
 	c.st.RefusalsByReason = map[string]uint64{}
 	c.sig = signaling{c: c, subs: map[string]*sigSub{}}
 	return c, nil
 }
+
+// newRand is a client's own generator for its jitter, seeded at random, so
+// that cameras started together do not draw the same waits.
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 
 func setDefault[T comparable](v *T, d T) {
 	var zero T

@@ -59,6 +59,9 @@ func (c *Client) jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
+	if c.cfg.Jitter != nil {
+		return max(0, min(d, c.cfg.Jitter(d)))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return time.Duration(c.rnd.Int64N(int64(d) + 1))
@@ -119,7 +122,7 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 		return false, fmt.Errorf("mqtt: connect %s: %w", c.cfg.Broker, err)
 	}
 	defer cl.Disconnect(quiesce)
-	if err := wait(ctx, cl.Subscribe(c.topics.Command, 1, c.onMessage)); err != nil {
+	if err := waitLost(ctx, lost, cl.Subscribe(c.topics.Command, 1, c.onMessage)); err != nil {
 		return true, fmt.Errorf("mqtt: subscribe %s: %w", c.topics.Command, err)
 	}
 	if c.cfg.InstallBinding != nil {
@@ -131,14 +134,14 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 	defer c.sig.detach()
 	c.setConnected(true)
 	c.log.Info("mqtt: connected", "broker", c.cfg.Broker, "device", c.id, "queued", c.out.Len())
-	if err := c.publishNow(ctx, cl, event.Event{Kind: event.KindOnline}); err != nil {
+	if err := c.publishNow(ctx, cl, lost, event.Event{Kind: event.KindOnline}); err != nil {
 		return true, err
 	}
 	err = c.send(ctx, cl, lost)
 	if ctx.Err() != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 		defer cancel()
-		if err := c.publishNow(sctx, cl, event.Event{Kind: event.KindOffline, Reason: "stopped"}); err != nil {
+		if err := c.publishNow(sctx, cl, lost, event.Event{Kind: event.KindOffline, Reason: "stopped"}); err != nil {
 			c.log.Warn("mqtt: could not publish the offline state", "err", err)
 		}
 		return true, nil
@@ -148,12 +151,12 @@ func (c *Client) session(ctx context.Context) (connected bool, err error) {
 
 // publishNow signs e and publishes it directly (retained on the state
 // topic), without the outbox: online and offline are news only now.
-func (c *Client) publishNow(ctx context.Context, cl paho.Client, e event.Event) error {
+func (c *Client) publishNow(ctx context.Context, cl paho.Client, lost <-chan error, e event.Event) error {
 	_, b, m, err := c.sign(e)
 	if err != nil {
 		return err
 	}
-	if err := wait(ctx, cl.Publish(c.topics.State, 1, true, b)); err != nil {
+	if err := waitLost(ctx, lost, cl.Publish(c.topics.State, 1, true, b)); err != nil {
 		return fmt.Errorf("mqtt: publish %s: %w", e.Kind, err)
 	}
 	c.remember(m)
@@ -207,6 +210,23 @@ func (c *Client) send(ctx context.Context, cl paho.Client, lost <-chan error) er
 			c.st.MessagesAcked++
 			c.mu.Unlock()
 		}
+	}
+}
+
+// waitLost waits for a paho token, ctx, or the connection's loss. The loss
+// must end the wait: with a persistent session (clean session off) paho
+// keeps a QoS 1 token open across a lost connection, to complete it after
+// a reconnect of its own that this client never makes, so a wait on the
+// token alone hangs for good. That hung cameras in the reconnect storm:
+// marked connected, their outbox never sent.
+func waitLost(ctx context.Context, lost <-chan error, t paho.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-lost:
+		return fmt.Errorf("mqtt: connection lost: %w", err)
 	}
 }
 

@@ -3,7 +3,11 @@ package storm
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,9 +21,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/ingest"
 	"github.com/camagent/camagent/uplink/ingest/devca"
 	"github.com/camagent/camagent/uplink/ingest/ingesttest"
+	"github.com/camagent/camagent/uplink/mqtt/receiver"
 )
 
 // cloudConfig is what the cloud process reads from cloud.json in its
@@ -31,6 +37,12 @@ type cloudConfig struct {
 	Every  uint64     `json:"fault_every"`
 	Sync   bool       `json:"sync"`
 	Pairs  [][]string `json:"pairs"` // [device, account]
+	// Broker, when set, is the storm's mosquitto: the cloud runs the event
+	// receiver there as ReceiverName, with the device keys in Keys
+	// (device -> PKIX DER), pinned as at pairing.
+	Broker       string            `json:"broker,omitempty"`
+	ReceiverName string            `json:"receiver_name,omitempty"`
+	Keys         map[string][]byte `json:"keys,omitempty"`
 }
 
 // cloudReady is the cloud's first line on stdout.
@@ -51,6 +63,10 @@ type CloudStats struct {
 	GoroutinesPeak uint64 `json:"goroutines_peak"`
 	ConnsPeak      int64  `json:"conns_peak"`
 	Conns          int64  `json:"conns"`
+	// Receiver is the event receiver's counters; Motion the new verified
+	// motion events it stored (the storm's events).
+	Receiver receiver.Stats `json:"receiver"`
+	Motion   uint64         `json:"motion"`
 }
 
 // cloudFile is the cloud's configuration file in its directory.
@@ -110,6 +126,13 @@ func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) er
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var recv *receiver.Receiver
+	var motion atomic.Uint64
+	if cfg.Broker != "" {
+		if recv, err = startReceiver(ctx, &wg, cfg, ca, dir, &motion); err != nil {
+			return err
+		}
+	}
 	wg.Add(1)
 	go func() { // the peak sampler
 		defer wg.Done()
@@ -160,9 +183,13 @@ func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) er
 			c.gorPeak.Store(0)
 			c.connsPeak.Store(c.conns.Load())
 		case "stats":
-			ans = CloudStats{Ingest: ing.Stats(), LookupCalls: faulty.Calls(), LookupFaults: faulty.Faults(),
+			st := CloudStats{Ingest: ing.Stats(), LookupCalls: faulty.Calls(), LookupFaults: faulty.Faults(),
 				HeapNow: c.heapNow.Load(), HeapPeak: c.heapPeak.Load(), GoroutinesPeak: c.gorPeak.Load(),
-				ConnsPeak: c.connsPeak.Load(), Conns: c.conns.Load()}
+				ConnsPeak: c.connsPeak.Load(), Conns: c.conns.Load(), Motion: motion.Load()}
+			if recv != nil {
+				st.Receiver = recv.Stats()
+			}
+			ans = st
 		default:
 			ans = map[string]string{"error": "unknown command " + line}
 		}
@@ -265,4 +292,46 @@ func (c *cloud) sample(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// startReceiver runs the event receiver (package receiver, as camcloud runs
+// it) on wg until ctx ends: a service certificate from the dev CA, the
+// devices' keys pinned, verified events stored under dir/events.
+func startReceiver(ctx context.Context, wg *sync.WaitGroup, cfg cloudConfig, ca *devca.CA, dir string, motion *atomic.Uint64) (*receiver.Receiver, error) {
+	keys := make(map[string]receiver.Device, len(cfg.Keys))
+	account := map[string]string{}
+	for _, p := range cfg.Pairs {
+		account[p[0]] = p[1]
+	}
+	for id, der := range cfg.Keys {
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			return nil, fmt.Errorf("storm: cloud: key of %s: %w", id, err)
+		}
+		keys[id] = receiver.Device{Key: pub, Account: account[id]}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ca.IssueService(key.Public(), cfg.ReceiverName)
+	if err != nil {
+		return nil, fmt.Errorf("storm: cloud: service certificate: %w", err)
+	}
+	tc := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}}}
+	r, err := receiver.New(receiver.Config{Broker: cfg.Broker, TLS: tc, ClientID: cfg.ReceiverName,
+		Devices: func(id string) (receiver.Device, bool) { d, ok := keys[id]; return d, ok },
+		Dir:     filepath.Join(dir, "events"),
+		Observe: func(m event.Message, _ string) {
+			if m.Kind == event.KindMotionStart {
+				motion.Add(1)
+			}
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("storm: cloud: %w", err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = r.Run(ctx) }()
+	return r, nil
 }

@@ -27,7 +27,24 @@
 // it at N = 1,000. Times are the uploader's defaults divided by a scale
 // factor the caller chooses, so a run ends in minutes; the report says which.
 //
+// MQTT (mqtt.go): the storm also starts a real mosquitto (package
+// mosquitto, as the tests do; it inherits this process's raised open-file
+// limit and needs one descriptor per camera, so 13,000 cameras need a limit
+// above about 13,300), runs every camera's real mqtt.Client (the agent's
+// code: its certificate, its outbox on disk, its signed events, its
+// reconnect loop with the agent's default times scaled like the uploader's)
+// in this process, and the real event receiver (package receiver) in the
+// cloud process, with every device's key pinned. Each camera raises one
+// event while all is up and two while the broker is down (they wait in its
+// outbox); the broker is stopped with the cloud and started again on the
+// same port with its persistence. Run reports the cameras' connection
+// attempts per bucket, their time from the broker's restart to connected
+// and subscribed again, the broker's peak RSS and CPU, and checks that every
+// event is stored exactly once under the device that signed it, shown to
+// its account and to no stranger (receiver.ReadVerified). The "no jitter"
+// run replaces the client's Jitter with one that returns its bound.
+//
 // What it does not simulate: the uploader's card queue (the real Uploader
 // needs a clip store and an inotify watch per camera, which 13,000 of in one
-// process the kernel does not allow), MQTT, and network latency (loopback).
+// process the kernel does not allow) and network latency (loopback).
 package storm

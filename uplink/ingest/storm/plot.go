@@ -19,6 +19,14 @@ var (
 	colBack     = color.RGBA{0x20, 0xa0, 0x40, 0xff}
 )
 
+// mqttColour is the run's colour, lighter: its MQTT connection attempts
+// and cameras back on MQTT.
+func mqttColour(r *Result) color.RGBA {
+	c := colour(r)
+	light := func(v uint8) uint8 { return v + (0xff-v)*5/10 }
+	return color.RGBA{light(c.R), light(c.G), light(c.B), 0xff}
+}
+
 func colour(r *Result) color.RGBA {
 	if r.NoJitter {
 		return colNoJitter
@@ -46,30 +54,20 @@ func WritePNG(path string, runs []*Result) error {
 		drawText(img, lx+30, 34, 2, name(r), colAxis)
 		lx += 30 + textWidth(name(r), 2) + 30
 	}
-	drawText(img, lx, 34, 2, "green: cloud back", colBack)
+	drawText(img, lx, 34, 2, "green: cloud back; light: MQTT", colBack)
 
 	// Top: attempts per second over time.
 	var tmax time.Duration
 	var ymax float64
 	for _, r := range runs {
 		tmax = max(tmax, time.Duration(len(r.Attempts))*r.Bucket)
-		ymax = max(ymax, peakRate(r))
+		ymax = max(ymax, peakRate(r), peakOf(r.MQTT.Attempts, r.Bucket))
 	}
 	top := axes{x0: 80, y0: 70, x1: w - 20, y1: 360, xmax: tmax.Seconds(), ymax: niceMax(ymax)}
-	top.draw(img, "attempts/s", "seconds since the outage began")
+	top.draw(img, "attempts/s (uploads; light: MQTT connects)", "seconds since the outage began")
 	for _, r := range runs {
-		c := colour(r)
-		px, py := -1, -1
-		for k, n := range r.Attempts {
-			x := top.x(float64(k) * r.Bucket.Seconds())
-			x2 := top.x(float64(k+1) * r.Bucket.Seconds())
-			y := top.y(float64(n) / r.Bucket.Seconds())
-			if px >= 0 {
-				line(img, px, py, x, y, c)
-			}
-			line(img, x, y, x2, y, c)
-			px, py = x2, y
-		}
+		plotRate(img, top, r.MQTT.Attempts, r.Bucket, mqttColour(r))
+		plotRate(img, top, r.Attempts, r.Bucket, colour(r))
 	}
 	bx := top.x(r0.Outage.Seconds())
 	for y := top.y0; y < top.y1; y += 4 {
@@ -79,21 +77,49 @@ func WritePNG(path string, runs []*Result) error {
 	// Bottom: share of cameras back over time since the cloud's return.
 	var bmax time.Duration
 	for _, r := range runs {
-		bmax = max(bmax, r.Percentile(100))
+		bmax = max(bmax, r.Percentile(100), r.MQTT.Percentile(100))
 	}
 	bot := axes{x0: 80, y0: 420, x1: w - 20, y1: h - 50, xmax: max(bmax.Seconds(), 0.001), ymax: 100}
-	bot.draw(img, "% cameras back", "seconds since the cloud came back")
+	bot.draw(img, "% cameras back (upload stored; light: MQTT connected)", "seconds since the cloud came back")
 	for _, r := range runs {
-		c := colour(r)
-		px, py := bot.x(0), bot.y(0)
-		for i, d := range r.Back {
-			x, y := bot.x(d.Seconds()), bot.y(100*float64(i+1)/float64(r.Devices))
-			line(img, px, py, x, py, c)
-			line(img, x, py, x, y, c)
-			px, py = x, y
-		}
+		plotBack(img, bot, r.MQTT.Back, r.Devices, mqttColour(r))
+		plotBack(img, bot, r.Back, r.Devices, colour(r))
 	}
 	return writePNG(path, img)
+}
+
+func peakOf(xs []int64, bucket time.Duration) float64 {
+	var p int64
+	for _, x := range xs {
+		p = max(p, x)
+	}
+	return float64(p) / bucket.Seconds()
+}
+
+func plotRate(img *image.RGBA, top axes, counts []int64, bucket time.Duration, c color.RGBA) {
+	{
+		px, py := -1, -1
+		for k, n := range counts {
+			x := top.x(float64(k) * bucket.Seconds())
+			x2 := top.x(float64(k+1) * bucket.Seconds())
+			y := top.y(float64(n) / bucket.Seconds())
+			if px >= 0 {
+				line(img, px, py, x, y, c)
+			}
+			line(img, x, y, x2, y, c)
+			px, py = x2, y
+		}
+	}
+}
+
+func plotBack(img *image.RGBA, bot axes, back []time.Duration, n int, c color.RGBA) {
+	px, py := bot.x(0), bot.y(0)
+	for i, d := range back {
+		x, y := bot.x(d.Seconds()), bot.y(100*float64(i+1)/float64(n))
+		line(img, px, py, x, py, c)
+		line(img, x, py, x, y, c)
+		px, py = x, y
+	}
 }
 
 func writePNG(path string, img image.Image) error {

@@ -74,9 +74,38 @@ func Report(runs []*Result, note string) string {
 	row("WRONG ATTRIBUTIONS stored / served", func(r *Result) string {
 		return fmt.Sprintf("%d / %d", r.Check.WrongStored(), r.Check.WrongServed())
 	})
+	b.WriteString("\nMQTT (each camera's real mqtt.Client, its outbox and signed events; a real mosquitto stopped\n")
+	b.WriteString("with the cloud and restarted; the cloud's real receiver verifying and storing by signature):\n")
+	row("first phase: all connected, 1st event stored", func(r *Result) string { return dur(r.MQTT.ConnectTime) })
+	row("client memory per camera (heap+stacks)", func(r *Result) string {
+		return fmt.Sprintf("%d KiB", r.MQTT.ClientMem>>10)
+	})
+	row("client goroutines per camera", func(r *Result) string { return fmt.Sprintf("%.1f", r.MQTT.ClientGoroutines) })
+	row("cameras reconnected", func(r *Result) string { return fmt.Sprintf("%d/%d", len(r.MQTT.Back), r.Devices) })
+	row("reconnected p50 (from broker restart)", func(r *Result) string { return dur(r.MQTT.Percentile(50)) })
+	row("reconnected p99 (99% of cameras)", func(r *Result) string { return dur(r.MQTT.Percentile(99)) })
+	row("reconnected max (100%)", func(r *Result) string { return dur(r.MQTT.Percentile(100)) })
+	row("all queued events stored by", func(r *Result) string { return dur(r.MQTT.EventsTime) })
+	row("connection attempts (outage and storm)", func(r *Result) string { return fmt.Sprint(sum(r.MQTT.Attempts)) })
+	row("peak connection attempts/s", func(r *Result) string {
+		return fmt.Sprintf("%.0f", peakOf(r.MQTT.Attempts, r.Bucket))
+	})
+	row("events raised (1 before, 2 during outage)", func(r *Result) string { return fmt.Sprint(r.MQTT.EventsSent) })
+	row("events stored exactly once", func(r *Result) string { return fmt.Sprint(r.MQTT.Stored) })
+	row("EVENTS LOST / stored twice", func(r *Result) string {
+		return fmt.Sprintf("%d / %d", r.MQTT.Lost, r.MQTT.Repeats)
+	})
+	row("repeats the receiver dropped (by seq)", func(r *Result) string { return fmt.Sprint(r.MQTT.Duplicates) })
+	row("receiver refused / dropped", func(r *Result) string {
+		return fmt.Sprintf("%d / %d", r.MQTT.ReceiverRefused, r.MQTT.ReceiverDropped)
+	})
+	row("WRONG ATTRIBUTIONS (device/account)", func(r *Result) string { return fmt.Sprint(r.MQTT.Wrong) })
+	row("broker peak RSS after restart", func(r *Result) string { return mib(r.MQTT.BrokerPeakRSS) })
+	row("broker VmHWM (restarted process)", func(r *Result) string { return mib(r.MQTT.BrokerHWM) })
+	row("broker CPU after restart", func(r *Result) string { return fmt.Sprintf("%.2f s", r.MQTT.BrokerCPU.Seconds()) })
 
 	// Attempts per second over time, at most 48 rows.
-	fmt.Fprintf(&b, "\nUpload attempts per second since the outage began (* = the cloud is back):\n")
+	fmt.Fprintf(&b, "\nUpload attempts and MQTT connection attempts per second since the outage began (* = the cloud is back):\n")
 	rows := 0
 	for _, r := range runs {
 		rows = max(rows, len(r.Attempts))
@@ -85,11 +114,12 @@ func Report(runs []*Result, note string) string {
 	width := r0.Bucket * time.Duration(merge)
 	peak := 0.0
 	for _, r := range runs {
-		peak = max(peak, peakRate(r))
+		peak = max(peak, peakRate(r), peakOf(r.MQTT.Attempts, r.Bucket))
 	}
 	fmt.Fprintf(&b, "%9s", "t")
 	for _, r := range runs {
-		fmt.Fprintf(&b, "  %-8s %-24s", "", name(r))
+		fmt.Fprintf(&b, "  %-8s %-24s", "", name(r)+" upload")
+		fmt.Fprintf(&b, "  %-8s %-24s", "", name(r)+" MQTT")
 	}
 	b.WriteByte('\n')
 	for k := 0; k < rows; k += merge {
@@ -100,12 +130,14 @@ func Report(runs []*Result, note string) string {
 		}
 		fmt.Fprintf(&b, "%8.2fs%c", at.Seconds(), mark)
 		for _, r := range runs {
-			var n int64
-			for j := k; j < k+merge && j < len(r.Attempts); j++ {
-				n += r.Attempts[j]
+			for _, xs := range [][]int64{r.Attempts, r.MQTT.Attempts} {
+				var n int64
+				for j := k; j < k+merge && j < len(xs); j++ {
+					n += xs[j]
+				}
+				rate := float64(n) / width.Seconds()
+				fmt.Fprintf(&b, "  %8.0f %-24s", rate, bar(rate, peak, 24))
 			}
-			rate := float64(n) / width.Seconds()
-			fmt.Fprintf(&b, " %8.0f %-24s", rate, bar(rate, peak, 24))
 		}
 		b.WriteByte('\n')
 	}

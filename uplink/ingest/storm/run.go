@@ -3,6 +3,7 @@ package storm
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,6 +148,9 @@ type Result struct {
 	ConnectTime    time.Duration // the first phase: every camera connected and uploaded its first item
 	Check          Check
 	ProgressReport []string
+	// MQTT is the MQTT side: the same cameras' real MQTT clients against
+	// the storm's mosquitto, which goes down and comes back with the cloud.
+	MQTT MQTTResult
 }
 
 // Percentile returns the p-th percentile (0..100) of Back.
@@ -165,7 +169,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	n := len(cfg.Fleet.Devices)
 	res := &Result{Devices: n, NoJitter: cfg.NoJitter, Outage: cfg.Outage, Backoff: cfg.Backoff, Bucket: cfg.Bucket}
-	cl, err := startCloud(cfg)
+	bs, err := startBroker(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer bs.stop()
+	var brokerPID atomic.Int64
+	brokerPID.Store(int64(bs.pid()))
+	cl, err := startCloud(cfg, bs.url())
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +198,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	// Each camera keeps its connection open between uploads, as cameras
 	// do, unless this process could not hold that many files open.
-	keepConns := n+512 < nofile()
+	// (and its MQTT connection, always open).
+	keepConns := 2*n+512 < nofile()
 	chains := make([]chain, n)
 	sent := make([][][]byte, n) // the manifests each camera sent, by seq-1
 
@@ -229,6 +241,45 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.ConnectTime = time.Since(t1)
 	cfg.Progress(fmt.Sprintf("connect: %d cameras uploaded their first item in %v", n, res.ConnectTime.Round(time.Millisecond)))
 
+	// Phase 1, MQTT: every camera's client connects and its first event
+	// reaches the receiver.
+	scale := func(d time.Duration) time.Duration { return d * cfg.Backoff.Base / upload.DefaultBackoffBase }
+	mem0, gor0 := clientMemory()
+	t1 = time.Now()
+	cams, err := startCameras(ctx, cfg, bs.url(), scale)
+	if err != nil {
+		return nil, err
+	}
+	defer cams.stop()
+	cams.publish(1, eventsBefore)
+	motion := func() uint64 {
+		b, err := cl.cmd("stats")
+		var st CloudStats
+		if err == nil && json.Unmarshal(b, &st) == nil {
+			return st.Motion
+		}
+		return 0
+	}
+	stopProgress = progress(ctx, cfg, func() string {
+		c, _ := cams.connectedSince(time.Time{})
+		return fmt.Sprintf("connect: %d/%d cameras on MQTT, %d/%d events stored", c, n, motion(), eventsBefore*n)
+	})
+	err = waitFor(ctx, cfg.GiveUp, func() bool {
+		c, d := cams.connectedSince(time.Time{})
+		return c == n && d == n && motion() >= uint64(eventsBefore*n)
+	})
+	stopProgress()
+	if err != nil {
+		return nil, fmt.Errorf("storm: MQTT: cameras connected and first events stored: %w", err)
+	}
+	res.MQTT.ConnectTime = time.Since(t1)
+	if mem1, gor1 := clientMemory(); mem1 > mem0 {
+		res.MQTT.ClientMem = (mem1 - mem0) / uint64(n)
+		res.MQTT.ClientGoroutines = float64(gor1-gor0) / float64(n)
+	}
+	cfg.Progress(fmt.Sprintf("connect: %d cameras on MQTT and their first event stored in %v; %d KiB and %.1f goroutines per client",
+		n, res.MQTT.ConnectTime.Round(time.Millisecond), res.MQTT.ClientMem>>10, res.MQTT.ClientGoroutines))
+
 	// The items the cameras will have during the outage.
 	items := make([]*upload.Item, n)
 	for i, d := range cfg.Fleet.Devices {
@@ -248,7 +299,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	back := make([]time.Duration, n)
 	var through atomic.Int64
 	cpu0, _ := procCPU(cl.pid())
-	var peakRSS atomic.Uint64
+	var peakRSS, brokerRSS atomic.Uint64
+	var brokerBack atomic.Bool
 	sctx, stopStorm := context.WithCancel(ctx)
 	defer stopStorm()
 	var swg sync.WaitGroup
@@ -261,6 +313,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if rss, _ := procRSS(cl.pid()); rss > peakRSS.Load() {
 				peakRSS.Store(rss)
 			}
+			if brokerBack.Load() {
+				if rss, _ := procRSS(int(brokerPID.Load())); rss > brokerRSS.Load() {
+					brokerRSS.Store(rss)
+				}
+			}
 			select {
 			case <-sctx.Done():
 				return
@@ -268,10 +325,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}()
+	mAttempts := make([]atomic.Int64, buckets)
 	if _, err := cl.cmd("down"); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
+	outage := time.NewTimer(cfg.Outage) // from now: stopping the broker is part of the outage
+	defer outage.Stop()
+	bs.stop()
+	cams.publish(eventsBefore+1, eventsEach) // queued in the outboxes while the broker is down
+	swg.Add(1)
+	go func() { // the MQTT attempts sampler, stopped by stopStorm
+		defer swg.Done()
+		t := time.NewTicker(cfg.Bucket)
+		defer t.Stop()
+		prev := cams.attempts()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+			k := min(int((time.Since(t0)-cfg.Bucket/2)/cfg.Bucket), buckets-1)
+			cur := cams.attempts()
+			mAttempts[max(k, 0)].Add(cur - prev)
+			prev = cur
+		}
+	}()
 	stopProgress = progress(ctx, cfg, func() string {
 		el := time.Since(t0)
 		k := min(int(el/cfg.Bucket), buckets-1)
@@ -285,8 +365,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if up.Load() != 0 {
 			state = "cloud up"
 		}
-		return fmt.Sprintf("storm +%5.1fs (%s): %d/%d cameras through, %.0f attempts/s, cloud RSS %d MiB, CPU %.1fs",
-			el.Seconds(), state, through.Load(), n, rate, rss>>20, (cpu - cpu0).Seconds())
+		mq := 0
+		if brokerBack.Load() {
+			mq, _ = cams.connectedSince(t0)
+		}
+		return fmt.Sprintf("storm +%5.1fs (%s): %d/%d cameras through, %d/%d back on MQTT, %.0f attempts/s, cloud RSS %d MiB, CPU %.1fs",
+			el.Seconds(), state, through.Load(), n, mq, n, rate, rss>>20, (cpu - cpu0).Seconds())
 	})
 	var wg sync.WaitGroup
 	for i := range n {
@@ -335,7 +419,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	select {
 	case <-ctx.Done():
-	case <-time.After(cfg.Outage):
+	case <-outage.C:
 	}
 	if _, err := cl.cmd("up"); err != nil {
 		stopStorm()
@@ -345,6 +429,31 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	tUp := time.Since(t0)
 	up.Store(int64(tUp))
 	cpuUp, _ := procCPU(cl.pid())
+	// The broker restarts after the ingest: loading its saved sessions
+	// takes a while at 13,000 cameras, and the MQTT times count from here.
+	tBroker := time.Now()
+	if err := bs.start(ctx); err != nil {
+		stopStorm()
+		wg.Wait()
+		return nil, err
+	}
+	brokerPID.Store(int64(bs.pid()))
+	brokerBack.Store(true)
+	// The MQTT side is back when every camera is connected again, its
+	// outbox empty, and the receiver stored every event.
+	mqttDone := make(chan struct{})
+	var mqttErr error
+	var eventsAt time.Duration
+	go func() { // owned here: ends by itself or at GiveUp/ctx
+		defer close(mqttDone)
+		mqttErr = waitFor(ctx, cfg.GiveUp, func() bool {
+			c, d := cams.connectedSince(tBroker)
+			if eventsAt == 0 && motion() >= uint64(eventsEach*n) {
+				eventsAt = time.Since(tBroker)
+			}
+			return c == n && d == n && eventsAt != 0
+		})
+	}()
 	allDone := make(chan struct{})
 	go func() { // owned here: ends when the cameras' goroutines have
 		wg.Wait()
@@ -355,18 +464,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	case <-time.After(cfg.GiveUp):
 	case <-ctx.Done():
 	}
+	<-mqttDone
 	tEnd := time.Since(t0)
 	cpuEnd, _ := procCPU(cl.pid())
+	res.MQTT.BrokerCPU, _ = procCPU(bs.pid())
+	res.MQTT.BrokerHWM, _ = procHWM(bs.pid())
+	res.MQTT.EventsTime = eventsAt
+	if mqttErr != nil {
+		res.MQTT.errorf("MQTT: not every camera back with its events by GiveUp: %v", mqttErr)
+	}
+	for _, c := range cams.clients {
+		if st := c.Status(); st.Connected && !st.LastConnected.Before(tBroker) {
+			res.MQTT.Back = append(res.MQTT.Back, st.LastConnected.Sub(tBroker))
+		}
+	}
+	slices.Sort(res.MQTT.Back)
 	stopStorm()
 	<-allDone
 	swg.Wait()
 	stopProgress()
 	res.CloudPeakRSS = peakRSS.Load()
+	res.MQTT.BrokerPeakRSS = brokerRSS.Load()
 	res.CloudCPU = cpuEnd - cpu0
 	res.CloudCPUStorm = cpuEnd - cpuUp
 	res.StormDuration = tEnd - tUp
 	last := int((tEnd)/cfg.Bucket) + 1
 	for k := 0; k < min(last, buckets); k++ {
+		res.MQTT.Attempts = append(res.MQTT.Attempts, mAttempts[k].Load())
 		res.Attempts = append(res.Attempts, attempts[k].Load())
 		res.ConnFailed = append(res.ConnFailed, connFailed[k].Load())
 		res.Refused = append(res.Refused, refused[k].Load())
@@ -395,7 +519,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("storm: cloud stats: %w", err)
 	}
 	res.CloudHWM, _ = procHWM(cl.pid())
+	res.MQTT.Duplicates = res.Cloud.Receiver.Duplicates
+	res.MQTT.ReceiverRefused = res.Cloud.Receiver.Refused
+	res.MQTT.ReceiverDropped = res.Cloud.Receiver.Dropped
+	cams.stop()
 	cl.stop()
+	bs.stop()
+	res.MQTT.checkEvents(filepath.Join(cfg.Dir, "events"), cfg)
+	cfg.Progress(fmt.Sprintf("check MQTT: %d/%d events stored once, %d lost, %d stored twice, %d wrong; %d repeats dropped by the receiver",
+		res.MQTT.Stored, res.MQTT.EventsSent, res.MQTT.Lost, res.MQTT.Repeats, res.MQTT.Wrong, res.MQTT.Duplicates))
 	if err := res.Check.store(filepath.Join(cfg.Dir, "ingest", "store", "devices"), cfg, sent); err != nil {
 		return nil, err
 	}
@@ -505,13 +637,19 @@ type cloudProc struct {
 	mu    sync.Mutex
 }
 
-func startCloud(cfg Config) (*cloudProc, error) {
+func startCloud(cfg Config, broker string) (*cloudProc, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storm: %w", err)
 	}
-	cc := cloudConfig{CADir: cfg.Fleet.CADir, IP: cfg.IP, Shared: cfg.FaultShared, Every: cfg.FaultEvery}
+	cc := cloudConfig{CADir: cfg.Fleet.CADir, IP: cfg.IP, Shared: cfg.FaultShared, Every: cfg.FaultEvery,
+		Broker: broker, ReceiverName: receiverName, Keys: map[string][]byte{}}
 	for _, d := range cfg.Fleet.Devices {
 		cc.Pairs = append(cc.Pairs, []string{d.ID, d.Account})
+		der, err := x509.MarshalPKIXPublicKey(d.Key.Public())
+		if err != nil {
+			return nil, err
+		}
+		cc.Keys[d.ID] = der
 	}
 	b, err := json.Marshal(cc)
 	if err != nil {

@@ -149,6 +149,17 @@ func check(t *testing.T, name string, r *storm.Result) {
 	if r.Cloud.LookupFaults == 0 {
 		t.Errorf("%s: the faulty owner lookup never mixed up an answer: the run proves nothing", name)
 	}
+	m := &r.MQTT
+	for _, e := range m.Errors {
+		t.Errorf("%s: MQTT: %s", name, e)
+	}
+	if m.Lost != 0 || m.Repeats != 0 || m.Wrong != 0 || m.Stored != m.EventsSent || m.EventsSent != 3*r.Devices {
+		t.Errorf("%s: MQTT events: %d sent, %d stored once, %d lost, %d stored twice, %d wrong attributions", name,
+			m.EventsSent, m.Stored, m.Lost, m.Repeats, m.Wrong)
+	}
+	if len(m.Back) != r.Devices || m.ReceiverDropped != 0 {
+		t.Errorf("%s: MQTT: %d of %d cameras back; the receiver dropped %d", name, len(m.Back), r.Devices, m.ReceiverDropped)
+	}
 	if r.Cloud.Ingest.LookupMixups != r.Cloud.LookupFaults {
 		t.Errorf("%s: the ingest detected %d mixed-up lookups, the cache handed out %d", name, r.Cloud.Ingest.LookupMixups, r.Cloud.LookupFaults)
 	}

@@ -54,7 +54,9 @@ type Config struct {
 	OnSubscribed func()
 }
 
-// Stats counts what the receiver saw.
+// Stats counts what the receiver saw. Dropped is always 0 since the
+// receiver stopped dropping: a message is acknowledged to the broker only
+// after it is stored (or refused), and a full queue holds the broker back.
 type Stats struct {
 	Verified, Duplicates, Refused, Dropped uint64
 	RefusedBy                              map[string]uint64
@@ -63,6 +65,7 @@ type Stats struct {
 type incoming struct {
 	topic   string
 	payload []byte
+	ack     func() // tells the broker the message is taken care of
 }
 
 // Receiver subscribes, verifies and stores.
@@ -134,7 +137,8 @@ func (r *Receiver) session(ctx context.Context) error {
 	opts := paho.NewClientOptions().AddBroker(r.cfg.Broker).SetClientID(r.cfg.ClientID).
 		SetTLSConfig(r.cfg.TLS).SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
 		SetKeepAlive(30 * time.Second).SetConnectTimeout(10 * time.Second).
-		SetDefaultPublishHandler(r.onMessage).
+		SetAutoAckDisabled(true).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { r.enqueue(ctx, m.Topic(), m.Payload(), m.Ack) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			select {
 			case lost <- err:
@@ -150,7 +154,8 @@ func (r *Receiver) session(ctx context.Context) error {
 	filters := map[string]byte{
 		mqtt.TopicRoot + "+/state": 1, mqtt.TopicRoot + "+/events": 1, mqtt.TopicRoot + "+/cmd/result": 1,
 	}
-	if err := wait(ctx, cl.SubscribeMultiple(filters, r.onMessage)); err != nil {
+	onMessage := func(_ paho.Client, m paho.Message) { r.enqueue(ctx, m.Topic(), m.Payload(), m.Ack) }
+	if err := wait(ctx, cl.SubscribeMultiple(filters, onMessage)); err != nil {
 		return fmt.Errorf("receiver: subscribe: %w", err)
 	}
 	r.mu.Lock()
@@ -197,14 +202,19 @@ func (r *Receiver) Connected() bool {
 	return r.client != nil
 }
 
-// onMessage runs on paho's router: hand off, never block.
-func (r *Receiver) onMessage(_ paho.Client, m paho.Message) {
+// enqueue runs on paho's router (QoS 1, acknowledgements by hand): it
+// hands the message to the verifier and waits while the queue is full, so
+// a burst (every camera back after an outage) holds the broker back
+// instead of being acknowledged and dropped; paho keeps reading pings
+// meanwhile (they are not routed). The verifier acknowledges a message
+// once it is stored or refused; a message still queued when the receiver
+// stops is not acknowledged, and the broker delivers it again to the
+// persistent session next time (a repeat is then dropped by its sequence
+// number).
+func (r *Receiver) enqueue(ctx context.Context, topic string, payload []byte, ack func()) {
 	select {
-	case r.in <- incoming{topic: m.Topic(), payload: bytes.Clone(m.Payload())}:
-	default:
-		r.mu.Lock()
-		r.stats.Dropped++
-		r.mu.Unlock()
+	case r.in <- incoming{topic: topic, payload: bytes.Clone(payload), ack: ack}:
+	case <-ctx.Done():
 	}
 }
 
@@ -214,7 +224,9 @@ func (r *Receiver) verifyLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case m := <-r.in:
-			r.verify(m)
+			if r.verify(m) && m.ack != nil {
+				m.ack()
+			}
 		}
 	}
 }
@@ -227,32 +239,36 @@ func (r *Receiver) refuse(code, topic string, err error) {
 	r.log.Warn("receiver: message refused", "code", code, "topic", topic, "err", err)
 }
 
-// verify attributes a message by its signature and stores it.
-func (r *Receiver) verify(in incoming) {
+// verify attributes a message by its signature and stores it. It reports
+// whether the message is taken care of (stored, a repeat, or refused for
+// good); false when storing failed, so that it is not acknowledged.
+func (r *Receiver) verify(in incoming) bool {
 	topicDev, part, ok := mqtt.SplitTopic(in.topic)
 	if !ok {
 		r.refuse("bad-topic", in.topic, nil)
-		return
+		return true
 	}
 	unverified, err := event.Parse(in.payload)
 	if err != nil {
 		r.refuse("malformed", in.topic, err)
-		return
+		return true
 	}
 	dev, ok := r.cfg.Devices(unverified.DeviceID) // the kid picks the pinned key
 	if !ok {
 		r.refuse("unknown-device", in.topic, fmt.Errorf("no key pinned for %s", unverified.DeviceID))
-		return
+		return true
 	}
 	m, err := event.Verify(in.payload, dev.Key)
 	if err != nil {
 		r.refuse("bad-signature", in.topic, err)
-		return
+		return true
 	}
 	if m.DeviceID != topicDev {
 		r.refuse("topic-mismatch", in.topic, fmt.Errorf("signed by %s, on the topics of %.64q", m.DeviceID, topicDev))
-		return
+		return true
 	}
+	// Only the verifier goroutine adds to seen, so the check and the add
+	// around the append do not race with another add.
 	r.mu.Lock()
 	s := r.seen[m.DeviceID]
 	if s == nil {
@@ -262,25 +278,27 @@ func (r *Receiver) verify(in incoming) {
 		}
 		r.seen[m.DeviceID] = s
 	}
-	dup := !s.add(m.Seq)
+	dup := s.has(m.Seq)
 	if dup {
 		r.stats.Duplicates++
 	}
 	r.mu.Unlock()
 	if dup {
-		return
+		return true
 	}
 	if err := r.append(m.DeviceID, in.payload); err != nil {
-		r.log.Error("receiver: store event", "device", m.DeviceID, "err", err)
-		return
+		r.log.Error("receiver: store event (not acknowledged: the broker sends it again)", "device", m.DeviceID, "err", err)
+		return false
 	}
 	r.mu.Lock()
+	s.add(m.Seq)
 	r.stats.Verified++
 	r.mu.Unlock()
 	r.log.Info("receiver: verified", "device", m.DeviceID, "seq", m.Seq, "kind", m.Kind, "topic", part)
 	if r.cfg.Observe != nil {
 		r.cfg.Observe(m, part)
 	}
+	return true
 }
 
 func (r *Receiver) path(device string) string {
@@ -392,6 +410,12 @@ type seqSet struct {
 }
 
 func newSeqSet() *seqSet { return &seqSet{set: map[uint64]struct{}{}} }
+
+// has reports whether n is remembered.
+func (s *seqSet) has(n uint64) bool {
+	_, ok := s.set[n]
+	return ok
+}
 
 // add records n and reports whether it was new.
 func (s *seqSet) add(n uint64) bool {

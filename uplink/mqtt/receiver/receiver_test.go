@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -103,5 +104,73 @@ func TestVerify(t *testing.T) {
 	r2.verify(incoming{topic: mqtt.TopicsFor(aID).Events, payload: sign(a, "alice", 3)})
 	if s := r2.Stats(); s.Duplicates != 1 || s.Verified != 0 {
 		t.Fatalf("after restart: %+v", s)
+	}
+}
+
+// TestFullQueueHoldsBack: with the verifier's queue full, a message from
+// the broker waits (it used to be acknowledged and dropped: an event lost
+// in a storm of returning cameras), and each message is acknowledged only
+// once it is stored. A message the receiver stops before taking is not
+// acknowledged (the broker redelivers it to the persistent session).
+func TestFullQueueHoldsBack(t *testing.T) {
+	a, aID := key(t)
+	r, err := New(Config{Broker: "tls://x:1", TLS: &tls.Config{}, ClientID: "svc", Dir: t.TempDir(),
+		Devices: func(id string) (Device, bool) { return Device{Key: a.Public(), Account: "alice"}, id == aID }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := mqtt.TopicsFor(aID).Events
+	acked := make(chan uint64, queueSize+2)
+	msg := func(seq uint64) ([]byte, func()) {
+		b, err := event.Sign(event.Header{Owner: "alice", Seq: seq, BootID: "b"}, event.Event{Kind: event.KindMotionStart, Time: time.Now()}, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, func() { acked <- seq }
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for seq := uint64(1); seq <= queueSize; seq++ {
+		b, ack := msg(seq)
+		r.enqueue(ctx, topic, b, ack)
+	}
+	// The queue is full: the next one waits for room.
+	b, ack := msg(queueSize + 1)
+	queued := make(chan struct{})
+	go func() { r.enqueue(ctx, topic, b, ack); close(queued) }()
+	select {
+	case <-queued:
+		t.Fatal("enqueue returned with the queue full: the message was dropped or queued past the bound")
+	case <-acked:
+		t.Fatal("acknowledged before it was stored")
+	default:
+	}
+	done := make(chan struct{})
+	go func() { r.verifyLoop(ctx); close(done) }()
+	<-queued
+	for want := uint64(1); want <= queueSize+1; want++ {
+		if got := <-acked; got != want {
+			t.Fatalf("acknowledged %d, want %d", got, want)
+		}
+	}
+	if st := r.Stats(); st.Verified != queueSize+1 || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	items, err := ReadVerified(r.cfg.Dir, aID, a.Public(), "alice", 0)
+	if err != nil || len(items) != queueSize+1 {
+		t.Fatalf("stored %d (%v), want %d", len(items), err, queueSize+1)
+	}
+	// Stopped: a message offered now is neither queued nor acknowledged.
+	cancel()
+	<-done
+	for range queueSize {
+		r.in <- incoming{}
+	}
+	b, ack = msg(queueSize + 2)
+	r.enqueue(ctx, topic, b, ack)
+	select {
+	case s := <-acked:
+		t.Fatalf("message %d acknowledged after the receiver stopped", s)
+	default:
 	}
 }
