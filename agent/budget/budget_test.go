@@ -38,8 +38,8 @@ func TestFitArithmetic(t *testing.T) {
 		"runtime":    Runtime,
 		"frames":     16 * 640 * 480 * 2,
 		"encoder":    640*480*4 + 6*int64(sample),
-		"peak frame": 640 * 480 * 2 / 4, // kept at half width and height
-		"fragment":   4 * int64(sample), // 4 fps, 1 s fragments
+		"peak frame": 640 * 480 * 2 / 4,     // kept at half width and height
+		"fragment":   4 * int64(sample),     // 4 fps, 1 s fragments
 		"pre-roll":   int64(sample) * 4 * 3, // the ring's expected fill, not its limit
 		"motion":     640 * 480 * Motion,
 		"source":     0,
