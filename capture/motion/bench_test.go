@@ -2,8 +2,11 @@ package motion
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"image/jpeg"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,7 +17,7 @@ import (
 )
 
 // benchFrames renders n frames of a walker over a noisy textured background.
-func benchFrames(b *testing.B, f capture.Format, n int) []*capture.Frame {
+func benchFrames(b testing.TB, f capture.Format, n int) []*capture.Frame {
 	s := newScene(f.Width, f.Height, 1, 3)
 	y := make([]uint8, f.Width*f.Height)
 	frames := make([]*capture.Frame, n)
@@ -55,7 +58,7 @@ func BenchmarkProcess(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			seq := uint64(len(frames))
-			cpu := threadCPU()
+			cpu, proc := threadCPU(), processCPU()
 			n := 0
 			for b.Loop() {
 				fr := frames[n%len(frames)]
@@ -67,6 +70,73 @@ func BenchmarkProcess(b *testing.B) {
 				}
 			}
 			reportCPU(b, cpu, n)
+			if end := processCPU(); end > 0 && n > 0 {
+				b.ReportMetric(float64(end-proc)/float64(n), "rusage-ns/frame")
+			}
+		})
+	}
+}
+
+// BenchmarkFilters measures what each filter costs, on 640x480 YUYV frames
+// of the scenes that exercise them: six detectors (all filters, each of
+// shake, light, hysteresis and particles switched off, and none) take the
+// same frames in turn, each Process timed in thread CPU, so that a busy or
+// throttled machine slows all six alike. It reports CPU ns per frame with
+// all filters (cpu-ns/frame), with none (bare-ns/frame) and each filter's
+// share: all minus all but it (shake-ns/frame, ...). -benchtime 1x is
+// enough; each iteration runs 300 frames (12 s) of each scene.
+func BenchmarkFilters(b *testing.B) {
+	variants := []struct {
+		name string
+		off  filterSet
+	}{
+		{"all", 0}, {"shake", offShake}, {"light", offLight}, {"hysteresis", offHysteresis},
+		{"particles", offParticles}, {"bare", offShake | offLight | offHysteresis | offParticles},
+	}
+	for _, scene := range []synth.Scene{synth.Objects, synth.Shadows, synth.Particles} {
+		b.Run(string(scene), func(b *testing.B) {
+			cpu := make([]int64, len(variants))
+			frames := 0
+			for b.Loop() {
+				src, err := synth.New(synth.Config{Scene: scene, Width: 640, Height: 480, Seed: 1, Frames: 300})
+				if err != nil {
+					b.Fatal(err)
+				}
+				dets := make([]*Detector, len(variants))
+				for i, v := range variants {
+					if dets[i], err = New(evalConfig(src), src.Format(), nil); err != nil {
+						b.Fatal(err)
+					}
+					dets[i].off = v.off
+				}
+				runtime.LockOSThread()
+				for {
+					f, err := src.Next(context.Background())
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					for i, d := range dets {
+						start := threadCPU()
+						if _, err := d.Process(f); err != nil {
+							b.Fatal(err)
+						}
+						cpu[i] += threadCPU() - start
+					}
+					f.Release()
+					frames++
+				}
+				runtime.UnlockOSThread()
+				src.Close()
+			}
+			per := func(i int) float64 { return float64(cpu[i]) / float64(max(frames, 1)) }
+			b.ReportMetric(per(0), "cpu-ns/frame")
+			b.ReportMetric(per(len(variants)-1), "bare-ns/frame")
+			for i, v := range variants[1 : len(variants)-1] {
+				b.ReportMetric(per(0)-per(i+1), v.name+"-ns/frame")
+			}
 		})
 	}
 }

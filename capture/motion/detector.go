@@ -83,8 +83,11 @@ type Detector struct {
 	g          grid
 	luma       *luma
 
-	cur, tmp []uint16 // Q4 grid luma
-	bg       []uint16 // Q8 background
+	cur, prev []uint16 // Q4 grid luma; prev is the frame before's
+	// packed and packedH hold the grid four cells to a 64-bit word (16-bit
+	// lanes) for the blur.
+	packed, packedH []uint64
+	bg              []uint16 // Q8 background
 	// ref is a second background, Q8, that every cell learns at the same
 	// slow rate (an eighth of its rows per frame): the light filter's
 	// reference, which a change that crosses the threshold in some cells
@@ -92,7 +95,6 @@ type Detector struct {
 	ref      []uint16
 	refPhase int
 	fresh    []uint8  // frames a cell still re-learns without reporting
-	prev     []uint16 // the previous frame's grid, Q4
 	still    []uint16 // frames a changed cell has stayed unchanged
 	nFresh   int      // cells with fresh > 0 (or about to be)
 	fg, work bitmask
@@ -160,6 +162,10 @@ type Detector struct {
 
 	ev events
 
+	// off switches filters off, for the benchmarks that measure what each
+	// costs (BenchmarkFilters); always 0 outside tests.
+	off filterSet
+
 	rebase atomic.Bool
 	night  atomic.Bool
 	stats  struct {
@@ -168,6 +174,16 @@ type Detector struct {
 		noise                             atomic.Uint64 // float64 bits
 	}
 }
+
+// filterSet names filters, for Detector.off.
+type filterSet uint8
+
+const (
+	offShake      filterSet = 1 << iota // camera shake (step 6)
+	offLight                            // travelling light (step 7)
+	offHysteresis                       // growth into the low threshold (step 8)
+	offParticles                        // persistence of small regions (step 9)
+)
 
 // filterFlags are the filters that took motion out of the current frame.
 type filterFlags struct{ shake, lit, young bool }
@@ -204,7 +220,8 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	n := g.gw * g.gh
 	d := &Detector{
 		cfg: cfg, log: logger, format: f, relearnLog: logsum.New(logger, "motion: background re-learned", logsum.Config{}), g: g, luma: l,
-		cur: make([]uint16, n), tmp: make([]uint16, n), bg: make([]uint16, n), ref: make([]uint16, n),
+		cur: make([]uint16, n), bg: make([]uint16, n), ref: make([]uint16, n),
+		packed: make([]uint64, (g.gw+3)/4*g.gh), packedH: make([]uint64, (g.gw+3)/4*g.gh),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
 		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
 		recip: make([]int32, 4096/4),
@@ -215,7 +232,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
 	}
-	d.morphTmp = make([]uint64, 3*d.fg.words)
+	d.morphTmp = make([]uint64, len(d.fg.bits))
 	d.regionX, d.regionY = make([]uint8, g.gw), make([]uint8, g.gh)
 	for x := range d.regionX {
 		d.regionX[x] = uint8(x * 4 / g.gw)
@@ -358,9 +375,10 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		d.step = uint16(min(max((dt+d.frameDur/2)/d.frameDur, 1), 250))
 	}
 	d.lastTime = f.Time
-	res.Brightness = d.brightness()
 	if d.cfg.Blur {
-		d.blur()
+		res.Brightness = d.blur()
+	} else {
+		res.Brightness = d.brightness()
 	}
 	d.shown, d.moved = false, 0
 	learned := false
@@ -380,12 +398,16 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		if d.stillFrames > 0 {
 			d.absorbStill()
 		}
-		if d.cfg.Shake > 0 {
+		if d.cfg.Shake > 0 && d.off&offShake == 0 {
 			d.explainShake()
 		}
-		d.updateRef()
-		if d.explainLight() >= int(d.minCells) {
-			d.filt.lit = true
+		if d.off&offLight == 0 {
+			d.updateRef()
+			if d.explainLight() >= int(d.minCells) {
+				d.filt.lit = true
+			}
+		} else {
+			clear(d.lit.bits)
 		}
 		d.findRegions(&res)
 	} else {
@@ -397,7 +419,7 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 		res.Motion, res.Score = true, d.moved
 		res.Boxes = append(res.Boxes[:0], Box{W: d.g.gw * d.g.cell, H: d.g.gh * d.g.cell})
 	}
-	copy(d.prev, d.cur)
+	d.prev, d.cur = d.cur, d.prev // the next frame is read over the one before
 	res.Noise, res.Threshold = d.noise, d.thr
 	d.stats.noise.Store(math.Float64bits(d.noise))
 	d.ev.update(&res)
@@ -434,27 +456,88 @@ func (d *Detector) brightness() float64 {
 }
 
 // blur applies the 3x3 binomial filter (1 2 1)x(1 2 1)/16 with edge
-// replication, in Q4.
-func (d *Detector) blur() {
+// replication, in Q4, and returns the mean of the grid before it (as
+// brightness does), summed on the way. It works on four cells at once, in
+// the 16-bit lanes of a 64-bit word: a Q4 value is at most 4080, the
+// horizontal sum 4 times that and the vertical 16 times, 65280, so no lane
+// carries into the next.
+func (d *Detector) blur() float64 {
 	w, h := d.g.gw, d.g.gh
-	cur, t := d.cur, d.tmp
+	n := (w + 3) / 4 // words per row
+	cur, p, t := d.cur, d.packed, d.packedH
+	// The right edge: the lane of the last cell in the last word.
+	lastLane := uint((w - 1) % 4 * 16)
+	lastMask := uint64(0xFFFF) << lastLane
+	var sum uint64
 	for y := range h {
-		r, o := cur[y*w:(y+1)*w], t[y*w:(y+1)*w]
-		o[0] = 3*r[0] + r[1]
-		for x := 1; x < w-1; x++ {
-			o[x] = r[x-1] + 2*r[x] + r[x+1]
+		r, pr := cur[y*w:(y+1)*w], p[y*n:(y+1)*n]
+		// Pack the row.
+		full := w / 4
+		pf := pr[:full]
+		rr := r[:4*full]
+		for j := range pf {
+			c := rr[4*j : 4*j+4]
+			v := uint64(c[0]) | uint64(c[1])<<16 | uint64(c[2])<<32 | uint64(c[3])<<48
+			pf[j] = v
+			sum += uint64(c[0]) + uint64(c[1]) + uint64(c[2]) + uint64(c[3])
 		}
-		o[w-1] = r[w-2] + 3*r[w-1]
+		if full < n {
+			var v uint64
+			for k, c := range r[4*full:] {
+				v |= uint64(c) << uint(16*k)
+				sum += uint64(c)
+			}
+			pr[full] = v
+		}
+		// Horizontal: left + 2*self + right, the edge cells their own
+		// neighbours.
+		tr := t[y*n : (y+1)*n]
+		tr = tr[:len(pr)]
+		var prevW uint64
+		for j, v := range pr {
+			var next uint64
+			if j+1 < len(pr) {
+				next = pr[j+1]
+			}
+			l := v<<16 | prevW>>48
+			if j == 0 {
+				l |= v & 0xFFFF
+			}
+			rt := v>>16 | next<<48
+			if j == len(pr)-1 {
+				rt = rt&^lastMask | v&lastMask
+			}
+			tr[j] = l + 2*v + rt
+			prevW = v
+		}
 	}
+	const round = 8 * lanes16
 	for y := range h {
-		up, mid, dn := t[max(y-1, 0)*w:], t[y*w:], t[min(y+1, h-1)*w:]
-		o := cur[y*w : (y+1)*w]
-		up, mid, dn = up[:len(o)], mid[:len(o)], dn[:len(o)]
-		for x := range o {
-			o[x] = (up[x] + 2*mid[x] + dn[x] + 8) >> 4
+		up, mid, dn := t[max(y-1, 0)*n:], t[y*n:(y+1)*n], t[min(y+1, h-1)*n:]
+		up, dn = up[:len(mid)], dn[:len(mid)]
+		r := cur[y*w : (y+1)*w]
+		full := w / 4
+		rr := r[:4*full]
+		for j, m := range mid[:full] {
+			o := (up[j] + 2*m + dn[j] + round) >> 4 & low12
+			c := rr[4*j : 4*j+4]
+			c[0], c[1], c[2], c[3] = uint16(o), uint16(o>>16), uint16(o>>32), uint16(o>>48)
+		}
+		if full < n {
+			o := (up[full] + 2*mid[full] + dn[full] + round) >> 4 & low12
+			for k := range r[4*full:] {
+				r[4*full+k] = uint16(o >> uint(16*k))
+			}
 		}
 	}
+	return float64(sum) / float64(len(cur)) / 16
 }
+
+// lanes16 has 1 in each 16-bit lane; low12 keeps each lane's low 12 bits.
+const (
+	lanes16 = 0x0001000100010001
+	low12   = 0x0FFF0FFF0FFF0FFF
+)
 
 // recalibrate makes the current frame the background and starts a warm-up.
 func (d *Detector) recalibrate() {
@@ -592,10 +675,11 @@ func (d *Detector) compare() (light, recal bool) {
 		alphaMove = alpha
 	}
 	thr := int32(d.thr * 256) // Q8
+	low := int32(d.lowThreshold() * 256)
 	if light || d.nFresh > 0 {
-		d.updateSlow(light, thr, alpha, alphaMove)
+		d.updateSlow(light, thr, low, alpha, alphaMove)
 	} else {
-		d.updateFast(thr, alpha, alphaMove)
+		d.updateFast(thr, low, alpha, alphaMove)
 	}
 	return light, false
 }
@@ -728,31 +812,46 @@ func median16(h []uint16, n uint32) float64 {
 	return float64(len(h))
 }
 
-// updateFast compares and learns, the common case. It is branch-free per
-// cell: m is -1 where the difference exceeds the threshold.
-func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
+// updateFast compares and learns, the common case. It also sets d.low to the
+// cells whose difference from the updated background exceeds low (the
+// hysteresis threshold, Q8), in the same pass.
+func (d *Detector) updateFast(thr, low, alpha, alphaMove int32) {
 	gw := d.g.gw
 	da := alphaMove - alpha
 	for y := range d.g.gh {
 		row := d.fg.row(y)
+		lrow := d.low.row(y)[:len(row)]
 		zr := d.zone.row(y)[:len(row)]
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		for wi := range row {
 			x0 := wi * 64
-			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
-			b = b[:len(c)]
-			var word uint64
-			for x, cv := range c {
-				bv := int32(b[x])
-				diff := int32(cv)<<4 - bv
-				sign := diff >> 31
-				m := (thr - (diff ^ sign - sign)) >> 31
-				word |= uint64(m&1) << uint(x)
-				b[x] = uint16(bv + (diff*(alpha+da&m)+2048)>>12)
-			}
+			word, lw := updateRun(cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))], thr, low, alpha, da)
 			row[wi] = word & zr[wi]
+			lrow[wi] = lw & zr[wi]
 		}
 	}
+}
+
+// updateRun is updateFast for up to 64 cells: it returns their bits beyond
+// thr (before learning) and beyond low (after). It is branch-free per cell: m
+// is -1 where the difference exceeds thr; the bits are shifted in from the
+// last cell down, so that no shift depends on the cell.
+func updateRun(c, b []uint16, thr, low, alpha, da int32) (word, lw uint64) {
+	b = b[:len(c)]
+	for x := len(c) - 1; x >= 0; x-- {
+		bv := int32(b[x])
+		c16 := int32(c[x]) << 4
+		diff := c16 - bv
+		sign := diff >> 31
+		m := (thr - (diff ^ sign - sign)) >> 31
+		nb := bv + (diff*(alpha+da&m)+2048)>>12
+		b[x] = uint16(nb)
+		d2 := c16 - nb
+		s2 := d2 >> 31
+		word = word<<1 | uint64(m&1)
+		lw = lw<<1 | uint64(uint32(low-(d2^s2-s2))>>31)
+	}
+	return word, lw
 }
 
 // Background cells at the ends of the range (Q8), or relit to them, cannot be
@@ -766,17 +865,17 @@ const (
 
 // updateSlow is updateFast with relighting of the background through the
 // light LUT and cells that are re-learning (fresh).
-func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
+func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
-		row := d.fg.row(y)
+		row, lrow := d.fg.row(y), d.low.row(y)
 		zr := d.zone.row(y)
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		fresh := d.fresh[y*gw : (y+1)*gw]
 		for wi := range row {
 			x0, x1 := wi*64, min(wi*64+64, gw)
-			var word uint64
+			var word, lw uint64
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
@@ -798,9 +897,14 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 					word |= 1 << uint(x-x0)
 					a = alphaMove
 				}
-				bg[x] = uint16(b + (diff*a+2048)>>12)
+				nb := b + (diff*a+2048)>>12
+				bg[x] = uint16(nb)
+				if d2 := c - nb; d2 > low || -d2 > low {
+					lw |= 1 << uint(x-x0)
+				}
 			}
 			row[wi] = word & zr[wi]
+			lrow[wi] = lw & zr[wi]
 		}
 	}
 	d.nFresh = nFresh
@@ -983,6 +1087,7 @@ func (d *Detector) absorbStill() {
 				if still[x] = min(still[x]+d.step, d.stillFrames); still[x] >= d.stillFrames {
 					bg[x], still[x] = c<<4, 0
 					w &^= 1 << uint(x)
+					d.low.bits[y*d.low.words+wi] &^= 1 << uint(x) // no difference left
 				}
 			}
 			row[wi] = w
@@ -1093,10 +1198,19 @@ func (d *Detector) findRegions(res *Result) {
 		r.runs, r.n = 0, 0
 		clear(d.ageA)
 	} else {
-		grown := d.grow(src, y0, y1)
+		grown := src
+		if d.off&offHysteresis == 0 {
+			grown = d.grow(src, y0, y1)
+		}
 		r.labelMask(grown)
 		d.countSeeds(src)
-		d.ageRegions()
+		if d.off&offParticles == 0 {
+			d.ageRegions()
+		} else {
+			for k := range int32(r.n) {
+				d.age[k] = 255
+			}
+		}
 	}
 	largestOnly := len(d.cfg.Despeckle) > 0 && d.cfg.Despeckle[len(d.cfg.Despeckle)-1] == 'l'
 	largest := int32(-1)

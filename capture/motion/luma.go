@@ -51,14 +51,31 @@ type luma struct {
 	minLen int
 	acc    []uint64 // SWAR lane sums for one row of cells
 	jpeg   *jpegDC
-	mul    uint32 // (16<<16)/(scale*scale)
+	mul    uint32 // (16<<16)/(scale*scale/rowStep)
+	// rowStep is 2 when only every other line of a cell is read: the 4x4
+	// cells of raw 640x480 frames, whose lines are read from memory that
+	// the frame was just written to (half the traffic, and half the sums;
+	// a cell then averages 8 pixels instead of 16). Else 1.
+	rowStep int
+}
+
+// cellRowStep is the rowStep for raw frames with cells of side s.
+func cellRowStep(s int) int {
+	if s == 4 {
+		return 2
+	}
+	return 1
 }
 
 var errShort = errors.New("frame too short")
 
 func newLuma(f capture.Format, g grid) (*luma, error) {
-	l := &luma{g: g, pixel: f.Pixel}
-	l.mul = uint32((16<<16 + g.scale*g.scale/2) / (g.scale * g.scale))
+	l := &luma{g: g, pixel: f.Pixel, rowStep: 1}
+	if !f.Pixel.Compressed() {
+		l.rowStep = cellRowStep(g.scale)
+	}
+	n := g.scale * g.scale / l.rowStep
+	l.mul = uint32((16<<16 + n/2) / n)
 	switch f.Pixel {
 	case capture.FormatYUYV:
 		l.bpp = 2
@@ -142,7 +159,7 @@ func (l *luma) scalar(data []byte, out []uint16) {
 		row := out[gy*g.gw : (gy+1)*g.gw]
 		for gx := range row {
 			var sum uint32
-			for y := gy * s; y < gy*s+s; y++ {
+			for y := gy * s; y < gy*s+s; y += l.rowStep {
 				line := data[y*l.stride+gx*s*bpp : y*l.stride+(gx*s+s)*bpp]
 				for i := 0; i < len(line); i += bpp {
 					sum += uint32(line[i])
@@ -179,16 +196,16 @@ func (l *luma) swar(data []byte, out []uint16) bool {
 		for gy := range g.gh {
 			row := out[gy*g.gw : (gy+1)*g.gw]
 			y := gy * s
-			r0, r1 := data[y*l.stride:y*l.stride+n], data[(y+1)*l.stride:(y+1)*l.stride+n]
+			r0 := data[y*l.stride : y*l.stride+n]
 			switch {
-			case s == 4 && l.bpp == 2:
-				cellsYUYV4(row, r0, r1, data[(y+2)*l.stride:(y+2)*l.stride+n], data[(y+3)*l.stride:(y+3)*l.stride+n])
+			case s == 4 && l.bpp == 2: // lines 0 and 2 of the cell (rowStep)
+				cellsYUYV4(row, r0, data[(y+2)*l.stride:(y+2)*l.stride+n])
 			case s == 4:
-				cellsGrey4(row, r0, r1, data[(y+2)*l.stride:(y+2)*l.stride+n], data[(y+3)*l.stride:(y+3)*l.stride+n])
+				cellsGrey4(row, r0, data[(y+2)*l.stride:(y+2)*l.stride+n])
 			case l.bpp == 2:
-				cellsYUYV2(row, r0, r1)
+				cellsYUYV2(row, r0, data[(y+1)*l.stride:(y+1)*l.stride+n])
 			default:
-				cellsGrey2(row, r0, r1)
+				cellsGrey2(row, r0, data[(y+1)*l.stride:(y+1)*l.stride+n])
 			}
 		}
 		return true
@@ -308,28 +325,28 @@ func addGrey2(acc []uint64, r0, r1 []byte) {
 
 const pairLanes = 0x0000FFFF0000FFFF
 
-// cellsYUYV4 writes the Q4 means of 4x4 cells of four YUYV lines: one 8-byte
-// word of each line holds a cell's four lumas, and the sum of the 16 is the
-// mean in Q4.
-func cellsYUYV4(row []uint16, r0, r1, r2, r3 []byte) {
-	r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+// cellsYUYV4 writes the Q4 means of 4x4 cells from two of their YUYV lines
+// (rowStep 2): one 8-byte word of each line holds a cell's four lumas, and
+// twice the sum of the 8 is the mean in Q4.
+func cellsYUYV4(row []uint16, r0, r1 []byte) {
+	r1 = r1[:len(r0)]
 	row = row[:len(r0)/8]
 	for k := 0; k+8 <= len(r0); k += 8 {
-		a := le64(r0[k:k+8])&lanes + le64(r1[k:k+8])&lanes + le64(r2[k:k+8])&lanes + le64(r3[k:k+8])&lanes
+		a := le64(r0[k:k+8])&lanes + le64(r1[k:k+8])&lanes
 		a = a&pairLanes + a>>16&pairLanes
-		row[k>>3] = uint16(a&0xFFFFFFFF + a>>32)
+		row[k>>3] = uint16((a&0xFFFFFFFF + a>>32) << 1)
 	}
 }
 
 // cellsGrey4 is cellsYUYV4 for grey lines: a word holds two cells' rows.
-func cellsGrey4(row []uint16, r0, r1, r2, r3 []byte) {
-	r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+func cellsGrey4(row []uint16, r0, r1 []byte) {
+	r1 = r1[:len(r0)]
 	row = row[:len(r0)/4]
 	for k := 0; k+8 <= len(r0); k += 8 {
-		a := pairs(le64(r0[k:k+8])) + pairs(le64(r1[k:k+8])) + pairs(le64(r2[k:k+8])) + pairs(le64(r3[k:k+8]))
+		a := pairs(le64(r0[k:k+8])) + pairs(le64(r1[k:k+8]))
 		a = a&pairLanes + a>>16&pairLanes
 		c := row[k>>2 : k>>2+2]
-		c[0], c[1] = uint16(a), uint16(a>>32)
+		c[0], c[1] = uint16(a<<1), uint16(a>>32<<1)
 	}
 }
 

@@ -33,96 +33,64 @@ func (m *bitmask) count() int {
 	return n
 }
 
-// shiftedRow writes row r's bits moved so that bit x holds r's bit x-1
-// (dir=+1) or x+1 (dir=-1); cells outside the grid read as zero.
-func shiftedRow(dst, r []uint64, dir int, last uint64) {
-	n := len(r)
-	if dir > 0 {
-		var carry uint64
-		for i := range n {
-			dst[i] = r[i]<<1 | carry
-			carry = r[i] >> 63
-		}
-	} else {
-		for i := range n {
-			var next uint64
-			if i+1 < n {
-				next = r[i+1] << 63
-			}
-			dst[i] = r[i]>>1 | next
-		}
-	}
-	dst[n-1] &= last
-}
-
-// morph applies one despeckle step to src into dst (same size). op is e, E,
-// d or D; tmp holds 3 rows of scratch.
+// morph applies one despeckle step to the rows y0..y1-1 of src into dst
+// (same size). op is e, E, d or D; tmp holds a row of words per grid row
+// (src.h*src.words) of scratch. Cells outside the grid read as zero.
 func morph(dst, src *bitmask, op byte, tmp []uint64, y0, y1 int) {
 	n := src.words
-	left, right, hor := tmp[:n], tmp[n:2*n], tmp[2*n:3*n]
 	erode := op == 'e' || op == 'E'
 	box := op == 'E' || op == 'D'
-	for y := y0; y < y1; y++ {
-		r := src.row(y)
-		shiftedRow(left, r, 1, src.last)
-		shiftedRow(right, r, -1, src.last)
-		for i := range n {
+	// The horizontal step of every row the result reads: for the box the
+	// rows above and below as well.
+	h0, h1 := y0, y1
+	if box {
+		h0, h1 = max(y0-1, 0), min(y1+1, src.h)
+	}
+	for y := h0; y < h1; y++ {
+		r, hor := src.row(y), tmp[y*n:(y+1)*n]
+		hor = hor[:len(r)]
+		for i, v := range r {
+			l, rt := v<<1, v>>1
+			if i > 0 {
+				l |= r[i-1] >> 63
+			}
+			if i+1 < len(r) {
+				rt |= r[i+1] << 63
+			}
 			if erode {
-				hor[i] = r[i] & left[i] & right[i]
+				hor[i] = v & l & rt
 			} else {
-				hor[i] = r[i] | left[i] | right[i]
+				hor[i] = v | l | rt
 			}
 		}
-		// Vertical neighbours: for the box the horizontal result of the
-		// rows above and below, for the cross their plain bits.
-		var up, down []uint64
+		hor[n-1] &= src.last
+	}
+	// Vertical neighbours: for the box the horizontal result of the rows
+	// above and below, for the cross their plain bits; none beyond the grid.
+	vert := src.bits
+	if box {
+		vert = tmp
+	}
+	var none [maxGridWidth / 64]uint64
+	for y := y0; y < y1; y++ {
+		hor, d := tmp[y*n:(y+1)*n], dst.row(y)
+		up, down := none[:], none[:]
 		if y > 0 {
-			up = src.row(y - 1)
+			up = vert[(y-1)*n : y*n]
 		}
 		if y+1 < src.h {
-			down = src.row(y + 1)
+			down = vert[(y+1)*n : (y+2)*n]
 		}
-		d := dst.row(y)
-		for i := range n {
-			u, w := neighbour(up, i), neighbour(down, i)
-			if box {
-				u = spread(up, i, u, erode)
-				w = spread(down, i, w, erode)
-			}
+		d, up, down = d[:len(hor)], up[:len(hor)], down[:len(hor)]
+		for i, v := range hor {
 			if erode {
-				d[i] = hor[i] & u & w
+				d[i] = v & up[i] & down[i]
 			} else {
-				d[i] = hor[i] | u | w
+				d[i] = v | up[i] | down[i]
 			}
 		}
 		d[n-1] &= src.last
 	}
-}
-
-func neighbour(r []uint64, i int) uint64 {
-	if r == nil {
-		return 0
-	}
-	return r[i]
-}
-
-// spread returns word i of row r eroded or dilated horizontally by one cell.
-func spread(r []uint64, i int, v uint64, erode bool) uint64 {
-	if r == nil {
-		return 0
-	}
-	var lc, rc uint64
-	if i > 0 {
-		lc = r[i-1] >> 63
-	}
-	if i+1 < len(r) {
-		rc = r[i+1] << 63
-	}
-	l, rt := v<<1|lc, v>>1|rc
-	if erode {
-		return v & l & rt
-	}
-	return v | l | rt
 }
 
 // regions labels 8-connected regions of a bitmask by runs and union-find.

@@ -60,7 +60,7 @@ func TestMorph(t *testing.T) {
 			for _, op := range []byte("eEdD") {
 				want := naiveMorph(&src, op)
 				got := newBitmask(size[0], size[1])
-				morph(&got, &src, op, make([]uint64, 3*src.words), 0, src.h)
+				morph(&got, &src, op, make([]uint64, len(src.bits)), 0, src.h)
 				for i := range want.bits {
 					if got.bits[i] != want.bits[i] {
 						t.Fatalf("%v density %.1f op %c: word %d = %x, want %x", size, density, op, i, got.bits[i], want.bits[i])

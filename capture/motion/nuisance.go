@@ -407,7 +407,6 @@ const growSteps = 6
 // growth can reach are computed.
 func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 	y0, y1 = max(y0-growSteps, 0), min(y1+growSteps, d.g.gh)
-	d.lowMask(y0, y1)
 	clear(d.grow1.bits)
 	clear(d.grow2.bits)
 	cur := seed
@@ -418,35 +417,20 @@ func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 		}
 		morph(out, cur, 'D', d.morphTmp, y0, y1)
 		lo, hi := y0*seed.words, y1*seed.words
-		for i, w := range d.low.bits[lo:hi] {
-			out.bits[lo+i] &= w | seed.bits[lo+i]
+		o, low, lit := out.bits[lo:hi], d.low.bits[lo:hi], d.lit.bits[lo:hi]
+		s, c := seed.bits[lo:hi], cur.bits[lo:hi]
+		low, lit, s, c = low[:len(o)], lit[:len(o)], s[:len(o)], c[:len(o)]
+		var grew uint64
+		for i, w := range low {
+			o[i] &= w&^lit[i] | s[i]
+			grew |= o[i] &^ c[i]
 		}
 		cur = out
-	}
-	return cur
-}
-
-// lowMask sets the rows y0..y1-1 of d.low to the cells in the zones beyond
-// the low threshold that are not light.
-func (d *Detector) lowMask(y0, y1 int) {
-	gw := d.g.gw
-	low := int32(d.lowThreshold() * 256) // Q8
-	for y := y0; y < y1; y++ {
-		row, zr, lit := d.low.row(y), d.zone.row(y), d.lit.row(y)
-		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
-		for wi := range row {
-			x0 := wi * 64
-			c, b := cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))]
-			b = b[:len(c)]
-			var word uint64
-			for x, cv := range c {
-				diff := int32(cv)<<4 - int32(b[x])
-				sign := diff >> 31
-				word |= uint64(((low-(diff^sign-sign))>>31)&1) << uint(x)
-			}
-			row[wi] = word & zr[wi] &^ lit[wi]
+		if grew == 0 {
+			break // grown as far as it goes: further steps change nothing
 		}
 	}
+	return cur
 }
 
 func abs(v int) int {
