@@ -109,6 +109,10 @@ type Detector struct {
 	// noisePairs are every other sample with a cell two to its right.
 	noisePairs []int32
 	hpHist     [256]uint32 // |local difference|, quarter levels
+	// subHist are four histograms that consecutive samples count into in
+	// turn, summed afterwards: a sample then does not wait for the count
+	// the one before it just wrote (most land in the same few buckets).
+	subHist [4][histSize]uint32
 
 	hist    [histSize]uint32
 	regionX []uint8  // column of each grid column in the 4x4 partition
@@ -687,17 +691,28 @@ func (d *Detector) compare() (light, recal bool) {
 // differences histograms the samples' differences from the background (as
 // relit by the light LUT when light) and returns their distribution.
 func (d *Detector) differences(light bool) distribution {
-	clear(d.hist[:])
+	h := &d.subHist
+	clear(h[:])
 	if light {
-		for _, i := range d.samples {
-			d.hist[bucket(int32(d.cur[i])-d.expected(int32(d.bg[i])))]++
+		for k, i := range d.samples {
+			h[k&3][bucket(int32(d.cur[i])-d.expected(int32(d.bg[i])))]++
 		}
 	} else {
-		for _, i := range d.samples {
-			d.hist[bucket(int32(d.cur[i])-int32(d.bg[i]>>4))]++
+		for k, i := range d.samples {
+			h[k&3][bucket(int32(d.cur[i])-int32(d.bg[i]>>4))]++
 		}
 	}
+	d.sumHist(d.hist[:])
 	return d.distribution()
+}
+
+// sumHist adds the first len(dst) buckets of the four subHist into dst.
+func (d *Detector) sumHist(dst []uint32) {
+	h := &d.subHist
+	a, b, c, e := h[0][:len(dst)], h[1][:len(dst)], h[2][:len(dst)], h[3][:len(dst)]
+	for i := range dst {
+		dst[i] = a[i] + b[i] + c[i] + e[i]
+	}
 }
 
 // Rolling flicker: a CMOS sensor reads its rows one after the other, so mains
@@ -833,25 +848,23 @@ func (d *Detector) updateFast(thr, low, alpha, alphaMove int32) {
 }
 
 // updateRun is updateFast for up to 64 cells: it returns their bits beyond
-// thr (before learning) and beyond low (after). It is branch-free per cell: m
-// is -1 where the difference exceeds thr; the bits are shifted in from the
-// last cell down, so that no shift depends on the cell.
+// thr (before learning) and beyond low (after). It is branch-free per cell,
+// and the bits are shifted in at the top, so that no shift depends on the
+// cell.
 func updateRun(c, b []uint16, thr, low, alpha, da int32) (word, lw uint64) {
 	b = b[:len(c)]
-	for x := len(c) - 1; x >= 0; x-- {
+	for x, cv := range c {
 		bv := int32(b[x])
-		c16 := int32(c[x]) << 4
+		c16 := int32(cv) << 4
 		diff := c16 - bv
-		sign := diff >> 31
-		m := (thr - (diff ^ sign - sign)) >> 31
-		nb := bv + (diff*(alpha+da&m)+2048)>>12
+		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
+		nb := bv + (diff*(alpha+da&-int32(bit))+2048)>>12
 		b[x] = uint16(nb)
 		d2 := c16 - nb
-		s2 := d2 >> 31
-		word = word<<1 | uint64(m&1)
-		lw = lw<<1 | uint64(uint32(low-(d2^s2-s2))>>31)
+		word = word>>1 | uint64(bit)<<63
+		lw = lw>>1 | uint64(uint32(low-(d2^d2>>31-d2>>31))>>31)<<63
 	}
-	return word, lw
+	return word >> uint(64-len(c)), lw >> uint(64-len(c))
 }
 
 // Background cells at the ends of the range (Q8), or relit to them, cannot be
@@ -1121,11 +1134,19 @@ func (d *Detector) explainShake() {
 				b := bits.TrailingZeros64(w)
 				w &= w - 1
 				x := wi*64 + b
-				x0, x1 := max(x-r, 0), min(x+r, gw-1)
-				lo, hi := int32(math.MaxInt32), int32(0)
-				for yy := y0; yy <= y1; yy++ {
-					for _, v := range d.bg[yy*gw+x0 : yy*gw+x1+1] {
-						lo, hi = min(lo, int32(v)), max(hi, int32(v))
+				var lo, hi int32
+				if i := y*gw + x; r == 1 && x > 0 && x < gw-1 && y > 0 && y < gh-1 {
+					// The common case, inside the picture.
+					a, m, c := d.bg[i-gw-1:i-gw+2], d.bg[i-1:i+2], d.bg[i+gw-1:i+gw+2]
+					lo = int32(min(a[0], a[1], a[2], m[0], m[1], m[2], c[0], c[1], c[2]))
+					hi = int32(max(a[0], a[1], a[2], m[0], m[1], m[2], c[0], c[1], c[2]))
+				} else {
+					x0, x1 := max(x-r, 0), min(x+r, gw-1)
+					lo, hi = math.MaxInt32, 0
+					for yy := y0; yy <= y1; yy++ {
+						for _, v := range d.bg[yy*gw+x0 : yy*gw+x1+1] {
+							lo, hi = min(lo, int32(v)), max(hi, int32(v))
+						}
 					}
 				}
 				if c := int32(cur[x]) << 4; c >= lo-thr && c <= hi+thr {

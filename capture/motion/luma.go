@@ -57,6 +57,7 @@ type luma struct {
 	// the frame was just written to (half the traffic, and half the sums;
 	// a cell then averages 8 pixels instead of 16). Else 1.
 	rowStep int
+	touched byte // keeps the touching loads of swar
 }
 
 // cellRowStep is the rowStep for raw frames with cells of side s.
@@ -193,9 +194,21 @@ func (l *luma) swar(data []byte, out []uint16) bool {
 	n := len(acc) * 8
 	if s == 2 || s == 4 {
 		// The common 2x2 and 4x4 cells, straight from the lines.
+		var touched byte
 		for gy := range g.gh {
 			row := out[gy*g.gw : (gy+1)*g.gw]
 			y := gy * s
+			// Touch the lines two cell rows ahead, a byte per 64, so
+			// that their pages and cache lines are on the way while
+			// this row is summed.
+			if ahead := y + 2*s; ahead+s-1 < g.h {
+				for _, a := range [2]int{ahead, ahead + s/2} {
+					ln := data[a*l.stride : a*l.stride+n]
+					for k := 0; k < len(ln); k += 64 {
+						touched |= ln[k]
+					}
+				}
+			}
 			r0 := data[y*l.stride : y*l.stride+n]
 			switch {
 			case s == 4 && l.bpp == 2: // lines 0 and 2 of the cell (rowStep)
@@ -208,6 +221,7 @@ func (l *luma) swar(data []byte, out []uint16) bool {
 				cellsGrey2(row, r0, data[(y+1)*l.stride:(y+1)*l.stride+n])
 			}
 		}
+		l.touched = touched
 		return true
 	}
 	line := func(y int) []byte { return data[y*l.stride : y*l.stride+n] }

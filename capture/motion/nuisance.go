@@ -367,12 +367,16 @@ type Filtered struct {
 // objects covering less than half of the samples do not move the median. NaN
 // with too few samples.
 func (d *Detector) localNoise() float64 {
-	clear(d.hpHist[:])
-	for _, i := range d.noisePairs {
+	h := &d.subHist
+	for k := range h {
+		clear(h[k][:len(d.hpHist)])
+	}
+	for k, i := range d.noisePairs {
 		v := int32(d.cur[i]) - int32(d.bg[i]>>4) - int32(d.cur[i+2]) + int32(d.bg[i+2]>>4) // Q4
 		v = (v ^ v>>31) - v>>31
-		d.hpHist[min(v>>2, int32(len(d.hpHist)-1))]++ // quarter levels
+		h[k&3][min(v>>2, int32(len(d.hpHist)-1))]++ // quarter levels
 	}
+	d.sumHist(d.hpHist[:])
 	n := uint32(len(d.noisePairs))
 	if n < 16 {
 		return math.NaN()
