@@ -679,11 +679,10 @@ func (d *Detector) compare() (light, recal bool) {
 		alphaMove = alpha
 	}
 	thr := int32(d.thr * 256) // Q8
-	low := int32(d.lowThreshold() * 256)
 	if light || d.nFresh > 0 {
-		d.updateSlow(light, thr, low, alpha, alphaMove)
+		d.updateSlow(light, thr, alpha, alphaMove)
 	} else {
-		d.updateFast(thr, low, alpha, alphaMove)
+		d.updateFast(thr, alpha, alphaMove)
 	}
 	return light, false
 }
@@ -827,44 +826,34 @@ func median16(h []uint16, n uint32) float64 {
 	return float64(len(h))
 }
 
-// updateFast compares and learns, the common case. It also sets d.low to the
-// cells whose difference from the updated background exceeds low (the
-// hysteresis threshold, Q8), in the same pass.
-func (d *Detector) updateFast(thr, low, alpha, alphaMove int32) {
+// updateFast compares and learns, the common case.
+func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
 	gw := d.g.gw
 	da := alphaMove - alpha
 	for y := range d.g.gh {
 		row := d.fg.row(y)
-		lrow := d.low.row(y)[:len(row)]
 		zr := d.zone.row(y)[:len(row)]
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		for wi := range row {
 			x0 := wi * 64
-			word, lw := updateRun(cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))], thr, low, alpha, da)
-			row[wi] = word & zr[wi]
-			lrow[wi] = lw & zr[wi]
+			row[wi] = updateRun(cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))], thr, alpha, da) & zr[wi]
 		}
 	}
 }
 
 // updateRun is updateFast for up to 64 cells: it returns their bits beyond
-// thr (before learning) and beyond low (after). It is branch-free per cell,
-// and the bits are shifted in at the top, so that no shift depends on the
-// cell.
-func updateRun(c, b []uint16, thr, low, alpha, da int32) (word, lw uint64) {
+// thr. It is branch-free per cell, and the bits are shifted in at the top,
+// so that no shift depends on the cell.
+func updateRun(c, b []uint16, thr, alpha, da int32) (word uint64) {
 	b = b[:len(c)]
 	for x, cv := range c {
 		bv := int32(b[x])
-		c16 := int32(cv) << 4
-		diff := c16 - bv
+		diff := int32(cv)<<4 - bv
 		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
-		nb := bv + (diff*(alpha+da&-int32(bit))+2048)>>12
-		b[x] = uint16(nb)
-		d2 := c16 - nb
+		b[x] = uint16(bv + (diff*(alpha+da&-int32(bit))+2048)>>12)
 		word = word>>1 | uint64(bit)<<63
-		lw = lw>>1 | uint64(uint32(low-(d2^d2>>31-d2>>31))>>31)<<63
 	}
-	return word >> uint(64-len(c)), lw >> uint(64-len(c))
+	return word >> uint(64-len(c))
 }
 
 // Background cells at the ends of the range (Q8), or relit to them, cannot be
@@ -878,17 +867,17 @@ const (
 
 // updateSlow is updateFast with relighting of the background through the
 // light LUT and cells that are re-learning (fresh).
-func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
+func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
-		row, lrow := d.fg.row(y), d.low.row(y)
+		row := d.fg.row(y)
 		zr := d.zone.row(y)
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		fresh := d.fresh[y*gw : (y+1)*gw]
 		for wi := range row {
 			x0, x1 := wi*64, min(wi*64+64, gw)
-			var word, lw uint64
+			var word uint64
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
@@ -910,14 +899,9 @@ func (d *Detector) updateSlow(light bool, thr, low, alpha, alphaMove int32) {
 					word |= 1 << uint(x-x0)
 					a = alphaMove
 				}
-				nb := b + (diff*a+2048)>>12
-				bg[x] = uint16(nb)
-				if d2 := c - nb; d2 > low || -d2 > low {
-					lw |= 1 << uint(x-x0)
-				}
+				bg[x] = uint16(b + (diff*a+2048)>>12)
 			}
 			row[wi] = word & zr[wi]
-			lrow[wi] = lw & zr[wi]
 		}
 	}
 	d.nFresh = nFresh
@@ -1100,7 +1084,6 @@ func (d *Detector) absorbStill() {
 				if still[x] = min(still[x]+d.step, d.stillFrames); still[x] >= d.stillFrames {
 					bg[x], still[x] = c<<4, 0
 					w &^= 1 << uint(x)
-					d.low.bits[y*d.low.words+wi] &^= 1 << uint(x) // no difference left
 				}
 			}
 			row[wi] = w

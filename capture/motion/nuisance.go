@@ -411,6 +411,7 @@ const growSteps = 6
 // growth can reach are computed.
 func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 	y0, y1 = max(y0-growSteps, 0), min(y1+growSteps, d.g.gh)
+	d.lowMask(y0, y1)
 	clear(d.grow1.bits)
 	clear(d.grow2.bits)
 	cur := seed
@@ -421,12 +422,11 @@ func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 		}
 		morph(out, cur, 'D', d.morphTmp, y0, y1)
 		lo, hi := y0*seed.words, y1*seed.words
-		o, low, lit := out.bits[lo:hi], d.low.bits[lo:hi], d.lit.bits[lo:hi]
-		s, c := seed.bits[lo:hi], cur.bits[lo:hi]
-		low, lit, s, c = low[:len(o)], lit[:len(o)], s[:len(o)], c[:len(o)]
+		o, low, s, c := out.bits[lo:hi], d.low.bits[lo:hi], seed.bits[lo:hi], cur.bits[lo:hi]
+		low, s, c = low[:len(o)], s[:len(o)], c[:len(o)]
 		var grew uint64
 		for i, w := range low {
-			o[i] &= w&^lit[i] | s[i]
+			o[i] &= w | s[i]
 			grew |= o[i] &^ c[i]
 		}
 		cur = out
@@ -435,6 +435,33 @@ func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 		}
 	}
 	return cur
+}
+
+// lowMask sets the rows y0..y1-1 of d.low to the cells in the zones beyond
+// the low threshold that are not light.
+func (d *Detector) lowMask(y0, y1 int) {
+	gw := d.g.gw
+	low := int32(d.lowThreshold() * 256) // Q8
+	for y := y0; y < y1; y++ {
+		row, zr, lit := d.low.row(y), d.zone.row(y), d.lit.row(y)
+		zr, lit = zr[:len(row)], lit[:len(row)]
+		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
+		for wi := range row {
+			x0 := wi * 64
+			row[wi] = lowRun(cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))], low) & zr[wi] &^ lit[wi]
+		}
+	}
+}
+
+// lowRun returns the bits of up to 64 cells whose difference from the
+// background exceeds low (Q8), shifted in at the top as in updateRun.
+func lowRun(c, b []uint16, low int32) (word uint64) {
+	b = b[:len(c)]
+	for x, cv := range c {
+		diff := int32(cv)<<4 - int32(b[x])
+		word = word>>1 | uint64(uint32(low-(diff^diff>>31-diff>>31))>>31)<<63
+	}
+	return word >> uint(64-len(c))
 }
 
 func abs(v int) int {
