@@ -198,26 +198,26 @@ func (l *luma) swar(data []byte, out []uint16) bool {
 		for gy := range g.gh {
 			row := out[gy*g.gw : (gy+1)*g.gw]
 			y := gy * s
-			// Touch the lines two cell rows ahead, a byte per 64, so
-			// that their pages and cache lines are on the way while
-			// this row is summed.
+			// The lines two cell rows ahead are touched, a byte per 64,
+			// while this row is summed, so that their pages and cache
+			// lines are on the way (Go has no prefetch instruction).
+			var a0, a1 []byte
 			if ahead := y + 2*s; ahead+s-1 < g.h {
-				for _, a := range [2]int{ahead, ahead + s/2} {
-					ln := data[a*l.stride : a*l.stride+n]
-					for k := 0; k < len(ln); k += 64 {
-						touched |= ln[k]
-					}
-				}
+				a0 = data[ahead*l.stride : ahead*l.stride+n]
+				a1 = data[(ahead+s/2)*l.stride : (ahead+s/2)*l.stride+n]
 			}
 			r0 := data[y*l.stride : y*l.stride+n]
 			switch {
 			case s == 4 && l.bpp == 2: // lines 0 and 2 of the cell (rowStep)
-				cellsYUYV4(row, r0, data[(y+2)*l.stride:(y+2)*l.stride+n])
+				touched |= cellsYUYV4(row, r0, data[(y+2)*l.stride:(y+2)*l.stride+n], a0, a1)
 			case s == 4:
+				touched |= touch(a0, a1)
 				cellsGrey4(row, r0, data[(y+2)*l.stride:(y+2)*l.stride+n])
 			case l.bpp == 2:
+				touched |= touch(a0, a1)
 				cellsYUYV2(row, r0, data[(y+1)*l.stride:(y+1)*l.stride+n])
 			default:
+				touched |= touch(a0, a1)
 				cellsGrey2(row, r0, data[(y+1)*l.stride:(y+1)*l.stride+n])
 			}
 		}
@@ -339,17 +339,32 @@ func addGrey2(acc []uint64, r0, r1 []byte) {
 
 const pairLanes = 0x0000FFFF0000FFFF
 
+// touch reads a byte of every 64 of a0 and a1 (the same length or nil).
+func touch(a0, a1 []byte) (t byte) {
+	a1 = a1[:len(a0)]
+	for k := 0; k < len(a0); k += 64 {
+		t |= a0[k] ^ a1[k]
+	}
+	return t
+}
+
 // cellsYUYV4 writes the Q4 means of 4x4 cells from two of their YUYV lines
 // (rowStep 2): one 8-byte word of each line holds a cell's four lumas, and
-// twice the sum of the 8 is the mean in Q4.
-func cellsYUYV4(row []uint16, r0, r1 []byte) {
+// twice the sum of the 8 is the mean in Q4. It touches a byte of every 64
+// of the lines a0 and a1 (nil or as long as r0) on the way, and returns them.
+func cellsYUYV4(row []uint16, r0, r1, a0, a1 []byte) (t byte) {
 	r1 = r1[:len(r0)]
 	row = row[:len(r0)/8]
+	touching := len(a0) == len(r0) && len(a1) == len(r0)
 	for k := 0; k+8 <= len(r0); k += 8 {
+		if touching && k&63 == 0 {
+			t |= a0[k] ^ a1[k]
+		}
 		a := le64(r0[k:k+8])&lanes + le64(r1[k:k+8])&lanes
 		a = a&pairLanes + a>>16&pairLanes
 		row[k>>3] = uint16((a&0xFFFFFFFF + a>>32) << 1)
 	}
+	return t
 }
 
 // cellsGrey4 is cellsYUYV4 for grey lines: a word holds two cells' rows.
