@@ -43,8 +43,15 @@
 //  1. Downscale to the analysis grid by area average (GridWidth cells across,
 //     each a square of whole pixels; columns and rows left over at the right
 //     and bottom, less than a cell, are not analysed). Luma is summed in
-//     64-bit words of four 16-bit lanes and kept in 4-bit fixed point.
-//  2. Blur with a 3x3 binomial filter (Blur).
+//     64-bit words of four 16-bit lanes and kept in 4-bit fixed point. A
+//     4x4 cell (a raw 640x480 frame at the default grid) is read from its
+//     lines 0 and 2 only: reading the frame from memory is the largest
+//     single cost; on the scenes at 640x480 pixel F moves by at most 0.006
+//     against the full average (shadows: 0.03 better) and event F1 not at
+//     all. While a
+//     row of cells is summed, the lines two rows ahead are touched, a byte
+//     per cache line, so their pages and lines arrive meanwhile.
+//  2. Blur with a 3x3 binomial filter (Blur), four cells to a 64-bit word.
 //  3. Moved picture or light change: when LightChangePercent of the grid differs at
 //     once, or the median difference reaches max(1, threshold/8) levels (a
 //     drift the running average lags behind), the detector first checks
@@ -122,6 +129,15 @@
 // Everything per cell runs in integer arithmetic (floats only per frame), in
 // buffers allocated by New for the given capture.Format: Process allocates
 // nothing.
+//
+// # Cost
+//
+// BenchmarkProcess reports CPU time per frame (the thread's, and the
+// process's from getrusage) beside ns/op, which on a shared machine also
+// counts waiting for a core. BenchmarkFilters runs six detectors over the
+// same 640x480 YUYV frames (all filters, each of shake, light, hysteresis
+// and particles off, and none) and reports each filter's share. The
+// README's motion section has the figures and the load they were taken at.
 //
 // # Evaluation
 //
