@@ -224,6 +224,7 @@ func controlSet(t *testing.T, v *vm, logs []logLine, value string) (req, set log
 func powerCut(t *testing.T, root string, cam camera, img, fwd string, first *clipRun, ph *phases) {
 	t.Helper()
 	v := boot(t, root, cam, img, fwd, filepath.Join(root, "out", "e2e-console-vfat-cut.log"))
+	ph.failure = func() string { return v.failure }
 	v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame (second boot, to be cut)")
 	v.waitLog(t, 0, commandWait, "the run record of the clean power-off before", "", "previous run shut down cleanly", nil)
 

@@ -265,6 +265,7 @@ func testCamera(t *testing.T, root, vendorKey string, tc sdCase, cloud *devCloud
 	// -turn, as make run starts it).
 	fwd += fmt.Sprintf(" %d:%d", guestTURNPort, cloud.turnPort)
 	v := boot(t, root, tc.cam, img, fwd, filepath.Join(root, "out", "e2e-console-"+tc.cam.arch+"-"+tc.fs+".log"))
+	ph.failure = func() string { return v.failure }
 
 	// Boot to the agent's first frame.
 	ff := v.waitFor(t, firstFrameRE, 0, firstFrameWait, "the agent's first frame")
@@ -399,6 +400,8 @@ type phases struct {
 	last  time.Time
 	names []string
 	took  []time.Duration
+	// failure, when set, gives the first line of what failed (vm.failure).
+	failure func() string
 }
 
 func (p *phases) done(name string) {
@@ -414,6 +417,17 @@ func (p *phases) log(t *testing.T) {
 		fmt.Fprintf(&b, "\n  %-46s %6.1f s", n, p.took[i].Seconds())
 	}
 	t.Logf("phases (host wall time):%s", b.String())
+	if t.Failed() {
+		after := "the start"
+		if len(p.names) > 0 {
+			after = fmt.Sprintf("%q", p.names[len(p.names)-1])
+		}
+		why := "see the first error above"
+		if p.failure != nil && p.failure() != "" {
+			why = p.failure()
+		}
+		t.Logf("FAILED in the step after %s: %s", after, why)
+	}
 }
 
 // logBootTimes logs boot-to-first-frame: on the host clock from QEMU's start,
@@ -588,6 +602,20 @@ type vm struct {
 	waitErr error
 	ran     time.Duration
 	seq     int
+	// failure is the first line of the first failure the helpers below
+	// reported (the full message carries the console's tail, which buries
+	// it): phases.log repeats it last, where a CI log's tail shows it.
+	failure string
+}
+
+// fatalf fails the test like t.Fatalf and keeps the message's first line
+// for the step summary.
+func (v *vm) fatalf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if v.failure == "" {
+		v.failure, _, _ = strings.Cut(fmt.Sprintf(format, args...), "\n")
+	}
+	t.Fatalf(format, args...)
 }
 
 // boot starts camera cam through scripts/qemu.sh boot with the SD image img and the
@@ -670,12 +698,12 @@ func (v *vm) until(t *testing.T, limit time.Duration, what, hint string, found f
 			return
 		}
 		if eof {
-			t.Fatalf("waiting for %s: QEMU's console closed (exit: %v)%s\n%s", what, v.exitState(), hint, v.tail())
+			v.fatalf(t, "waiting for %s: QEMU's console closed (exit: %v)%s\n%s", what, v.exitState(), hint, v.tail())
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			t.Fatalf("waiting for %s: not seen within %v (QEMU started %v ago)%s\n%s",
+			v.fatalf(t, "waiting for %s: not seen within %v (QEMU started %v ago)%s\n%s",
 				what, limit, time.Since(v.started).Round(time.Second), hint, v.tail())
 		}
 	}
@@ -701,7 +729,7 @@ func (v *vm) runFor(t *testing.T, cmd string, want int, limit time.Duration) str
 	v.send(t, typed)
 	m := v.waitFor(t, re, from, limit, "the output of "+cmd)
 	if m[2] != strconv.Itoa(want) {
-		t.Fatalf("%s: exit status %s, want %d\n%s\n%s", cmd, m[2], want, m[1], v.tail())
+		v.fatalf(t, "%s: exit status %s, want %d\n%s\n%s", cmd, m[2], want, m[1], v.tail())
 	}
 	return kernelLineRE.ReplaceAllString(m[1], "")
 }
@@ -711,7 +739,7 @@ func (v *vm) mark() int { return v.con.len() }
 func (v *vm) send(t *testing.T, line string) {
 	t.Helper()
 	if _, err := io.WriteString(v.stdin, line+"\n"); err != nil {
-		t.Fatalf("console write %q: %v\n%s", line, err, v.tail())
+		v.fatalf(t, "console write %q: %v\n%s", line, err, v.tail())
 	}
 }
 
@@ -725,7 +753,7 @@ func (v *vm) powerOff(t *testing.T) {
 	select {
 	case <-v.exited:
 	case <-time.After(powerOffWait):
-		t.Fatalf("QEMU still running %v after poweroff: see camera-poweroff's lines (scripts/qemu/camera-poweroff)\n%s",
+		v.fatalf(t, "QEMU still running %v after poweroff: see camera-poweroff's lines (scripts/qemu/camera-poweroff)\n%s",
 			powerOffWait, v.tail())
 	}
 	if v.waitErr != nil {

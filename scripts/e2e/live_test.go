@@ -47,19 +47,10 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 		t.Fatal("chromium is not installed: run `make deps` (Debian package chromium)")
 	}
 
-	// The memory a viewer needs, through the owner's signed config patch
-	// (the qemu-virt budget, 24 MiB, has room for none: see agent/budget).
-	// The ICE servers ([live] in scripts/qemu/camagent.toml) point at the
-	// dev cloud's TURN server with the credential on the flash.
-	from := v.mark()
-	if out, err := exec.Command(cloud.tools.cloud, "cmd", "-data", cloud.data, "-account", devAccount, "-device", device,
-		"-op", "config-patch", "-patch", "memory_mb = 36", "-broker", fmt.Sprintf("tls://127.0.0.1:%d", cloud.mqttPort),
-		"-wait", mqttWait.String()).CombinedOutput(); err != nil || !strings.Contains(string(out), "config-patch done") {
-		t.Fatalf("camcloud cmd (memory_mb): %v\n%s\n%s", err, out, v.tail())
-	}
-	v.waitFor(t, regexp.MustCompile(`msg="config reloaded".*changed=.*memory_mb`), from, commandWait,
-		"the agent's reload of the memory_mb patch")
-
+	// The camera as it booted: the qemu-virt memory budget admits a viewer
+	// (board LiveMemory) and the ICE servers ([live] in
+	// scripts/qemu/camagent.toml) point at the dev cloud's TURN server with
+	// the credential on the flash.
 	token, err := exec.Command(cloud.tools.cloud, "token", "-data", cloud.data, "-account", devAccount).Output()
 	if err != nil {
 		t.Fatalf("camcloud token: %v", err)
@@ -69,7 +60,7 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	actx, acancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(browser), chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		// The dev cloud's certificate is from its own CA.
 		chromedp.Flag("ignore-certificate-errors", true),
@@ -95,19 +86,37 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	says := func() string {
 		s, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('log').textContent + ' | ' +
 			document.getElementById('live-status').textContent + ' | connection: ' + window.camagent.liveState +
+			' | pictures drawn: ' + window.camagent.liveFrames + ', refused: ' + window.camagent.liveBad +
 			' | candidates: ' + JSON.stringify(window.camagent.liveCandidates)`))
 		return s
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
-			t.Fatalf("%s: %v\npage says: %s\n%s", what, err, says(), v.tail())
+			// The camera's side of it: its live sessions' counters (frames
+			// sent and skipped) next to the page's count of pictures drawn.
+			from := v.mark()
+			v.send(t, "camagent ctl status | grep -A3 '^live'")
+			deadline := time.After(5 * time.Second)
+		answer:
+			for !strings.Contains(v.con.text(from), "viewers") {
+				changed, eof := v.con.changed()
+				if eof {
+					break
+				}
+				select {
+				case <-changed:
+				case <-deadline:
+					break answer
+				}
+			}
+			v.fatalf(t, "%s: %v (page: %s)\ncamera: %s\n%s", what, err, says(), strings.TrimSpace(v.con.text(from)), v.tail())
 		}
 	}
 	do("sign in", chromedp.Navigate(cloud.url+"/app/"), chromedp.SendKeys("#account", devAccount),
 		chromedp.SendKeys("#token", strings.TrimSpace(string(token))), click("#signin"),
 		wait("window.camagent.devicesLoaded === true"))
-	from = v.mark()
+	from := v.mark()
 	do("register the browser's key", click("#register-key"), wait("window.camagent.keyRegistered === true"))
 	// The cloud sent the binding naming the browser key over MQTT; the
 	// camera installs it (pairing key, this device, newer than its own).

@@ -65,6 +65,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	se.SetSCTPRTOMax(sctpRTOMax)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &Server{cfg: cfg, api: api, log: cfg.Logger, offers: make(chan []byte, offerQueue),
 		pics:     newPictures(cfg.Hub, cfg.MaxViewers, cfg.FPS, cfg.Quality, cfg.Logger),

@@ -39,6 +39,15 @@ const (
 	queueDepth = 2
 	// rtpMTU is the RTP payload size for H.264.
 	rtpMTU = 1200
+	// sctpRTOMax caps the data channel's retransmission timeout. SCTP's
+	// default (pion/sctp: 60 s) doubles the timeout at every loss in a row,
+	// so a few lost packets on a busy link (a TURN relay's UDP leg, a
+	// camera whose CPU is full) leave the channel silent for tens of
+	// seconds: live pictures stop while the session says "connected". A
+	// picture is worth nothing seconds later; a retry every 2 s at worst
+	// keeps a lossy link moving, and pictures that queue up meanwhile are
+	// skipped (maxBuffered), not stored.
+	sctpRTOMax = 2 * time.Second
 )
 
 // h264Codec is what the video track sends: constrained baseline, the profile

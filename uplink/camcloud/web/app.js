@@ -10,7 +10,7 @@ const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
 const EVENT_TYPE = 'application/vnd.camagent.event.v1+cbor';
 const $ = (id) => document.getElementById(id);
 const state = { account: null, token: null, devices: new Map(), spkis: new Map(), events: new Map() };
-window.camagent = { liveFrames: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
+window.camagent = { liveFrames: 0, liveBad: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
 
 function refuse(what, why) {
   const line = `REFUSED ${what}: ${why}`;
@@ -355,8 +355,9 @@ async function startLive(device) {
     parts.push(b.subarray(1));
     if (!(b[0] & 1)) return;
     const blob = new Blob(parts, { type: 'image/jpeg' }); parts = [];
-    const bmp = await createImageBitmap(blob);
-    cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
+    let bmp;
+    try { bmp = await createImageBitmap(blob); } catch (e) { window.camagent.liveBad++; return; }
+    cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0); bmp.close();
     window.camagent.liveFrames++;
   };
   pc.ontrack = (ev) => {
