@@ -26,6 +26,12 @@ func WriteUploads(w io.Writer, st upload.Status, now time.Time) error {
 		state += fmt.Sprintf(" (next attempt in %s)", st.NextAttempt.Sub(now).Round(time.Second))
 	}
 	p("uploads:\t%s\n", state)
+	if st.Busy != "" {
+		p("cloud:\t%s; the queue is kept\n", Printable(st.Busy))
+	}
+	if st.Blocked != "" {
+		p("blocked:\t%s\n", Printable(st.Blocked))
+	}
 	more := ""
 	if st.Truncated {
 		more = " (and more on the card)"

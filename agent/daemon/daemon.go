@@ -622,7 +622,7 @@ func (d *Daemon) status() control.Status {
 	st.Time = &ts
 	d.idMu.Lock()
 	if id := d.id; id != nil {
-		st.Identity = &control.IdentityStatus{DeviceID: id.id, Owner: id.owner}
+		st.Identity = &control.IdentityStatus{DeviceID: id.id, Owner: id.Owner()}
 	}
 	d.idMu.Unlock()
 	if store, _ := d.clipStore(); store != nil {

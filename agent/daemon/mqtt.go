@@ -51,7 +51,7 @@ func (d *Daemon) runMQTT(ctx context.Context) error {
 		QueueSize: m.QueueSize, KeepAlive: m.KeepAlive.Duration, StartDelay: m.StartDelay.Duration,
 		StateInterval: m.StateInterval.Duration, State: d.mqttState,
 		ClockTrusted: d.clockTrusted,
-		Owner:        func() string { return id.owner },
+		Owner:        id.Owner,
 		Keys:         func() (command.Keys, error) { return d.commandKeys(id.id) },
 		Handler:      mqttHandler{d},
 		InstallBinding: func(signed []byte) (string, error) {
@@ -175,9 +175,12 @@ func (d *Daemon) installBinding(id *deviceIdentity, signed []byte) (string, erro
 	}
 	d.log.Info("owner binding installed", "path", path, "account", b.OwnerAccount, "owner_keys", keys,
 		"issued", b.Issued, "replaces_issued", held.Issued)
-	if held.OwnerAccount != "" && held.OwnerAccount != b.OwnerAccount || id.owner != b.OwnerAccount {
-		d.log.Warn("the owner account changed: clips and events name the new one after a restart",
-			"was", id.owner, "now", b.OwnerAccount)
+	if was := id.setOwner(b.OwnerAccount, time.Now()); was != b.OwnerAccount {
+		// Items signed before keep the account they name (the cloud refuses
+		// to file them under the new one: owner-mismatch); a clip being
+		// recorded names the owner of its first frame.
+		d.log.Warn("the owner account changed: clips begun, snapshots and events made from now on name the new one",
+			"was", was, "now", b.OwnerAccount)
 	}
 	return "installed: " + what, nil
 }

@@ -19,22 +19,36 @@ import (
 // pair pairs the rig's device: the cloud signs an owner binding naming a
 // new owner key, which it returns.
 func (r *mqttRig) pair(t *testing.T) *ecdsa.PrivateKey {
-	cloud, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, owner := r.pairAs(t, "owner@example.com")
+	return owner
+}
+
+// pairAs pairs the rig's device to account: it returns the cloud's pairing
+// key (identity.cloud_key) and the owner key the binding names.
+func (r *mqttRig) pairAs(t *testing.T, account string) (cloud, owner *ecdsa.PrivateKey) {
+	cloud, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	binding, owner := signBinding(t, r.key.DeviceID(), account, time.Now(), cloud)
+	os.WriteFile(identity.BindingPath(r.keyPath), binding, 0o600)
+	cloudPEM, _ := identity.PublicKeyPEM(cloud.Public())
+	r.cloudKey = r.dir + "/cloud.pub"
+	os.WriteFile(r.cloudKey, cloudPEM, 0o644)
+	return cloud, owner
+}
+
+// signBinding is an owner binding of device to account, issued at issued,
+// naming a new owner key (returned), signed by the cloud's pairing key.
+func signBinding(t *testing.T, device, account string, issued time.Time, cloud *ecdsa.PrivateKey) ([]byte, *ecdsa.PrivateKey) {
 	owner, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ownerDER, err := identity.PublicKeyDER(owner.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
-	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: r.key.DeviceID(), OwnerAccount: "owner@example.com",
-		OwnerKey: ownerDER, Issued: time.Now()}, cloud)
+	binding, err := identity.SignOwnerBinding(identity.OwnerBinding{DeviceID: device, OwnerAccount: account,
+		OwnerKey: ownerDER, Issued: issued}, cloud)
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(identity.BindingPath(r.keyPath), binding, 0o600)
-	cloudPEM, _ := identity.PublicKeyPEM(cloud.Public())
-	r.cloudKey = r.dir + "/cloud.pub"
-	os.WriteFile(r.cloudKey, cloudPEM, 0o644)
-	return owner
+	return binding, owner
 }
 
 // service connects the cloud service identity to the rig's broker.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/camagent/camagent/storage"
 	"github.com/camagent/camagent/uplink/event"
@@ -17,9 +18,61 @@ import (
 // deviceIdentity is the device key and the owner it is paired with ("" while
 // unpaired), as the manifests and the upload name them.
 type deviceIdentity struct {
-	key   *identity.DeviceKey
-	id    string // the device ID, from the key's public half
-	owner string
+	key *identity.DeviceKey
+	id  string // the device ID, from the key's public half
+
+	// owner is the account of the verified owner binding held now: read at
+	// each item's signing (clip, snapshot, event), set at start and when a
+	// new binding is installed, so what is made after a change of owner
+	// names the new one and nothing made before is re-attributed. changes
+	// keeps the last few changes in this run, so that a clip that began
+	// before one names the owner of its first frame.
+	mu      sync.Mutex
+	owner   string
+	changes []ownerChange // oldest first, at most maxOwnerChanges
+}
+
+// ownerChange is one change of owner: before is the account up to at.
+type ownerChange struct {
+	at     time.Time
+	before string
+}
+
+const maxOwnerChanges = 8
+
+// Owner is the account every item signed now names.
+func (id *deviceIdentity) Owner() string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.owner
+}
+
+// OwnerAt is the account that owned the device at t (in this run): the
+// owner of a clip is the owner when its recording began.
+func (id *deviceIdentity) OwnerAt(t time.Time) string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	owner := id.owner
+	for i := len(id.changes) - 1; i >= 0 && t.Before(id.changes[i].at); i-- {
+		owner = id.changes[i].before
+	}
+	return owner
+}
+
+// setOwner records the account of a newly installed binding, from now,
+// and returns the one before.
+func (id *deviceIdentity) setOwner(account string, now time.Time) string {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	was := id.owner
+	if was != account {
+		if len(id.changes) == maxOwnerChanges {
+			id.changes = append(id.changes[:0], id.changes[1:]...)
+		}
+		id.changes = append(id.changes, ownerChange{at: now, before: was})
+		id.owner = account
+	}
+	return was
 }
 
 // identityConfig is what the daemon needs of the [identity] section.
@@ -125,7 +178,7 @@ func (c *clipSealer) Seal(info storage.ClipInfo) error {
 			return nil
 		}
 	}
-	m, err := c.describe(info, id.owner)
+	m, err := c.describe(info, id.OwnerAt(info.Start))
 	if err != nil {
 		return err
 	}

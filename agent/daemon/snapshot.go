@@ -49,7 +49,7 @@ func (d *Daemon) signSnapshot(jpegPath string, at time.Time) (manifest.Manifest,
 		return manifest.Manifest{}, err
 	}
 	ms := at.UnixMilli()
-	m := manifest.Manifest{Owner: id.owner, BootID: d.bootID, StartMS: ms, EndMS: ms,
+	m := manifest.Manifest{Owner: id.Owner(), BootID: d.bootID, StartMS: ms, EndMS: ms,
 		ClockTrusted: d.clockTrusted(), Objects: []manifest.Object{obj}}
 	m, err = s.Seal(strings.TrimSuffix(jpegPath, filepath.Ext(jpegPath))+".manifest", m)
 	if err != nil {
