@@ -238,8 +238,7 @@ cmd_run() {
     say "the owner's page: https://$cloud_listen/app/ (the dev cloud's own CA: accept the certificate warning)"
     say "live view: sign in as dev with the token of '$out/camcloud token -data $cloud -account dev', press 'Register this browser's key'" \
       "(the cloud sends the camera a binding naming it over MQTT), then 'Live' beside the camera;" \
-      "(TURN server $turn_listen, the camera's 10.0.2.100:3478). The qemu-virt memory budget plans no viewer yet: first make room for one with" \
-      "$out/camcloud cmd -data $cloud -account dev -device $dev_id -op config-patch -patch 'memory_mb = 36'"
+      "(TURN server $turn_listen, the camera's 10.0.2.100:3478)."
   fi
   rm -f "$console_sock" "$monitor_sock" "$pidfile"
   [ -f "$console_log" ] && mv -f "$console_log" "$console_log.old"

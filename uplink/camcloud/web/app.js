@@ -350,12 +350,27 @@ async function startLive(device) {
   dc.binaryType = 'arraybuffer';
   const cv = $('live-canvas'), ctx = cv.getContext('2d');
   let parts = [];
+  // What arrived on the data channel, for a test (or an owner) to see which
+  // stage stalls: chunks and bytes received, pictures completed, pictures
+  // the browser could not decode.
+  const stats = { chunks: 0, bytes: 0, pictures: 0, undecodable: 0, channel: 'connecting' };
+  window.camagent.liveStats = stats;
+  dc.onopen = () => { stats.channel = 'open'; };
+  dc.onclose = () => { stats.channel = 'closed'; };
   dc.onmessage = async (ev) => {
     const b = new Uint8Array(ev.data);
+    stats.chunks++; stats.bytes += b.length;
     parts.push(b.subarray(1));
     if (!(b[0] & 1)) return;
     const blob = new Blob(parts, { type: 'image/jpeg' }); parts = [];
-    const bmp = await createImageBitmap(blob);
+    stats.pictures++;
+    let bmp;
+    try {
+      bmp = await createImageBitmap(blob);
+    } catch (e) {
+      stats.undecodable++;
+      return;
+    }
     cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
     window.camagent.liveFrames++;
   };
