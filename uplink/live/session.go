@@ -35,6 +35,9 @@ const (
 	// maxBuffered is how much may wait in the data channel before pictures
 	// are skipped rather than queued (a slow viewer never holds frames).
 	maxBuffered = 512 << 10
+	// sctpRTOMax caps the data channel's retransmission backoff (see
+	// NewServer).
+	sctpRTOMax = 3 * time.Second
 	// queueDepth is each H.264 session's capture queue depth (drop-oldest).
 	queueDepth = 2
 	// rtpMTU is the RTP payload size for H.264.
