@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,7 +145,11 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	}
 	line := v.waitFor(t, regexp.MustCompile(`msg="live: session started".*`), from, commandWait, "the camera's live session line")
 	t.Logf("live view from the VM camera in chromium: %s; camera: %s", status, strings.TrimSpace(line[0]))
+	with := guestRSS(t, v, "with one viewer")
 	do("stop live view", click("#live-stop"))
+	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)".*`), from, commandWait, "the camera's end of the live session")
+	after := guestRSS(t, v, "after the viewer left")
+	t.Logf("agent RSS in the guest (issue 11: <= 36 MB with one viewer, back to the first figure after): with one viewer %s; after it left %s", with, after)
 
 	// The page lists the camera's clips and the owner's snapshot, each
 	// verified in the browser: nothing the camera signed is refused.
@@ -169,4 +175,24 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	} else {
 		t.Logf("the page shows %d Content Credentials valid, of %d clips; one: %s", len(creds), clips, creds[0][2])
 	}
+}
+
+// guestRSS samples the agent's VmRSS in the guest six times, 5 s apart (the
+// guest's sleep, as TestMemCheck), and says min/median/max in MB. It is a
+// figure for the log, not a check.
+func guestRSS(t *testing.T, v *vm, when string) string {
+	t.Helper()
+	const sample = `sleep 5; echo "rss $(awk '/VmRSS/{print $2}' /proc/$(cat /run/camera/camagent.pid)/status)"`
+	var rss []float64
+	for range 6 {
+		m := memRE.FindStringSubmatch(v.runFor(t, sample, 0, commandWait+5*time.Second))
+		if m == nil {
+			t.Fatalf("no RSS sample in the guest's output (%s)", when)
+		}
+		kb, _ := strconv.ParseInt(m[1], 10, 64)
+		rss = append(rss, float64(kb)*1024/1e6)
+	}
+	s := slices.Clone(rss)
+	slices.Sort(s)
+	return fmt.Sprintf("min %.1f MB, median %.1f MB, max %.1f MB (samples %v)", s[0], s[len(s)/2], s[len(s)-1], rss)
 }
