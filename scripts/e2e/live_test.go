@@ -147,7 +147,7 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	t.Logf("live view from the VM camera in chromium: %s; camera: %s", status, strings.TrimSpace(line[0]))
 	with := guestRSS(t, v, "with one viewer")
 	do("stop live view", click("#live-stop"))
-	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)".*`), from, commandWait, "the camera's end of the live session")
+	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)[^"]*".*`), from, commandWait, "the camera's end of the live session")
 	after := guestRSS(t, v, "after the viewer left")
 	t.Logf("agent RSS in the guest (issue 11: <= 36 MB with one viewer, back to the first figure after): with one viewer %s; after it left %s", with, after)
 
