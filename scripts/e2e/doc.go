@@ -46,8 +46,8 @@
 //     WebRTC data channel, through the dev cloud's TURN server (camcloud
 //     serve -turn, pion/turn, as make run starts it; TCP through a
 //     forwarded port: QEMU's restricted network carries nothing else), set
-//     in [live] of scripts/qemu/camagent.toml; the qemu-virt memory budget
-//     (24 MiB, 12 more while a viewer is connected) admits the viewer as it is;
+//     in [live] of scripts/qemu/camagent.toml; the qemu-virt budget's live
+//     allowance admits the viewer without a config patch;
 //   - after a clean power-off, from the host: the clip, thumbnail, metadata
 //     and manifest copied out with mtools, probed and decoded with ffprobe and
 //     ffmpeg, and verified with a host build of `camagent verify`;

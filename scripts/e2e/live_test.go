@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,8 +49,9 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 		t.Fatal("chromium is not installed: run `make deps` (Debian package chromium)")
 	}
 
-	// The camera as it booted: the qemu-virt memory budget admits a viewer
-	// (board LiveMemory) and the ICE servers ([live] in
+	// No config patch first: the qemu-virt board's live allowance (12 MiB
+	// beyond its 24 MiB budget while a viewer is connected, agent/budget)
+	// admits one viewer. The ICE servers ([live] in
 	// scripts/qemu/camagent.toml) point at the dev cloud's TURN server with
 	// the credential on the flash.
 	token, err := exec.Command(cloud.tools.cloud, "token", "-data", cloud.data, "-account", devAccount).Output()
@@ -87,32 +89,30 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	says := func() string {
 		s, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('log').textContent + ' | ' +
 			document.getElementById('live-status').textContent + ' | connection: ' + window.camagent.liveState +
-			' | pictures drawn: ' + window.camagent.liveFrames + ', refused: ' + window.camagent.liveBad +
 			' | candidates: ' + JSON.stringify(window.camagent.liveCandidates)`))
 		return s
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
-			// The camera's side of it: its live sessions' counters (frames
-			// sent and skipped) next to the page's count of pictures drawn.
-			from := v.mark()
-			v.send(t, "camagent ctl status | grep -A3 '^live'")
-			deadline := time.After(5 * time.Second)
-		answer:
-			for !strings.Contains(v.con.text(from), "viewers") {
-				changed, eof := v.con.changed()
-				if eof {
-					break
-				}
-				select {
-				case <-changed:
-				case <-deadline:
-					break answer
-				}
-			}
-			v.fatalf(t, "%s: %v (page: %s)\ncamera: %s\n%s", what, err, says(), strings.TrimSpace(v.con.text(from)), v.tail())
+			v.fatalf(t, "%s: %v\npage says: %s\n%s", what, err, says(), v.tail())
 		}
+	}
+	// doLive is do for a wait on live pictures: when it fails, the log's
+	// tail says which stage stalled — how many pictures the page drew and
+	// what it received, and the camera's own count of each live session
+	// (pictures encoded, sent and skipped, bytes) from ctl status.
+	doLive := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		err := chromedp.Do(bctx, actions...)
+		if err == nil {
+			return
+		}
+		page, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`'pictures drawn: ' + window.camagent.liveFrames +
+			', data channel: ' + JSON.stringify(window.camagent.liveStats || null)`))
+		t.Logf("%s: the page: %s; %s", what, page, says())
+		t.Logf("%s: the camera's live sessions (ctl status):\n%s", what, v.run(t, "camagent ctl status", 0))
+		v.fatalf(t, "%s: %v (pictures drawn by the page: %s)\n%s", what, err, page, v.tail())
 	}
 	do("sign in", chromedp.Navigate(cloud.url+"/app/"), chromedp.SendKeys("#account", devAccount),
 		chromedp.SendKeys("#token", strings.TrimSpace(string(token))), click("#signin"),
@@ -125,20 +125,8 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 		"the camera's install of the binding naming the browser key")
 	t.Logf("camera: %s", strings.TrimSpace(inst[0]))
 
-	// The agent's resident memory before, with one viewer and after it
-	// left: logged, not asserted (make memcheck measures the idle budget
-	// over minutes; the issue's one-viewer target is 36 MB).
-	rss := func() float64 {
-		out := v.run(t, `awk '/VmRSS/{print $2}' /proc/$(cat /run/camera/camagent.pid)/status`, 0)
-		kb, err := strconv.Atoi(strings.TrimSpace(out))
-		if err != nil {
-			t.Errorf("the agent's VmRSS: %q", out)
-		}
-		return float64(kb) / 1024
-	}
-	rssBefore := rss()
 	from = v.mark()
-	do("live view of the VM camera", click("button.live"), wait("window.camagent.liveFrames >= 5"))
+	doLive("live view of the VM camera", click("button.live"), wait("window.camagent.liveFrames >= 5"))
 	status, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('live-status').textContent +
 		' (connection ' + window.camagent.liveState + ')'`))
 	if !strings.Contains(status, "answer signed by its pinned key; jpeg") || !strings.Contains(status, device) {
@@ -148,10 +136,7 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	if err != nil || size != "640x480" {
 		t.Errorf("live picture %q (%v), want vivid's 640x480", size, err)
 	}
-	do("more live pictures", wait("window.camagent.liveFrames >= 15"))
-	rssLive := []float64{rss()}
-	do("more live pictures", wait("window.camagent.liveFrames >= 40"))
-	rssLive = append(rssLive, rss())
+	doLive("more live pictures", wait("window.camagent.liveFrames >= 15"))
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
 	if err == nil {
 		if err := os.WriteFile(shotPath, shot, 0o644); err == nil {
@@ -160,13 +145,11 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	}
 	line := v.waitFor(t, regexp.MustCompile(`msg="live: session started".*`), from, commandWait, "the camera's live session line")
 	t.Logf("live view from the VM camera in chromium: %s; camera: %s", status, strings.TrimSpace(line[0]))
-	from = v.mark()
+	with := guestRSS(t, v, "with one viewer")
 	do("stop live view", click("#live-stop"))
-	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)`), from, liveWait, "the camera's end of the live session")
-	rssAfter := rss()
-	v.run(t, "sleep 10", 0)
-	t.Logf("the agent's RSS (arm64 guest): %.1f MB before live view; %.1f and %.1f MB with one viewer (15 and 40 pictures); "+
-		"%.1f MB when the session ended, %.1f MB 10 s later", rssBefore, rssLive[0], rssLive[1], rssAfter, rss())
+	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)[^"]*".*`), from, commandWait, "the camera's end of the live session")
+	after := guestRSS(t, v, "after the viewer left")
+	t.Logf("agent RSS in the guest (issue 11: <= 36 MB with one viewer, back to the first figure after): with one viewer %s; after it left %s", with, after)
 
 	// The page lists the camera's clips and the owner's snapshot, each
 	// verified in the browser: nothing the camera signed is refused.
@@ -192,4 +175,24 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	} else {
 		t.Logf("the page shows %d Content Credentials valid, of %d clips; one: %s", len(creds), clips, creds[0][2])
 	}
+}
+
+// guestRSS samples the agent's VmRSS in the guest six times, 5 s apart (the
+// guest's sleep, as TestMemCheck), and says min/median/max in MB. It is a
+// figure for the log, not a check.
+func guestRSS(t *testing.T, v *vm, when string) string {
+	t.Helper()
+	const sample = `sleep 5; echo "rss $(awk '/VmRSS/{print $2}' /proc/$(cat /run/camera/camagent.pid)/status)"`
+	var rss []float64
+	for range 6 {
+		m := memRE.FindStringSubmatch(v.runFor(t, sample, 0, commandWait+5*time.Second))
+		if m == nil {
+			t.Fatalf("no RSS sample in the guest's output (%s)", when)
+		}
+		kb, _ := strconv.ParseInt(m[1], 10, 64)
+		rss = append(rss, float64(kb)*1024/1e6)
+	}
+	s := slices.Clone(rss)
+	slices.Sort(s)
+	return fmt.Sprintf("min %.1f MB, median %.1f MB, max %.1f MB (samples %v)", s[0], s[len(s)/2], s[len(s)-1], rss)
 }

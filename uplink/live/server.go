@@ -65,6 +65,11 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	// A lost SCTP packet of the picture channel is retransmitted after the
+	// RTO, which doubles on each loss up to pion's default of 60 s: on a
+	// loaded path a few losses in a row would hold every later picture for
+	// a minute. A live picture that late is worthless, so the backoff stops
+	// at sctpRTOMax.
 	se.SetSCTPRTOMax(sctpRTOMax)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &Server{cfg: cfg, api: api, log: cfg.Logger, offers: make(chan []byte, offerQueue),

@@ -35,19 +35,13 @@ const (
 	// maxBuffered is how much may wait in the data channel before pictures
 	// are skipped rather than queued (a slow viewer never holds frames).
 	maxBuffered = 512 << 10
+	// sctpRTOMax caps the data channel's retransmission backoff (see
+	// NewServer).
+	sctpRTOMax = 3 * time.Second
 	// queueDepth is each H.264 session's capture queue depth (drop-oldest).
 	queueDepth = 2
 	// rtpMTU is the RTP payload size for H.264.
 	rtpMTU = 1200
-	// sctpRTOMax caps the data channel's retransmission timeout. SCTP's
-	// default (pion/sctp: 60 s) doubles the timeout at every loss in a row,
-	// so a few lost packets on a busy link (a TURN relay's UDP leg, a
-	// camera whose CPU is full) leave the channel silent for tens of
-	// seconds: live pictures stop while the session says "connected". A
-	// picture is worth nothing seconds later; a retry every 2 s at worst
-	// keeps a lossy link moving, and pictures that queue up meanwhile are
-	// skipped (maxBuffered), not stored.
-	sctpRTOMax = 2 * time.Second
 )
 
 // h264Codec is what the video track sends: constrained baseline, the profile

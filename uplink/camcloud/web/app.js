@@ -10,7 +10,7 @@ const ANSWER_TYPE = 'application/vnd.camagent.live-answer.v1+cbor';
 const EVENT_TYPE = 'application/vnd.camagent.event.v1+cbor';
 const $ = (id) => document.getElementById(id);
 const state = { account: null, token: null, devices: new Map(), spkis: new Map(), events: new Map() };
-window.camagent = { liveFrames: 0, liveBad: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
+window.camagent = { liveFrames: 0, videoFrames: 0, videoWidth: 0, clipFramesDrawn: 0, refusals: [] };
 
 function refuse(what, why) {
   const line = `REFUSED ${what}: ${why}`;
@@ -350,14 +350,28 @@ async function startLive(device) {
   dc.binaryType = 'arraybuffer';
   const cv = $('live-canvas'), ctx = cv.getContext('2d');
   let parts = [];
+  // What arrived on the data channel, for a test (or an owner) to see which
+  // stage stalls: chunks and bytes received, pictures completed, pictures
+  // the browser could not decode.
+  const stats = { chunks: 0, bytes: 0, pictures: 0, undecodable: 0, channel: 'connecting' };
+  window.camagent.liveStats = stats;
+  dc.onopen = () => { stats.channel = 'open'; };
+  dc.onclose = () => { stats.channel = 'closed'; };
   dc.onmessage = async (ev) => {
     const b = new Uint8Array(ev.data);
+    stats.chunks++; stats.bytes += b.length;
     parts.push(b.subarray(1));
     if (!(b[0] & 1)) return;
     const blob = new Blob(parts, { type: 'image/jpeg' }); parts = [];
+    stats.pictures++;
     let bmp;
-    try { bmp = await createImageBitmap(blob); } catch (e) { window.camagent.liveBad++; return; }
-    cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0); bmp.close();
+    try {
+      bmp = await createImageBitmap(blob);
+    } catch (e) {
+      stats.undecodable++;
+      return;
+    }
+    cv.width = bmp.width; cv.height = bmp.height; ctx.drawImage(bmp, 0, 0);
     window.camagent.liveFrames++;
   };
   pc.ontrack = (ev) => {
