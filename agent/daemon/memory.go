@@ -23,6 +23,7 @@ type memory struct {
 	planned bool
 	limited bool            // the Go memory limit and GC target were set from plan
 	overRSS bool            // the last sample found RSS above the budget
+	viewers int             // live viewers connected at the last sample
 	down    budget.StepDown // run-time steps beyond the plan
 	extra   int             // down.Extra when plan was made
 }
@@ -125,6 +126,7 @@ func (d *Daemon) watchMemory(ctx context.Context) error {
 // plan now in force.
 func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budget.Plan {
 	log := d.log.With("part", "memory")
+	left := false // a live viewer left since the last sample
 	if rss >= 0 {
 		s := d.memorySettings(cfg)
 		connected := 0
@@ -136,7 +138,16 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budg
 			limit += s.LiveBudget
 		}
 		d.mem.mu.Lock()
-		dir := d.mem.down.ObserveLive(rss, s, connected)
+		// A viewer just left: what its session used is garbage the lower
+		// limit below makes the GC collect, but the runtime hands pages
+		// back to the kernel only slowly; this sample does not count
+		// towards a step down (it is returned at the end of this tick).
+		left = connected < d.mem.viewers
+		d.mem.viewers = connected
+		dir := 0
+		if !left {
+			dir = d.mem.down.ObserveLive(rss, s, connected)
+		}
 		extra := d.mem.down.Extra
 		over := rss > limit
 		crossed := over != d.mem.overRSS
@@ -167,6 +178,11 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budg
 			limit = p.GoLimitLive
 		}
 		debug.SetMemoryLimit(limit)
+		if left {
+			// Back within the budget now rather than minutes later: one
+			// full collection that returns the freed pages to the kernel.
+			debug.FreeOSMemory()
+		}
 	}
 	// Changes of the parts' own sections restart them already; a new
 	// budget, picture or run-time step is this part's to act on.
