@@ -21,6 +21,7 @@ import (
 	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/mqtt/mosquitto"
 	"github.com/camagent/camagent/uplink/mqtt/receiver"
+	"github.com/camagent/camagent/uplink/upload"
 )
 
 // The MQTT side of the storm: a real mosquitto (started here, as the tests
@@ -74,8 +75,13 @@ type MQTTResult struct {
 	// client (measured when all were first connected).
 	ClientMem        uint64
 	ClientGoroutines float64
-	ConnectTime      time.Duration // the first phase: all connected and their first event stored
-	Errors           []string
+	// Workers is how many processes ran the clients; WorkersHWM the sum of
+	// their peak RSS (VmHWM) and WorkersCPU of their CPU time, whole run.
+	Workers     int
+	WorkersHWM  uint64
+	WorkersCPU  time.Duration
+	ConnectTime time.Duration // the first phase: all connected and their first event stored
+	Errors      []string
 }
 
 // Percentile returns the p-th percentile (0..100) of Back.
@@ -249,6 +255,16 @@ func (cs *cameras) publish(first, last uint64) {
 			c.Publish(event.Event{Kind: event.KindMotionStart, MotionID: id, ScorePPM: 1000})
 		}
 	}
+}
+
+// scaleTime is d (one of the agent's default times) on the run's time
+// scale: d * base / upload.DefaultBackoffBase, without overflowing. (The
+// product alone overflows int64 for 5 min * 2 s: the clients' BackoffMax
+// came out negative, and every camera retried every BackoffMin/2 while the
+// broker was down, whatever the jitter.)
+func scaleTime(d, base time.Duration) time.Duration {
+	q, r := d/upload.DefaultBackoffBase, d%upload.DefaultBackoffBase
+	return q*base + r*base/upload.DefaultBackoffBase
 }
 
 // waitFor polls cond every 20 ms until it holds, ctx ends or limit passes.
