@@ -196,7 +196,7 @@ func startCameras(ctx context.Context, cfg Config, url string, scale func(time.D
 		jitter = func(d time.Duration) time.Duration { return d }
 	}
 	for i, d := range cfg.Fleet.Devices {
-		dir := filepath.Join(cfg.Dir, "cameras", strconv.Itoa(i))
+		dir := filepath.Join(cfg.Dir, "cameras", strconv.Itoa(d.Index)) // the fleet's index: workers share cfg.Dir
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("storm: %w", err)
 		}
@@ -205,7 +205,7 @@ func startCameras(ctx context.Context, cfg Config, url string, scale func(time.D
 			StartDelay: scale(30 * time.Second), BackoffMin: scale(mqtt.DefaultBackoffMin), BackoffMax: scale(mqtt.DefaultBackoffMax),
 			Owner: func() string { return acct }, ClockTrusted: func() bool { return true }, Jitter: jitter})
 		if err != nil {
-			return nil, fmt.Errorf("storm: camera %d: %w", i, err)
+			return nil, fmt.Errorf("storm: camera %d: %w", d.Index, err)
 		}
 		cs.clients[i] = c
 	}

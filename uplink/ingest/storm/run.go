@@ -33,7 +33,7 @@ type Config struct {
 	StartCloud func(dir string) *exec.Cmd
 	// StartWorker returns the command that runs ServeCameras(file) in a
 	// new process; required. Workers is how many such processes run the
-	// cameras' MQTT clients [one per 2,500 cameras].
+	// cameras' MQTT clients [one per 2,500 cameras, at least 2].
 	StartWorker func(file string) *exec.Cmd
 	Workers     int
 	// IP is the loopback address the cloud listens on [127.0.0.1]. Give
@@ -81,7 +81,9 @@ func (c *Config) fill() error {
 		return errors.New("storm: Fleet, Dir, StartCloud and StartWorker are required")
 	}
 	if c.Workers <= 0 {
-		c.Workers = (len(c.Fleet.Devices) + 2499) / 2500
+		// At least two, so that every run exercises the split (each
+		// worker's cameras keep their fleet index and their own outbox).
+		c.Workers = max(2, (len(c.Fleet.Devices)+2499)/2500)
 	}
 	if c.IP == "" {
 		c.IP = "127.0.0.1"

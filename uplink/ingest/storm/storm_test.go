@@ -123,7 +123,7 @@ func TestStorm(t *testing.T) {
 				cmd.Env = append(os.Environ(), workerEnv+"="+file)
 				return cmd
 			},
-			Workers: envInt(t, "CAMAGENT_STORM_WORKERS", (n+2499)/2500),
+			Workers: envInt(t, "CAMAGENT_STORM_WORKERS", max(2, (n+2499)/2500)),
 			Outage:  outage, Backoff: backoff, NoJitter: noJitter, Seed: uint64(k), RetryAfterDiv: int(scale),
 			Progress: func(s string) { t.Log(name + ": " + s) },
 		})
