@@ -197,6 +197,12 @@ func New(cfg Config) (*Client, error) {
 	setDefault(&cfg.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&cfg.BackoffMin, DefaultBackoffMin)
 	setDefault(&cfg.BackoffMax, DefaultBackoffMax)
+	if cfg.StartDelay < 0 || cfg.BackoffMin < 0 || cfg.BackoffMax < cfg.BackoffMin {
+		// A negative cap (an overflowed computation) made every retry wait
+		// BackoffMin/2, whatever the failures: a hammered broker.
+		return nil, fmt.Errorf("%w: want 0 <= backoff_min <= backoff_max and start_delay >= 0, got %v, %v and %v",
+			ErrConfig, cfg.BackoffMin, cfg.BackoffMax, cfg.StartDelay)
+	}
 	setDefault(&cfg.PublishQueue, DefaultPublishQueue)
 	setDefault(&cfg.Window, DefaultWindow)
 	if cfg.Now == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/camagent/camagent/uplink/mqtt"
 	"github.com/camagent/camagent/uplink/mqtt/mosquitto"
 	"github.com/camagent/camagent/uplink/mqtt/receiver"
+	"github.com/camagent/camagent/uplink/upload"
 )
 
 // The MQTT side of the storm: a real mosquitto (started here, as the tests
@@ -74,8 +75,13 @@ type MQTTResult struct {
 	// client (measured when all were first connected).
 	ClientMem        uint64
 	ClientGoroutines float64
-	ConnectTime      time.Duration // the first phase: all connected and their first event stored
-	Errors           []string
+	// Workers is how many processes ran the clients; WorkersHWM the sum of
+	// their peak RSS (VmHWM) and WorkersCPU of their CPU time, whole run.
+	Workers     int
+	WorkersHWM  uint64
+	WorkersCPU  time.Duration
+	ConnectTime time.Duration // the first phase: all connected and their first event stored
+	Errors      []string
 }
 
 // Percentile returns the p-th percentile (0..100) of Back.
@@ -190,7 +196,7 @@ func startCameras(ctx context.Context, cfg Config, url string, scale func(time.D
 		jitter = func(d time.Duration) time.Duration { return d }
 	}
 	for i, d := range cfg.Fleet.Devices {
-		dir := filepath.Join(cfg.Dir, "cameras", strconv.Itoa(i))
+		dir := filepath.Join(cfg.Dir, "cameras", strconv.Itoa(d.Index)) // the fleet's index: workers share cfg.Dir
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("storm: %w", err)
 		}
@@ -199,7 +205,7 @@ func startCameras(ctx context.Context, cfg Config, url string, scale func(time.D
 			StartDelay: scale(30 * time.Second), BackoffMin: scale(mqtt.DefaultBackoffMin), BackoffMax: scale(mqtt.DefaultBackoffMax),
 			Owner: func() string { return acct }, ClockTrusted: func() bool { return true }, Jitter: jitter})
 		if err != nil {
-			return nil, fmt.Errorf("storm: camera %d: %w", i, err)
+			return nil, fmt.Errorf("storm: camera %d: %w", d.Index, err)
 		}
 		cs.clients[i] = c
 	}
@@ -249,6 +255,16 @@ func (cs *cameras) publish(first, last uint64) {
 			c.Publish(event.Event{Kind: event.KindMotionStart, MotionID: id, ScorePPM: 1000})
 		}
 	}
+}
+
+// scaleTime is d (one of the agent's default times) on the run's time
+// scale: d * base / upload.DefaultBackoffBase, without overflowing. (The
+// product alone overflows int64 for 5 min * 2 s: the clients' BackoffMax
+// came out negative, and every camera retried every BackoffMin/2 while the
+// broker was down, whatever the jitter.)
+func scaleTime(d, base time.Duration) time.Duration {
+	q, r := d/upload.DefaultBackoffBase, d%upload.DefaultBackoffBase
+	return q*base + r*base/upload.DefaultBackoffBase
 }
 
 // waitFor polls cond every 20 ms until it holds, ctx ends or limit passes.

@@ -81,6 +81,10 @@ func Report(runs []*Result, note string) string {
 		return fmt.Sprintf("%d KiB", r.MQTT.ClientMem>>10)
 	})
 	row("client goroutines per camera", func(r *Result) string { return fmt.Sprintf("%.1f", r.MQTT.ClientGoroutines) })
+	row("camera worker processes", func(r *Result) string { return fmt.Sprint(r.MQTT.Workers) })
+	row("  their peak RSS (sum) / CPU", func(r *Result) string {
+		return fmt.Sprintf("%s / %s", mib(r.MQTT.WorkersHWM), dur(r.MQTT.WorkersCPU))
+	})
 	row("cameras reconnected", func(r *Result) string { return fmt.Sprintf("%d/%d", len(r.MQTT.Back), r.Devices) })
 	row("reconnected p50 (from broker restart)", func(r *Result) string { return dur(r.MQTT.Percentile(50)) })
 	row("reconnected p99 (99% of cameras)", func(r *Result) string { return dur(r.MQTT.Percentile(99)) })

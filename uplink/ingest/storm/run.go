@@ -31,6 +31,11 @@ type Config struct {
 	// StartCloud returns the command that runs ServeCloud(dir) in a new
 	// process (a test binary re-executing itself, for example); required.
 	StartCloud func(dir string) *exec.Cmd
+	// StartWorker returns the command that runs ServeCameras(file) in a
+	// new process; required. Workers is how many such processes run the
+	// cameras' MQTT clients [one per 2,500 cameras, at least 2].
+	StartWorker func(file string) *exec.Cmd
+	Workers     int
 	// IP is the loopback address the cloud listens on [127.0.0.1]. Give
 	// each run its own (127.0.0.2, ...) so the runs do not share the
 	// ephemeral ports the previous run left in TIME_WAIT.
@@ -72,8 +77,13 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
-	if c.Fleet == nil || c.Dir == "" || c.StartCloud == nil {
-		return errors.New("storm: Fleet, Dir and StartCloud are required")
+	if c.Fleet == nil || c.Dir == "" || c.StartCloud == nil || c.StartWorker == nil {
+		return errors.New("storm: Fleet, Dir, StartCloud and StartWorker are required")
+	}
+	if c.Workers <= 0 {
+		// At least two, so that every run exercises the split (each
+		// worker's cameras keep their fleet index and their own outbox).
+		c.Workers = max(2, (len(c.Fleet.Devices)+2499)/2500)
 	}
 	if c.IP == "" {
 		c.IP = "127.0.0.1"
@@ -243,15 +253,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Phase 1, MQTT: every camera's client connects and its first event
 	// reaches the receiver.
-	scale := func(d time.Duration) time.Duration { return d * cfg.Backoff.Base / upload.DefaultBackoffBase }
-	mem0, gor0 := clientMemory()
 	t1 = time.Now()
-	cams, err := startCameras(ctx, cfg, bs.url(), scale)
+	cams, err := startWorkers(ctx, cfg, bs.url())
 	if err != nil {
 		return nil, err
 	}
 	defer cams.stop()
-	cams.publish(1, eventsBefore)
+	if err := cams.publish(1, eventsBefore); err != nil {
+		return nil, err
+	}
 	motion := func() uint64 {
 		b, err := cl.cmd("stats")
 		var st CloudStats
@@ -273,10 +283,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("storm: MQTT: cameras connected and first events stored: %w", err)
 	}
 	res.MQTT.ConnectTime = time.Since(t1)
-	if mem1, gor1 := clientMemory(); mem1 > mem0 {
-		res.MQTT.ClientMem = (mem1 - mem0) / uint64(n)
-		res.MQTT.ClientGoroutines = float64(gor1-gor0) / float64(n)
+	if mem, gor, err := cams.mem(); err == nil {
+		res.MQTT.ClientMem = mem / uint64(n)
+		res.MQTT.ClientGoroutines = float64(gor) / float64(n)
 	}
+	res.MQTT.Workers = len(cams.ws)
 	cfg.Progress(fmt.Sprintf("connect: %d cameras on MQTT and their first event stored in %v; %d KiB and %.1f goroutines per client",
 		n, res.MQTT.ConnectTime.Round(time.Millisecond), res.MQTT.ClientMem>>10, res.MQTT.ClientGoroutines))
 
@@ -333,7 +344,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	outage := time.NewTimer(cfg.Outage) // from now: stopping the broker is part of the outage
 	defer outage.Stop()
 	bs.stop()
-	cams.publish(eventsBefore+1, eventsEach) // queued in the outboxes while the broker is down
+	if err := cams.publish(eventsBefore+1, eventsEach); err != nil { // queued in the outboxes while the broker is down
+		return nil, err
+	}
 	swg.Add(1)
 	go func() { // the MQTT attempts sampler, stopped by stopStorm
 		defer swg.Done()
@@ -473,12 +486,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if mqttErr != nil {
 		res.MQTT.errorf("MQTT: not every camera back with its events by GiveUp: %v", mqttErr)
 	}
-	for _, c := range cams.clients {
-		if st := c.Status(); st.Connected && !st.LastConnected.Before(tBroker) {
-			res.MQTT.Back = append(res.MQTT.Back, st.LastConnected.Sub(tBroker))
-		}
+	if res.MQTT.Back, err = cams.back(tBroker); err != nil {
+		res.MQTT.errorf("MQTT: %v", err)
 	}
 	slices.Sort(res.MQTT.Back)
+	for _, pid := range cams.pids() {
+		hwm, _ := procHWM(pid)
+		res.MQTT.WorkersHWM += hwm
+		cpu, _ := procCPU(pid)
+		res.MQTT.WorkersCPU += cpu
+	}
 	stopStorm()
 	<-allDone
 	swg.Wait()

@@ -21,10 +21,24 @@ import (
 // the storm's cloud process.
 const cloudEnv = "CAMAGENT_STORM_CLOUD"
 
+// workerEnv names the configuration file when the test binary runs as one
+// of the storm's camera worker processes.
+const workerEnv = "CAMAGENT_STORM_WORKER"
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(cloudEnv); dir != "" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := storm.ServeCloud(ctx, dir, os.Stdin, os.Stdout)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if file := os.Getenv(workerEnv); file != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := storm.ServeCameras(ctx, file, os.Stdin, os.Stdout)
 		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -104,7 +118,13 @@ func TestStorm(t *testing.T) {
 				cmd.Env = append(os.Environ(), cloudEnv+"="+dir)
 				return cmd
 			},
-			Outage: outage, Backoff: backoff, NoJitter: noJitter, Seed: uint64(k), RetryAfterDiv: int(scale),
+			StartWorker: func(file string) *exec.Cmd {
+				cmd := exec.Command(exe, "-test.run=^$")
+				cmd.Env = append(os.Environ(), workerEnv+"="+file)
+				return cmd
+			},
+			Workers: envInt(t, "CAMAGENT_STORM_WORKERS", max(2, (n+2499)/2500)),
+			Outage:  outage, Backoff: backoff, NoJitter: noJitter, Seed: uint64(k), RetryAfterDiv: int(scale),
 			Progress: func(s string) { t.Log(name + ": " + s) },
 		})
 		if err != nil {
