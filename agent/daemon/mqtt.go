@@ -175,7 +175,10 @@ func (d *Daemon) installBinding(id *deviceIdentity, signed []byte) (string, erro
 	}
 	d.log.Info("owner binding installed", "path", path, "account", b.OwnerAccount, "owner_keys", keys,
 		"issued", b.Issued, "replaces_issued", held.Issued)
-	if was := id.setOwner(b.OwnerAccount, time.Now()); was != b.OwnerAccount {
+	switch was := id.setOwner(b.OwnerAccount, time.Now()); {
+	case was == "":
+		d.log.Info("paired", "owner", b.OwnerAccount)
+	case was != b.OwnerAccount:
 		// Items signed before keep the account they name (the cloud refuses
 		// to file them under the new one: owner-mismatch); a clip being
 		// recorded names the owner of its first frame.
