@@ -18,6 +18,19 @@ func TestWriteUploads(t *testing.T) {
 		absent []string
 	}{
 		{
+			name: "backoff with a clip under way and a parked one",
+			st: upload.Status{State: "backoff", Current: "2026/05/14/115900-e3", Queued: 3, QueuedBytes: 3 << 20,
+				Uploaded: 7, BytesSent: 9 << 20, Failures: 2, LastError: "dial tcp: connection refused", LastCode: "error",
+				LastErrorAt: now.Add(-time.Minute), NextAttempt: now.Add(12 * time.Second),
+				Items: []upload.ItemStatus{
+					{Name: "2026/05/14/115900-e3", Seq: 12, Phase: "body", Sent: 512 << 10, Total: 1 << 20},
+					{Name: "2026/05/14/115800-e2", Seq: 11, Phase: "parked", Total: 2 << 20, Reason: "hash-mismatch", RetryAt: now.Add(time.Hour)},
+				}},
+			want: []string{"backoff 2026/05/14/115900-e3 (next attempt in 12s)", "3 clips, 3.0 MiB", "7 clips uploaded",
+				"connection refused (2 failures in a row)", "512.0 KiB / 1.0 MiB", "hash-mismatch, retry", "... 1 more"},
+			absent: []string{"cloud:", "blocked:"},
+		},
+		{
 			name: "not running",
 			want: []string{"uploads: not running (no [upload] url configured"},
 		},
