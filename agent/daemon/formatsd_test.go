@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/mqtt"
@@ -51,14 +50,7 @@ func TestDaemonRebootFormatSD(t *testing.T) {
 	r.board = "qemu-virt"
 	r.reboot = func(context.Context) error { rebooted <- struct{}{}; return nil }
 	r.start(t, "")
-	svc := r.service(t)
-	client := &control.Client{Socket: r.sock}
-	ctx, cancel := context.WithTimeout(t.Context(), patience)
-	defer cancel()
-	waitFor(t, "mqtt connected", func() bool {
-		st, err := client.Status(ctx)
-		return err == nil && st.MQTT != nil && st.MQTT.Connected
-	})
+	svc, client, ctx := r.connected(t)
 	id := r.key.DeviceID()
 
 	if m := r.sendCommand(t, ctx, svc, owner, command.New(id, command.OpReboot, time.Now(), time.Minute)); m.State != event.ResultDone {

@@ -201,14 +201,7 @@ func TestDaemonCommands(t *testing.T) {
 	r := newMQTTRig(t)
 	owner := r.pair(t)
 	r.start(t, "")
-	svc := r.service(t)
-	client := &control.Client{Socket: r.sock}
-	ctx, cancel := context.WithTimeout(t.Context(), patience)
-	defer cancel()
-	waitFor(t, "mqtt connected", func() bool {
-		st, err := client.Status(ctx)
-		return err == nil && st.MQTT != nil && st.MQTT.Connected
-	})
+	svc, _, ctx := r.connected(t)
 	send := func(c command.Command) event.Message {
 		t.Helper()
 		return r.sendCommand(t, ctx, svc, owner, c)

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/manifest"
@@ -26,14 +24,7 @@ func TestDaemonOwnerChange(t *testing.T) {
 	r := newMQTTRig(t)
 	cloud, oldOwner := r.pairAs(t, oldAccount)
 	r.start(t, "")
-	svc := r.service(t)
-	client := &control.Client{Socket: r.sock}
-	ctx, cancel := context.WithTimeout(t.Context(), patience)
-	defer cancel()
-	waitFor(t, "mqtt connected", func() bool {
-		st, err := client.Status(ctx)
-		return err == nil && st.MQTT != nil && st.MQTT.Connected
-	})
+	svc, client, ctx := r.connected(t)
 	// snapshot has key's holder ask for a snapshot; it returns the result
 	// and, when one was taken, its verified manifest.
 	var beforePath string

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/identity"
 	"github.com/camagent/camagent/uplink/mqtt/mqtttest"
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -49,6 +51,21 @@ func signBinding(t *testing.T, device, account string, issued time.Time, cloud *
 		t.Fatal(err)
 	}
 	return binding, owner
+}
+
+// connected waits until the started daemon's MQTT client is connected and
+// returns the cloud's service client, a control client of the daemon and a
+// context that ends after the test's patience.
+func (r *mqttRig) connected(t *testing.T) (paho.Client, *control.Client, context.Context) {
+	svc := r.service(t)
+	client := &control.Client{Socket: r.sock}
+	ctx, cancel := context.WithTimeout(t.Context(), patience)
+	t.Cleanup(cancel)
+	waitFor(t, "mqtt connected", func() bool {
+		st, err := client.Status(ctx)
+		return err == nil && st.MQTT != nil && st.MQTT.Connected
+	})
+	return svc, client, ctx
 }
 
 // service connects the cloud service identity to the rig's broker.

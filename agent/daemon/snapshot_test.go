@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/camagent/camagent/agent/config"
-	"github.com/camagent/camagent/agent/control"
 	"github.com/camagent/camagent/uplink/command"
 	"github.com/camagent/camagent/uplink/event"
 	"github.com/camagent/camagent/uplink/ingest"
@@ -54,14 +52,7 @@ func TestDaemonSnapshotSigned(t *testing.T) {
 	t.Cleanup(hs.Close)
 
 	r.start(t, fmt.Sprintf("[upload]\nurl = %q\nca = %q\nstart_delay = \"0s\"\n", hs.URL, r.env.CAFile))
-	svc := r.service(t)
-	client := &control.Client{Socket: r.sock}
-	ctx, cancel := context.WithTimeout(t.Context(), patience)
-	defer cancel()
-	waitFor(t, "mqtt connected", func() bool {
-		st, err := client.Status(ctx)
-		return err == nil && st.MQTT != nil && st.MQTT.Connected
-	})
+	svc, _, ctx := r.connected(t)
 	m := r.sendCommand(t, ctx, svc, owner, command.New(r.key.DeviceID(), command.OpSnapshot, time.Now(), time.Minute))
 	sm := regexp.MustCompile(`^(\S+\.jpg) signed \(manifest #(\d+)\), uploading$`).FindStringSubmatch(m.Reason)
 	if m.State != event.ResultDone || sm == nil {
