@@ -1,7 +1,6 @@
 package storm
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -148,15 +147,7 @@ func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) er
 	wg.Add(1)
 	go func() { // stdin; ends at EOF (the parent closes it or dies)
 		defer wg.Done()
-		defer close(lines)
-		sc := bufio.NewScanner(in)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
+		scanLines(ctx, in, lines)
 	}()
 	for {
 		var line string

@@ -682,18 +682,11 @@ func startCloud(cfg Config, broker string) (*cloudProc, error) {
 	defer logf.Close() // the child has its own copy
 	cmd := cfg.StartCloud(cfg.Dir)
 	cmd.Stderr = logf
-	in, err := cmd.StdinPipe()
+	in, out, err := startPiped(cmd)
 	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("storm: start the cloud: %w", err)
 	}
-	c := &cloudProc{proc: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)}
+	c := &cloudProc{proc: cmd, in: in, out: out}
 	line, err := c.out.ReadBytes('\n')
 	if err == nil {
 		err = json.Unmarshal(line, &c.ready)

@@ -141,18 +141,11 @@ func startWorker(cfg Config, w int, file string) (*worker, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // dies with the parent, whatever happens to it
-	in, err := cmd.StdinPipe()
+	in, out, err := startPiped(cmd)
 	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("storm: start worker %d: %w", w, err)
 	}
-	return &worker{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)}, nil
+	return &worker{cmd: cmd, in: in, out: out}, nil
 }
 
 // ask sends a command line to the worker and returns its answer's fields.
@@ -361,17 +354,7 @@ func ServeCameras(ctx context.Context, file string, in io.Reader, out io.Writer)
 		return err
 	}
 	lines := make(chan string)
-	go func() { // ends at EOF; the process exits after quit anyway
-		defer close(lines)
-		sc := bufio.NewScanner(in)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	go scanLines(ctx, in, lines) // ends at EOF; the process exits after quit anyway
 	for {
 		var line string
 		var ok bool
@@ -437,6 +420,38 @@ func ServeCameras(ctx context.Context, file string, in io.Reader, out io.Writer)
 		}
 		if err := say(ans); err != nil {
 			return err
+		}
+	}
+}
+
+// startPiped starts a child process (the cloud or a camera worker) that the
+// parent drives with one line per command on its stdin and reads one line
+// per answer from its stdout.
+func startPiped(cmd *exec.Cmd) (io.WriteCloser, *bufio.Reader, error) {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	return in, bufio.NewReaderSize(out, 1<<20), nil
+}
+
+// scanLines is the child's side: it sends each line of in to lines until
+// EOF or ctx ends, then closes lines.
+func scanLines(ctx context.Context, in io.Reader, lines chan<- string) {
+	defer close(lines)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		select {
+		case lines <- sc.Text():
+		case <-ctx.Done():
+			return
 		}
 	}
 }
