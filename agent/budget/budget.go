@@ -41,10 +41,12 @@ const (
 	// Motion is the motion detector's state per pixel (its background
 	// model, regions and the feed's picture; measured 0.9 MB at 640x480).
 	Motion = 3
-	// Synthetic is the synthetic source's renderer per pixel (background,
-	// noise table, objects; measured 2.1 MB at 640x480). Only the
-	// synthetic source has it.
-	Synthetic = 7
+	// Synthetic is the synthetic source's renderer per pixel, besides its
+	// frames (background, noise tables, objects: 2.7 bytes a pixel for
+	// the default scene, 0.84 MB at 640x480, capture/synth
+	// TestRendererMemory; the foliage, shadows and night scenes keep up
+	// to 9). Only the synthetic source has it.
+	Synthetic = 3
 	// EventLag is how late the motion part may report an event and still
 	// get the whole pre-roll (the recorder's default EventLag).
 	EventLag = time.Second

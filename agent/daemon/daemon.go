@@ -99,9 +99,11 @@ func openSource(c config.CaptureConfig, pool int, warn func(string, ...any)) (ca
 	switch c.Source {
 	case "synthetic":
 		return capture.NewRealtime(func() (capture.Source, error) {
+			// The scene loops inside the source: made again at each end it
+			// would build its background and frame pool again.
 			return synth.New(synth.Config{Scene: synth.Scene(c.Scene), Width: c.Width &^ 1, Height: c.Height &^ 1,
-				FPS: c.FPS, Format: capture.FormatYUYV, Pool: pool})
-		}, true)
+				FPS: c.FPS, Format: capture.FormatYUYV, Pool: pool, Loop: true})
+		}, false)
 	case "y4m":
 		return capture.NewRealtime(func() (capture.Source, error) {
 			f, err := os.Open(c.File)

@@ -109,7 +109,7 @@ func (p *particle) at(f int) (float64, float64) {
 
 // paintParticles adds the particles alive in frame f to the luma: out of focus
 // and lit by the IR lamp, each is a bright blob fading to its rim.
-func (r *renderer) paintParticles(f int) {
+func (r *renderer) paintParticles(buf []byte, f int) {
 	for i := range r.parts {
 		p := &r.parts[i]
 		if f < p.f0 || f > p.f1 {
@@ -121,7 +121,7 @@ func (r *renderer) paintParticles(f int) {
 		y0, y1 := max(int(cy)-b, 0), min(int(cy)+b+1, r.h)
 		for y := y0; y < y1; y++ {
 			dy := (float64(y) + 0.5 - cy) / p.ry
-			row := r.lum[y*r.w : (y+1)*r.w]
+			row := r.luma(buf, y)
 			for x := x0; x < x1; x++ {
 				dx := (float64(x) + 0.5 - cx) / p.rx
 				d := dx*dx + dy*dy
@@ -129,7 +129,7 @@ func (r *renderer) paintParticles(f int) {
 					continue
 				}
 				a := 1 - d
-				row[x] = clampByte(int32(row[x]) + int32(p.bright*a*a))
+				row[x*r.lstep] = clampByte(int32(row[x*r.lstep]) + int32(p.bright*a*a))
 			}
 		}
 	}
@@ -141,7 +141,7 @@ type shadePatch struct {
 	f0, f1         int
 	x0, y0, x1, y1 float64 // centre at f0 and f1, pixels
 	w, h           int
-	gain           []int32
+	gain           []uint16 // 8.8 fixed point (a gain below 256 fits)
 }
 
 func newShadePatch(s shade, w, h int, fps float64) shadePatch {
@@ -153,7 +153,7 @@ func newShadePatch(s shade, w, h int, fps float64) shadePatch {
 	p.f1 = max(p.f0+1, int(math.Round((s.start+s.dur)*fps)))
 	p.x0, p.y0 = s.from[0]*float64(w), s.from[1]*float64(h)
 	p.x1, p.y1 = s.to[0]*float64(w), s.to[1]*float64(h)
-	p.gain = make([]int32, p.w*p.h)
+	p.gain = make([]uint16, p.w*p.h)
 	for j := range p.h {
 		dy := (float64(j)+0.5)/float64(p.h)*2 - 1
 		for i := range p.w {
@@ -167,14 +167,14 @@ func newShadePatch(s shade, w, h int, fps float64) shadePatch {
 			default:
 				k = float64(smooth(float32((1 - d) / s.soft)))
 			}
-			p.gain[j*p.w+i] = int32(math.Round((1 + (s.gain-1)*k) * 256))
+			p.gain[j*p.w+i] = uint16(math.Round((1 + (s.gain-1)*k) * 256))
 		}
 	}
 	return p
 }
 
 // paintShades multiplies the luma under each shade of frame f by its gain.
-func (r *renderer) paintShades(f int) {
+func (r *renderer) paintShades(buf []byte, f int) {
 	for i := range r.shades {
 		s := &r.shades[i]
 		if f < s.f0 || f > s.f1 {
@@ -185,9 +185,9 @@ func (r *renderer) paintShades(f int) {
 		py := int(math.Round(s.y0+(s.y1-s.y0)*t)) - s.h/2
 		for y := max(py, 0); y < min(py+s.h, r.h); y++ {
 			g := s.gain[(y-py)*s.w:]
-			row := r.lum[y*r.w : (y+1)*r.w]
+			row := r.luma(buf, y)
 			for x := max(px, 0); x < min(px+s.w, r.w); x++ {
-				row[x] = clampByte((int32(row[x])*g[x-px] + 128) >> 8)
+				row[x*r.lstep] = clampByte((int32(row[x*r.lstep])*int32(g[x-px]) + 128) >> 8)
 			}
 		}
 	}

@@ -9,28 +9,31 @@ import (
 // IR night version, the foliage texture and the moving objects. They run once,
 // in New.
 
-// valueNoise returns w*h smooth noise in -1..1 with features about cell pixels
-// wide.
-func valueNoise(rng *rand.Rand, w, h, cell int) []float32 {
+// noiseField is smooth noise in -1..1 with features about cell pixels wide,
+// evaluated where it is needed: only its coarse grid is stored.
+type noiseField struct {
+	grid     []float32
+	gw, cell int
+}
+
+func newNoiseField(rng *rand.Rand, w, h, cell int) noiseField {
 	cell = max(cell, 2)
 	gw, gh := w/cell+2, h/cell+2
 	grid := make([]float32, gw*gh)
 	for i := range grid {
 		grid[i] = float32(rng.Float64()*2 - 1)
 	}
-	out := make([]float32, w*h)
-	for y := range h {
-		gy := y / cell
-		fy := smooth(float32(y%cell) / float32(cell))
-		for x := range w {
-			gx := x / cell
-			fx := smooth(float32(x%cell) / float32(cell))
-			a := grid[gy*gw+gx] + (grid[gy*gw+gx+1]-grid[gy*gw+gx])*fx
-			b := grid[(gy+1)*gw+gx] + (grid[(gy+1)*gw+gx+1]-grid[(gy+1)*gw+gx])*fx
-			out[y*w+x] = a + (b-a)*fy
-		}
-	}
-	return out
+	return noiseField{grid: grid, gw: gw, cell: cell}
+}
+
+// at returns the noise at pixel (x, y).
+func (n *noiseField) at(x, y int) float32 {
+	gx, gy, gw, grid := x/n.cell, y/n.cell, n.gw, n.grid
+	fx := smooth(float32(x%n.cell) / float32(n.cell))
+	fy := smooth(float32(y%n.cell) / float32(n.cell))
+	a := grid[gy*gw+gx] + (grid[gy*gw+gx+1]-grid[gy*gw+gx])*fx
+	b := grid[(gy+1)*gw+gx] + (grid[(gy+1)*gw+gx+1]-grid[(gy+1)*gw+gx])*fx
+	return a + (b-a)*fy
 }
 
 func smooth(t float32) float32 { return t * t * (3 - 2*t) }
@@ -39,75 +42,93 @@ func clamp8(v float64, lo, hi float64) byte {
 	return byte(math.Round(math.Max(lo, math.Min(hi, v))))
 }
 
+// block is one of the background's walls.
+type block struct {
+	x0, y0, w, h int
+	base, bu, bv float64
+	kind         int // 0 bricks, 1 windows, 2 siding, 3 plaster
+}
+
 // background paints a street-like scene of bw x bh pixels whose central w x h
 // is the picture (the rest is margin for camera shake): a sky and ground
 // gradient, smooth blotches, blocks (walls with bricks, windows, stripes, plain
-// plaster) and a fine static texture, so no two patches look alike.
+// plaster) and a fine static texture, so no two patches look alike. Luma is
+// bw x bh; the chroma planes are bw/2 x bh (the even columns), all a frame
+// needs. Each pixel is computed once, straight to bytes.
 func background(rng *rand.Rand, bw, bh, w, h int) (ly, lu, lv []byte) {
-	n := bw * bh
-	y, u, v := make([]float64, n), make([]float64, n), make([]float64, n)
-	coarse := valueNoise(rng, bw, bh, max(w/8, 4))
-	fine := valueNoise(rng, bw, bh, max(w/40, 2))
-	tint := valueNoise(rng, bw, bh, max(w/5, 4))
+	coarse := newNoiseField(rng, bw, bh, max(w/8, 4))
+	fine := newNoiseField(rng, bw, bh, max(w/40, 2))
+	tint := newNoiseField(rng, bw, bh, max(w/5, 4))
 	m := (bw - w) / 2
+	blocks := make([]block, 14+rng.IntN(8))
+	for i := range blocks {
+		b := &blocks[i]
+		b.x0 = m + int((rng.Float64()*1.1-0.05)*float64(w))
+		b.y0 = m + int((0.1+rng.Float64()*0.75)*float64(h))
+		b.w = int((0.06 + rng.Float64()*0.24) * float64(w))
+		b.h = int((0.05 + rng.Float64()*0.25) * float64(h))
+		b.base = 45 + rng.Float64()*155
+		b.bu, b.bv = 128+rng.Float64()*40-20, 128+rng.Float64()*40-20
+		b.kind = rng.IntN(4)
+	}
+	unit := max(2, w/80) // brick / window scale
+	cbw := bw / 2
+	ly, lu, lv = make([]byte, bw*bh), make([]byte, cbw*bh), make([]byte, cbw*bh)
+	var on []*block // the blocks on this row, the last drawn on top
 	for j := range bh {
 		ry := float64(j-m) / float64(h)
+		on = on[:0]
+		for i := range blocks {
+			if b := &blocks[i]; j >= b.y0 && j < b.y0+b.h {
+				on = append(on, b)
+			}
+		}
 		for i := range bw {
 			rx := float64(i-m) / float64(w)
-			k := j*bw + i
+			var y, u, v float64
 			horizon := 0.33 + 0.04*math.Sin(rx*7)
 			if ry < horizon {
-				y[k] = 175 - 45*ry/horizon - 12*rx
-				u[k], v[k] = 142, 118
+				y = 175 - 45*ry/horizon - 12*rx
+				u, v = 142, 118
 			} else {
-				y[k] = 92 + 45*(ry-horizon) + 18*rx
-				u[k], v[k] = 118, 134
+				y = 92 + 45*(ry-horizon) + 18*rx
+				u, v = 118, 134
 			}
-			y[k] += 22*float64(coarse[k]) + 7*float64(fine[k])
-			u[k] += 10 * float64(tint[k])
-			v[k] -= 8 * float64(tint[k])
-		}
-	}
-	blocks := 14 + rng.IntN(8)
-	for range blocks {
-		x0 := m + int((rng.Float64()*1.1-0.05)*float64(w))
-		y0 := m + int((0.1+rng.Float64()*0.75)*float64(h))
-		bwid := int((0.06 + rng.Float64()*0.24) * float64(w))
-		bhei := int((0.05 + rng.Float64()*0.25) * float64(h))
-		base := 45 + rng.Float64()*155
-		bu, bv := 128+rng.Float64()*40-20, 128+rng.Float64()*40-20
-		kind := rng.IntN(4)
-		unit := max(2, w/80) // brick / window scale
-		for j := max(y0, 0); j < min(y0+bhei, bh); j++ {
-			for i := max(x0, 0); i < min(x0+bwid, bw); i++ {
-				lx, lyy := i-x0, j-y0
-				l := base
-				switch kind {
+			y += 22*float64(coarse.at(i, j)) + 7*float64(fine.at(i, j))
+			u += 10 * float64(tint.at(i, j))
+			v -= 8 * float64(tint.at(i, j))
+			for k := len(on) - 1; k >= 0; k-- {
+				b := on[k]
+				if i < b.x0 || i >= b.x0+b.w {
+					continue
+				}
+				lx, lyy := i-b.x0, j-b.y0
+				l := b.base
+				switch b.kind {
 				case 0: // bricks: mortar lines, rows offset by half a brick
 					row := lyy / (2 * unit)
 					if lyy%(2*unit) == 0 || (lx+row*2*unit)%(5*unit) == 0 {
-						l = base*0.6 + 20
+						l = b.base*0.6 + 20
 					}
 				case 1: // windows
 					if lx%(6*unit) > unit && lyy%(7*unit) > 2*unit {
-						l = base * 0.35
+						l = b.base * 0.35
 					}
 				case 2: // siding
 					if (lyy/unit)%2 == 0 {
-						l = base + 14
+						l = b.base + 14
 					}
 				}
-				k := j*bw + i
-				y[k] = l + 9*float64(fine[k])
-				u[k], v[k] = bu, bv
+				y = l + 9*float64(fine.at(i, j))
+				u, v = b.bu, b.bv
+				break
+			}
+			ly[j*bw+i] = clamp8(y+rng.Float64()*14-7, 18, 215)
+			if i%2 == 0 {
+				lu[j*cbw+i/2] = clamp8(u, 16, 240)
+				lv[j*cbw+i/2] = clamp8(v, 16, 240)
 			}
 		}
-	}
-	ly, lu, lv = make([]byte, n), make([]byte, n), make([]byte, n)
-	for k := range n {
-		ly[k] = clamp8(y[k]+rng.Float64()*14-7, 18, 215)
-		lu[k] = clamp8(u[k], 16, 240)
-		lv[k] = clamp8(v[k], 16, 240)
 	}
 	return ly, lu, lv
 }
@@ -188,9 +209,9 @@ func newFoliage(rng *rand.Rand, poly [][2]float64, w, h int) *foliage {
 	f := &foliage{amp: amp, stride: w + 2*amp, rows: rasterize(poly, w, h)}
 	n := f.stride * h
 	f.y, f.u, f.v = make([]byte, n), make([]byte, n), make([]byte, n)
-	base := valueNoise(rng, f.stride, h, max(w/30, 2))
+	base := newNoiseField(rng, f.stride, h, max(w/30, 2))
 	for k := range n {
-		f.y[k] = clamp8(58+16*float64(base[k]), 0, 255)
+		f.y[k] = clamp8(58+16*float64(base.at(k%f.stride, k/f.stride)), 0, 255)
 		f.u[k], f.v[k] = 112, 116
 	}
 	// Leaves: small bright and dark discs all over the zone's bounding box.

@@ -31,7 +31,12 @@ const (
 	seedParticles
 )
 
-// renderer owns every buffer a frame is made in; render allocates nothing.
+// renderer holds what a frame is made from; render draws straight into the
+// pooled frame (no picture of its own) and allocates nothing. Its memory is
+// the background (luma at full size, chroma at half width), the noise
+// tables and the objects' patches: about 2.5 bytes a pixel at 640x480 (a
+// night scene adds its IR background, the foliage scene its texture and
+// zone); the truth mask is made only when Truth asks for it.
 type renderer struct {
 	w, h   int
 	bw     int // background stride, w + 2*margin
@@ -41,26 +46,30 @@ type renderer struct {
 	seed   int64
 	plan   plan
 
-	bgY, bgU, bgV []byte
-	nightY        []byte
-	nightLUT      [256]byte
-	nightFrom     int
-	fol           *foliage
-	zoneMask      []byte
-	objs          []object
-	shakeX        []int8
-	shakeY        []int8
-	shades        []shadePatch
-	parts         []particle
+	bgY       []byte // bw x (h + 2*margin)
+	bgU, bgV  []byte // the same at half width (bw/2): even columns
+	nightY    []byte
+	nightLUT  [256]byte
+	nightFrom int
+	fol       *foliage
+	zoneMask  []byte
+	objs      []object
+	shakeX    []int8
+	shakeY    []int8
+	shades    []shadePatch
+	parts     []particle
 
-	pcg              *rand.PCG // per-frame noise, reseeded from (seed, frame)
-	lum              []byte    // w*h luma before light and noise
-	cu, cv           []byte    // cw*ch chroma before light and noise
-	cw, ch, cys      int       // chroma plane size, and frame rows per chroma row
-	rowGain          []int32   // per row luma gain, 8.8 fixed point
-	tabDay, tabNight []int8    // luma noise tables
-	tabC             []int8    // chroma noise table
-	mask             []byte
+	pcg         *rand.PCG // per-frame noise, reseeded from (seed, frame)
+	cw, ch, cys int       // chroma plane size, and frame rows per chroma row
+	// Where the planes are in a frame: luma of (x, y) at y*lrow + x*lstep;
+	// U of chroma sample (cx, cy) at cbase + cy*crow + cx*cstep and V voff
+	// after it.
+	lrow, lstep              int
+	cbase, crow, cstep, voff int
+	rowGain                  []int32 // per row luma gain, 8.8 fixed point
+	tabDay, tabNight         []int8  // luma noise tables
+	tabC                     []int8  // chroma noise table
+	mask                     []byte  // w*h truth mask, made by paintMask
 }
 
 func newRenderer(p plan, cfg Config, frames int) *renderer {
@@ -68,9 +77,8 @@ func newRenderer(p plan, cfg Config, frames int) *renderer {
 	r := &renderer{
 		w: w, h: h, bw: w + 2*margin, pix: cfg.Format, fps: cfg.FPS, frames: frames, seed: cfg.Seed, plan: p,
 		pcg:     rand.NewPCG(0, 0),
-		lum:     make([]byte, w*h),
-		mask:    make([]byte, w*h),
 		rowGain: make([]int32, h),
+		lrow:    w, lstep: 1,
 	}
 	r.bgY, r.bgU, r.bgV = background(newRand(cfg.Seed, seedBackground), r.bw, h+2*margin, w, h)
 	r.nightFrom = frames
@@ -83,13 +91,15 @@ func newRenderer(p plan, cfg Config, frames int) *renderer {
 	nrng := newRand(cfg.Seed, seedNoise)
 	r.tabDay = noiseTable(nrng, noiseDay, noiseSpan+w)
 	switch cfg.Format {
-	case capture.FormatYUYV:
+	case capture.FormatYUYV: // Y0 U Y1 V
 		r.cw, r.ch, r.cys = w/2, h, 1
-	case capture.FormatNV12:
+		r.lrow, r.lstep = 2*w, 2
+		r.cbase, r.crow, r.cstep, r.voff = 1, 2*w, 4, 2
+	case capture.FormatNV12: // the luma plane, then rows of U V pairs
 		r.cw, r.ch, r.cys = w/2, h/2, 2
+		r.cbase, r.crow, r.cstep, r.voff = w*h, w, 2, 1
 	}
 	if r.cw > 0 {
-		r.cu, r.cv = make([]byte, r.cw*r.ch), make([]byte, r.cw*r.ch)
 		r.tabC = noiseTable(nrng, noiseChroma, noiseSpan+r.cw)
 	}
 	if len(p.zones) > 0 {
@@ -232,8 +242,21 @@ func (r *renderer) gain(f int) float64 {
 	return g
 }
 
-// render draws frame f into buf (the format's FrameSize bytes) and the truth
-// mask, and reports whether the frame shows motion.
+// luma returns the bytes of buf that hold row y's luma: pixel x at
+// [x*r.lstep].
+func (r *renderer) luma(buf []byte, y int) []byte {
+	return buf[y*r.lrow : y*r.lrow+(r.w-1)*r.lstep+1]
+}
+
+// setChroma sets chroma sample (cx, cy) of buf.
+func (r *renderer) setChroma(buf []byte, cx, cy int, u, v byte) {
+	k := r.cbase + cy*r.crow + cx*r.cstep
+	buf[k], buf[k+r.voff] = u, v
+}
+
+// render draws frame f into buf (the format's FrameSize bytes), and reports
+// whether the frame shows motion. It paints the picture into buf's own
+// planes and then applies the light and the noise in place.
 func (r *renderer) render(f int, buf []byte) bool {
 	r.pcg.Seed(uint64(r.seed), uint64(f)^frameSalt)
 	dx, dy := r.shake(f)
@@ -246,26 +269,30 @@ func (r *renderer) render(f int, buf []byte) bool {
 	}
 	for y := range r.h {
 		off := (y+margin+dy)*r.bw + margin + dx
-		copy(r.lum[y*r.w:(y+1)*r.w], src[off:off+r.w])
+		row, bg := r.luma(buf, y), src[off:off+r.w]
+		if r.lstep == 1 {
+			copy(row, bg)
+			continue
+		}
+		for x, l := range bg {
+			row[2*x] = l
+		}
 	}
 	if colour {
+		// The chroma background is stored at half width: with an odd shake
+		// its samples are a pixel left of the luma's.
+		cbw := r.bw / 2
 		for cy := range r.ch {
-			off := (cy*r.cys+margin+dy)*r.bw + margin + dx
-			bu, bv := r.bgU[off:off+r.w], r.bgV[off:off+r.w]
-			cu, cv := r.cu[cy*r.cw:(cy+1)*r.cw], r.cv[cy*r.cw:(cy+1)*r.cw]
-			for cx := range cu {
-				cu[cx] = bu[2*cx]
-				cv[cx] = bv[2*cx]
+			off := (cy*r.cys+margin+dy)*cbw + (margin+dx)/2
+			bu, bv := r.bgU[off:off+r.cw], r.bgV[off:off+r.cw]
+			row := buf[r.cbase+cy*r.crow:]
+			for cx := range bu {
+				row[cx*r.cstep], row[cx*r.cstep+r.voff] = bu[cx], bv[cx]
 			}
 		}
 	}
-	if r.zoneMask != nil {
-		copy(r.mask, r.zoneMask)
-	} else {
-		clear(r.mask)
-	}
 	if r.fol != nil {
-		r.paintFoliage(f, colour)
+		r.paintFoliage(buf, f, colour)
 	}
 	motion := false
 	for i := range r.objs {
@@ -278,11 +305,11 @@ func (r *renderer) render(f int, buf []byte) bool {
 			continue
 		}
 		motion = true
-		r.paintObject(o, px, py, night, colour)
+		r.paintObject(buf, o, px, py, night, colour)
 	}
 	// The light falls on the objects too; the particles are in front.
-	r.paintShades(f)
-	r.paintParticles(f)
+	r.paintShades(buf, f)
+	r.paintParticles(buf, f)
 
 	g := r.gain(f)
 	for y := range r.rowGain {
@@ -296,16 +323,12 @@ func (r *renderer) render(f int, buf []byte) bool {
 	if night {
 		tab = r.tabNight
 	}
-	switch r.pix {
-	case capture.FormatYUYV:
-		for y := range r.h {
-			n := int(r.pcg.Uint64() >> 48)
-			lumaRow2(buf[y*2*r.w:(y+1)*2*r.w], r.lum[y*r.w:(y+1)*r.w], tab[n:n+r.w], r.rowGain[y])
-		}
-	default:
-		for y := range r.h {
-			n := int(r.pcg.Uint64() >> 48)
-			lumaRow(buf[y*r.w:(y+1)*r.w], r.lum[y*r.w:(y+1)*r.w], tab[n:n+r.w], r.rowGain[y])
+	for y := range r.h {
+		n := int(r.pcg.Uint64() >> 48)
+		if r.lstep == 2 {
+			lumaRow2(buf[y*r.lrow:(y+1)*r.lrow], tab[n:n+r.w], r.rowGain[y])
+		} else {
+			lumaRow(buf[y*r.lrow:(y+1)*r.lrow], tab[n:n+r.w], r.rowGain[y])
 		}
 	}
 	if r.cw == 0 {
@@ -323,17 +346,56 @@ func (r *renderer) render(f int, buf []byte) bool {
 			n = int(r.pcg.Uint64() >> 48)
 			nv = r.tabC[n : n+r.cw]
 		}
-		cu, cv := r.cu[cy*r.cw:(cy+1)*r.cw], r.cv[cy*r.cw:(cy+1)*r.cw]
 		if r.pix == capture.FormatYUYV {
-			chromaRowYUYV(buf[cy*2*r.w:(cy+1)*2*r.w], cu, cv, nu, nv, cg)
+			chromaRowYUYV(buf[cy*r.lrow:(cy+1)*r.lrow], nu, nv, cg)
 		} else {
-			chromaRowNV12(buf[r.w*r.h+cy*r.w:r.w*r.h+(cy+1)*r.w], cu, cv, nu, nv, cg)
+			chromaRowNV12(buf[r.cbase+cy*r.crow:r.cbase+(cy+1)*r.crow], nu, nv, cg)
 		}
 	}
 	return motion
 }
 
-func (r *renderer) paintFoliage(f int, colour bool) {
+// paintMask draws frame f's truth into r.mask (made on first use): the
+// excluded zones, and each visible object with its border; nothing for f < 0
+// (before the first frame).
+func (r *renderer) paintMask(f int) {
+	if r.mask == nil {
+		r.mask = make([]byte, r.w*r.h)
+	}
+	if f < 0 {
+		clear(r.mask)
+		return
+	}
+	if r.zoneMask != nil {
+		copy(r.mask, r.zoneMask)
+	} else {
+		clear(r.mask)
+	}
+	dx, dy := r.shake(f)
+	for i := range r.objs {
+		o := &r.objs[i]
+		if f < o.f0 || f > o.f1 {
+			continue
+		}
+		px, py := r.origin(o, f, dx, dy)
+		x0, x1, y0, y1 := r.clip(o, px, py)
+		if x0 >= x1 || !r.visible(o, px, py) {
+			continue
+		}
+		pw := o.w + 2
+		for y := y0; y < y1; y++ {
+			p := (y-py)*pw - px
+			mask := r.mask[y*r.w+x0 : y*r.w+x1]
+			for i, c := range o.code[p+x0 : p+x1] {
+				if v := maskOf(c); v > mask[i] {
+					mask[i] = v
+				}
+			}
+		}
+	}
+}
+
+func (r *renderer) paintFoliage(buf []byte, f int, colour bool) {
 	fo := r.fol
 	t := float64(f) / r.fps
 	amp := float64(fo.amp) * (0.55 + 0.45*math.Sin(2*math.Pi*t/6.5))
@@ -346,8 +408,11 @@ func (r *renderer) paintFoliage(f int, colour bool) {
 			continue
 		}
 		d := shift(y)
+		row := r.luma(buf, y)
 		for _, s := range spans {
-			copy(r.lum[y*r.w+s.x0:y*r.w+s.x1], fo.y[y*fo.stride+s.x0+d:])
+			for x, l := range fo.y[y*fo.stride+s.x0+d : y*fo.stride+s.x1+d] {
+				row[(s.x0+x)*r.lstep] = l
+			}
 		}
 	}
 	if !colour {
@@ -362,13 +427,13 @@ func (r *renderer) paintFoliage(f int, colour bool) {
 		for _, s := range fo.rows[y] {
 			for cx := (s.x0 + 1) / 2; 2*cx < s.x1; cx++ {
 				k := y*fo.stride + 2*cx + d
-				r.cu[cy*r.cw+cx], r.cv[cy*r.cw+cx] = fo.u[k], fo.v[k]
+				r.setChroma(buf, cx, cy, fo.u[k], fo.v[k])
 			}
 		}
 	}
 }
 
-func (r *renderer) paintObject(o *object, px, py int, night, colour bool) {
+func (r *renderer) paintObject(buf []byte, o *object, px, py int, night, colour bool) {
 	x0, x1, y0, y1 := r.clip(o, px, py)
 	if x0 >= x1 || y0 >= y1 {
 		return
@@ -377,17 +442,14 @@ func (r *renderer) paintObject(o *object, px, py int, night, colour bool) {
 	for y := y0; y < y1; y++ {
 		p := (y-py)*pw - px
 		code, tex := o.code[p+x0:p+x1], o.lum[p+x0:p+x1]
-		lum, mask := r.lum[y*r.w+x0:y*r.w+x1], r.mask[y*r.w+x0:y*r.w+x1]
+		row := r.luma(buf, y)
 		for i, c := range code {
 			if c >= 2 {
 				l := tex[i]
 				if night {
 					l = r.nightLUT[l]
 				}
-				lum[i] = l
-			}
-			if v := maskOf(c); v > mask[i] {
-				mask[i] = v
+				row[(x0+i)*r.lstep] = l
 			}
 		}
 	}
@@ -398,63 +460,57 @@ func (r *renderer) paintObject(o *object, px, py int, night, colour bool) {
 		p := (cy*r.cys-py)*pw - px
 		for cx := (x0 + 1) / 2; 2*cx < x1; cx++ {
 			if o.code[p+2*cx] >= 2 {
-				r.cu[cy*r.cw+cx], r.cv[cy*r.cw+cx] = o.u, o.v
+				r.setChroma(buf, cx, cy, o.u, o.v)
 			}
 		}
 	}
 }
 
-// lumaRow writes src*g + noise, clamped, to dst.
-func lumaRow(dst, src []byte, noise []int8, g int32) {
-	dst = dst[:len(src)]
-	noise = noise[:len(src)]
-	for i, l := range src {
-		dst[i] = clampByte((int32(l)*g+128)>>8 + int32(noise[i]))
+// lumaRow applies gain g and noise to the luma in row, in place:
+// l*g + noise, clamped.
+func lumaRow(row []byte, noise []int8, g int32) {
+	noise = noise[:len(row)]
+	for i, l := range row {
+		row[i] = clampByte((int32(l)*g+128)>>8 + int32(noise[i]))
 	}
 }
 
-// lumaRow2 is lumaRow into every other byte of dst (YUYV's luma).
-func lumaRow2(dst, src []byte, noise []int8, g int32) {
-	dst = dst[:2*len(src)]
-	noise = noise[:len(src)]
-	for i, l := range src {
-		dst[2*i] = clampByte((int32(l)*g+128)>>8 + int32(noise[i]))
+// lumaRow2 is lumaRow on every other byte of row (YUYV's luma).
+func lumaRow2(row []byte, noise []int8, g int32) {
+	noise = noise[:len(row)/2]
+	for i := range noise {
+		row[2*i] = clampByte((int32(row[2*i])*g+128)>>8 + int32(noise[i]))
 	}
 }
 
-// chromaRowYUYV writes 128 + (c-128)*g + noise into a YUYV row's chroma bytes;
-// nil noise means none.
-func chromaRowYUYV(dst, cu, cv []byte, nu, nv []int8, g int32) {
-	dst = dst[:4*len(cu)]
-	cv = cv[:len(cu)]
+// chromaRowYUYV applies gain g and noise to a YUYV row's chroma bytes in
+// place: 128 + (c-128)*g + noise; nil noise means grey (128).
+func chromaRowYUYV(row []byte, nu, nv []int8, g int32) {
 	if nu == nil {
-		for i := range cu {
-			dst[4*i+1] = 128
-			dst[4*i+3] = 128
+		for i := 1; i < len(row); i += 2 {
+			row[i] = 128
 		}
 		return
 	}
-	nu, nv = nu[:len(cu)], nv[:len(cu)]
-	for i := range cu {
-		dst[4*i+1] = clampByte(128 + ((int32(cu[i])-128)*g+128)>>8 + int32(nu[i]))
-		dst[4*i+3] = clampByte(128 + ((int32(cv[i])-128)*g+128)>>8 + int32(nv[i]))
+	nu, nv = nu[:len(row)/4], nv[:len(row)/4]
+	for i := range nu {
+		row[4*i+1] = clampByte(128 + ((int32(row[4*i+1])-128)*g+128)>>8 + int32(nu[i]))
+		row[4*i+3] = clampByte(128 + ((int32(row[4*i+3])-128)*g+128)>>8 + int32(nv[i]))
 	}
 }
 
 // chromaRowNV12 is chromaRowYUYV for NV12's interleaved UV row.
-func chromaRowNV12(dst, cu, cv []byte, nu, nv []int8, g int32) {
-	dst = dst[:2*len(cu)]
-	cv = cv[:len(cu)]
+func chromaRowNV12(row []byte, nu, nv []int8, g int32) {
 	if nu == nil {
-		for i := range dst {
-			dst[i] = 128
+		for i := range row {
+			row[i] = 128
 		}
 		return
 	}
-	nu, nv = nu[:len(cu)], nv[:len(cu)]
-	for i := range cu {
-		dst[2*i] = clampByte(128 + ((int32(cu[i])-128)*g+128)>>8 + int32(nu[i]))
-		dst[2*i+1] = clampByte(128 + ((int32(cv[i])-128)*g+128)>>8 + int32(nv[i]))
+	nu, nv = nu[:len(row)/2], nv[:len(row)/2]
+	for i := range nu {
+		row[2*i] = clampByte(128 + ((int32(row[2*i])-128)*g+128)>>8 + int32(nu[i]))
+		row[2*i+1] = clampByte(128 + ((int32(row[2*i+1])-128)*g+128)>>8 + int32(nv[i]))
 	}
 }
 

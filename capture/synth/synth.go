@@ -83,6 +83,11 @@ type Config struct {
 	Format capture.PixelFormat // YUYV (default), NV12 or GREY
 	Start  time.Time           // time of frame 0; frame n is Start + n/FPS
 	Pool   int                 // frames the consumer may hold at once; default 4
+	// Loop starts the script over after its last frame, with the same
+	// renderer and frames (a source made again would build its background
+	// and pool again); Seq and Time keep counting, Truth's Frame starts
+	// from 0 again. Without it Next returns io.EOF at the end.
+	Loop bool
 }
 
 // Span is a run of frames with motion, both ends included.
@@ -112,7 +117,9 @@ type Source struct {
 	truth  Truth
 	spans  []Span
 	zones  [][][2]float64
-	next   int
+	next   int    // the script's next frame
+	count  uint64 // frames rendered, over every loop
+	masked uint64 // count when the mask was last drawn (0: never)
 	closed bool
 }
 
@@ -141,7 +148,7 @@ func New(cfg Config) (*Source, error) {
 	}
 	s.r = newRenderer(p, cfg, frames)
 	s.pool = capture.NewPool(cfg.Pool, s.format.FrameSize())
-	s.truth = Truth{Frame: -1, Mask: s.r.mask}
+	s.truth = Truth{Frame: -1}
 	s.spans = s.r.spans()
 	for _, z := range p.zones {
 		s.zones = append(s.zones, slices.Clone(z))
@@ -206,7 +213,10 @@ func (s *Source) Next(ctx context.Context) (*capture.Frame, error) {
 		return nil, fmt.Errorf("synth: next: %w", os.ErrClosed)
 	}
 	if s.next >= s.frames {
-		return nil, io.EOF
+		if !s.cfg.Loop {
+			return nil, io.EOF
+		}
+		s.next = 0
 	}
 	f, err := s.pool.Get()
 	if err != nil {
@@ -216,17 +226,27 @@ func (s *Source) Next(ctx context.Context) (*capture.Frame, error) {
 	motion := s.r.render(n, f.Buffer())
 	f.SetLen(s.format.FrameSize())
 	f.Format = s.format
-	f.Seq = uint64(n)
-	f.Time = s.cfg.Start.Add(time.Duration(math.Round(float64(n) / s.cfg.FPS * 1e9)))
+	f.Seq = s.count
+	f.Time = s.cfg.Start.Add(time.Duration(math.Round(float64(s.count) / s.cfg.FPS * 1e9)))
 	s.truth.Frame, s.truth.Motion = n, motion
 	s.next++
+	s.count++
 	return f, nil
 }
 
 // Truth returns the ground truth of the frame the last Next returned (Frame is
-// -1 before the first). Its Mask is the source's own buffer: it is valid until
-// the next call to Next, and the caller must not modify it.
-func (s *Source) Truth() Truth { return s.truth }
+// -1 before the first, with an empty mask). Its Mask is the source's own
+// buffer, drawn at the first call for a frame (a source nobody asks for the
+// truth keeps no mask): it is valid until the next call to Next, and the
+// caller must not modify it.
+func (s *Source) Truth() Truth {
+	if s.truth.Mask == nil || s.masked != s.count {
+		s.r.paintMask(s.truth.Frame)
+		s.masked = s.count
+		s.truth.Mask = s.r.mask
+	}
+	return s.truth
+}
 
 // Spans returns the motion events of the whole run: maximal runs of frames
 // whose Truth has Motion.

@@ -1,12 +1,14 @@
 package synth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -677,4 +679,74 @@ func TestLongerRun(t *testing.T) {
 	if len(frames) != 100 || len(s.Spans()) != 1 || s.Spans()[0].First < 50 || s.Spans()[0].Last > 99 {
 		t.Fatalf("short run: %d frames, spans %v", len(frames), s.Spans())
 	}
+}
+
+// TestLoop checks Config.Loop: the script starts over with the same pictures
+// and truth, while Seq and Time keep counting.
+func TestLoop(t *testing.T) {
+	cfg := small(Objects, capture.FormatYUYV)
+	cfg.Frames = 12
+	cfg.Start = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	_, once := render(t, cfg)
+	cfg.Loop = true
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2*len(once) + 3 {
+		f, err := s.Next(context.Background())
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		want := once[i%len(once)]
+		tr := s.Truth()
+		if tr.Frame != i%len(once) || f.Seq != uint64(i) || f.Time != cfg.Start.Add(time.Duration(i)*time.Second/10) {
+			t.Fatalf("frame %d: truth for %d, seq %d, time %v", i, tr.Frame, f.Seq, f.Time)
+		}
+		if !bytes.Equal(f.Data, want.data) || !bytes.Equal(tr.Mask, want.mask) || tr.Motion != want.motion {
+			t.Fatalf("frame %d: picture or truth differs from frame %d of the first pass", i, i%len(once))
+		}
+		f.Release()
+	}
+}
+
+// TestRendererMemory checks what a 640x480 YUYV source keeps besides its
+// frames, and what New allocates on the way: the agent's memory budget counts
+// the renderer as budget.Synthetic (3 bytes a pixel, agent/budget) for the
+// default scene, and a source is made at every start of the capture part.
+// The mask is made only for a caller of Truth.
+func TestRendererMemory(t *testing.T) {
+	const w, h = 640, 480
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	s, err := New(Config{Scene: Objects, Width: w, Height: h, Seed: 1, Pool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&b)
+	frame := uint64(s.Format().FrameSize())
+	kept, made := b.HeapAlloc-a.HeapAlloc-frame, b.TotalAlloc-a.TotalAlloc-frame
+	t.Logf("renderer: %d bytes kept (%.2f a pixel), %d allocated by New", kept, float64(kept)/(w*h), made)
+	if kept > 3*w*h {
+		t.Errorf("the renderer keeps %d bytes, more than 3 a pixel (%d)", kept, 3*w*h)
+	}
+	if made > kept+kept/4 {
+		t.Errorf("New allocated %d bytes to keep %d: more than a quarter of it was scratch", made, kept)
+	}
+	for range 3 {
+		f, err := s.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Release()
+	}
+	if s.r.mask != nil {
+		t.Errorf("the truth mask was made without a call to Truth")
+	}
+	if len(s.Truth().Mask) != w*h {
+		t.Errorf("Truth's mask has %d bytes, want %d", len(s.Truth().Mask), w*h)
+	}
+	runtime.KeepAlive(s)
 }
