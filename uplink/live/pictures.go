@@ -79,9 +79,11 @@ func newPictures(hub *capture.Hub, maxViewers int, fps float64, quality int, log
 	return e
 }
 
-// run encodes while sessions are subscribed, until ctx ends.
+// run encodes while sessions are subscribed, until ctx ends. When the last
+// session leaves it lets go of its encoding buffers (release): a camera
+// without viewers keeps none of live view's memory.
 func (e *pictures) run(ctx context.Context) {
-	var pic jpegframe.Picture // raw-to-planes buffers, reused across intakes
+	var pic jpegframe.Picture // raw-to-planes buffers, kept while sessions stream
 	for {
 		select {
 		case <-ctx.Done():
@@ -98,8 +100,26 @@ func (e *pictures) run(ctx context.Context) {
 		e.mu.Unlock()
 		q := e.hub.Subscribe("live-jpeg", 1)
 		e.intake(ictx, q, &pic)
-		e.hub.Unsubscribe(q)
 		cancel()
+		pic = jpegframe.Picture{}
+		e.release()
+		e.hub.Unsubscribe(q)
+	}
+}
+
+// release drops the buffers of the free pictures: all of them once the
+// last session has left (unsubscribe drains a session's queue before it
+// ends the intake). The next intake grows them again: a few allocations
+// per first viewer, none per frame.
+func (e *pictures) release() {
+	for range cap(e.free) {
+		select {
+		case p := <-e.free:
+			p.buf = bytes.Buffer{}
+			e.free <- p
+		default:
+			return
+		}
 	}
 }
 
@@ -174,9 +194,11 @@ func (e *pictures) subscribe() *picQueue {
 	return q
 }
 
-// unsubscribe removes q and releases what it holds; the last one ends the
-// intake (the capture queue is given back).
+// unsubscribe removes q and releases what it holds; the last one then ends
+// the intake (the capture queue is given back, and with every picture back
+// in the pool the intake drops their buffers).
 func (e *pictures) unsubscribe(q *picQueue) {
+	var stop context.CancelFunc
 	e.mu.Lock()
 	for i, x := range e.subs {
 		if x == q {
@@ -184,12 +206,14 @@ func (e *pictures) unsubscribe(q *picQueue) {
 			break
 		}
 	}
-	if len(e.subs) == 0 && e.stop != nil {
-		e.stop()
-		e.stop = nil
+	if len(e.subs) == 0 {
+		stop, e.stop = e.stop, nil
 	}
 	e.mu.Unlock()
 	q.drain()
+	if stop != nil {
+		stop()
+	}
 }
 
 // picQueue is one session's bounded picture queue: a ring that drops its
