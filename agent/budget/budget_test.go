@@ -192,33 +192,37 @@ func TestPoolsBoundedUnderBudget(t *testing.T) {
 
 func TestParseStatm(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		want int64
-		ok   bool
+		in          string
+		total, file int64
+		ok          bool
 	}{
-		{"6023 1380 602 1035 0 766 0\n", 1380 * 4096, true},
-		{"1 0", 0, true},
-		{"", 0, false},
-		{"12", 0, false},
-		{"12 x 3", 0, false},
-		{"12 -4 3", 0, false},
-		{"12 99999999999999999999 3", 0, false},
+		{"6023 1380 602 1035 0 766 0\n", 1380 * 4096, 602 * 4096, true},
+		{"1 0 0", 0, 0, true},
+		{"", 0, 0, false},
+		{"12", 0, 0, false},
+		{"1 0", 0, 0, false},
+		{"12 x 3", 0, 0, false},
+		{"12 5 x", 0, 0, false},
+		{"12 -4 3", 0, 0, false},
+		{"12 4 -3", 0, 0, false},
+		{"12 4 5", 0, 0, false}, // more shared than resident
+		{"12 99999999999999999999 3", 0, 0, false},
 	} {
 		got, err := parseStatm([]byte(tc.in), 4096)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseStatm(%q) = %d, %v; want %d ok=%v", tc.in, got, err, tc.want, tc.ok)
+		if (err == nil) != tc.ok || got.Total != tc.total || got.File != tc.file {
+			t.Errorf("parseStatm(%q) = %+v, %v; want %d/%d ok=%v", tc.in, got, err, tc.total, tc.file, tc.ok)
 		}
 	}
 }
 
 func FuzzParseStatm(f *testing.F) {
-	for _, s := range []string{"6023 1380 602 1035 0 766 0\n", "1 0", "", "12 x 3"} {
+	for _, s := range []string{"6023 1380 602 1035 0 766 0\n", "1 0 0", "", "12 x 3", "12 4 5"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n, err := parseStatm(b, 4096)
-		if err == nil && n < 0 {
-			t.Fatalf("negative rss %d", n)
+		r, err := parseStatm(b, 4096)
+		if err == nil && (r.File < 0 || r.Anon() < 0) {
+			t.Fatalf("resident %+v: a negative part", r)
 		}
 	})
 }
@@ -234,8 +238,33 @@ func TestReadRSS(t *testing.T) {
 	if n, err := ReadRSS(dir, 4096); err != nil || n != 25*4096 {
 		t.Errorf("ReadRSS = %d, %v", n, err)
 	}
+	if r, err := ReadResident(dir, 4096); err != nil || r.Total != 25*4096 || r.File != 3*4096 || r.Anon() != 22*4096 {
+		t.Errorf("ReadResident = %+v, %v", r, err)
+	}
 	if _, err := ReadRSS(t.TempDir(), 4096); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("no statm: %v, want ErrNotExist", err)
+	}
+}
+
+// TestCharged: the budget counts anonymous memory whole and file-backed
+// pages up to the plan's allowance for them (Text and the driver's
+// buffers), no further.
+func TestCharged(t *testing.T) {
+	s := vga(24*MiB, 0)
+	s.DriverBuffers = 2
+	allow := Text + 2*int64(s.Frame)
+	for _, tc := range []struct {
+		r    Resident
+		want int64
+	}{
+		{Resident{Total: 20 * MiB, File: 0}, 20 * MiB},
+		{Resident{Total: 20 * MiB, File: 5 * MiB}, 20 * MiB},
+		{Resident{Total: 10*MiB + allow, File: allow}, 10*MiB + allow},
+		{Resident{Total: 10*MiB + allow + 3*MiB, File: allow + 3*MiB}, 10*MiB + allow},
+	} {
+		if got := tc.r.Charged(s); got != tc.want {
+			t.Errorf("%+v: charged %d, want %d", tc.r, got, tc.want)
+		}
 	}
 }
 

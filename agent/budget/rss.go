@@ -8,26 +8,66 @@ import (
 	"strconv"
 )
 
-// ReadRSS returns the process's resident size in bytes from statm under
-// procRoot ("/proc"): its second field, in pages of pageSize bytes
-// (os.Getpagesize()).
-func ReadRSS(procRoot string, pageSize int) (int64, error) {
+// Resident is the process's resident size as the kernel counts it, split
+// in two: File is the file-backed and shared pages (statm's third field:
+// the binary's code and read-only data the kernel paged in, a mapped
+// driver's buffers, and, when the binary lives in a RAM filesystem such as
+// an initramfs, its pages there); the rest, Anon, is the anonymous memory:
+// the Go heap and runtime, stacks. Clean file pages are the kernel's to
+// drop under pressure and read back; anonymous memory only the agent can
+// give back.
+type Resident struct {
+	Total, File int64
+}
+
+// Anon is the anonymous part of r.
+func (r Resident) Anon() int64 { return r.Total - r.File }
+
+// Charged is what the budget holds r against: the anonymous memory, and
+// the file-backed pages only up to what the plan for s allows for them
+// (Text and the driver's buffers). File pages beyond that allowance are
+// code the agent ran once (a live session pages in the WebRTC stack's
+// code, which stays resident after it ends): no step down would shrink
+// them, and the kernel reclaims them before it runs out.
+func (r Resident) Charged(s Settings) int64 {
+	return r.Anon() + min(r.File, Text+s.driver())
+}
+
+// ReadResident reads the process's resident size from statm under
+// procRoot ("/proc"): its second (resident) and third (shared) fields, in
+// pages of pageSize bytes (os.Getpagesize()).
+func ReadResident(procRoot string, pageSize int) (Resident, error) {
 	b, err := os.ReadFile(filepath.Join(procRoot, "self", "statm"))
 	if err != nil {
-		return 0, fmt.Errorf("budget: rss: %w", err)
+		return Resident{}, fmt.Errorf("budget: rss: %w", err)
 	}
 	return parseStatm(b, pageSize)
 }
 
-// parseStatm reads the resident pages (second field) of a statm line.
-func parseStatm(b []byte, pageSize int) (int64, error) {
+// ReadRSS returns the process's resident size in bytes (ReadResident's
+// Total).
+func ReadRSS(procRoot string, pageSize int) (int64, error) {
+	r, err := ReadResident(procRoot, pageSize)
+	return r.Total, err
+}
+
+// parseStatm reads the resident and shared pages (second and third
+// fields) of a statm line.
+func parseStatm(b []byte, pageSize int) (Resident, error) {
 	f := bytes.Fields(b)
-	if len(f) < 2 {
-		return 0, fmt.Errorf("budget: rss: statm %q: want at least 2 fields", b)
+	if len(f) < 3 {
+		return Resident{}, fmt.Errorf("budget: rss: statm %q: want at least 3 fields", b)
 	}
-	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
-	if err != nil || pages < 0 || pages > 1<<40 {
-		return 0, fmt.Errorf("budget: rss: statm resident %q: not a page count", f[1])
+	var pages [2]int64
+	for i, name := range []string{"resident", "shared"} {
+		n, err := strconv.ParseInt(string(f[i+1]), 10, 64)
+		if err != nil || n < 0 || n > 1<<40 {
+			return Resident{}, fmt.Errorf("budget: rss: statm %s %q: not a page count", name, f[i+1])
+		}
+		pages[i] = n
 	}
-	return pages * int64(pageSize), nil
+	if pages[1] > pages[0] {
+		return Resident{}, fmt.Errorf("budget: rss: statm: %d shared pages of %d resident", pages[1], pages[0])
+	}
+	return Resident{Total: pages[0] * int64(pageSize), File: pages[1] * int64(pageSize)}, nil
 }

@@ -133,7 +133,9 @@ func WriteStatus(w io.Writer, st Status) error {
 func writeMemory(p func(string, ...any), m *MemoryStatus) {
 	rss := "unknown"
 	if m.RSSBytes > 0 {
-		rss = ByteSize(uint64(m.RSSBytes))
+		rss = fmt.Sprintf("%s (anonymous %s, file-backed %s; %s counted)", ByteSize(uint64(m.RSSBytes)),
+			ByteSize(uint64(max(m.RSSBytes-m.RSSFileBytes, 0))), ByteSize(uint64(max(m.RSSFileBytes, 0))),
+			ByteSize(uint64(max(m.ChargedBytes, 0))))
 	}
 	limit := "not set"
 	if m.GoLimitBytes > 0 {

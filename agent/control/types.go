@@ -98,9 +98,16 @@ type LiveSessionStatus struct {
 // the process really uses.
 type MemoryStatus struct {
 	// BudgetBytes is the allowance (board profile or memory_mb); RSSBytes
-	// the resident size the kernel counts (0 when unknown).
-	BudgetBytes int64 `json:"budget_bytes"`
-	RSSBytes    int64 `json:"rss_bytes"`
+	// the resident size the kernel counts (0 when unknown), RSSFileBytes
+	// its file-backed and shared part (the binary's code the kernel paged
+	// in, mapped driver buffers; the rest is anonymous: heap, runtime,
+	// stacks). ChargedBytes is what the budget holds against BudgetBytes:
+	// the anonymous part, and the file-backed part up to the plan's
+	// allowance for code and driver buffers (budget.Resident.Charged).
+	BudgetBytes  int64 `json:"budget_bytes"`
+	RSSBytes     int64 `json:"rss_bytes"`
+	RSSFileBytes int64 `json:"rss_file_bytes"`
+	ChargedBytes int64 `json:"charged_bytes"`
 	// HeapBytes is the Go heap's live and not yet collected objects;
 	// GoBytes all the memory the Go runtime holds (mapped, less what it
 	// returned to the kernel): what the Go memory limit counts.

@@ -110,25 +110,29 @@ func (d *Daemon) watchMemory(ctx context.Context) error {
 		case <-t.C:
 		}
 		cfg, _ = d.config()
-		rss, err := budget.ReadRSS(d.deps.ProcRoot, os.Getpagesize())
+		res, err := budget.ReadResident(d.deps.ProcRoot, os.Getpagesize())
 		if err != nil {
-			rss = -1
+			res.Total = -1
 		}
-		last = d.memoryTick(cfg, last, rss)
+		last = d.memoryTick(cfg, last, res)
 	}
 }
 
-// memoryTick is one sample of the memory part: rss (or -1 when it could
-// not be read) against the plan for cfg. When the resident size stays
-// above the budget it takes the next step of the plan's order (and steps
-// back up when there is room again, budget.StepDown), logged once per
-// step; it restarts the parts whose sizes differ from last and returns the
-// plan now in force.
-func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budget.Plan {
+// memoryTick is one sample of the memory part: the resident size res
+// (Total -1 when it could not be read) against the plan for cfg. The budget
+// holds what res charges (budget.Resident.Charged: anonymous memory, and
+// file-backed pages up to the plan's allowance for code and driver
+// buffers). When that stays above the budget it takes the next step of
+// the plan's order (and steps back up when there is room again,
+// budget.StepDown), logged once per step; it restarts the parts whose
+// sizes differ from last and returns the plan now in force.
+func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, res budget.Resident) budget.Plan {
 	log := d.log.With("part", "memory")
 	left := false // a live viewer left since the last sample
+	rss := res.Total
 	if rss >= 0 {
 		s := d.memorySettings(cfg)
+		charged := res.Charged(s)
 		connected := 0
 		if ls := d.liveStatus(); ls != nil {
 			connected = ls.Viewers
@@ -146,27 +150,29 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, rss int64) budg
 		d.mem.viewers = connected
 		dir := 0
 		if !left {
-			dir = d.mem.down.ObserveLive(rss, s, connected)
+			dir = d.mem.down.ObserveLive(charged, s, connected)
 		}
 		extra := d.mem.down.Extra
-		over := rss > limit
+		over := charged > limit
 		crossed := over != d.mem.overRSS
 		d.mem.overRSS = over
 		d.mem.mu.Unlock()
 		if crossed && over {
-			log.Warn("resident memory above the budget", "rss_mb", rss>>20, "budget_mb", limit>>20, "live_viewers", connected)
+			log.Warn("resident memory above the budget", "charged_mb", charged>>20, "rss_mb", rss>>20, "file_mb", res.File>>20,
+				"budget_mb", limit>>20, "live_viewers", connected)
 		} else if crossed {
-			log.Info("resident memory back within the budget", "rss_mb", rss>>20, "budget_mb", limit>>20, "live_viewers", connected)
+			log.Info("resident memory back within the budget", "charged_mb", charged>>20, "rss_mb", rss>>20, "file_mb", res.File>>20,
+				"budget_mb", limit>>20, "live_viewers", connected)
 		}
 		switch dir {
 		case 1:
 			p := budget.FitMore(s, extra)
 			log.Warn("memory: stepping down at run time, resident size stayed above the budget",
-				"step", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", limit>>20)
+				"step", p.Steps[len(p.Steps)-1], "charged_mb", charged>>20, "rss_mb", rss>>20, "budget_mb", limit>>20)
 		case -1:
 			p := budget.FitMore(s, extra+1)
 			log.Info("memory: stepping back up, room within the budget again",
-				"undone", p.Steps[len(p.Steps)-1], "rss_mb", rss>>20, "budget_mb", limit>>20)
+				"undone", p.Steps[len(p.Steps)-1], "charged_mb", charged>>20, "rss_mb", rss>>20, "budget_mb", limit>>20)
 		}
 	}
 	p := d.memoryPlan(cfg)
@@ -222,8 +228,8 @@ func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
 	if limited {
 		ms.GoLimitBytes, ms.GCPercent = p.GoLimit, p.GCPercent
 	}
-	if rss, err := budget.ReadRSS(d.deps.ProcRoot, os.Getpagesize()); err == nil {
-		ms.RSSBytes = rss
+	if res, err := budget.ReadResident(d.deps.ProcRoot, os.Getpagesize()); err == nil {
+		ms.RSSBytes, ms.RSSFileBytes, ms.ChargedBytes = res.Total, res.File, res.Charged(p.Asked)
 	}
 	// What the Go memory limit counts: everything the runtime mapped,
 	// less what it returned to the kernel.

@@ -63,7 +63,7 @@ func TestDaemonMemoryBudget(t *testing.T) {
 		return err == nil && st.Capture.Frames > 0 && st.Recorder != nil && st.Memory != nil && len(st.Memory.Pools) >= 3
 	})
 	m := st.Memory
-	if m.BudgetBytes != 16<<20 || m.RSSBytes != 3000*int64(os.Getpagesize()) || m.HeapBytes == 0 || m.GoBytes < m.HeapBytes {
+	if m.BudgetBytes != 16<<20 || m.RSSBytes != 3000*int64(os.Getpagesize()) || m.RSSFileBytes != 500*int64(os.Getpagesize()) || m.ChargedBytes != m.RSSBytes || m.HeapBytes == 0 || m.GoBytes < m.HeapBytes {
 		t.Errorf("memory = %+v", m)
 	}
 	if m.GoLimitBytes != 0 {
@@ -95,7 +95,8 @@ func TestDaemonMemoryBudget(t *testing.T) {
 
 // TestDaemonMemoryStepDown feeds the memory part resident sizes (memoryTick,
 // the ticker's body) on a running daemon whose plan fits 64 MiB without
-// steps: readings above the budget take the plan's first step (the
+// steps: readings above the budget only by file-backed pages beyond the
+// plan's allowance take none; readings above it take the plan's first step (the
 // recorder's queue 8 -> 4) at run time, logged once, shown in the status
 // and applied by restarting the recorder; readings with room step it back.
 func TestDaemonMemoryStepDown(t *testing.T) {
@@ -149,8 +150,17 @@ func TestDaemonMemoryStepDown(t *testing.T) {
 		t.Fatalf("64 MiB for 320x240 should need no steps: %v", last.Steps)
 	}
 	over := int64(65 << 20)
+	// Above the budget only by file-backed pages beyond the plan's
+	// allowance for code (what a live session pages in and leaves
+	// resident): not a reason to step down.
+	for range 2 * budget.OverSamples {
+		last = d.memoryTick(cfg, last, budget.Resident{Total: over, File: budget.Text + 4<<20})
+	}
+	if last.Measured != 0 {
+		t.Fatalf("stepped down for file-backed pages: %v", last.Steps)
+	}
 	for i := range budget.OverSamples {
-		last = d.memoryTick(cfg, last, over)
+		last = d.memoryTick(cfg, last, budget.Resident{Total: over})
 		if i < budget.OverSamples-1 && last.Measured != 0 {
 			t.Fatalf("stepped down after %d readings", i+1)
 		}
@@ -168,14 +178,14 @@ func TestDaemonMemoryStepDown(t *testing.T) {
 	// Still above but more readings: the next step (queue 4 -> 2) only
 	// after OverSamples more.
 	for range budget.OverSamples - 1 {
-		last = d.memoryTick(cfg, last, over)
+		last = d.memoryTick(cfg, last, budget.Resident{Total: over})
 	}
 	if last.Measured != 1 {
 		t.Fatalf("second step too early: %v", last.Steps)
 	}
 	// Room again: back up after UnderSamples readings.
 	for range budget.UnderSamples {
-		last = d.memoryTick(cfg, last, 8<<20)
+		last = d.memoryTick(cfg, last, budget.Resident{Total: 8 << 20})
 	}
 	if last.Measured != 0 || last.RecorderQueue != budget.MaxRecorderQueue {
 		t.Fatalf("did not step back up: %+v", last)

@@ -125,6 +125,7 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 		"the camera's install of the binding naming the browser key")
 	t.Logf("camera: %s", strings.TrimSpace(inst[0]))
 
+	before := guestRSS(t, v, "before the viewer")
 	from = v.mark()
 	doLive("live view of the VM camera", click("button.live"), wait("window.camagent.liveFrames >= 5"))
 	status, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('live-status').textContent +
@@ -149,7 +150,7 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	do("stop live view", click("#live-stop"))
 	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)[^"]*".*`), from, commandWait, "the camera's end of the live session")
 	after := guestRSS(t, v, "after the viewer left")
-	t.Logf("agent RSS in the guest (issue 11: <= 36 MB with one viewer, back to the first figure after): with one viewer %s; after it left %s", with, after)
+	t.Logf("agent memory in the guest (issue 11: <= 36 MB with one viewer, back to the first figure after):\n  before a viewer: %s\n  with one viewer: %s\n  after it left:   %s", before, with, after)
 
 	// The page lists the camera's clips and the owner's snapshot, each
 	// verified in the browser: nothing the camera signed is refused.
@@ -177,22 +178,36 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	}
 }
 
-// guestRSS samples the agent's VmRSS in the guest six times, 5 s apart (the
-// guest's sleep, as TestMemCheck), and says min/median/max in MB. It is a
-// figure for the log, not a check.
+// guestRSS samples the agent's resident size in the guest six times, 5 s
+// apart (the guest's sleep, as TestMemCheck), and says min/median/max in MB
+// of VmRSS and of its parts: RssAnon, the anonymous memory (the Go heap and
+// runtime, stacks; only the agent can give it back), and the file-backed
+// pages, RssFile (vivid's mapped buffers) plus RssShmem (the binary's code
+// and read-only data the kernel paged in: the binary lives in the
+// initramfs, a RAM filesystem, so its pages count as shared memory). It is
+// a figure for the log, not a check.
 func guestRSS(t *testing.T, v *vm, when string) string {
 	t.Helper()
-	const sample = `sleep 5; echo "rss $(awk '/VmRSS/{print $2}' /proc/$(cat /run/camera/camagent.pid)/status)"`
-	var rss []float64
+	const sample = `sleep 5; awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/{printf "%s %s ", $1, $2} END{print ""}' /proc/$(cat /run/camera/camagent.pid)/status`
+	var rss, anon, file, shmem []float64
 	for range 6 {
-		m := memRE.FindStringSubmatch(v.runFor(t, sample, 0, commandWait+5*time.Second))
+		m := rssSplitRE.FindStringSubmatch(v.runFor(t, sample, 0, commandWait+5*time.Second))
 		if m == nil {
 			t.Fatalf("no RSS sample in the guest's output (%s)", when)
 		}
-		kb, _ := strconv.ParseInt(m[1], 10, 64)
-		rss = append(rss, float64(kb)*1024/1e6)
+		for i, to := range []*[]float64{&rss, &anon, &file, &shmem} {
+			kb, _ := strconv.ParseInt(m[i+1], 10, 64)
+			*to = append(*to, float64(kb)*1024/1e6)
+		}
 	}
-	s := slices.Clone(rss)
-	slices.Sort(s)
-	return fmt.Sprintf("min %.1f MB, median %.1f MB, max %.1f MB (samples %v)", s[0], s[len(s)/2], s[len(s)-1], rss)
+	f := func(name string, x []float64) string {
+		s := slices.Clone(x)
+		slices.Sort(s)
+		return fmt.Sprintf("%s min %.1f, median %.1f, max %.1f MB (samples %v)", name, s[0], s[len(s)/2], s[len(s)-1], x)
+	}
+	return f("RSS", rss) + "; " + f("anonymous", anon) + "; " + f("file (driver buffers)", file) + "; " + f("shmem (the binary's pages)", shmem)
 }
+
+// rssSplitRE matches guestRSS's sample: VmRSS, RssAnon, RssFile and
+// RssShmem in kB.
+var rssSplitRE = regexp.MustCompile(`VmRSS: (\d+) RssAnon: (\d+) RssFile: (\d+) RssShmem: (\d+)`)
