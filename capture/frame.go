@@ -170,9 +170,32 @@ func (p *Pool) Get() (*Frame, error) {
 	f := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
 	p.mu.Unlock()
+	if f.buf == nil { // dropped by Trim
+		f.buf = make([]byte, p.size)
+	}
 	f.refs.Store(1)
 	f.Data = f.buf[:0]
 	return f, nil
+}
+
+// Trim drops the buffers of the frames that are free now; Get makes a
+// frame's buffer again when it next hands that frame out. A passing burst
+// of demand (a live viewer's queue) writes to buffers below the ones the
+// pipeline cycles through, and those stay resident after it ends: after
+// Trim and a collection that returns freed memory to the kernel
+// (debug.FreeOSMemory), only the buffers the pipeline uses again are. It
+// returns how many buffers it dropped.
+func (p *Pool) Trim() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, f := range p.free {
+		if f.buf != nil {
+			f.buf = nil
+			n++
+		}
+	}
+	return n
 }
 
 func (p *Pool) put(f *Frame) {

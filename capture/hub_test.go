@@ -60,6 +60,49 @@ func TestPoolReusesLast(t *testing.T) {
 	b.Release()
 }
 
+// TestPoolTrim: Trim drops the free frames' buffers and only theirs (a held
+// frame keeps its bytes); Get makes a dropped buffer again, of the pool's
+// size, and a pipeline cycling through it allocates nothing more.
+func TestPoolTrim(t *testing.T) {
+	p := NewPool(4, 8)
+	held, _ := p.Get()
+	if err := held.Fill([]byte("keep")); err != nil {
+		t.Fatal(err)
+	}
+	burst := make([]*Frame, 0, 3)
+	for range 3 {
+		f, _ := p.Get()
+		burst = append(burst, f)
+	}
+	for _, f := range burst {
+		f.Release()
+	}
+	if n := p.Trim(); n != 3 {
+		t.Fatalf("Trim dropped %d buffers, want the 3 free ones", n)
+	}
+	if n := p.Trim(); n != 0 {
+		t.Fatalf("second Trim dropped %d buffers, want 0", n)
+	}
+	if string(held.Data) != "keep" || len(held.Buffer()) != 8 {
+		t.Fatalf("the held frame lost its buffer: %q", held.Data)
+	}
+	f, err := p.Get()
+	if err != nil || len(f.Buffer()) != 8 || len(f.Data) != 0 {
+		t.Fatalf("Get after Trim: %v, buffer of %d bytes, data %q", err, len(f.Buffer()), f.Data)
+	}
+	f.Release()
+	if allocs := testing.AllocsPerRun(20, func() {
+		f, _ := p.Get()
+		f.Release()
+	}); allocs != 0 {
+		t.Errorf("%v allocations per Get after the buffer was made again", allocs)
+	}
+	held.Release()
+	if p.Available() != 4 {
+		t.Errorf("%d frames free, want 4", p.Available())
+	}
+}
+
 func TestHubDropsOldest(t *testing.T) {
 	tests := []struct {
 		name      string

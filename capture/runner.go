@@ -90,6 +90,15 @@ func (r *Runner) Stats() Stats {
 	return st
 }
 
+// TrimPool drops the buffers of the source's free frames (Pool.Trim) and
+// returns how many it dropped.
+func (r *Runner) TrimPool() int {
+	if p := r.pool.Load(); p != nil {
+		return p.Trim()
+	}
+	return 0
+}
+
 // SetControl sets a named device control on the running source.
 func (r *Runner) SetControl(name string, v int32) error {
 	r.mu.Lock()

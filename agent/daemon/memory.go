@@ -185,8 +185,11 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, res budget.Resi
 		}
 		debug.SetMemoryLimit(limit)
 		if left {
-			// Back within the budget now rather than minutes later: one
-			// full collection that returns the freed pages to the kernel.
+			// Back within the budget now rather than minutes later: the
+			// frame buffers the viewer's queue wrote to are dropped (the
+			// pipeline makes again the few it cycles through), then one
+			// full collection returns the freed pages to the kernel.
+			d.capture.TrimPool()
 			debug.FreeOSMemory()
 		}
 	}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"regexp"
@@ -203,9 +204,21 @@ func guestRSS(t *testing.T, v *vm, when string) string {
 	f := func(name string, x []float64) string {
 		s := slices.Clone(x)
 		slices.Sort(s)
+		for i := range x {
+			x[i] = math.Round(x[i]*10) / 10
+		}
 		return fmt.Sprintf("%s min %.1f, median %.1f, max %.1f MB (samples %v)", name, s[0], s[len(s)/2], s[len(s)-1], x)
 	}
-	return f("RSS", rss) + "; " + f("anonymous", anon) + "; " + f("file (driver buffers)", file) + "; " + f("shmem (the binary's pages)", shmem)
+	// And the agent's own view at the end: the Go heap's objects, and all
+	// the Go runtime holds (heap spans, stacks, GC metadata) less what it
+	// returned to the kernel.
+	heap := "agent status unreadable"
+	var ms memStatus
+	if err := decodeJSON(v.run(t, "camagent ctl status -json", 0), &ms); err == nil {
+		heap = fmt.Sprintf("go heap %.1f MB, go total %.1f MB", mbOf(ms.Memory.Heap), mbOf(ms.Memory.Go))
+	}
+	return f("RSS", rss) + "; " + f("anonymous", anon) + "; " + f("file (driver buffers)", file) + "; " +
+		f("shmem (the binary's pages)", shmem) + "; then " + heap
 }
 
 // rssSplitRE matches guestRSS's sample: VmRSS, RssAnon, RssFile and
