@@ -11,6 +11,9 @@
 // The plan is arithmetic over estimates (Estimates documents each one and
 // where its figure comes from); the Go memory limit
 // (runtime/debug.SetMemoryLimit) set from it is what holds the heap at run
-// time. ReadRSS reads the resident size the kernel counts, to show the plan
-// against the truth in `camagent ctl status`.
+// time. ReadResident reads the resident size the kernel counts, split into
+// anonymous memory and file-backed pages, to show the plan against the
+// truth in `camagent ctl status`; Resident.Charged is what the run-time
+// checks hold against the budget: anonymous memory whole, file-backed pages
+// (clean code the kernel can drop) only up to the plan's allowance.
 package budget
