@@ -34,7 +34,7 @@ const (
 // renderer holds what a frame is made from; render draws straight into the
 // pooled frame (no picture of its own) and allocates nothing. Its memory is
 // the background (luma at full size, chroma at half width), the noise
-// tables and the objects' patches: about 2.5 bytes a pixel at 640x480 (a
+// tables and the objects' patches: about 2.7 bytes a pixel at 640x480 (a
 // night scene adds its IR background, the foliage scene its texture and
 // zone); the truth mask is made only when Truth asks for it.
 type renderer struct {
