@@ -105,10 +105,10 @@ type Detector struct {
 	// shownMask is the reported motion mask: the kept regions and their
 	// extension (see extend).
 	shownMask bitmask
-	morphTmp []uint64
-	zone     bitmask
-	analysed int // cells in zone
-	samples  []int32
+	morphTmp  []uint64
+	zone      bitmask
+	analysed  int // cells in zone
+	samples   []int32
 	// noisePairs are every other sample with a cell two to its right.
 	noisePairs []int32
 	hpHist     [256]uint32 // |local difference|, quarter levels
@@ -167,11 +167,11 @@ type Detector struct {
 	births   []uint8
 	birthAt  int
 	birthSum int
-	bigCells         int32 // regions this large are no particle
-	filt             filterFlags
-	shown            bool // the current mask is reported (not warming up)
-	boxes            []Box
-	order            []int32
+	bigCells int32 // regions this large are no particle
+	filt     filterFlags
+	shown    bool // the current mask is reported (not warming up)
+	boxes    []Box
+	order    []int32
 
 	ev events
 
@@ -242,7 +242,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
 		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
 		shownMask: newBitmask(g.gw, g.gh),
-		ageA: make([]uint8, n), ageB: make([]uint8, n),
+		ageA:      make([]uint8, n), ageB: make([]uint8, n),
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
 	}
