@@ -196,6 +196,7 @@ const (
 	offLight                            // travelling light (step 7)
 	offHysteresis                       // growth into the low threshold (step 8)
 	offParticles                        // persistence of small regions (step 9)
+	offExtend                           // the extension of kept regions (step 8)
 )
 
 // filterFlags are the filters that took motion out of the current frame.

@@ -532,7 +532,7 @@ func (d *Detector) extend() bool {
 		setRun(m.row(y), int(r.runX0[i]), int(r.runX1[i]))
 		y0, y1 = min(y0, y), max(y1, y+1)
 	}
-	if y0 >= y1 || d.filt.shake || d.filt.lit {
+	if y0 >= y1 || d.filt.shake || d.filt.lit || d.off&offExtend != 0 {
 		return false
 	}
 	low := int32(max(float64(d.cfg.Threshold)*extFrac, 0.75*d.cfg.NoiseK*d.noise) * 256) // Q8
