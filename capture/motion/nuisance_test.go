@@ -104,11 +104,11 @@ func TestExtension(t *testing.T) {
 		body bool // scored: its inner cells should be in the mask
 	}
 	tests := []struct {
-		name       string
-		objs       func(n int) []obj // the objects n frames after they appear
-		minOn      float64           // body cells covered, extension on
-		maxOff     float64           // body cells covered, extension off
-		maxExtra   int               // mask cells beyond a cell from every object, extension on minus off
+		name     string
+		objs     func(n int) []obj // the objects n frames after they appear
+		minOn    float64           // body cells covered, extension on
+		maxOff   float64           // body cells covered, extension off
+		maxExtra int               // mask cells beyond a cell from every object, extension on minus off
 	}{
 		{"dim body under a head", func(n int) []obj {
 			x := 40 + 3*n
