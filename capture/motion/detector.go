@@ -102,13 +102,15 @@ type Detector struct {
 	grow1    bitmask // hysteresis scratch
 	grow2    bitmask
 	lit      bitmask // changed cells explained by a local light change
+
 	// shownMask is the reported motion mask: the kept regions and their
 	// extension (see extend).
 	shownMask bitmask
-	morphTmp  []uint64
-	zone      bitmask
-	analysed  int // cells in zone
-	samples   []int32
+
+	morphTmp []uint64
+	zone     bitmask
+	analysed int // cells in zone
+	samples  []int32
 	// noisePairs are every other sample with a cell two to its right.
 	noisePairs []int32
 	hpHist     [256]uint32 // |local difference|, quarter levels
@@ -161,17 +163,18 @@ type Detector struct {
 	// frames of swarmHold (swarmHold frames) since the last particle field.
 	persistSwarm     uint8
 	swarm, swarmHold uint16
+	bigCells         int32 // regions this large are no particle
+	filt             filterFlags
+	shown            bool // the current mask is reported (not warming up)
+	boxes            []Box
+	order            []int32
+
 	// births holds, per frame of the last swarmHold, how many small
 	// regions were born (new, or no longer overlapping the frame before's
 	// regions); birthAt is the current frame's slot, birthSum their sum.
 	births   []uint8
 	birthAt  int
 	birthSum int
-	bigCells int32 // regions this large are no particle
-	filt     filterFlags
-	shown    bool // the current mask is reported (not warming up)
-	boxes    []Box
-	order    []int32
 
 	ev events
 
@@ -241,9 +244,8 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
-		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
-		shownMask: newBitmask(g.gw, g.gh),
-		ageA:      make([]uint8, n), ageB: make([]uint8, n),
+		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh), shownMask: newBitmask(g.gw, g.gh),
+		ageA: make([]uint8, n), ageB: make([]uint8, n),
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
 	}

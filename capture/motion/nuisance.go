@@ -540,19 +540,21 @@ func (d *Detector) extend() bool {
 	ya, yb := max(y0-extSteps-2, 0), min(y1+extSteps+2, d.g.gh)
 	d.extMask(ya, yb, low)
 	g := d.growThrough(m, ya, yb, extSteps)
-	// Close: dilate into the spare of grow1 and grow2, erode back.
+	// Close: dilate into the spare of grow1 and grow2, erode back into
+	// low (done with), and add both the growth and the closing (the
+	// erosion takes cells at the picture's edge off the growth).
 	spare := &d.grow1
 	if g == spare {
 		spare = &d.grow2
 	}
 	morph(spare, g, 'D', d.morphTmp, ya, yb)
-	morph(g, spare, 'E', d.morphTmp, ya, yb)
+	morph(&d.low, spare, 'E', d.morphTmp, ya, yb)
 	grew := false
 	lo, hi := ya*m.words, yb*m.words
-	mb, gb, zb := m.bits[lo:hi], g.bits[lo:hi], d.zone.bits[lo:hi]
-	gb, zb = gb[:len(mb)], zb[:len(mb)]
+	mb, gb, cb, zb := m.bits[lo:hi], g.bits[lo:hi], d.low.bits[lo:hi], d.zone.bits[lo:hi]
+	gb, cb, zb = gb[:len(mb)], cb[:len(mb)], zb[:len(mb)]
 	for i, w := range mb {
-		add := gb[i] & zb[i] &^ w
+		add := (gb[i] | cb[i]) & zb[i] &^ w
 		grew = grew || add != 0
 		mb[i] = w | add
 	}
@@ -566,11 +568,6 @@ func (d *Detector) extend() bool {
 // keeps them anyway.
 func (d *Detector) extMask(y0, y1 int, low int32) {
 	d.lowMask(y0, y1, low)
-	gw, gh := d.g.gw, d.g.gh
-	diff := func(i int) int32 {
-		v := int32(d.cur[i])<<4 - int32(d.bg[i])
-		return max(v, -v)
-	}
 	for y := y0; y < y1; y++ {
 		row, kept := d.low.row(y), d.shownMask.row(y)
 		for wi, w := range row {
@@ -578,20 +575,33 @@ func (d *Detector) extMask(y0, y1 int, low int32) {
 			for w != 0 {
 				b := bits.TrailingZeros64(w)
 				w &= w - 1
-				x := wi*64 + b
-				v := diff(y*gw+x) * haloDiv
-				for yy := max(y-1, 0); yy <= min(y+1, gh-1); yy++ {
-					for xx := max(x-1, 0); xx <= min(x+1, gw-1); xx++ {
-						if diff(yy*gw+xx) > v {
-							row[wi] &^= 1 << uint(b)
-							yy = gh // done
-							break
-						}
-					}
+				if d.inHalo(wi*64+b, y) {
+					row[wi] &^= 1 << uint(b)
 				}
 			}
 		}
 	}
+}
+
+// inHalo reports whether a neighbour of the cell (x, y) differs from the
+// background by more than haloDiv times as much as the cell does.
+func (d *Detector) inHalo(x, y int) bool {
+	gw, gh := d.g.gw, d.g.gh
+	v := absDiff(d.cur[y*gw+x], d.bg[y*gw+x]) * haloDiv
+	for yy := max(y-1, 0); yy <= min(y+1, gh-1); yy++ {
+		for xx := max(x-1, 0); xx <= min(x+1, gw-1); xx++ {
+			if absDiff(d.cur[yy*gw+xx], d.bg[yy*gw+xx]) > v {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// absDiff is |cur - bg| of a cell in Q8 (cur is Q4, bg Q8).
+func absDiff(cur, bg uint16) int32 {
+	v := int32(cur)<<4 - int32(bg)
+	return max(v, -v)
 }
 
 // setRun sets the bits [x0, x1) of a row.
