@@ -78,21 +78,23 @@ func BenchmarkProcess(b *testing.B) {
 }
 
 // BenchmarkFilters measures what each filter costs, on 640x480 YUYV frames
-// of the scenes that exercise them: six detectors (all filters, each of
-// shake, light, hysteresis and particles switched off, and none) take the
-// same frames in turn (the first to read a frame, which finds it in memory
-// rather than cache, rotates), each Process timed in thread CPU, so that a
-// busy or throttled machine slows all six alike. It reports CPU ns per frame with
-// all filters (cpu-ns/frame), with none (bare-ns/frame) and each filter's
-// share: all minus all but it (shake-ns/frame, ...). -benchtime 1x is
-// enough; each iteration runs 300 frames (12 s) of each scene.
+// of the scenes that exercise them: seven detectors (all filters, each of
+// shake, light, hysteresis, particles and the extension switched off, and
+// none) take the same frames in turn (the first to read a frame, which
+// finds it in memory rather than cache, rotates), each Process timed in
+// thread CPU, so that a busy or throttled machine slows all seven alike. It
+// reports CPU ns per frame with all filters (cpu-ns/frame), with none
+// (bare-ns/frame) and each filter's share: all minus all but it
+// (shake-ns/frame, ...). -benchtime 1x is enough; each iteration runs 300
+// frames (12 s) of each scene.
 func BenchmarkFilters(b *testing.B) {
 	variants := []struct {
 		name string
 		off  filterSet
 	}{
 		{"all", 0}, {"shake", offShake}, {"light", offLight}, {"hysteresis", offHysteresis},
-		{"particles", offParticles}, {"bare", offShake | offLight | offHysteresis | offParticles},
+		{"particles", offParticles}, {"extension", offExtend},
+		{"bare", offShake | offLight | offHysteresis | offParticles | offExtend},
 	}
 	for _, scene := range []synth.Scene{synth.Objects, synth.Shadows, synth.Particles} {
 		b.Run(string(scene), func(b *testing.B) {

@@ -102,6 +102,11 @@ type Detector struct {
 	grow1    bitmask // hysteresis scratch
 	grow2    bitmask
 	lit      bitmask // changed cells explained by a local light change
+
+	// shownMask is the reported motion mask: the kept regions and their
+	// extension (see extend).
+	shownMask bitmask
+
 	morphTmp []uint64
 	zone     bitmask
 	analysed int // cells in zone
@@ -164,6 +169,13 @@ type Detector struct {
 	boxes            []Box
 	order            []int32
 
+	// births holds, per frame of the last swarmHold, how many small
+	// regions were born (new, or no longer overlapping the frame before's
+	// regions); birthAt is the current frame's slot, birthSum their sum.
+	births   []uint8
+	birthAt  int
+	birthSum int
+
 	ev events
 
 	// off switches filters off, for the benchmarks that measure what each
@@ -187,6 +199,7 @@ const (
 	offLight                            // travelling light (step 7)
 	offHysteresis                       // growth into the low threshold (step 8)
 	offParticles                        // persistence of small regions (step 9)
+	offExtend                           // the extension of kept regions (step 8)
 )
 
 // filterFlags are the filters that took motion out of the current frame.
@@ -231,7 +244,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
-		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
+		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh), shownMask: newBitmask(g.gw, g.gh),
 		ageA: make([]uint8, n), ageB: make([]uint8, n),
 		zone: zoneMask(cfg.Zones, g.gw, g.gh),
 		reg:  newRegions(g.gw, g.gh),
@@ -290,6 +303,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	d.persist = uint8(min(max(math.Round(persistTime*fps), 2), 250))
 	d.persistSwarm = uint8(min(max(math.Round(swarmPersistTime*fps), 2), 250))
 	d.swarmHold = uint16(min(max(math.Round(swarmHoldTime*fps), 1), 1000))
+	d.births = make([]uint8, d.swarmHold)
 	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
 	d.thr = float64(cfg.Threshold)
 	d.log.Debug("motion detector", "format", f.String(), "grid_w", g.gw, "grid_h", g.gh, "cell", g.cell, "zones", len(cfg.Zones))
@@ -327,9 +341,9 @@ func (d *Detector) Stats() Stats {
 }
 
 // Mask writes the current frame's motion mask into dst (resized to the grid,
-// row-major; 255 for cells in reported motion regions, or every analysed
-// cell when the whole picture moved; 0 elsewhere) and returns it with the
-// grid's size. It allocates only when dst is too small.
+// row-major; 255 for cells in reported motion regions with their extension,
+// or every analysed cell when the whole picture moved; 0 elsewhere) and
+// returns it with the grid's size. It allocates only when dst is too small.
 func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
 	n := d.g.gw * d.g.gh
 	if cap(dst) < n {
@@ -346,12 +360,12 @@ func (d *Detector) Mask(dst []byte) (mask []byte, w, h int) {
 		return dst, d.g.gw, d.g.gh
 	}
 	if d.shown {
-		r := d.reg
-		for i := range r.runs {
-			if d.kept[r.label[i]] {
-				row := dst[int(r.runY[i])*d.g.gw:]
-				for x := r.runX0[i]; x < r.runX1[i]; x++ {
-					row[x] = 255
+		for y := range d.g.gh {
+			row := dst[y*d.g.gw : (y+1)*d.g.gw]
+			for wi, w := range d.shownMask.row(y) {
+				for w != 0 {
+					row[wi*64+bits.TrailingZeros64(w)] = 255
+					w &= w - 1
 				}
 			}
 		}
@@ -1222,13 +1236,16 @@ func (d *Detector) findRegions(res *Result) {
 	// Many small regions at once are a particle field (snow, rain,
 	// insects): while one has been seen within swarmHold, a small region
 	// must persist for swarmPersistTime instead of persistTime.
-	small := 0
+	small, born := 0, 0
 	for k := range int32(r.n) {
 		if d.seeds[k] > 0 && r.area[k] < d.bigCells {
 			small++
+			if d.seeds[k] >= d.minCells && d.age[k] == 1 {
+				born++
+			}
 		}
 	}
-	if small >= swarmRegions {
+	if d.countBirths(born) >= swarmBirths || small >= swarmRegions {
 		d.swarm = d.swarmHold
 	} else {
 		d.swarm -= min(d.swarm, d.step)
@@ -1256,6 +1273,14 @@ func (d *Detector) findRegions(res *Result) {
 		return
 	}
 	d.shown = true
+	if d.extend() {
+		// The extended mask's regions are what is reported; each holds
+		// at least one kept region.
+		r.labelMask(&d.shownMask)
+		for k := range int32(r.n) {
+			d.kept[k] = true
+		}
+	}
 	// The MaxBoxes largest regions, by insertion into a short sorted list.
 	order := d.order[:0]
 	for k := range int32(r.n) {

@@ -104,18 +104,28 @@
 //     (Despeckle, Motion's despeckle_filter, on 64-bit rows), keep the cells
 //     inside the zones (Zones: polygons in frame-relative coordinates,
 //     rasterised once): these are the seeds. Hysteresis: the regions are the
-//     seeds grown by up to 4 cells into the cells beyond half the threshold
+//     seeds grown by up to 6 cells into the cells beyond half the threshold
 //     (or 0.75 * NoiseK * noise) that are not light; label 8-connected
 //     regions (runs and union-find); a region counts by its seeds (MinAreaPercent),
 //     its shape is all of it, so the low-contrast parts of a person at night
-//     are reported with them.
+//     are reported with them. Extension: once step 9 has decided which
+//     regions count, those are grown further for the frame's report (mask,
+//     boxes, score) by up to 12 cells into the cells beyond a quarter of
+//     the threshold (or 0.75 * NoiseK * noise), skipping a cell whose
+//     difference is under a third of a neighbour's (the blurred rim of a
+//     bright object, the trail it leaves), and gaps of a cell are closed;
+//     not in a frame that is shaken or where a travelling light was taken
+//     out (its soft edge would carry the growth). It never decides whether
+//     a region counts, so it raises no event.
 //  9. Particles near the lens (snow, rain, insects under the IR lamp): a
 //     region under 0.5% of the picture counts only once it has persisted for
 //     0.4 s, each frame at least a third of it within a cell of the frame
 //     before's regions. Rain and insects do not persist. Large slow
-//     snowflakes do, so a frame with 4 or more such small regions marks a
-//     particle field: for 2 s after it, a region under 0.625% of the
-//     picture must persist for 1.6 s (longer than a flake stays in view).
+//     snowflakes do, so a frame with 4 or more such small regions, or 5
+//     small regions born (new, or no longer overlapping) within 2 s (an
+//     insect fluttering can persist 0.4 s), marks a particle field: for 2 s
+//     after it, a region under 0.625% of the picture must persist for 1.6 s
+//     (longer than a flake stays in view).
 //     A small object's event starts 0.4 s later, 1.6 s in a particle field.
 //  10. Events: MinMotionFrames consecutive frames with motion start an event,
 //     EventGap without motion ends it, and no event starts within Cooldown of

@@ -240,7 +240,13 @@ const (
 )
 
 // A particle field: at least swarmRegions regions under particleArea in one
-// frame (snow shows 5 to 9 at once, the other scenes at most 3). Until
+// frame (snow shows 5 to 9 at once, the other scenes at most 3), or
+// swarmBirths such regions that count by their seeds born (new, or no longer
+// overlapping the frame before's) within swarmHoldTime: insects under the IR
+// lamp, one or two in view at a time, fluttering, are born 5 times in the
+// 0.6 s before one of them would have persisted (at 640x480) and 9 to 60
+// times per 2 s after; the other scenes show at most 4 per 2 s (shake at
+// 640x480; 2 elsewhere). Until
 // swarmHoldTime after the last such frame, a region under swarmBig4/4 of
 // particleArea counts only after swarmPersistTime, longer than a snowflake
 // lives in the picture. Two large flakes passing each other make one region
@@ -255,7 +261,26 @@ const (
 	swarmPersistTime = 1.6 // seconds
 	swarmHoldTime    = 2.0 // seconds
 	swarmBig4        = 5   // quarters of particleArea
+	swarmBirths      = 5
 )
+
+// countBirths records the current frame's births of small regions (the
+// frames skipped since the last one, d.step-1 of them, had none) and
+// returns the births within swarmHoldTime.
+func (d *Detector) countBirths(born int) int {
+	for range min(int(d.step), len(d.births)) {
+		d.birthAt++
+		if d.birthAt == len(d.births) {
+			d.birthAt = 0
+		}
+		d.birthSum -= int(d.births[d.birthAt])
+		d.births[d.birthAt] = 0
+	}
+	born = min(born, math.MaxUint8)
+	d.births[d.birthAt] = uint8(born)
+	d.birthSum += born
+	return d.birthSum
+}
 
 // Cells in motion learn at 1/alphaMoveDiv of LearnRate: an object passing
 // leaves little of itself in the background (a trail that the hysteresis
@@ -411,11 +436,19 @@ const growSteps = 6
 // growth can reach are computed.
 func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 	y0, y1 = max(y0-growSteps, 0), min(y1+growSteps, d.g.gh)
-	d.lowMask(y0, y1)
+	d.lowMask(y0, y1, int32(d.lowThreshold()*256))
+	return d.growThrough(seed, y0, y1, growSteps)
+}
+
+// growThrough grows seed (within the rows y0..y1-1) by up to steps 3x3
+// dilations, each kept to the cells of d.low (set for those rows) or the
+// seeds, and returns the result (d.grow1, d.grow2, or seed itself when
+// steps is 0).
+func (d *Detector) growThrough(seed *bitmask, y0, y1, steps int) *bitmask {
 	clear(d.grow1.bits)
 	clear(d.grow2.bits)
 	cur := seed
-	for k := range growSteps {
+	for k := range steps {
 		out := &d.grow1
 		if k%2 == 1 {
 			out = &d.grow2
@@ -438,10 +471,9 @@ func (d *Detector) grow(seed *bitmask, y0, y1 int) *bitmask {
 }
 
 // lowMask sets the rows y0..y1-1 of d.low to the cells in the zones beyond
-// the low threshold that are not light.
-func (d *Detector) lowMask(y0, y1 int) {
+// low (Q8) that are not light.
+func (d *Detector) lowMask(y0, y1 int, low int32) {
 	gw := d.g.gw
-	low := int32(d.lowThreshold() * 256) // Q8
 	for y := y0; y < y1; y++ {
 		row, zr, lit := d.low.row(y), d.zone.row(y), d.lit.row(y)
 		zr, lit = zr[:len(row)], lit[:len(row)]
@@ -462,6 +494,124 @@ func lowRun(c, b []uint16, low int32) (word uint64) {
 		word = word>>1 | uint64(uint32(low-(diff^diff>>31-diff>>31))>>31)<<63
 	}
 	return word >> uint(64-len(c))
+}
+
+// Extension: a kept region is movement the filters confirmed (its seeds,
+// its persistence); at night parts of a person lie only a few levels from
+// the ground behind them, under the low threshold. For the reported mask
+// only, the kept regions are grown further, by up to extSteps cells, into
+// the cells beyond extFrac of Threshold (or 0.75 * NoiseK * noise if larger:
+// 3 levels at the defaults, 3 noise deviations in the night scenes) that are
+// not light, leaving out a cell whose difference is less than 1/haloDiv of
+// a neighbour's: the blurred rim of a high-contrast object and the trail it
+// leaves in the background fall off from the object's difference, a dim
+// body does not. Then gaps of a cell are closed (a dilation, then an
+// erosion). In a frame that is shaken, or where the light filter took
+// MinArea or more (a travelling shadow's soft edge lies beyond the
+// extension's threshold over much of the picture), the kept regions are
+// reported as they are. The extension changes what a region covers (mask,
+// boxes, score), never whether one is reported: it raises no event.
+const (
+	extFrac  = 0.25
+	extSteps = 12
+	haloDiv  = 3
+)
+
+// extend sets shownMask to the kept regions, extended when the frame allows
+// it, and reports whether the extension added cells.
+func (d *Detector) extend() bool {
+	r := d.reg
+	m := &d.shownMask
+	clear(m.bits)
+	y0, y1 := d.g.gh, 0
+	for i := range r.runs {
+		if !d.kept[r.label[i]] {
+			continue
+		}
+		y := int(r.runY[i])
+		setRun(m.row(y), int(r.runX0[i]), int(r.runX1[i]))
+		y0, y1 = min(y0, y), max(y1, y+1)
+	}
+	if y0 >= y1 || d.filt.shake || d.filt.lit || d.off&offExtend != 0 {
+		return false
+	}
+	low := int32(max(float64(d.cfg.Threshold)*extFrac, 0.75*d.cfg.NoiseK*d.noise) * 256) // Q8
+	// The rows the growth and the closing can reach.
+	ya, yb := max(y0-extSteps-2, 0), min(y1+extSteps+2, d.g.gh)
+	d.extMask(ya, yb, low)
+	g := d.growThrough(m, ya, yb, extSteps)
+	// Close: dilate into the spare of grow1 and grow2, erode back into
+	// low (done with), and add both the growth and the closing (the
+	// erosion takes cells at the picture's edge off the growth).
+	spare := &d.grow1
+	if g == spare {
+		spare = &d.grow2
+	}
+	morph(spare, g, 'D', d.morphTmp, ya, yb)
+	morph(&d.low, spare, 'E', d.morphTmp, ya, yb)
+	grew := false
+	lo, hi := ya*m.words, yb*m.words
+	mb, gb, cb, zb := m.bits[lo:hi], g.bits[lo:hi], d.low.bits[lo:hi], d.zone.bits[lo:hi]
+	gb, cb, zb = gb[:len(mb)], cb[:len(mb)], zb[:len(mb)]
+	for i, w := range mb {
+		add := (gb[i] | cb[i]) & zb[i] &^ w
+		grew = grew || add != 0
+		mb[i] = w | add
+	}
+	return grew
+}
+
+// extMask sets the rows y0..y1-1 of d.low to the cells the extension may
+// take: beyond low (Q8), in the zones, not light, and not less than
+// 1/haloDiv of the largest difference among their 8 neighbours. Cells of
+// shownMask (the kept regions) are in whatever the test says: the growth
+// keeps them anyway.
+func (d *Detector) extMask(y0, y1 int, low int32) {
+	d.lowMask(y0, y1, low)
+	for y := y0; y < y1; y++ {
+		row, kept := d.low.row(y), d.shownMask.row(y)
+		for wi, w := range row {
+			w &^= kept[wi]
+			for w != 0 {
+				b := bits.TrailingZeros64(w)
+				w &= w - 1
+				if d.inHalo(wi*64+b, y) {
+					row[wi] &^= 1 << uint(b)
+				}
+			}
+		}
+	}
+}
+
+// inHalo reports whether a neighbour of the cell (x, y) differs from the
+// background by more than haloDiv times as much as the cell does.
+func (d *Detector) inHalo(x, y int) bool {
+	gw, gh := d.g.gw, d.g.gh
+	v := absDiff(d.cur[y*gw+x], d.bg[y*gw+x]) * haloDiv
+	for yy := max(y-1, 0); yy <= min(y+1, gh-1); yy++ {
+		for xx := max(x-1, 0); xx <= min(x+1, gw-1); xx++ {
+			if absDiff(d.cur[yy*gw+xx], d.bg[yy*gw+xx]) > v {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// absDiff is |cur - bg| of a cell in Q8 (cur is Q4, bg Q8).
+func absDiff(cur, bg uint16) int32 {
+	v := int32(cur)<<4 - int32(bg)
+	return max(v, -v)
+}
+
+// setRun sets the bits [x0, x1) of a row.
+func setRun(row []uint64, x0, x1 int) {
+	for x0 < x1 {
+		wi, lo := x0/64, uint(x0&63)
+		n := min(x1-x0, 64-int(lo))
+		row[wi] |= (^uint64(0) >> uint(64-n)) << lo
+		x0 += n
+	}
 }
 
 func abs(v int) int {
