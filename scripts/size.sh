@@ -10,16 +10,21 @@
 # live view, so no pion/webrtc; no Home Assistant publisher), the build for
 # small boards. TAGS (comma-separated Go build tags) measures that one set
 # instead. Every build also has AGENTTAGS (the Makefile's: nethttpomithttp2),
-# as make cross builds it. Budget for armv7 with everything linked: 12 MB
-# stripped, 4 MB xz; the last lines say how far the default build is from it,
-# and whether any reachable function looks methods up by reflection (that
-# would make the linker keep every exported method of every reachable type;
-# scripts/sizetop -why reads the linker's -dumpdep output).
+# as make cross builds it, and the packages of scripts/noinline.txt compiled
+# without inlining (NOINLINE, the Makefile's; empty for none). Budget for
+# armv7 with everything linked: 12 MB stripped, 4 MB xz; the last lines say
+# how far the default build is from it, and whether any reachable function
+# looks methods up by reflection (that would make the linker keep every
+# exported method of every reachable type; scripts/sizetop -why reads the
+# linker's -dumpdep output).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/out/size
 agenttags=${AGENTTAGS-nethttpomithttp2}
+noinline=${NOINLINE-$(grep '^[a-z]' "$top/scripts/noinline.txt")}
+gcflags=()
+for p in $noinline; do gcflags+=("-gcflags=$p=-l"); done
 rm -f "$out/armv7-default" # the budget line is about this run's default build only
 mkdir -p "$out"
 command -v xz >/dev/null || { echo "size: xz missing (make deps)" >&2; exit 1; }
@@ -39,7 +44,7 @@ build() {
   [ "${4:-}" = strip ] && ld="-s -w $ld"
   [ "${4:-}" = dumpdep ] && ld="-s -w -dumpdep $ld"
   tags=$agenttags${tags:+,$tags}
-  (cd "$top" && env $(target "$arch") CGO_ENABLED=0 go build -trimpath -tags "${tags#,}" -ldflags "$ld" -o "$o" ./agent)
+  (cd "$top" && env $(target "$arch") CGO_ENABLED=0 go build -trimpath -tags "${tags#,}" ${gcflags[@]+"${gcflags[@]}"} -ldflags "$ld" -o "$o" ./agent)
 }
 
 # report ARCH TAGS

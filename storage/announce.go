@@ -1,12 +1,11 @@
 package storage
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
+	"sort"
 )
 
 // Subscription is one reader of the store's announcements (Store.Subscribe):
@@ -104,7 +103,8 @@ func (s *Store) Pending() ([]ClipInfo, error) {
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(todo, func(a, b entry) int { return cmp.Compare(a.age, b.age) })
+	// sort.Slice, not slices.SortFunc: no copy of the sort per element type (README "Size budget").
+	sort.Slice(todo, func(i, j int) bool { return todo[i].age < todo[j].age })
 	var out []ClipInfo
 	for _, e := range todo {
 		if info := s.sealedInfo(e.name, hasClip|hasMetadata|hasSidecar); info.State == ClipSealed {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/camagent/camagent/storage/atomicfile"
@@ -515,7 +516,8 @@ func (s *Store) rescanLocked() {
 			s.used += size
 		}
 	}
-	slices.SortFunc(s.index, func(a, b entry) int { return compareStrings(a.name, b.name) })
+	// sort.Slice, not slices.SortFunc: no copy of the sort per element type (README "Size budget").
+	sort.Slice(s.index, func(i, j int) bool { return compareStrings(s.index[i].name, s.index[j].name) < 0 })
 	// Across restarts only the names tell the clips' order.
 	var found []int
 	var kept []int

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -233,11 +234,12 @@ func (s *Store) snapshotsLocked() []snapshot {
 		}
 		out = append(out, sn)
 	}
-	slices.SortFunc(out, func(a, b snapshot) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
+	// sort.Slice, not slices.SortFunc: no copy of the sort per element type (README "Size budget").
+	sort.Slice(out, func(i, j int) bool {
+		if c := out[i].at.Compare(out[j].at); c != 0 {
+			return c < 0
 		}
-		return strings.Compare(a.base, b.base)
+		return out[i].base < out[j].base
 	})
 	return out
 }

@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -170,7 +170,8 @@ func (d *Daemon) sendSnapshots(ctx context.Context, cl *upload.Client, deviceID 
 		todo = append(todo, pending{base, upload.Item{Name: snapshotsDir + "/" + name, Manifest: cose, Seq: m.Seq,
 			Objects: []upload.Object{{Object: o, Path: base + ".jpg"}}}})
 	}
-	slices.SortFunc(todo, func(a, b pending) int { return cmpSeq(a.item.Seq, b.item.Seq) })
+	// sort.Slice, not slices.SortFunc: no copy of the sort per element type (README "Size budget").
+	sort.Slice(todo, func(i, j int) bool { return cmpSeq(todo[i].item.Seq, todo[j].item.Seq) < 0 })
 	var errs []error
 	for _, p := range todo {
 		complete, err := cl.Send(ctx, &p.item, nil, nil)

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -340,8 +340,10 @@ func (s *Server) Status() Status {
 		st.Sessions = append(st.Sessions, sess.status())
 	}
 	s.mu.Unlock()
-	slices.SortFunc(st.Sessions, func(a, b SessionStatus) int {
-		return cmp.Or(a.Started.Compare(b.Started), strings.Compare(a.ID, b.ID))
+	// sort.Slice, not slices.SortFunc: no copy of the sort per element type (README "Size budget").
+	sort.Slice(st.Sessions, func(i, j int) bool {
+		a, b := &st.Sessions[i], &st.Sessions[j]
+		return cmp.Or(a.Started.Compare(b.Started), strings.Compare(a.ID, b.ID)) < 0
 	})
 	st.Viewers = len(st.Sessions)
 	return st

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,7 +132,8 @@ func Open(dir string, capacity int) (*Outbox, error) {
 			o.seqs = append(o.seqs, m.Seq)
 		}
 	}
-	slices.SortFunc(o.files, func(a, b file) int { return cmpU64(a.first, b.first) })
+	// sort.Slice, not slices.SortFunc: no copy of the sort per element type (README "Size budget").
+	sort.Slice(o.files, func(i, j int) bool { return o.files[i].first < o.files[j].first })
 	slices.Sort(o.seqs)
 	o.seqs = slices.Compact(o.seqs)
 	if o.dropped != lost {
