@@ -40,16 +40,30 @@ func publishN(d *device, first, n int) {
 	}
 }
 
-// waitQueued waits until the outbox holds n messages (the writer stores
-// asynchronously).
+// waitQueued waits until the outbox holds at least n messages (the writer
+// stores asynchronously).
 func waitQueued(t *testing.T, d *device, n int) {
+	t.Helper()
+	waitOutbox(t, d, fmt.Sprintf("at least %d", n), func(q int) bool { return q >= n })
+}
+
+// waitAcked waits until the outbox is empty: the broker acknowledged every
+// message sent so far. A message the cloud already received stays queued
+// until its acknowledgement arrives, and is sent again (and dropped as a
+// repeat by the receiver) if the broker goes away first.
+func waitAcked(t *testing.T, d *device) {
+	t.Helper()
+	waitOutbox(t, d, "none", func(q int) bool { return q == 0 })
+}
+
+func waitOutbox(t *testing.T, d *device, want string, ok func(int) bool) {
 	t.Helper()
 	deadline := time.Now().Add(patience)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for d.c.Status().Queued < n {
+	for q := d.c.Status().Queued; !ok(q); q = d.c.Status().Queued {
 		if time.Now().After(deadline) {
-			t.Fatalf("outbox holds %d messages, want %d", d.c.Status().Queued, n)
+			t.Fatalf("outbox holds %d messages, want %s", q, want)
 		}
 		<-tick.C
 	}
@@ -88,6 +102,7 @@ func TestRestartWhileBrokerDown(t *testing.T) {
 	d.start(t)
 	publishN(d, 1, 3)
 	expectInOrder(t, cl, d.ID, 1, 3)
+	waitAcked(t, d) // else the third may still be queued, unacknowledged
 
 	env.StopBroker()
 	publishN(d, 4, 20)
