@@ -36,7 +36,7 @@ $(D)/.stamp_installed:
 ifeq ($(CAMAGENT_KIND),golang)
 	$(foreach h,$(CAMAGENT_PRE_BUILD_HOOKS),$(call $(h))$(sep))
 	cd $(@D) && $(HOST_GO_TARGET_ENV) $(CAMAGENT_GO_ENV) $(GO_BIN) build -ldflags "$(CAMAGENT_LDFLAGS)" \
-		-modcacherw -trimpath -buildvcs=false \
+		-tags "$(CAMAGENT_TAGS)" $(CAMAGENT_BUILD_OPTS) -modcacherw -trimpath -buildvcs=false \
 		-o $(@D)/bin/$(CAMAGENT_BIN_NAME) $(CAMAGENT_GOMOD)/$(CAMAGENT_BUILD_TARGETS)
 	$(INSTALL) -D -m 0755 $(@D)/bin/$(CAMAGENT_BIN_NAME) $(TARGET_DIR)/usr/bin/$(CAMAGENT_BIN_NAME)
 else
