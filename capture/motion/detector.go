@@ -106,6 +106,12 @@ type Detector struct {
 	zone     bitmask
 	analysed int // cells in zone
 	samples  []int32
+	// sampleRows[y] is the first sample of row y or after it (samples are in
+	// row order), sampleRows[gh] their number.
+	sampleRows []int32
+	// sampleEdge holds, per sample, which neighbours edgesKept compares
+	// it with (edgeRight, edgeDown).
+	sampleEdge []uint8
 	// noisePairs are every other sample with a cell two to its right.
 	noisePairs []int32
 	hpHist     [256]uint32 // |local difference|, quarter levels
@@ -117,7 +123,6 @@ type Detector struct {
 	hist    [histSize]uint32
 	regionX []uint8  // column of each grid column in the 4x4 partition
 	regionY []uint8  // row of each grid row, times 4
-	rowHist []uint16 // per-row histograms of ratios (rowBins each)
 	rowGain []int32  // per-row gains, Q16
 	recip   []int32  // 2^24 / (Q4 value), by Q4 value / 4
 	binHist [lutBins][256]uint32
@@ -227,7 +232,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		cur: make([]uint16, n), bg: make([]uint16, n), ref: make([]uint16, n),
 		packed: make([]uint64, (g.gw+3)/4*g.gh), packedH: make([]uint64, (g.gw+3)/4*g.gh),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
-		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
+		rowGain: make([]int32, g.gh),
 		recip: make([]int32, 4096/4),
 		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
@@ -268,6 +273,22 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 			if d.zone.get(x, y) {
 				d.samples = append(d.samples, int32(y*g.gw+x))
 			}
+		}
+	}
+	d.sampleRows = make([]int32, g.gh+1)
+	for _, i := range d.samples {
+		d.sampleRows[int(i)/g.gw+1]++
+	}
+	for y := range g.gh {
+		d.sampleRows[y+1] += d.sampleRows[y]
+	}
+	d.sampleEdge = make([]uint8, len(d.samples))
+	for k, i := range d.samples {
+		if int(i)%g.gw+2 < g.gw {
+			d.sampleEdge[k] |= edgeRight
+		}
+		if int(i)+2*g.gw < n {
+			d.sampleEdge[k] |= edgeDown
 		}
 	}
 	for k, i := range d.samples {
@@ -734,16 +755,6 @@ const (
 // row had one.
 func (d *Detector) removeBands() bool {
 	gw, gh := d.g.gw, d.g.gh
-	clear(d.rowHist)
-	for _, i := range d.samples {
-		base, c := int32(d.bg[i]>>4), int32(d.cur[i])
-		if base <= clipLo>>4 || base >= clipHi>>4 || c <= clipLo>>4 || c >= clipHi>>4 {
-			continue // clipped: no ratio to learn from
-		}
-		// (cur-base)/base in 1/256, through a table of 2^24/base.
-		rel := int32(int64(c-base) * int64(d.recip[base>>2]) >> 16)
-		d.rowHist[int(i)/gw*rowBins+int(min(max(rel+rowBins/2, 0), rowBins-1))]++
-	}
 	// Median per sampled row, as a gain in Q16; rows without samples are 0.
 	// The median of the row gains is the global part of the change, which is
 	// left to the light mapping; only the variation across rows is removed,
@@ -751,14 +762,21 @@ func (d *Detector) removeBands() bool {
 	var gains [rowBins]uint16
 	var rows uint32
 	for y := range gh {
-		h := d.rowHist[y*rowBins : (y+1)*rowBins]
+		var h [rowBins]uint16
 		var n uint32
-		for _, c := range h {
-			n += uint32(c)
+		for _, i := range d.samples[d.sampleRows[y]:d.sampleRows[y+1]] {
+			base, c := int32(d.bg[i]>>4), int32(d.cur[i])
+			if !unclipped(base) || !unclipped(c) {
+				continue // clipped: no ratio to learn from
+			}
+			// (cur-base)/base in 1/256, through a table of 2^24/base.
+			rel := int32(int64(c-base) * int64(d.recip[base>>2]) >> 16)
+			h[min(max(rel+rowBins/2, 0), rowBins-1)]++
+			n++
 		}
 		d.rowGain[y] = 0
 		if n >= 8 {
-			m := median16(h, n)
+			m := median16(h[:], n)
 			d.rowGain[y] = int32(math.Round((1 + (m-rowBins/2)/256) * 65536))
 			gains[min(int(m), rowBins-1)]++
 			rows++
@@ -866,8 +884,17 @@ const (
 )
 
 // updateSlow is updateFast with relighting of the background through the
-// light LUT and cells that are re-learning (fresh).
+// light LUT and cells that are re-learning (fresh). With none re-learning
+// before the frame, as on most frames of a light change, the relighting is
+// part of updateFast's comparison (updateLit).
 func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
+	if light && d.nFresh == 0 {
+		d.updateLit(thr, alpha, alphaMove)
+		return
+	}
+	if light {
+		d.relight()
+	}
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
@@ -881,14 +908,6 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
-				if light {
-					e := d.expected(b) << 4
-					if (b <= clipLo || b >= clipHi || e <= clipLo || e >= clipHi) && (e-b > 512 || b-e > 512) {
-						b, fresh[x] = c, warmupFrames
-					} else {
-						b = e
-					}
-				}
 				diff := c - b
 				a := alpha
 				if fr := fresh[x]; fr > 0 {
@@ -907,6 +926,78 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	d.nFresh = nFresh
 }
 
+// updateLit is updateFast against the background relit through the light
+// LUT, for when no cell is re-learning: a cell that the relighting resets
+// (see relight) starts re-learning from the frame's value, as updateSlow
+// would have it.
+func (d *Detector) updateLit(thr, alpha, alphaMove int32) {
+	gw := d.g.gw
+	da := alphaMove - alpha
+	nFresh := 0
+	for y := range d.g.gh {
+		row := d.fg.row(y)
+		zr := d.zone.row(y)[:len(row)]
+		i0 := y * gw
+		cur, bg, fresh := d.cur[i0:i0+gw], d.bg[i0:i0+gw], d.fresh[i0:i0+gw]
+		for wi := range row {
+			x0, x1 := wi*64, min(wi*64+64, gw)
+			word, n := litRun(cur[x0:x1], bg[x0:x1], fresh[x0:x1], &d.lut, thr, alpha, da)
+			row[wi] = word & zr[wi]
+			nFresh += n
+		}
+	}
+	d.nFresh = nFresh
+}
+
+// litRun is updateLit for up to 64 cells, as updateRun is updateFast's; it
+// also returns how many cells it set re-learning.
+func litRun(c, b []uint16, fresh []uint8, lut *[257]int32, thr, alpha, da int32) (word uint64, reset int) {
+	b, fresh = b[:len(c)], fresh[:len(c)]
+	for x, cv := range c {
+		bv := int32(b[x])
+		k := int(uint8(bv >> 8))
+		lo := lut[k]
+		e := (lo + ((lut[k+1]-lo)*(bv&255))>>8) << 4
+		if !(uint32(bv-clipLo-1) < clipHi-clipLo-1 && uint32(e-clipLo-1) < clipHi-clipLo-1) && (e-bv > 512 || bv-e > 512) {
+			// Reset (rare): the frame's value, the first of the
+			// warm-up frames done (diff 0), not changed.
+			b[x], fresh[x] = cv<<4, warmupFrames-1
+			word >>= 1
+			reset++
+			continue
+		}
+		diff := int32(cv)<<4 - e
+		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
+		b[x] = uint16(e + (diff*(alpha+da&-int32(bit))+2048)>>12)
+		word = word>>1 | uint64(bit)<<63
+	}
+	return word >> uint(64-len(c)), reset
+}
+
+// relight maps the background through the light LUT: a cell that is
+// clipped, or relit to the ends of the range, and changed by more than two
+// levels takes the frame's value instead and starts re-learning.
+func (d *Detector) relight() {
+	lut := &d.lut
+	bg := d.bg
+	cur := d.cur[:len(bg)]
+	for i, v := range bg {
+		b := int32(v)
+		k := int(uint8(b >> 8))
+		lo := lut[k]
+		e := (lo + ((lut[k+1]-lo)*(b&255))>>8) << 4
+		if uint32(b-clipLo-1) < clipHi-clipLo-1 && uint32(e-clipLo-1) < clipHi-clipLo-1 {
+			bg[i] = uint16(e) // the common case: neither end clipped
+			continue
+		}
+		if e-b > 512 || b-e > 512 {
+			bg[i], d.fresh[i] = cur[i]<<4, warmupFrames
+		} else {
+			bg[i] = uint16(e)
+		}
+	}
+}
+
 // edgesKept tells a light change from a moved picture: light changes the
 // brightness of the scene but leaves its edges where they were. Among the
 // samples where the background changes by at least a threshold over two
@@ -916,36 +1007,66 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 // means the picture moved. With too few edges to tell, it assumes light. (A
 // pattern moved by exactly its period keeps its edges, and passes.)
 func (d *Detector) edgesKept() bool {
-	gw, n := d.g.gw, len(d.cur)
 	strong := int32(d.thr * 16) // Q4
-	var edges, kept int
-	for _, i := range d.samples {
-		b0, c0 := int32(d.bg[i]>>4), int32(d.cur[i])
-		if b0 <= clipLo>>4 || b0 >= clipHi>>4 || c0 <= clipLo>>4 || c0 >= clipHi>>4 {
+	bg, cur := d.bg, d.cur[:len(d.bg)]
+	down := 2 * d.g.gw
+	nb := d.sampleEdge[:len(d.samples)]
+	var edges, kept int32
+	for k, i := range d.samples {
+		b0, c0 := int32(bg[i]>>4), int32(cur[i])
+		if !unclipped(b0) || !unclipped(c0) {
 			continue
 		}
-		for _, j := range [2]int{int(i) + 2, int(i) + 2*gw} {
-			if j >= n || (j == int(i)+2 && j%gw < 2) {
-				continue
-			}
-			b1, c1 := int32(d.bg[j]>>4), int32(d.cur[j])
-			if b1 <= clipLo>>4 || b1 >= clipHi>>4 || c1 <= clipLo>>4 || c1 >= clipHi>>4 {
-				continue
-			}
-			gb, gc := b1-b0, c1-c0
-			if gb < 0 {
-				gb, gc = -gb, -gc
-			}
-			if gb < strong {
-				continue
-			}
-			edges++
-			if gc >= gb/8 {
-				kept++
-			}
+		// The cell two to the right, when in the same row; the cell two
+		// down, when in the grid (sampleEdge).
+		if nb[k]&edgeRight != 0 {
+			e, kp := edgeKept(b0, c0, int32(bg[i+2]>>4), int32(cur[i+2]), strong)
+			edges, kept = edges+e, kept+kp
+		}
+		if nb[k]&edgeDown != 0 {
+			j := int(i) + down
+			e, kp := edgeKept(b0, c0, int32(bg[j]>>4), int32(cur[j]), strong)
+			edges, kept = edges+e, kept+kp
 		}
 	}
 	return edges < minEdges || 2*kept >= edges
+}
+
+// edgeKept is edgesKept for one pair of cells (Q4): edge is 1 when the
+// background changes by at least strong across them and neither is
+// clipped, kept is 1 when the frame changes the same way by at least an
+// eighth of that.
+func edgeKept(b0, c0, b1, c1, strong int32) (edge, kept int32) {
+	gb, gc := b1-b0, c1-c0
+	if gb < 0 {
+		gb, gc = -gb, -gc
+	}
+	if gb < strong || !unclipped(b1) || !unclipped(c1) {
+		return 0, 0
+	}
+	if gc >= gb>>3 {
+		return 1, 1
+	}
+	return 1, 0
+}
+
+// The neighbours of a sample that edgesKept compares it with (sampleEdge).
+const (
+	edgeRight = 1 << iota // the cell two to the right is in the same row
+	edgeDown              // the cell two down is in the grid
+)
+
+// unclipped reports whether a Q4 value lies strictly inside the range that
+// clipping leaves alone (clipLo..clipHi).
+func unclipped(v int32) bool { return uint32(v-clipLo>>4-1) < clipHi>>4-clipLo>>4-1 }
+
+// b2i is 1 for true, 0 for false (a flag, not a branch).
+func b2i(b bool) int32 {
+	var i int32
+	if b {
+		i = 1
+	}
+	return i
 }
 
 // minEdges is how many strong edges edgesKept needs to judge.
