@@ -121,10 +121,10 @@ type Detector struct {
 	subHist [4][histSize]uint32
 
 	hist    [histSize]uint32
-	regionX []uint8  // column of each grid column in the 4x4 partition
-	regionY []uint8  // row of each grid row, times 4
-	rowGain []int32  // per-row gains, Q16
-	recip   []int32  // 2^24 / (Q4 value), by Q4 value / 4
+	regionX []uint8 // column of each grid column in the 4x4 partition
+	regionY []uint8 // row of each grid row, times 4
+	rowGain []int32 // per-row gains, Q16
+	recip   []int32 // 2^24 / (Q4 value), by Q4 value / 4
 	binHist [lutBins][256]uint32
 	bgHist  [256]uint32
 	lut     [257]int32 // bg level -> expected cur, Q4
@@ -233,8 +233,8 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		packed: make([]uint64, (g.gw+3)/4*g.gh), packedH: make([]uint64, (g.gw+3)/4*g.gh),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
 		rowGain: make([]int32, g.gh),
-		recip: make([]int32, 4096/4),
-		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
+		recip:   make([]int32, 4096/4),
+		fg:      newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
 		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh),
 		ageA: make([]uint8, n), ageB: make([]uint8, n),
