@@ -109,9 +109,9 @@ type Detector struct {
 	// sampleRows[y] is the first sample of row y or after it (samples are in
 	// row order), sampleRows[gh] their number.
 	sampleRows []int32
-	// sampleEdge holds, per sample, which neighbours edgesKept compares
-	// it with (edgeRight, edgeDown).
-	sampleEdge []uint8
+	// sampleRight is, per sample, whether the cell two to its right is in
+	// the same row (edgesKept compares the two).
+	sampleRight []bool
 	// noisePairs are every other sample with a cell two to its right.
 	noisePairs []int32
 	hpHist     [256]uint32 // |local difference|, quarter levels
@@ -282,14 +282,9 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	for y := range g.gh {
 		d.sampleRows[y+1] += d.sampleRows[y]
 	}
-	d.sampleEdge = make([]uint8, len(d.samples))
+	d.sampleRight = make([]bool, len(d.samples))
 	for k, i := range d.samples {
-		if int(i)%g.gw+2 < g.gw {
-			d.sampleEdge[k] |= edgeRight
-		}
-		if int(i)+2*g.gw < n {
-			d.sampleEdge[k] |= edgeDown
-		}
+		d.sampleRight[k] = int(i)%g.gw+2 < g.gw
 	}
 	for k, i := range d.samples {
 		if k%2 == 0 && int(i)%g.gw+2 < g.gw {
@@ -713,13 +708,30 @@ func (d *Detector) compare() (light, recal bool) {
 func (d *Detector) differences(light bool) distribution {
 	h := &d.subHist
 	clear(h[:])
+	bg, cur := d.bg, d.cur[:len(d.bg)]
+	h0, h1, h2, h3 := &h[0], &h[1], &h[2], &h[3]
+	s := d.samples
 	if light {
-		for k, i := range d.samples {
-			h[k&3][bucket(int32(d.cur[i])-d.expected(int32(d.bg[i])))]++
+		lut := &d.lut
+		for ; len(s) >= 4; s = s[4:] {
+			h0[bucket(int32(cur[s[0]])-lutMap(lut, int32(bg[s[0]])))]++
+			h1[bucket(int32(cur[s[1]])-lutMap(lut, int32(bg[s[1]])))]++
+			h2[bucket(int32(cur[s[2]])-lutMap(lut, int32(bg[s[2]])))]++
+			h3[bucket(int32(cur[s[3]])-lutMap(lut, int32(bg[s[3]])))]++
+		}
+		for _, i := range s {
+			h0[bucket(int32(cur[i])-lutMap(lut, int32(bg[i])))]++
 		}
 	} else {
-		for k, i := range d.samples {
-			h[k&3][bucket(int32(d.cur[i])-int32(d.bg[i]>>4))]++
+		// Consecutive samples count into the four histograms in turn.
+		for ; len(s) >= 4; s = s[4:] {
+			h0[bucket(int32(cur[s[0]])-int32(bg[s[0]]>>4))]++
+			h1[bucket(int32(cur[s[1]])-int32(bg[s[1]]>>4))]++
+			h2[bucket(int32(cur[s[2]])-int32(bg[s[2]]>>4))]++
+			h3[bucket(int32(cur[s[3]])-int32(bg[s[3]]>>4))]++
+		}
+		for _, i := range s {
+			h0[bucket(int32(cur[i])-int32(bg[i]>>4))]++
 		}
 	}
 	d.sumHist(d.hist[:])
@@ -755,6 +767,8 @@ const (
 // row had one.
 func (d *Detector) removeBands() bool {
 	gw, gh := d.g.gw, d.g.gh
+	bg, cur := d.bg, d.cur[:len(d.bg)]
+	recip := (*[1024]int32)(d.recip)
 	// Median per sampled row, as a gain in Q16; rows without samples are 0.
 	// The median of the row gains is the global part of the change, which is
 	// left to the light mapping; only the variation across rows is removed,
@@ -765,12 +779,12 @@ func (d *Detector) removeBands() bool {
 		var h [rowBins]uint16
 		var n uint32
 		for _, i := range d.samples[d.sampleRows[y]:d.sampleRows[y+1]] {
-			base, c := int32(d.bg[i]>>4), int32(d.cur[i])
+			base, c := int32(bg[i]>>4), int32(cur[i])
 			if !unclipped(base) || !unclipped(c) {
 				continue // clipped: no ratio to learn from
 			}
 			// (cur-base)/base in 1/256, through a table of 2^24/base.
-			rel := int32(int64(c-base) * int64(d.recip[base>>2]) >> 16)
+			rel := int32(int64(c-base) * int64(recip[base>>2&1023]) >> 16)
 			h[min(max(rel+rowBins/2, 0), rowBins-1)]++
 			n++
 		}
@@ -823,12 +837,24 @@ func (d *Detector) removeBands() bool {
 		}
 		changed = true
 		m := int32((1<<32 + int64(g)/2) / int64(g)) // 65536/gain, Q16
-		row := d.cur[y*gw : (y+1)*gw]
-		for x, v := range row {
-			row[x] = uint16(min((int32(v)*m+1<<15)>>16, 4080))
-		}
+		divideRow(d.cur[y*gw:(y+1)*gw], m)
 	}
 	return changed
+}
+
+// divideRow multiplies a row of Q4 cells by m/65536, rounded and kept to
+// the range.
+func divideRow(row []uint16, m int32) {
+	for ; len(row) >= 4; row = row[4:] {
+		r := row[:4]
+		r[0] = uint16(min((int32(r[0])*m+1<<15)>>16, 4080))
+		r[1] = uint16(min((int32(r[1])*m+1<<15)>>16, 4080))
+		r[2] = uint16(min((int32(r[2])*m+1<<15)>>16, 4080))
+		r[3] = uint16(min((int32(r[3])*m+1<<15)>>16, 4080))
+	}
+	for x, v := range row {
+		row[x] = uint16(min((int32(v)*m+1<<15)>>16, 4080))
+	}
 }
 
 // median16 is median for 16-bit counts.
@@ -884,16 +910,13 @@ const (
 )
 
 // updateSlow is updateFast with relighting of the background through the
-// light LUT and cells that are re-learning (fresh). With none re-learning
-// before the frame, as on most frames of a light change, the relighting is
-// part of updateFast's comparison (updateLit).
+// light LUT (relight, a pass of its own) and cells that are re-learning
+// (fresh). With none re-learning, as on most frames of a light change, the
+// comparison is updateFast's.
 func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
-	if light && d.nFresh == 0 {
-		d.updateLit(thr, alpha, alphaMove)
+	if light && !d.relight() && d.nFresh == 0 {
+		d.updateFast(thr, alpha, alphaMove)
 		return
-	}
-	if light {
-		d.relight()
 	}
 	gw := d.g.gw
 	nFresh := 0
@@ -926,76 +949,35 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	d.nFresh = nFresh
 }
 
-// updateLit is updateFast against the background relit through the light
-// LUT, for when no cell is re-learning: a cell that the relighting resets
-// (see relight) starts re-learning from the frame's value, as updateSlow
-// would have it.
-func (d *Detector) updateLit(thr, alpha, alphaMove int32) {
-	gw := d.g.gw
-	da := alphaMove - alpha
-	nFresh := 0
-	for y := range d.g.gh {
-		row := d.fg.row(y)
-		zr := d.zone.row(y)[:len(row)]
-		i0 := y * gw
-		cur, bg, fresh := d.cur[i0:i0+gw], d.bg[i0:i0+gw], d.fresh[i0:i0+gw]
-		for wi := range row {
-			x0, x1 := wi*64, min(wi*64+64, gw)
-			word, n := litRun(cur[x0:x1], bg[x0:x1], fresh[x0:x1], &d.lut, thr, alpha, da)
-			row[wi] = word & zr[wi]
-			nFresh += n
-		}
+// relight maps the background through the light LUT, and reports whether
+// it set a cell re-learning: one that is clipped, or relit to the ends of
+// the range, and changed by more than two levels takes the frame's value
+// instead and starts re-learning.
+func (d *Detector) relight() (reset bool) {
+	// Per level of the background (Q8 >> 8): the mapping's start and
+	// slope, and whether a cell there can be clipped or relit to the ends
+	// (then it is checked one by one).
+	var base, slope [256]int32
+	var check [256]bool
+	for k := range 256 {
+		base[k], slope[k] = d.lut[k], d.lut[k+1]-d.lut[k]
+		check[k] = k*256 <= clipLo || k*256+255 >= clipHi || d.lut[k]<<4 <= clipLo || d.lut[k+1]<<4 >= clipHi
 	}
-	d.nFresh = nFresh
-}
-
-// litRun is updateLit for up to 64 cells, as updateRun is updateFast's; it
-// also returns how many cells it set re-learning.
-func litRun(c, b []uint16, fresh []uint8, lut *[257]int32, thr, alpha, da int32) (word uint64, reset int) {
-	b, fresh = b[:len(c)], fresh[:len(c)]
-	for x, cv := range c {
-		bv := int32(b[x])
-		k := int(uint8(bv >> 8))
-		lo := lut[k]
-		e := (lo + ((lut[k+1]-lo)*(bv&255))>>8) << 4
-		if !(uint32(bv-clipLo-1) < clipHi-clipLo-1 && uint32(e-clipLo-1) < clipHi-clipLo-1) && (e-bv > 512 || bv-e > 512) {
-			// Reset (rare): the frame's value, the first of the
-			// warm-up frames done (diff 0), not changed.
-			b[x], fresh[x] = cv<<4, warmupFrames-1
-			word >>= 1
-			reset++
-			continue
-		}
-		diff := int32(cv)<<4 - e
-		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
-		b[x] = uint16(e + (diff*(alpha+da&-int32(bit))+2048)>>12)
-		word = word>>1 | uint64(bit)<<63
-	}
-	return word >> uint(64-len(c)), reset
-}
-
-// relight maps the background through the light LUT: a cell that is
-// clipped, or relit to the ends of the range, and changed by more than two
-// levels takes the frame's value instead and starts re-learning.
-func (d *Detector) relight() {
-	lut := &d.lut
 	bg := d.bg
 	cur := d.cur[:len(bg)]
 	for i, v := range bg {
-		b := int32(v)
-		k := int(uint8(b >> 8))
-		lo := lut[k]
-		e := (lo + ((lut[k+1]-lo)*(b&255))>>8) << 4
-		if uint32(b-clipLo-1) < clipHi-clipLo-1 && uint32(e-clipLo-1) < clipHi-clipLo-1 {
-			bg[i] = uint16(e) // the common case: neither end clipped
-			continue
+		k := uint8(v >> 8)
+		e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
+		if check[k] {
+			if b := int32(v); (b <= clipLo || b >= clipHi || e <= clipLo || e >= clipHi) && (e-b > 512 || b-e > 512) {
+				bg[i], d.fresh[i] = cur[i]<<4, warmupFrames
+				reset = true
+				continue
+			}
 		}
-		if e-b > 512 || b-e > 512 {
-			bg[i], d.fresh[i] = cur[i]<<4, warmupFrames
-		} else {
-			bg[i] = uint16(e)
-		}
+		bg[i] = uint16(e)
 	}
+	return reset
 }
 
 // edgesKept tells a light change from a moved picture: light changes the
@@ -1009,52 +991,43 @@ func (d *Detector) relight() {
 func (d *Detector) edgesKept() bool {
 	strong := int32(d.thr * 16) // Q4
 	bg, cur := d.bg, d.cur[:len(d.bg)]
-	down := 2 * d.g.gw
-	nb := d.sampleEdge[:len(d.samples)]
-	var edges, kept int32
+	var n int64 // edges + kept<<32
+	// The cell two to the right, when in the same row (sampleRight).
+	right := d.sampleRight[:len(d.samples)]
 	for k, i := range d.samples {
 		b0, c0 := int32(bg[i]>>4), int32(cur[i])
-		if !unclipped(b0) || !unclipped(c0) {
-			continue
-		}
-		// The cell two to the right, when in the same row; the cell two
-		// down, when in the grid (sampleEdge).
-		if nb[k]&edgeRight != 0 {
-			e, kp := edgeKept(b0, c0, int32(bg[i+2]>>4), int32(cur[i+2]), strong)
-			edges, kept = edges+e, kept+kp
-		}
-		if nb[k]&edgeDown != 0 {
-			j := int(i) + down
-			e, kp := edgeKept(b0, c0, int32(bg[j]>>4), int32(cur[j]), strong)
-			edges, kept = edges+e, kept+kp
+		if right[k] && unclipped(b0) && unclipped(c0) {
+			n += edgeKept(b0, c0, int32(bg[i+2]>>4), int32(cur[i+2]), strong)
 		}
 	}
+	// The cell two down, for the samples above the last two rows.
+	down := 2 * d.g.gw
+	for _, i := range d.samples[:d.sampleRows[max(d.g.gh-2, 0)]] {
+		b0, c0 := int32(bg[i]>>4), int32(cur[i])
+		if unclipped(b0) && unclipped(c0) {
+			j := int(i) + down
+			n += edgeKept(b0, c0, int32(bg[j]>>4), int32(cur[j]), strong)
+		}
+	}
+	edges, kept := n&0xFFFFFFFF, n>>32
 	return edges < minEdges || 2*kept >= edges
 }
 
-// edgeKept is edgesKept for one pair of cells (Q4): edge is 1 when the
-// background changes by at least strong across them and neither is
-// clipped, kept is 1 when the frame changes the same way by at least an
-// eighth of that.
-func edgeKept(b0, c0, b1, c1, strong int32) (edge, kept int32) {
+// edgeKept is edgesKept for one pair of cells (Q4): 1 when the background
+// changes by at least strong across them and neither is clipped, plus 1<<32
+// when the frame changes the same way by at least an eighth of that (kept).
+func edgeKept(b0, c0, b1, c1, strong int32) int64 {
 	gb, gc := b1-b0, c1-c0
-	if gb < 0 {
-		gb, gc = -gb, -gc
-	}
+	s := gb >> 31 // a falling edge: both the other way round
+	gb, gc = gb^s-s, gc^s-s
 	if gb < strong || !unclipped(b1) || !unclipped(c1) {
-		return 0, 0
+		return 0
 	}
 	if gc >= gb>>3 {
-		return 1, 1
+		return 1 | 1<<32
 	}
-	return 1, 0
+	return 1
 }
-
-// The neighbours of a sample that edgesKept compares it with (sampleEdge).
-const (
-	edgeRight = 1 << iota // the cell two to the right is in the same row
-	edgeDown              // the cell two down is in the grid
-)
 
 // unclipped reports whether a Q4 value lies strictly inside the range that
 // clipping leaves alone (clipLo..clipHi).
@@ -1073,10 +1046,14 @@ func b2i(b bool) int32 {
 const minEdges = 16
 
 // expected maps a Q8 background value through the light LUT to Q4.
-func (d *Detector) expected(bgQ8 int32) int32 {
-	i, f := bgQ8>>8, bgQ8&255
-	a := d.lut[i]
-	return a + ((d.lut[i+1]-a)*f)>>8
+func (d *Detector) expected(bgQ8 int32) int32 { return lutMap(&d.lut, bgQ8) }
+
+// lutMap maps a Q8 background value (0..65535) through lut to Q4, linearly
+// between its entries.
+func lutMap(lut *[257]int32, bgQ8 int32) int32 {
+	k := int(uint8(bgQ8 >> 8))
+	a := lut[k]
+	return a + ((lut[k+1]-a)*(bgQ8&255))>>8
 }
 
 // fitLight fits the brightness mapping from background to frame: for each of
