@@ -121,13 +121,16 @@ type Detector struct {
 	subHist [4][histSize]uint32
 
 	hist    [histSize]uint32
-	regionX []uint8 // column of each grid column in the 4x4 partition
 	regionY []uint8 // row of each grid row, times 4
 	rowGain []int32 // per-row gains, Q16
 	recip   []int32 // 2^24 / (Q4 value), by Q4 value / 4
 	binHist [lutBins][256]uint32
 	bgHist  [256]uint32
 	lut     [257]int32 // bg level -> expected cur, Q4
+
+	// regionCols are, per word of a mask row, its cells in each of the
+	// four columns of the 4x4 partition.
+	regionCols [][4]uint64
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
@@ -242,9 +245,10 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		reg:  newRegions(g.gw, g.gh),
 	}
 	d.morphTmp = make([]uint64, len(d.fg.bits))
-	d.regionX, d.regionY = make([]uint8, g.gw), make([]uint8, g.gh)
-	for x := range d.regionX {
-		d.regionX[x] = uint8(x * 4 / g.gw)
+	d.regionY = make([]uint8, g.gh)
+	d.regionCols = make([][4]uint64, d.fg.words)
+	for x := range g.gw {
+		d.regionCols[x/64][x*4/g.gw] |= 1 << uint(x%64)
 	}
 	for y := range d.regionY {
 		d.regionY[y] = uint8(y * 4 / g.gh * 4)
@@ -1168,25 +1172,29 @@ func (d *Detector) absorbStill() {
 				continue
 			}
 			cur, prev, bg := d.cur[base+x0:base+x1], d.prev[base+x0:base+x1], d.bg[base+x0:base+x1]
-			prev, bg = prev[:len(cur)], bg[:len(cur)]
-			still = still[:len(cur)]
-			for x, c := range cur {
-				if w>>uint(x)&1 == 0 {
-					still[x] = 0
-					continue
-				}
-				if dl := int32(c) - int32(prev[x]); dl > half || -dl > half {
-					still[x] = 0
-					continue
-				}
-				if still[x] = min(still[x]+d.step, d.stillFrames); still[x] >= d.stillFrames {
-					bg[x], still[x] = c<<4, 0
-					w &^= 1 << uint(x)
-				}
-			}
-			row[wi] = w
+			row[wi] = stillRun(cur, prev, bg, still, w, half, d.step, d.stillFrames)
 		}
 	}
+}
+
+// stillRun is absorbStill for the cells of one word w of the changed mask:
+// it returns the word with the absorbed cells cleared. Branch-free but for
+// the absorption; the bits are shifted in at the top, as in updateRun.
+func stillRun(cur, prev, bg, still []uint16, w uint64, half int32, step, stillFrames uint16) (out uint64) {
+	prev, bg, still = prev[:len(cur)], bg[:len(cur)], still[:len(cur)]
+	for x, c := range cur {
+		bit := uint16(w & 1)
+		w >>= 1
+		dl := int32(c) - int32(prev[x])
+		keep := bit & (uint16(uint32(half-(dl^dl>>31-dl>>31))>>31) ^ 1) // changed, |dl| <= half
+		st := min(still[x]+step, stillFrames) & -keep
+		if st >= stillFrames {
+			bg[x], st, bit = c<<4, 0, 0
+		}
+		still[x] = st
+		out = out>>1 | uint64(bit)<<63
+	}
+	return out >> uint(64-len(cur))
 }
 
 // explainShake looks for camera shake: changed cells whose value lies within
@@ -1249,15 +1257,18 @@ func (d *Detector) explainShake() {
 // spread counts the regions of a 4x4 partition of the grid that hold at
 // least shakeCells cells of m.
 func (d *Detector) spread(m *bitmask) int {
-	var regions [16]int32
+	var regions [16]int
 	for y := range m.h {
-		ry := d.regionY[y]
+		r := regions[d.regionY[y]:][:4]
 		for wi, w := range m.row(y) {
-			for w != 0 {
-				b := bits.TrailingZeros64(w)
-				w &= w - 1
-				regions[ry+d.regionX[wi*64+b]]++
+			if w == 0 {
+				continue
 			}
+			cols := &d.regionCols[wi]
+			r[0] += bits.OnesCount64(w & cols[0])
+			r[1] += bits.OnesCount64(w & cols[1])
+			r[2] += bits.OnesCount64(w & cols[2])
+			r[3] += bits.OnesCount64(w & cols[3])
 		}
 	}
 	n := 0
