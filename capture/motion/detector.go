@@ -131,6 +131,8 @@ type Detector struct {
 	// regionCols are, per word of a mask row, its cells in each of the
 	// four columns of the 4x4 partition.
 	regionCols [][4]uint64
+	// shakeLo and shakeHi are a grid row each of scratch for explainShake.
+	shakeLo, shakeHi []uint16
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
@@ -247,6 +249,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	d.morphTmp = make([]uint64, len(d.fg.bits))
 	d.regionY = make([]uint8, g.gh)
 	d.regionCols = make([][4]uint64, d.fg.words)
+	d.shakeLo, d.shakeHi = make([]uint16, g.gw), make([]uint16, g.gw)
 	for x := range g.gw {
 		d.regionCols[x/64][x*4/g.gw] |= 1 << uint(x%64)
 	}
@@ -1217,6 +1220,29 @@ func (d *Detector) explainShake() {
 		row, sh := d.fg.row(y), d.work.row(y)
 		y0, y1 := max(y-r, 0), min(y+r, gh-1)
 		cur := d.cur[y*gw : (y+1)*gw]
+		n := 0
+		for _, w := range row {
+			n += bits.OnesCount64(w)
+		}
+		if r == 1 && n >= shakeDense {
+			// Many changed cells in the row (a large change): the
+			// ranges of the whole row at once.
+			lo, hi := d.shakeLo, d.shakeHi
+			d.shakeRange(y, lo, hi)
+			for wi, w := range row {
+				var explained uint64
+				for w != 0 {
+					b := bits.TrailingZeros64(w)
+					w &= w - 1
+					x := wi*64 + b
+					if c := int32(cur[x]) << 4; c >= int32(lo[x])-thr && c <= int32(hi[x])+thr {
+						explained |= 1 << uint(b)
+					}
+				}
+				sh[wi] = explained
+			}
+			continue
+		}
 		for wi, w := range row {
 			var explained uint64
 			for w != 0 {
@@ -1252,6 +1278,32 @@ func (d *Detector) explainShake() {
 		d.fg.bits[i] &^= w
 	}
 	d.filt.shake = true
+}
+
+// shakeDense is how many changed cells in a grid row make explainShake
+// take the background's ranges of the whole row at once (shakeRange) rather
+// than cell by cell.
+const shakeDense = 32
+
+// shakeRange sets lo and hi (a grid row each) to the least and greatest
+// background value within a cell of each cell of row y, the window cut at
+// the grid's edges, as explainShake takes them with Shake 1.
+func (d *Detector) shakeRange(y int, lo, hi []uint16) {
+	gw, gh := d.g.gw, d.g.gh
+	a := d.bg[max(y-1, 0)*gw:][:gw]
+	m := d.bg[y*gw:][:gw]
+	c := d.bg[min(y+1, gh-1)*gw:][:gw]
+	lo, hi = lo[:gw], hi[:gw]
+	for x := range lo {
+		lo[x], hi[x] = min(a[x], m[x], c[x]), max(a[x], m[x], c[x])
+	}
+	pl, ph := lo[0], hi[0]
+	for x := 0; x < gw-1; x++ {
+		l, h := lo[x], hi[x]
+		lo[x], hi[x] = min(pl, l, lo[x+1]), max(ph, h, hi[x+1])
+		pl, ph = l, h
+	}
+	lo[gw-1], hi[gw-1] = min(pl, lo[gw-1]), max(ph, hi[gw-1])
 }
 
 // spread counts the regions of a 4x4 partition of the grid that hold at
