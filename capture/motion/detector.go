@@ -131,8 +131,11 @@ type Detector struct {
 	// regionCols are, per word of a mask row, its cells in each of the
 	// four columns of the 4x4 partition.
 	regionCols [][4]uint64
-	// shakeLo and shakeHi are a grid row each of scratch for explainShake.
+	// shakeLo and shakeHi hold three grid rows each for explainShake
+	// (shakeRow): the background's least and greatest values across
+	// each cell of rows shakeRows (-1: none; row y in y%3).
 	shakeLo, shakeHi []uint16
+	shakeRows        [3]int
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
@@ -249,7 +252,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	d.morphTmp = make([]uint64, len(d.fg.bits))
 	d.regionY = make([]uint8, g.gh)
 	d.regionCols = make([][4]uint64, d.fg.words)
-	d.shakeLo, d.shakeHi = make([]uint16, g.gw), make([]uint16, g.gw)
+	d.shakeLo, d.shakeHi = make([]uint16, 3*g.gw), make([]uint16, 3*g.gw)
 	for x := range g.gw {
 		d.regionCols[x/64][x*4/g.gw] |= 1 << uint(x%64)
 	}
@@ -1175,10 +1178,39 @@ func (d *Detector) absorbStill() {
 				continue
 			}
 			cur, prev, bg := d.cur[base+x0:base+x1], d.prev[base+x0:base+x1], d.bg[base+x0:base+x1]
-			row[wi] = stillRun(cur, prev, bg, still, w, half, d.step, d.stillFrames)
+			if bits.OnesCount64(w) > stillSparse {
+				row[wi] = stillRun(cur, prev, bg, still, w, half, d.step, d.stillFrames)
+				continue
+			}
+			// A few changed cells: those alone, the others cleared.
+			var xs [stillSparse]uint8
+			var sts [stillSparse]uint16
+			n := 0
+			for v := w; v != 0; v &= v - 1 {
+				x := bits.TrailingZeros64(v)
+				c := cur[x]
+				st := uint16(0)
+				if dl := int32(c) - int32(prev[x]); dl <= half && -dl <= half {
+					if st = min(still[x]+d.step, d.stillFrames); st >= d.stillFrames {
+						bg[x], st = c<<4, 0
+						w &^= 1 << uint(x)
+					}
+				}
+				xs[n], sts[n] = uint8(x), st
+				n++
+			}
+			clear(still)
+			for k := range n {
+				still[xs[k]] = sts[k]
+			}
+			row[wi] = w
 		}
 	}
 }
+
+// stillSparse is how many changed cells of a word absorbStill takes one
+// by one; more go through stillRun.
+const stillSparse = 8
 
 // stillRun is absorbStill for the cells of one word w of the changed mask:
 // it returns the word with the absorbed cells cleared. Branch-free but for
@@ -1216,6 +1248,7 @@ func (d *Detector) explainShake() {
 		return
 	}
 	thr := int32(d.thr * 256)
+	d.shakeRows = [3]int{-1, -1, -1} // the background changed since
 	for y := range gh {
 		row, sh := d.fg.row(y), d.work.row(y)
 		y0, y1 := max(y-r, 0), min(y+r, gh-1)
@@ -1226,16 +1259,19 @@ func (d *Detector) explainShake() {
 		}
 		if r == 1 && n >= shakeDense {
 			// Many changed cells in the row (a large change): the
-			// ranges of the whole row at once.
-			lo, hi := d.shakeLo, d.shakeHi
-			d.shakeRange(y, lo, hi)
+			// background's ranges across each row, three rows at once.
+			l0, h0 := d.shakeRow(max(y-1, 0))
+			l1, h1 := d.shakeRow(y)
+			l2, h2 := d.shakeRow(min(y+1, gh-1))
+			l0, h0, l1, h1, l2, h2 = l0[:gw], h0[:gw], l1[:gw], h1[:gw], l2[:gw], h2[:gw]
 			for wi, w := range row {
 				var explained uint64
 				for w != 0 {
 					b := bits.TrailingZeros64(w)
 					w &= w - 1
 					x := wi*64 + b
-					if c := int32(cur[x]) << 4; c >= int32(lo[x])-thr && c <= int32(hi[x])+thr {
+					lo, hi := int32(min(l0[x], l1[x], l2[x])), int32(max(h0[x], h1[x], h2[x]))
+					if c := int32(cur[x]) << 4; c >= lo-thr && c <= hi+thr {
 						explained |= 1 << uint(b)
 					}
 				}
@@ -1281,29 +1317,31 @@ func (d *Detector) explainShake() {
 }
 
 // shakeDense is how many changed cells in a grid row make explainShake
-// take the background's ranges of the whole row at once (shakeRange) rather
-// than cell by cell.
+// take the background's ranges across whole rows (shakeRow) rather than
+// cell by cell.
 const shakeDense = 32
 
-// shakeRange sets lo and hi (a grid row each) to the least and greatest
-// background value within a cell of each cell of row y, the window cut at
-// the grid's edges, as explainShake takes them with Shake 1.
-func (d *Detector) shakeRange(y int, lo, hi []uint16) {
-	gw, gh := d.g.gw, d.g.gh
-	a := d.bg[max(y-1, 0)*gw:][:gw]
+// shakeRow returns the least and greatest background value within a cell
+// across of each cell of row y (the window cut at the grid's edges), from
+// the three rows explainShake keeps (shakeRows), which it fills first if
+// they do not hold row y.
+func (d *Detector) shakeRow(y int) (lo, hi []uint16) {
+	gw := d.g.gw
+	k := y % 3
+	lo, hi = d.shakeLo[k*gw:(k+1)*gw], d.shakeHi[k*gw:(k+1)*gw]
+	if d.shakeRows[k] == y {
+		return lo, hi
+	}
+	d.shakeRows[k] = y
 	m := d.bg[y*gw:][:gw]
-	c := d.bg[min(y+1, gh-1)*gw:][:gw]
-	lo, hi = lo[:gw], hi[:gw]
-	for x := range lo {
-		lo[x], hi[x] = min(a[x], m[x], c[x]), max(a[x], m[x], c[x])
-	}
-	pl, ph := lo[0], hi[0]
+	pv := m[0]
 	for x := 0; x < gw-1; x++ {
-		l, h := lo[x], hi[x]
-		lo[x], hi[x] = min(pl, l, lo[x+1]), max(ph, h, hi[x+1])
-		pl, ph = l, h
+		v, nv := m[x], m[x+1]
+		lo[x], hi[x] = min(pv, v, nv), max(pv, v, nv)
+		pv = v
 	}
-	lo[gw-1], hi[gw-1] = min(pl, lo[gw-1]), max(ph, hi[gw-1])
+	lo[gw-1], hi[gw-1] = min(pv, m[gw-1]), max(pv, m[gw-1])
+	return lo, hi
 }
 
 // spread counts the regions of a 4x4 partition of the grid that hold at
