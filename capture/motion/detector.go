@@ -1003,35 +1003,43 @@ func (d *Detector) edgesKept() bool {
 	bg, cur := d.bg, d.cur[:len(d.bg)]
 	var n int64 // edges + kept<<32
 	// The cell two to the right, when in the same row (sampleRight).
+	// Most pairs are no edge of the background, and stop at the first test.
 	right := d.sampleRight[:len(d.samples)]
 	for k, i := range d.samples {
-		b0, c0 := int32(bg[i]>>4), int32(cur[i])
-		if right[k] && unclipped(b0) && unclipped(c0) {
-			n += edgeKept(b0, c0, int32(bg[i+2]>>4), int32(cur[i+2]), strong)
+		if j := int(i) + 2; right[k] && absDiff(bg[i]>>4, bg[j]>>4) >= strong {
+			n += edgeKept(bg, cur, int(i), j)
 		}
 	}
 	// The cell two down, for the samples above the last two rows.
 	down := 2 * d.g.gw
 	for _, i := range d.samples[:d.sampleRows[max(d.g.gh-2, 0)]] {
-		b0, c0 := int32(bg[i]>>4), int32(cur[i])
-		if unclipped(b0) && unclipped(c0) {
-			j := int(i) + down
-			n += edgeKept(b0, c0, int32(bg[j]>>4), int32(cur[j]), strong)
+		if j := int(i) + down; absDiff(bg[i]>>4, bg[j]>>4) >= strong {
+			n += edgeKept(bg, cur, int(i), j)
 		}
 	}
 	edges, kept := n&0xFFFFFFFF, n>>32
 	return edges < minEdges || 2*kept >= edges
 }
 
-// edgeKept is edgesKept for one pair of cells (Q4): 1 when the background
-// changes by at least strong across them and neither is clipped, plus 1<<32
-// when the frame changes the same way by at least an eighth of that (kept).
-func edgeKept(b0, c0, b1, c1, strong int32) int64 {
-	gb, gc := b1-b0, c1-c0
-	s := gb >> 31 // a falling edge: both the other way round
-	gb, gc = gb^s-s, gc^s-s
-	if gb < strong || !unclipped(b1) || !unclipped(c1) {
+// absDiff is |a-b|.
+func absDiff(a, b uint16) int32 {
+	d := int32(a) - int32(b)
+	return d ^ d>>31 - d>>31
+}
+
+// edgeKept is edgesKept for cells i and j, whose background differs by a
+// strong edge: 1 when none of the four values (Q4) is clipped, plus 1<<32
+// when the frame changes the same way by at least an eighth of the
+// background's change (kept).
+func edgeKept(bg, cur []uint16, i, j int) int64 {
+	b0, b1 := int32(bg[i]>>4), int32(bg[j]>>4)
+	c0, c1 := int32(cur[i]), int32(cur[j])
+	if !unclipped(b0) || !unclipped(c0) || !unclipped(b1) || !unclipped(c1) {
 		return 0
+	}
+	gb, gc := b1-b0, c1-c0
+	if gb < 0 {
+		gb, gc = -gb, -gc
 	}
 	if gc >= gb>>3 {
 		return 1 | 1<<32
