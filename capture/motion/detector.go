@@ -1222,22 +1222,23 @@ const stillSparse = 8
 
 // stillRun is absorbStill for the cells of one word w of the changed mask:
 // it returns the word with the absorbed cells cleared. Branch-free but for
-// the absorption; the bits are shifted in at the top, as in updateRun.
-func stillRun(cur, prev, bg, still []uint16, w uint64, half int32, step, stillFrames uint16) (out uint64) {
+// the absorption.
+func stillRun(cur, prev, bg, still []uint16, w uint64, half int32, step, stillFrames uint16) uint64 {
 	prev, bg, still = prev[:len(cur)], bg[:len(cur)], still[:len(cur)]
+	v := w
 	for x, c := range cur {
-		bit := uint16(w & 1)
-		w >>= 1
 		dl := int32(c) - int32(prev[x])
-		keep := bit & (uint16(uint32(half-(dl^dl>>31-dl>>31))>>31) ^ 1) // changed, |dl| <= half
+		// Changed and within half a threshold of the frame before.
+		keep := uint16(v) & 1 &^ uint16(uint32(half-(dl^dl>>31-dl>>31))>>31)
+		v >>= 1
 		st := min(still[x]+step, stillFrames) & -keep
 		if st >= stillFrames {
-			bg[x], st, bit = c<<4, 0, 0
+			bg[x], st = c<<4, 0
+			w &^= 1 << uint(x)
 		}
 		still[x] = st
-		out = out>>1 | uint64(bit)<<63
 	}
-	return out >> uint(64-len(cur))
+	return w
 }
 
 // explainShake looks for camera shake: changed cells whose value lies within
