@@ -1266,27 +1266,15 @@ func (d *Detector) explainShake() {
 		for _, w := range row {
 			n += bits.OnesCount64(w)
 		}
-		if r == 1 && n >= shakeDense {
-			// Many changed cells in the row (a large change): the
-			// background's ranges across each row, three rows at once.
-			l0, h0 := d.shakeRow(max(y-1, 0))
-			l1, h1 := d.shakeRow(y)
-			l2, h2 := d.shakeRow(min(y+1, gh-1))
+		// With many changed cells in the row (a large change), the
+		// background's ranges across each row, three rows at once.
+		dense := r == 1 && n >= shakeDense
+		var l0, h0, l1, h1, l2, h2 []uint16
+		if dense {
+			l0, h0 = d.shakeRow(max(y-1, 0))
+			l1, h1 = d.shakeRow(y)
+			l2, h2 = d.shakeRow(min(y+1, gh-1))
 			l0, h0, l1, h1, l2, h2 = l0[:gw], h0[:gw], l1[:gw], h1[:gw], l2[:gw], h2[:gw]
-			for wi, w := range row {
-				var explained uint64
-				for w != 0 {
-					b := bits.TrailingZeros64(w)
-					w &= w - 1
-					x := wi*64 + b
-					lo, hi := int32(min(l0[x], l1[x], l2[x])), int32(max(h0[x], h1[x], h2[x]))
-					if c := int32(cur[x]) << 4; c >= lo-thr && c <= hi+thr {
-						explained |= 1 << uint(b)
-					}
-				}
-				sh[wi] = explained
-			}
-			continue
 		}
 		for wi, w := range row {
 			var explained uint64
@@ -1295,7 +1283,9 @@ func (d *Detector) explainShake() {
 				w &= w - 1
 				x := wi*64 + b
 				var lo, hi int32
-				if i := y*gw + x; r == 1 && x > 0 && x < gw-1 && y > 0 && y < gh-1 {
+				if i := y*gw + x; dense {
+					lo, hi = int32(min(l0[x], l1[x], l2[x])), int32(max(h0[x], h1[x], h2[x]))
+				} else if r == 1 && x > 0 && x < gw-1 && y > 0 && y < gh-1 {
 					// The common case, inside the picture.
 					a, m, c := d.bg[i-gw-1:i-gw+2], d.bg[i-1:i+2], d.bg[i+gw-1:i+gw+2]
 					lo = int32(min(a[0], a[1], a[2], m[0], m[1], m[2], c[0], c[1], c[2]))
