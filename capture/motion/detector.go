@@ -1051,20 +1051,8 @@ func edgeKept(bg, cur []uint16, i, j int) int64 {
 // clipping leaves alone (clipLo..clipHi).
 func unclipped(v int32) bool { return uint32(v-clipLo>>4-1) < clipHi>>4-clipLo>>4-1 }
 
-// b2i is 1 for true, 0 for false (a flag, not a branch).
-func b2i(b bool) int32 {
-	var i int32
-	if b {
-		i = 1
-	}
-	return i
-}
-
 // minEdges is how many strong edges edgesKept needs to judge.
 const minEdges = 16
-
-// expected maps a Q8 background value through the light LUT to Q4.
-func (d *Detector) expected(bgQ8 int32) int32 { return lutMap(&d.lut, bgQ8) }
 
 // lutMap maps a Q8 background value (0..65535) through lut to Q4, linearly
 // between its entries.
