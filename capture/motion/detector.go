@@ -111,6 +111,12 @@ type Detector struct {
 	zone     bitmask
 	analysed int // cells in zone
 	samples  []int32
+	// sampleRows[y] is the first sample of row y or after it (samples are in
+	// row order), sampleRows[gh] their number.
+	sampleRows []int32
+	// sampleRight is, per sample, whether the cell two to its right is in
+	// the same row (edgesKept compares the two).
+	sampleRight []bool
 	// noisePairs are every other sample with a cell two to its right.
 	noisePairs []int32
 	hpHist     [256]uint32 // |local difference|, quarter levels
@@ -120,14 +126,21 @@ type Detector struct {
 	subHist [4][histSize]uint32
 
 	hist    [histSize]uint32
-	regionX []uint8  // column of each grid column in the 4x4 partition
-	regionY []uint8  // row of each grid row, times 4
-	rowHist []uint16 // per-row histograms of ratios (rowBins each)
-	rowGain []int32  // per-row gains, Q16
-	recip   []int32  // 2^24 / (Q4 value), by Q4 value / 4
+	regionY []uint8 // row of each grid row, times 4
+	rowGain []int32 // per-row gains, Q16
+	recip   []int32 // 2^24 / (Q4 value), by Q4 value / 4
 	binHist [lutBins][256]uint32
 	bgHist  [256]uint32
 	lut     [257]int32 // bg level -> expected cur, Q4
+
+	// regionCols are, per word of a mask row, its cells in each of the
+	// four columns of the 4x4 partition.
+	regionCols [][4]uint64
+	// shakeLo and shakeHi hold three grid rows each for explainShake
+	// (shakeRow): the background's least and greatest values across
+	// each cell of rows shakeRows (-1: none; row y in y%3).
+	shakeLo, shakeHi []uint16
+	shakeRows        [3]int
 
 	alpha, alphaMove int32 // Q12
 	minCells         int32
@@ -240,9 +253,9 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		cur: make([]uint16, n), bg: make([]uint16, n), ref: make([]uint16, n),
 		packed: make([]uint64, (g.gw+3)/4*g.gh), packedH: make([]uint64, (g.gw+3)/4*g.gh),
 		fresh: make([]uint8, n), prev: make([]uint16, n), still: make([]uint16, n),
-		rowHist: make([]uint16, g.gh*rowBins), rowGain: make([]int32, g.gh),
-		recip: make([]int32, 4096/4),
-		fg:    newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
+		rowGain: make([]int32, g.gh),
+		recip:   make([]int32, 4096/4),
+		fg:      newBitmask(g.gw, g.gh), work: newBitmask(g.gw, g.gh),
 		low: newBitmask(g.gw, g.gh), lit: newBitmask(g.gw, g.gh),
 		grow1: newBitmask(g.gw, g.gh), grow2: newBitmask(g.gw, g.gh), shownMask: newBitmask(g.gw, g.gh),
 		ageA: make([]uint8, n), ageB: make([]uint8, n),
@@ -250,9 +263,11 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 		reg:  newRegions(g.gw, g.gh),
 	}
 	d.morphTmp = make([]uint64, len(d.fg.bits))
-	d.regionX, d.regionY = make([]uint8, g.gw), make([]uint8, g.gh)
-	for x := range d.regionX {
-		d.regionX[x] = uint8(x * 4 / g.gw)
+	d.regionY = make([]uint8, g.gh)
+	d.regionCols = make([][4]uint64, d.fg.words)
+	d.shakeLo, d.shakeHi = make([]uint16, 3*g.gw), make([]uint16, 3*g.gw)
+	for x := range g.gw {
+		d.regionCols[x/64][x*4/g.gw] |= 1 << uint(x%64)
 	}
 	for y := range d.regionY {
 		d.regionY[y] = uint8(y * 4 / g.gh * 4)
@@ -282,6 +297,17 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 				d.samples = append(d.samples, int32(y*g.gw+x))
 			}
 		}
+	}
+	d.sampleRows = make([]int32, g.gh+1)
+	for _, i := range d.samples {
+		d.sampleRows[int(i)/g.gw+1]++
+	}
+	for y := range g.gh {
+		d.sampleRows[y+1] += d.sampleRows[y]
+	}
+	d.sampleRight = make([]bool, len(d.samples))
+	for k, i := range d.samples {
+		d.sampleRight[k] = int(i)%g.gw+2 < g.gw
 	}
 	for k, i := range d.samples {
 		if k%2 == 0 && int(i)%g.gw+2 < g.gw {
@@ -706,13 +732,30 @@ func (d *Detector) compare() (light, recal bool) {
 func (d *Detector) differences(light bool) distribution {
 	h := &d.subHist
 	clear(h[:])
+	bg, cur := d.bg, d.cur[:len(d.bg)]
+	h0, h1, h2, h3 := &h[0], &h[1], &h[2], &h[3]
+	s := d.samples
 	if light {
-		for k, i := range d.samples {
-			h[k&3][bucket(int32(d.cur[i])-d.expected(int32(d.bg[i])))]++
+		lut := &d.lut
+		for ; len(s) >= 4; s = s[4:] {
+			h0[bucket(int32(cur[s[0]])-lutMap(lut, int32(bg[s[0]])))]++
+			h1[bucket(int32(cur[s[1]])-lutMap(lut, int32(bg[s[1]])))]++
+			h2[bucket(int32(cur[s[2]])-lutMap(lut, int32(bg[s[2]])))]++
+			h3[bucket(int32(cur[s[3]])-lutMap(lut, int32(bg[s[3]])))]++
+		}
+		for _, i := range s {
+			h0[bucket(int32(cur[i])-lutMap(lut, int32(bg[i])))]++
 		}
 	} else {
-		for k, i := range d.samples {
-			h[k&3][bucket(int32(d.cur[i])-int32(d.bg[i]>>4))]++
+		// Consecutive samples count into the four histograms in turn.
+		for ; len(s) >= 4; s = s[4:] {
+			h0[bucket(int32(cur[s[0]])-int32(bg[s[0]]>>4))]++
+			h1[bucket(int32(cur[s[1]])-int32(bg[s[1]]>>4))]++
+			h2[bucket(int32(cur[s[2]])-int32(bg[s[2]]>>4))]++
+			h3[bucket(int32(cur[s[3]])-int32(bg[s[3]]>>4))]++
+		}
+		for _, i := range s {
+			h0[bucket(int32(cur[i])-int32(bg[i]>>4))]++
 		}
 	}
 	d.sumHist(d.hist[:])
@@ -748,16 +791,8 @@ const (
 // row had one.
 func (d *Detector) removeBands() bool {
 	gw, gh := d.g.gw, d.g.gh
-	clear(d.rowHist)
-	for _, i := range d.samples {
-		base, c := int32(d.bg[i]>>4), int32(d.cur[i])
-		if base <= clipLo>>4 || base >= clipHi>>4 || c <= clipLo>>4 || c >= clipHi>>4 {
-			continue // clipped: no ratio to learn from
-		}
-		// (cur-base)/base in 1/256, through a table of 2^24/base.
-		rel := int32(int64(c-base) * int64(d.recip[base>>2]) >> 16)
-		d.rowHist[int(i)/gw*rowBins+int(min(max(rel+rowBins/2, 0), rowBins-1))]++
-	}
+	bg, cur := d.bg, d.cur[:len(d.bg)]
+	recip := (*[1024]int32)(d.recip)
 	// Median per sampled row, as a gain in Q16; rows without samples are 0.
 	// The median of the row gains is the global part of the change, which is
 	// left to the light mapping; only the variation across rows is removed,
@@ -765,14 +800,21 @@ func (d *Detector) removeBands() bool {
 	var gains [rowBins]uint16
 	var rows uint32
 	for y := range gh {
-		h := d.rowHist[y*rowBins : (y+1)*rowBins]
+		var h [rowBins]uint16
 		var n uint32
-		for _, c := range h {
-			n += uint32(c)
+		for _, i := range d.samples[d.sampleRows[y]:d.sampleRows[y+1]] {
+			base, c := int32(bg[i]>>4), int32(cur[i])
+			if !unclipped(base) || !unclipped(c) {
+				continue // clipped: no ratio to learn from
+			}
+			// (cur-base)/base in 1/256, through a table of 2^24/base.
+			rel := int32(int64(c-base) * int64(recip[base>>2&1023]) >> 16)
+			h[min(max(rel+rowBins/2, 0), rowBins-1)]++
+			n++
 		}
 		d.rowGain[y] = 0
 		if n >= 8 {
-			m := median16(h, n)
+			m := median16(h[:], n)
 			d.rowGain[y] = int32(math.Round((1 + (m-rowBins/2)/256) * 65536))
 			gains[min(int(m), rowBins-1)]++
 			rows++
@@ -819,12 +861,24 @@ func (d *Detector) removeBands() bool {
 		}
 		changed = true
 		m := int32((1<<32 + int64(g)/2) / int64(g)) // 65536/gain, Q16
-		row := d.cur[y*gw : (y+1)*gw]
-		for x, v := range row {
-			row[x] = uint16(min((int32(v)*m+1<<15)>>16, 4080))
-		}
+		divideRow(d.cur[y*gw:(y+1)*gw], m)
 	}
 	return changed
+}
+
+// divideRow multiplies a row of Q4 cells by m/65536, rounded and kept to
+// the range.
+func divideRow(row []uint16, m int32) {
+	for ; len(row) >= 4; row = row[4:] {
+		r := row[:4]
+		r[0] = uint16(min((int32(r[0])*m+1<<15)>>16, 4080))
+		r[1] = uint16(min((int32(r[1])*m+1<<15)>>16, 4080))
+		r[2] = uint16(min((int32(r[2])*m+1<<15)>>16, 4080))
+		r[3] = uint16(min((int32(r[3])*m+1<<15)>>16, 4080))
+	}
+	for x, v := range row {
+		row[x] = uint16(min((int32(v)*m+1<<15)>>16, 4080))
+	}
 }
 
 // median16 is median for 16-bit counts.
@@ -880,8 +934,14 @@ const (
 )
 
 // updateSlow is updateFast with relighting of the background through the
-// light LUT and cells that are re-learning (fresh).
+// light LUT (relight, a pass of its own) and cells that are re-learning
+// (fresh). With none re-learning, as on most frames of a light change, the
+// comparison is updateFast's.
 func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
+	if light && !d.relight() && d.nFresh == 0 {
+		d.updateFast(thr, alpha, alphaMove)
+		return
+	}
 	gw := d.g.gw
 	nFresh := 0
 	for y := range d.g.gh {
@@ -895,14 +955,6 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 			for x := x0; x < x1; x++ {
 				b := int32(bg[x])
 				c := int32(cur[x]) << 4
-				if light {
-					e := d.expected(b) << 4
-					if (b <= clipLo || b >= clipHi || e <= clipLo || e >= clipHi) && (e-b > 512 || b-e > 512) {
-						b, fresh[x] = c, warmupFrames
-					} else {
-						b = e
-					}
-				}
 				diff := c - b
 				a := alpha
 				if fr := fresh[x]; fr > 0 {
@@ -921,6 +973,37 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	d.nFresh = nFresh
 }
 
+// relight maps the background through the light LUT, and reports whether
+// it set a cell re-learning: one that is clipped, or relit to the ends of
+// the range, and changed by more than two levels takes the frame's value
+// instead and starts re-learning.
+func (d *Detector) relight() (reset bool) {
+	// Per level of the background (Q8 >> 8): the mapping's start and
+	// slope, and whether a cell there can be clipped or relit to the ends
+	// (then it is checked one by one).
+	var base, slope [256]int32
+	var check [256]bool
+	for k := range 256 {
+		base[k], slope[k] = d.lut[k], d.lut[k+1]-d.lut[k]
+		check[k] = k*256 <= clipLo || k*256+255 >= clipHi || d.lut[k]<<4 <= clipLo || d.lut[k+1]<<4 >= clipHi
+	}
+	bg := d.bg
+	cur := d.cur[:len(bg)]
+	for i, v := range bg {
+		k := uint8(v >> 8)
+		e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
+		if check[k] {
+			if b := int32(v); (b <= clipLo || b >= clipHi || e <= clipLo || e >= clipHi) && (e-b > 512 || b-e > 512) {
+				bg[i], d.fresh[i] = cur[i]<<4, warmupFrames
+				reset = true
+				continue
+			}
+		}
+		bg[i] = uint16(e)
+	}
+	return reset
+}
+
 // edgesKept tells a light change from a moved picture: light changes the
 // brightness of the scene but leaves its edges where they were. Among the
 // samples where the background changes by at least a threshold over two
@@ -930,46 +1013,67 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 // means the picture moved. With too few edges to tell, it assumes light. (A
 // pattern moved by exactly its period keeps its edges, and passes.)
 func (d *Detector) edgesKept() bool {
-	gw, n := d.g.gw, len(d.cur)
 	strong := int32(d.thr * 16) // Q4
-	var edges, kept int
-	for _, i := range d.samples {
-		b0, c0 := int32(d.bg[i]>>4), int32(d.cur[i])
-		if b0 <= clipLo>>4 || b0 >= clipHi>>4 || c0 <= clipLo>>4 || c0 >= clipHi>>4 {
-			continue
-		}
-		for _, j := range [2]int{int(i) + 2, int(i) + 2*gw} {
-			if j >= n || (j == int(i)+2 && j%gw < 2) {
-				continue
-			}
-			b1, c1 := int32(d.bg[j]>>4), int32(d.cur[j])
-			if b1 <= clipLo>>4 || b1 >= clipHi>>4 || c1 <= clipLo>>4 || c1 >= clipHi>>4 {
-				continue
-			}
-			gb, gc := b1-b0, c1-c0
-			if gb < 0 {
-				gb, gc = -gb, -gc
-			}
-			if gb < strong {
-				continue
-			}
-			edges++
-			if gc >= gb/8 {
-				kept++
-			}
+	bg, cur := d.bg, d.cur[:len(d.bg)]
+	var n int64 // edges + kept<<32
+	// The cell two to the right, when in the same row (sampleRight).
+	// Most pairs are no edge of the background, and stop at the first test.
+	right := d.sampleRight[:len(d.samples)]
+	for k, i := range d.samples {
+		if j := int(i) + 2; right[k] && absDiff(bg[i]>>4, bg[j]>>4) >= strong {
+			n += edgeKept(bg, cur, int(i), j)
 		}
 	}
+	// The cell two down, for the samples above the last two rows.
+	down := 2 * d.g.gw
+	for _, i := range d.samples[:d.sampleRows[max(d.g.gh-2, 0)]] {
+		if j := int(i) + down; absDiff(bg[i]>>4, bg[j]>>4) >= strong {
+			n += edgeKept(bg, cur, int(i), j)
+		}
+	}
+	edges, kept := n&0xFFFFFFFF, n>>32
 	return edges < minEdges || 2*kept >= edges
 }
+
+// absDiff is |a-b|.
+func absDiff(a, b uint16) int32 {
+	d := int32(a) - int32(b)
+	return d ^ d>>31 - d>>31
+}
+
+// edgeKept is edgesKept for cells i and j, whose background differs by a
+// strong edge: 1 when none of the four values (Q4) is clipped, plus 1<<32
+// when the frame changes the same way by at least an eighth of the
+// background's change (kept).
+func edgeKept(bg, cur []uint16, i, j int) int64 {
+	b0, b1 := int32(bg[i]>>4), int32(bg[j]>>4)
+	c0, c1 := int32(cur[i]), int32(cur[j])
+	if !unclipped(b0) || !unclipped(c0) || !unclipped(b1) || !unclipped(c1) {
+		return 0
+	}
+	gb, gc := b1-b0, c1-c0
+	if gb < 0 {
+		gb, gc = -gb, -gc
+	}
+	if gc >= gb>>3 {
+		return 1 | 1<<32
+	}
+	return 1
+}
+
+// unclipped reports whether a Q4 value lies strictly inside the range that
+// clipping leaves alone (clipLo..clipHi).
+func unclipped(v int32) bool { return uint32(v-clipLo>>4-1) < clipHi>>4-clipLo>>4-1 }
 
 // minEdges is how many strong edges edgesKept needs to judge.
 const minEdges = 16
 
-// expected maps a Q8 background value through the light LUT to Q4.
-func (d *Detector) expected(bgQ8 int32) int32 {
-	i, f := bgQ8>>8, bgQ8&255
-	a := d.lut[i]
-	return a + ((d.lut[i+1]-a)*f)>>8
+// lutMap maps a Q8 background value (0..65535) through lut to Q4, linearly
+// between its entries.
+func lutMap(lut *[257]int32, bgQ8 int32) int32 {
+	k := int(uint8(bgQ8 >> 8))
+	a := lut[k]
+	return a + ((lut[k+1]-a)*(bgQ8&255))>>8
 }
 
 // fitLight fits the brightness mapping from background to frame: for each of
@@ -1084,25 +1188,59 @@ func (d *Detector) absorbStill() {
 				continue
 			}
 			cur, prev, bg := d.cur[base+x0:base+x1], d.prev[base+x0:base+x1], d.bg[base+x0:base+x1]
-			prev, bg = prev[:len(cur)], bg[:len(cur)]
-			still = still[:len(cur)]
-			for x, c := range cur {
-				if w>>uint(x)&1 == 0 {
-					still[x] = 0
-					continue
+			if bits.OnesCount64(w) > stillSparse {
+				row[wi] = stillRun(cur, prev, bg, still, w, half, d.step, d.stillFrames)
+				continue
+			}
+			// A few changed cells: those alone, the others cleared.
+			var xs [stillSparse]uint8
+			var sts [stillSparse]uint16
+			n := 0
+			for v := w; v != 0; v &= v - 1 {
+				x := bits.TrailingZeros64(v)
+				c := cur[x]
+				st := uint16(0)
+				if dl := int32(c) - int32(prev[x]); dl <= half && -dl <= half {
+					if st = min(still[x]+d.step, d.stillFrames); st >= d.stillFrames {
+						bg[x], st = c<<4, 0
+						w &^= 1 << uint(x)
+					}
 				}
-				if dl := int32(c) - int32(prev[x]); dl > half || -dl > half {
-					still[x] = 0
-					continue
-				}
-				if still[x] = min(still[x]+d.step, d.stillFrames); still[x] >= d.stillFrames {
-					bg[x], still[x] = c<<4, 0
-					w &^= 1 << uint(x)
-				}
+				xs[n], sts[n] = uint8(x), st
+				n++
+			}
+			clear(still)
+			for k := range n {
+				still[xs[k]] = sts[k]
 			}
 			row[wi] = w
 		}
 	}
+}
+
+// stillSparse is how many changed cells of a word absorbStill takes one
+// by one; more go through stillRun.
+const stillSparse = 8
+
+// stillRun is absorbStill for the cells of one word w of the changed mask:
+// it returns the word with the absorbed cells cleared. Branch-free but for
+// the absorption.
+func stillRun(cur, prev, bg, still []uint16, w uint64, half int32, step, stillFrames uint16) uint64 {
+	prev, bg, still = prev[:len(cur)], bg[:len(cur)], still[:len(cur)]
+	v := w
+	for x, c := range cur {
+		dl := int32(c) - int32(prev[x])
+		// Changed and within half a threshold of the frame before.
+		keep := uint16(v) & 1 &^ uint16(uint32(half-(dl^dl>>31-dl>>31))>>31)
+		v >>= 1
+		st := min(still[x]+step, stillFrames) & -keep
+		if st >= stillFrames {
+			bg[x], st = c<<4, 0
+			w &^= 1 << uint(x)
+		}
+		still[x] = st
+	}
+	return w
 }
 
 // explainShake looks for camera shake: changed cells whose value lies within
@@ -1121,10 +1259,25 @@ func (d *Detector) explainShake() {
 		return
 	}
 	thr := int32(d.thr * 256)
+	d.shakeRows = [3]int{-1, -1, -1} // the background changed since
 	for y := range gh {
 		row, sh := d.fg.row(y), d.work.row(y)
 		y0, y1 := max(y-r, 0), min(y+r, gh-1)
 		cur := d.cur[y*gw : (y+1)*gw]
+		n := 0
+		for _, w := range row {
+			n += bits.OnesCount64(w)
+		}
+		// With many changed cells in the row (a large change), the
+		// background's ranges across each row, three rows at once.
+		dense := r == 1 && n >= shakeDense
+		var l0, h0, l1, h1, l2, h2 []uint16
+		if dense {
+			l0, h0 = d.shakeRow(max(y-1, 0))
+			l1, h1 = d.shakeRow(y)
+			l2, h2 = d.shakeRow(min(y+1, gh-1))
+			l0, h0, l1, h1, l2, h2 = l0[:gw], h0[:gw], l1[:gw], h1[:gw], l2[:gw], h2[:gw]
+		}
 		for wi, w := range row {
 			var explained uint64
 			for w != 0 {
@@ -1132,7 +1285,9 @@ func (d *Detector) explainShake() {
 				w &= w - 1
 				x := wi*64 + b
 				var lo, hi int32
-				if i := y*gw + x; r == 1 && x > 0 && x < gw-1 && y > 0 && y < gh-1 {
+				if i := y*gw + x; dense {
+					lo, hi = int32(min(l0[x], l1[x], l2[x])), int32(max(h0[x], h1[x], h2[x]))
+				} else if r == 1 && x > 0 && x < gw-1 && y > 0 && y < gh-1 {
 					// The common case, inside the picture.
 					a, m, c := d.bg[i-gw-1:i-gw+2], d.bg[i-1:i+2], d.bg[i+gw-1:i+gw+2]
 					lo = int32(min(a[0], a[1], a[2], m[0], m[1], m[2], c[0], c[1], c[2]))
@@ -1162,18 +1317,49 @@ func (d *Detector) explainShake() {
 	d.filt.shake = true
 }
 
+// shakeDense is how many changed cells in a grid row make explainShake
+// take the background's ranges across whole rows (shakeRow) rather than
+// cell by cell.
+const shakeDense = 32
+
+// shakeRow returns the least and greatest background value within a cell
+// across of each cell of row y (the window cut at the grid's edges), from
+// the three rows explainShake keeps (shakeRows), which it fills first if
+// they do not hold row y.
+func (d *Detector) shakeRow(y int) (lo, hi []uint16) {
+	gw := d.g.gw
+	k := y % 3
+	lo, hi = d.shakeLo[k*gw:(k+1)*gw], d.shakeHi[k*gw:(k+1)*gw]
+	if d.shakeRows[k] == y {
+		return lo, hi
+	}
+	d.shakeRows[k] = y
+	m := d.bg[y*gw:][:gw]
+	pv := m[0]
+	for x := 0; x < gw-1; x++ {
+		v, nv := m[x], m[x+1]
+		lo[x], hi[x] = min(pv, v, nv), max(pv, v, nv)
+		pv = v
+	}
+	lo[gw-1], hi[gw-1] = min(pv, m[gw-1]), max(pv, m[gw-1])
+	return lo, hi
+}
+
 // spread counts the regions of a 4x4 partition of the grid that hold at
 // least shakeCells cells of m.
 func (d *Detector) spread(m *bitmask) int {
-	var regions [16]int32
+	var regions [16]int
 	for y := range m.h {
-		ry := d.regionY[y]
+		r := regions[d.regionY[y]:][:4]
 		for wi, w := range m.row(y) {
-			for w != 0 {
-				b := bits.TrailingZeros64(w)
-				w &= w - 1
-				regions[ry+d.regionX[wi*64+b]]++
+			if w == 0 {
+				continue
 			}
+			cols := &d.regionCols[wi]
+			r[0] += bits.OnesCount64(w & cols[0])
+			r[1] += bits.OnesCount64(w & cols[1])
+			r[2] += bits.OnesCount64(w & cols[2])
+			r[3] += bits.OnesCount64(w & cols[3])
 		}
 	}
 	n := 0

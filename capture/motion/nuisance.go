@@ -587,10 +587,10 @@ func (d *Detector) extMask(y0, y1 int, low int32) {
 // background by more than haloDiv times as much as the cell does.
 func (d *Detector) inHalo(x, y int) bool {
 	gw, gh := d.g.gw, d.g.gh
-	v := absDiff(d.cur[y*gw+x], d.bg[y*gw+x]) * haloDiv
+	v := diffQ8(d.cur[y*gw+x], d.bg[y*gw+x]) * haloDiv
 	for yy := max(y-1, 0); yy <= min(y+1, gh-1); yy++ {
 		for xx := max(x-1, 0); xx <= min(x+1, gw-1); xx++ {
-			if absDiff(d.cur[yy*gw+xx], d.bg[yy*gw+xx]) > v {
+			if diffQ8(d.cur[yy*gw+xx], d.bg[yy*gw+xx]) > v {
 				return true
 			}
 		}
@@ -598,8 +598,8 @@ func (d *Detector) inHalo(x, y int) bool {
 	return false
 }
 
-// absDiff is |cur - bg| of a cell in Q8 (cur is Q4, bg Q8).
-func absDiff(cur, bg uint16) int32 {
+// diffQ8 is |cur - bg| of a cell in Q8 (cur is Q4, bg Q8).
+func diffQ8(cur, bg uint16) int32 {
 	v := int32(cur)<<4 - int32(bg)
 	return max(v, -v)
 }
