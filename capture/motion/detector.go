@@ -1041,22 +1041,17 @@ func relit(v, c uint16, base, slope *[256]int32, check *[256]bool) (b uint16, re
 func relightRun(cur, bg []uint16, fresh []uint8, base, slope *[256]int32, check *[256]bool, thr, alpha, da, fa int32) (word uint64, nFresh int) {
 	bg, fresh = bg[:len(cur)], fresh[:len(cur)]
 	for x, cv := range cur {
-		v := bg[x]
-		k := uint8(v >> 8)
-		e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
 		c := int32(cv) << 4
-		if check[k] {
-			if ob := int32(v); (ob <= clipLo || ob >= clipHi || e <= clipLo || e >= clipHi) && (e-ob > 512 || ob-e > 512) {
-				// Re-learning from the frame's value: not reported.
-				b := int32(uint16(c))
-				bg[x] = uint16(b + ((c-b)*fa+2048)>>12)
-				fresh[x] = warmupFrames - 1
-				nFresh++
-				word >>= 1
-				continue
-			}
+		rb, reset := relit(bg[x], cv, base, slope, check)
+		b := int32(rb)
+		if reset {
+			// Re-learning from the frame's value: not reported.
+			bg[x] = uint16(b + ((c-b)*fa+2048)>>12)
+			fresh[x] = warmupFrames - 1
+			nFresh++
+			word >>= 1
+			continue
 		}
-		b := int32(uint16(e))
 		diff := c - b
 		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
 		bg[x] = uint16(b + (diff*(alpha+da&-int32(bit))+2048)>>12)
