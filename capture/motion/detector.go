@@ -994,19 +994,7 @@ func (d *Detector) relightUpdate(thr, alpha, alphaMove int32) {
 	}
 	gw := d.g.gw
 	da := alphaMove - alpha
-	if d.nFresh > 0 {
-		// Cells are re-learning: relight, then updateSlow's pass.
-		for i, v := range d.bg {
-			if b, reset := relit(v, d.cur[i], &base, &slope, &check); reset {
-				d.bg[i], d.fresh[i] = b, warmupFrames
-			} else {
-				d.bg[i] = b
-			}
-		}
-		d.updateSlow(false, thr, alpha, alphaMove)
-		return
-	}
-	fa := freshAlpha(alpha, warmupFrames)
+	anyFresh := d.nFresh > 0 // otherwise fresh is all zero
 	nFresh := 0
 	for y := range d.g.gh {
 		row := d.fg.row(y)
@@ -1015,49 +1003,40 @@ func (d *Detector) relightUpdate(thr, alpha, alphaMove int32) {
 		fresh := d.fresh[y*gw : (y+1)*gw]
 		for wi := range row {
 			x0, x1 := wi*64, min(wi*64+64, gw)
-			w, n := relightRun(cur[x0:x1], bg[x0:x1], fresh[x0:x1], &base, &slope, &check, thr, alpha, da, fa)
-			row[wi] = w & zr[wi]
-			nFresh += n
+			var word uint64
+			for x := x0; x < x1; x++ {
+				v := bg[x]
+				k := uint8(v >> 8)
+				e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
+				b := int32(uint16(e))
+				c := int32(cur[x]) << 4
+				var fr uint8
+				if anyFresh {
+					fr = fresh[x]
+				}
+				if check[k] {
+					if ob := int32(v); (ob <= clipLo || ob >= clipHi || e <= clipLo || e >= clipHi) && (e-ob > 512 || ob-e > 512) {
+						b, fr = int32(uint16(c)), warmupFrames
+					}
+				}
+				diff := c - b
+				var bit uint32
+				a := alpha
+				if fr > 0 {
+					a = freshAlpha(alpha, fr)
+					fresh[x] = fr - 1
+					nFresh++
+				} else {
+					bit = uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
+					a += da & -int32(bit)
+				}
+				bg[x] = uint16(b + (diff*a+2048)>>12)
+				word = word>>1 | uint64(bit)<<63
+			}
+			row[wi] = word >> uint(64-(x1-x0)) & zr[wi]
 		}
 	}
 	d.nFresh = nFresh
-}
-
-// relit is background cell v (Q8) mapped through the light LUT (base,
-// slope), or the frame's cell c when v is one to re-learn (reset).
-func relit(v, c uint16, base, slope *[256]int32, check *[256]bool) (b uint16, reset bool) {
-	k := uint8(v >> 8)
-	e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
-	if check[k] {
-		if ob := int32(v); (ob <= clipLo || ob >= clipHi || e <= clipLo || e >= clipHi) && (e-ob > 512 || ob-e > 512) {
-			return c << 4, true
-		}
-	}
-	return uint16(e), false
-}
-
-// relightRun is relightUpdate for up to 64 cells with none re-learning: it
-// returns their bits beyond thr and how many cells started re-learning.
-func relightRun(cur, bg []uint16, fresh []uint8, base, slope *[256]int32, check *[256]bool, thr, alpha, da, fa int32) (word uint64, nFresh int) {
-	bg, fresh = bg[:len(cur)], fresh[:len(cur)]
-	for x, cv := range cur {
-		c := int32(cv) << 4
-		rb, reset := relit(bg[x], cv, base, slope, check)
-		b := int32(rb)
-		if reset {
-			// Re-learning from the frame's value: not reported.
-			bg[x] = uint16(b + ((c-b)*fa+2048)>>12)
-			fresh[x] = warmupFrames - 1
-			nFresh++
-			word >>= 1
-			continue
-		}
-		diff := c - b
-		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
-		bg[x] = uint16(b + (diff*(alpha+da&-int32(bit))+2048)>>12)
-		word = word>>1 | uint64(bit)<<63
-	}
-	return word >> uint(64-len(cur)), nFresh
 }
 
 // edgesKept tells a light change from a moved picture: light changes the
@@ -1335,11 +1314,6 @@ func (d *Detector) explainShake() {
 			l0, h0, l1, h1, l2, h2 = l0[:gw], h0[:gw], l1[:gw], h1[:gw], l2[:gw], h2[:gw]
 		}
 		for wi, w := range row {
-			if dense && bits.OnesCount64(w) > shakeSparse {
-				x0 := wi * 64
-				sh[wi] = shakeRun(cur[x0:min(x0+64, gw)], l0[x0:], h0[x0:], l1[x0:], h1[x0:], l2[x0:], h2[x0:], thr) & w
-				continue
-			}
 			var explained uint64
 			for w != 0 {
 				b := bits.TrailingZeros64(w)
@@ -1376,26 +1350,6 @@ func (d *Detector) explainShake() {
 		d.fg.bits[i] &^= w
 	}
 	d.filt.shake = true
-}
-
-// shakeSparse is how many changed cells of a word in a dense row
-// explainShake takes one by one; more go through shakeRun.
-const shakeSparse = 16
-
-// shakeRun is explainShake's test for the up to 64 cells of cur in a dense
-// row, given the background's ranges of the row above, the row and the row
-// below: it returns the bits of the cells within those ranges widened by
-// thr. Branch-free per cell.
-func shakeRun(cur, l0, h0, l1, h1, l2, h2 []uint16, thr int32) (word uint64) {
-	n := len(cur)
-	l0, h0, l1, h1, l2, h2 = l0[:n], h0[:n], l1[:n], h1[:n], l2[:n], h2[:n]
-	for x, cv := range cur {
-		c := int32(cv) << 4
-		lo, hi := int32(min(l0[x], l1[x], l2[x])), int32(max(h0[x], h1[x], h2[x]))
-		out := uint32((c-lo+thr)|(hi+thr-c)) >> 31 // outside the range
-		word = word>>1 | uint64(out^1)<<63
-	}
-	return word >> uint(64-n)
 }
 
 // shakeDense is how many changed cells in a grid row make explainShake
