@@ -934,11 +934,12 @@ const (
 )
 
 // updateSlow is updateFast with relighting of the background through the
-// light LUT (relightUpdate, in the same pass) and cells that are re-learning
-// (fresh).
+// light LUT (relight, a pass of its own) and cells that are re-learning
+// (fresh). With none re-learning, as on most frames of a light change, the
+// comparison is updateFast's.
 func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
-	if light {
-		d.relightUpdate(thr, alpha, alphaMove)
+	if light && !d.relight() && d.nFresh == 0 {
+		d.updateFast(thr, alpha, alphaMove)
 		return
 	}
 	gw := d.g.gw
@@ -957,7 +958,7 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 				diff := c - b
 				a := alpha
 				if fr := fresh[x]; fr > 0 {
-					a = freshAlpha(alpha, fr)
+					a = max(alpha, 4096/int32(warmupFrames-fr+2))
 					fresh[x] = fr - 1
 					nFresh++
 				} else if diff > thr || -diff > thr {
@@ -972,17 +973,11 @@ func (d *Detector) updateSlow(light bool, thr, alpha, alphaMove int32) {
 	d.nFresh = nFresh
 }
 
-// freshAlpha is the learning rate of a cell re-learning for fr more frames.
-func freshAlpha(alpha int32, fr uint8) int32 {
-	return max(alpha, 4096/int32(warmupFrames-fr+2))
-}
-
-// relightUpdate maps each background cell through the light LUT and then
-// compares and learns as updateSlow does, in one pass over the grid. A cell
-// that is clipped, or relit to the ends of the range, and changed by more
-// than two levels takes the frame's value instead and starts re-learning
-// (fresh).
-func (d *Detector) relightUpdate(thr, alpha, alphaMove int32) {
+// relight maps the background through the light LUT, and reports whether
+// it set a cell re-learning: one that is clipped, or relit to the ends of
+// the range, and changed by more than two levels takes the frame's value
+// instead and starts re-learning.
+func (d *Detector) relight() (reset bool) {
 	// Per level of the background (Q8 >> 8): the mapping's start and
 	// slope, and whether a cell there can be clipped or relit to the ends
 	// (then it is checked one by one).
@@ -992,51 +987,21 @@ func (d *Detector) relightUpdate(thr, alpha, alphaMove int32) {
 		base[k], slope[k] = d.lut[k], d.lut[k+1]-d.lut[k]
 		check[k] = k*256 <= clipLo || k*256+255 >= clipHi || d.lut[k]<<4 <= clipLo || d.lut[k+1]<<4 >= clipHi
 	}
-	gw := d.g.gw
-	da := alphaMove - alpha
-	anyFresh := d.nFresh > 0 // otherwise fresh is all zero
-	nFresh := 0
-	for y := range d.g.gh {
-		row := d.fg.row(y)
-		zr := d.zone.row(y)[:len(row)]
-		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
-		fresh := d.fresh[y*gw : (y+1)*gw]
-		for wi := range row {
-			x0, x1 := wi*64, min(wi*64+64, gw)
-			var word uint64
-			for x := x0; x < x1; x++ {
-				v := bg[x]
-				k := uint8(v >> 8)
-				e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
-				b := int32(uint16(e))
-				c := int32(cur[x]) << 4
-				var fr uint8
-				if anyFresh {
-					fr = fresh[x]
-				}
-				if check[k] {
-					if ob := int32(v); (ob <= clipLo || ob >= clipHi || e <= clipLo || e >= clipHi) && (e-ob > 512 || ob-e > 512) {
-						b, fr = int32(uint16(c)), warmupFrames
-					}
-				}
-				diff := c - b
-				var bit uint32
-				a := alpha
-				if fr > 0 {
-					a = freshAlpha(alpha, fr)
-					fresh[x] = fr - 1
-					nFresh++
-				} else {
-					bit = uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
-					a += da & -int32(bit)
-				}
-				bg[x] = uint16(b + (diff*a+2048)>>12)
-				word = word>>1 | uint64(bit)<<63
+	bg := d.bg
+	cur := d.cur[:len(bg)]
+	for i, v := range bg {
+		k := uint8(v >> 8)
+		e := (base[k] + (slope[k]*int32(v&255))>>8) << 4
+		if check[k] {
+			if b := int32(v); (b <= clipLo || b >= clipHi || e <= clipLo || e >= clipHi) && (e-b > 512 || b-e > 512) {
+				bg[i], d.fresh[i] = cur[i]<<4, warmupFrames
+				reset = true
+				continue
 			}
-			row[wi] = word >> uint(64-(x1-x0)) & zr[wi]
 		}
+		bg[i] = uint16(e)
 	}
-	d.nFresh = nFresh
+	return reset
 }
 
 // edgesKept tells a light change from a moved picture: light changes the
