@@ -681,7 +681,9 @@ func (d *Detector) compare() (light, recal bool) {
 		}
 	}
 	if !warming && !moving && (s.sigma() >= bandGate || math.IsNaN(s.sigma()) || global(s)) && d.removeBands() {
-		s = d.differences(false)
+		// removeBands histogrammed the samples as it divided.
+		d.sumHist(d.hist[:])
+		s = d.distribution()
 	}
 	light = !warming && !moving && global(s)
 	if warming && s.changed >= d.cfg.lightChange() && !d.edgesKept() {
@@ -747,19 +749,25 @@ func (d *Detector) differences(light bool) distribution {
 			h0[bucket(int32(cur[i])-lutMap(lut, int32(bg[i])))]++
 		}
 	} else {
-		// Consecutive samples count into the four histograms in turn.
-		for ; len(s) >= 4; s = s[4:] {
-			h0[bucket(int32(cur[s[0]])-int32(bg[s[0]]>>4))]++
-			h1[bucket(int32(cur[s[1]])-int32(bg[s[1]]>>4))]++
-			h2[bucket(int32(cur[s[2]])-int32(bg[s[2]]>>4))]++
-			h3[bucket(int32(cur[s[3]])-int32(bg[s[3]]>>4))]++
-		}
-		for _, i := range s {
-			h0[bucket(int32(cur[i])-int32(bg[i]>>4))]++
-		}
+		histSamples(h, s, cur, bg)
 	}
 	d.sumHist(d.hist[:])
 	return d.distribution()
+}
+
+// histSamples counts the differences of samples s of cur from bg into the
+// four histograms h, consecutive samples into each in turn.
+func histSamples(h *[4][histSize]uint32, s []int32, cur, bg []uint16) {
+	h0, h1, h2, h3 := &h[0], &h[1], &h[2], &h[3]
+	for ; len(s) >= 4; s = s[4:] {
+		h0[bucket(int32(cur[s[0]])-int32(bg[s[0]]>>4))]++
+		h1[bucket(int32(cur[s[1]])-int32(bg[s[1]]>>4))]++
+		h2[bucket(int32(cur[s[2]])-int32(bg[s[2]]>>4))]++
+		h3[bucket(int32(cur[s[3]])-int32(bg[s[3]]>>4))]++
+	}
+	for _, i := range s {
+		h0[bucket(int32(cur[i])-int32(bg[i]>>4))]++
+	}
 }
 
 // sumHist adds the first len(dst) buckets of the four subHist into dst.
@@ -849,19 +857,22 @@ func (d *Detector) removeBands() bool {
 			last = d.rowGain[y]
 		}
 	}
-	// Smooth with a median of three rows and divide out.
+	// Smooth with a median of three rows and divide out; histogram the
+	// samples' differences as the rows are done (differences(false), in
+	// the same pass).
 	changed := false
 	prev := d.rowGain[0]
+	h := &d.subHist
+	clear(h[:])
 	for y := range gh {
 		a, b, c := prev, d.rowGain[y], d.rowGain[min(y+1, gh-1)]
 		prev = b
-		g := max(min(a, b), min(max(a, b), c))
-		if g == 65536 {
-			continue
+		if g := max(min(a, b), min(max(a, b), c)); g != 65536 {
+			changed = true
+			m := int32((1<<32 + int64(g)/2) / int64(g)) // 65536/gain, Q16
+			divideRow(cur[y*gw:(y+1)*gw], m)
 		}
-		changed = true
-		m := int32((1<<32 + int64(g)/2) / int64(g)) // 65536/gain, Q16
-		divideRow(d.cur[y*gw:(y+1)*gw], m)
+		histSamples(h, d.samples[d.sampleRows[y]:d.sampleRows[y+1]], cur, bg)
 	}
 	return changed
 }
