@@ -13,7 +13,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/metrics"
 	"sync"
@@ -79,13 +78,9 @@ const cloudFile = "cloud.json"
 // same address), "mark" (restart the peak measurements), "stats"
 // (CloudStats), "quit". It returns at "quit", EOF or when ctx ends.
 func ServeCloud(ctx context.Context, dir string, in io.Reader, out io.Writer) error {
-	b, err := os.ReadFile(filepath.Join(dir, cloudFile))
-	if err != nil {
-		return fmt.Errorf("storm: cloud: %w", err)
-	}
 	var cfg cloudConfig
-	if err := json.Unmarshal(b, &cfg); err != nil {
-		return fmt.Errorf("storm: cloud: %s: %w", cloudFile, err)
+	if err := readChildConfig(filepath.Join(dir, cloudFile), &cfg); err != nil {
+		return fmt.Errorf("storm: cloud: %w", err)
 	}
 	ca, _, err := devca.Open(cfg.CADir, nil)
 	if err != nil {

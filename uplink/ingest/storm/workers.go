@@ -302,13 +302,9 @@ func (set *workerSet) stop() {
 // commands on in until "quit", EOF or the end of ctx.
 func ServeCameras(ctx context.Context, file string, in io.Reader, out io.Writer) error {
 	mem0, gor0 := clientMemory()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("storm: worker: %w", err)
-	}
 	var wc workerConfig
-	if err := json.Unmarshal(b, &wc); err != nil {
-		return fmt.Errorf("storm: worker: %s: %w", file, err)
+	if err := readChildConfig(file, &wc); err != nil {
+		return fmt.Errorf("storm: worker: %w", err)
 	}
 	ca, _, err := devca.Open(wc.CADir, nil)
 	if err != nil {
@@ -422,6 +418,19 @@ func ServeCameras(ctx context.Context, file string, in io.Reader, out io.Writer)
 			return err
 		}
 	}
+}
+
+// readChildConfig reads the JSON configuration file a child process (the
+// cloud or a camera worker) was started with into v.
+func readChildConfig(file string, v any) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
 }
 
 // startPiped starts a child process (the cloud or a camera worker) that the
