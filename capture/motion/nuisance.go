@@ -584,24 +584,19 @@ func (d *Detector) extMask(y0, y1 int, low int32) {
 }
 
 // inHalo reports whether a neighbour of the cell (x, y) differs from the
-// background by more than haloDiv times as much as the cell does.
+// background by more than haloDiv times as much as the cell does (cur is
+// Q4, at most 255<<4, so cur<<4 is the background's Q8 without overflow).
 func (d *Detector) inHalo(x, y int) bool {
 	gw, gh := d.g.gw, d.g.gh
-	v := diffQ8(d.cur[y*gw+x], d.bg[y*gw+x]) * haloDiv
+	v := absDiff(d.cur[y*gw+x]<<4, d.bg[y*gw+x]) * haloDiv
 	for yy := max(y-1, 0); yy <= min(y+1, gh-1); yy++ {
 		for xx := max(x-1, 0); xx <= min(x+1, gw-1); xx++ {
-			if diffQ8(d.cur[yy*gw+xx], d.bg[yy*gw+xx]) > v {
+			if absDiff(d.cur[yy*gw+xx]<<4, d.bg[yy*gw+xx]) > v {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// diffQ8 is |cur - bg| of a cell in Q8 (cur is Q4, bg Q8).
-func diffQ8(cur, bg uint16) int32 {
-	v := int32(cur)<<4 - int32(bg)
-	return max(v, -v)
 }
 
 // setRun sets the bits [x0, x1) of a row.
