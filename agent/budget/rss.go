@@ -44,13 +44,6 @@ func ReadResident(procRoot string, pageSize int) (Resident, error) {
 	return parseStatm(b, pageSize)
 }
 
-// ReadRSS returns the process's resident size in bytes (ReadResident's
-// Total).
-func ReadRSS(procRoot string, pageSize int) (int64, error) {
-	r, err := ReadResident(procRoot, pageSize)
-	return r.Total, err
-}
-
 // parseStatm reads the resident and shared pages (second and third
 // fields) of a statm line.
 func parseStatm(b []byte, pageSize int) (Resident, error) {
