@@ -144,6 +144,10 @@ func writeMemory(p func(string, ...any), m *MemoryStatus) {
 	p("memory\tresident %s of a %s budget; go heap %s, go total %s (limit %s); plan peak %s\n", rss,
 		ByteSize(uint64(max(m.BudgetBytes, 0))), ByteSize(m.HeapBytes), ByteSize(m.GoBytes), limit,
 		ByteSize(uint64(max(m.PeakBytes, 0))))
+	if m.StacksBytes > 0 {
+		p("  go total\theap objects %s, heap free %s, stacks %s, runtime %s\n", ByteSize(m.HeapBytes),
+			ByteSize(m.HeapFreeBytes), ByteSize(m.StacksBytes), ByteSize(m.RuntimeBytes))
+	}
 	if m.OverBytes > 0 {
 		p("  over budget\tby %s even after every step down\n", ByteSize(uint64(m.OverBytes)))
 	}

@@ -12,7 +12,7 @@ import (
 func TestWriteStatusMemory(t *testing.T) {
 	st := Status{Version: "v1", Memory: &MemoryStatus{
 		BudgetBytes: 32 << 20, RSSBytes: 21 << 20, RSSFileBytes: 8 << 20, ChargedBytes: 20 << 20, HeapBytes: 9 << 20, GoBytes: 14 << 20,
-		GoLimitBytes: 27 << 20, GCPercent: 50, PeakBytes: 30 << 20,
+		HeapFreeBytes: 2 << 20, StacksBytes: 1 << 20, RuntimeBytes: 2 << 20, GoLimitBytes: 27 << 20, GCPercent: 50, PeakBytes: 30 << 20,
 		Degraded: []string{"recorder queue 8 -> 4", "gc target 100% -> 50%"},
 		Pools: []PoolStatus{
 			{Name: "frames", Used: 3, Size: 11, Unit: "frames"},
@@ -28,6 +28,7 @@ func TestWriteStatusMemory(t *testing.T) {
 	for _, want := range []string{
 		"resident 21.0 MiB (anonymous 13.0 MiB, file-backed 8.0 MiB; 20.0 MiB counted) of a 32.0 MiB budget", "go heap 9.0 MiB", "go total 14.0 MiB",
 		"limit 27.0 MiB, gc 50%", "plan peak 30.0 MiB",
+		"heap objects 9.0 MiB, heap free 2.0 MiB, stacks 1.0 MiB, runtime 2.0 MiB",
 		"recorder queue 8 -> 4, gc target 100% -> 50%",
 		"pool frames", "3 of 11 frames", "700.0 KiB of 1.0 MiB", "0 of 1 viewers",
 	} {

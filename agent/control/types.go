@@ -113,6 +113,14 @@ type MemoryStatus struct {
 	// returned to the kernel): what the Go memory limit counts.
 	HeapBytes uint64 `json:"heap_bytes"`
 	GoBytes   uint64 `json:"go_bytes"`
+	// GoBytes in parts besides HeapBytes (runtime/metrics' classes):
+	// HeapFreeBytes the heap's pages held but holding no object (free
+	// and unused spans, not yet returned to the kernel), StacksBytes the
+	// goroutine and system stacks, RuntimeBytes the runtime's own (GC
+	// metadata, span and cache structures, profiling buckets, other).
+	HeapFreeBytes uint64 `json:"heap_free_bytes,omitempty"`
+	StacksBytes   uint64 `json:"stacks_bytes,omitempty"`
+	RuntimeBytes  uint64 `json:"runtime_bytes,omitempty"`
 	// GoLimitBytes and GCPercent are what the agent set (the Go memory
 	// limit, the GC target); 0 and 0 when it set nothing (tests).
 	GoLimitBytes int64 `json:"go_limit_bytes"`

@@ -234,19 +234,7 @@ func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
 	if res, err := budget.ReadResident(d.deps.ProcRoot, os.Getpagesize()); err == nil {
 		ms.RSSBytes, ms.RSSFileBytes, ms.ChargedBytes = res.Total, res.File, res.Charged(p.Asked)
 	}
-	// What the Go memory limit counts: everything the runtime mapped,
-	// less what it returned to the kernel.
-	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"},
-		{Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(samples)
-	u := func(i int) uint64 {
-		if samples[i].Value.Kind() == metrics.KindUint64 {
-			return samples[i].Value.Uint64()
-		}
-		return 0
-	}
-	ms.HeapBytes = u(0)
-	ms.GoBytes = u(1) - min(u(2), u(1))
+	readGoMemory(ms)
 	cs := d.capture.Stats()
 	if cs.PoolSize > 0 {
 		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "frames", Used: int64(cs.PoolUsed), Size: int64(cs.PoolSize), Unit: "frames"})
@@ -264,4 +252,43 @@ func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
 		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "mqtt queue", Used: int64(m.Queued), Size: int64(cfg.MQTT.QueueSize), Unit: "messages"})
 	}
 	return ms
+}
+
+// goClasses are the runtime/metrics classes readGoMemory reads, in the
+// order of its sums: the heap's objects, its held pages without objects,
+// stacks, then the runtime's own; and the total, and what was released.
+var goClasses = [...]string{
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/free:bytes", "/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/stacks:bytes", "/memory/classes/os-stacks:bytes",
+	"/memory/classes/metadata/mcache/free:bytes", "/memory/classes/metadata/mcache/inuse:bytes",
+	"/memory/classes/metadata/mspan/free:bytes", "/memory/classes/metadata/mspan/inuse:bytes",
+	"/memory/classes/metadata/other:bytes", "/memory/classes/profiling/buckets:bytes", "/memory/classes/other:bytes",
+	"/memory/classes/total:bytes", "/memory/classes/heap/released:bytes",
+}
+
+// readGoMemory fills in what the Go runtime holds (mapped, less what it
+// returned to the kernel: what the Go memory limit counts), and its parts.
+func readGoMemory(ms *control.MemoryStatus) {
+	var samples [len(goClasses)]metrics.Sample
+	for i, name := range goClasses {
+		samples[i].Name = name
+	}
+	metrics.Read(samples[:])
+	u := func(i int) uint64 {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			return samples[i].Value.Uint64()
+		}
+		return 0
+	}
+	sum := func(from, to int) uint64 {
+		var n uint64
+		for i := from; i < to; i++ {
+			n += u(i)
+		}
+		return n
+	}
+	ms.HeapBytes = u(0)
+	ms.HeapFreeBytes, ms.StacksBytes, ms.RuntimeBytes = sum(1, 3), sum(3, 5), sum(5, 12)
+	ms.GoBytes = u(12) - min(u(13), u(12))
 }

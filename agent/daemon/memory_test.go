@@ -66,6 +66,11 @@ func TestDaemonMemoryBudget(t *testing.T) {
 	if m.BudgetBytes != 16<<20 || m.RSSBytes != 3000*int64(os.Getpagesize()) || m.RSSFileBytes != 500*int64(os.Getpagesize()) || m.ChargedBytes != m.RSSBytes || m.HeapBytes == 0 || m.GoBytes < m.HeapBytes {
 		t.Errorf("memory = %+v", m)
 	}
+	// The Go total in parts (runtime/metrics' classes, one snapshot): they
+	// add up to it exactly.
+	if m.StacksBytes == 0 || m.RuntimeBytes == 0 || m.HeapBytes+m.HeapFreeBytes+m.StacksBytes+m.RuntimeBytes != m.GoBytes {
+		t.Errorf("go heap %d + free %d + stacks %d + runtime %d, want the go total %d", m.HeapBytes, m.HeapFreeBytes, m.StacksBytes, m.RuntimeBytes, m.GoBytes)
+	}
 	if m.GoLimitBytes != 0 {
 		t.Errorf("go limit %d set by a daemon without RuntimeLimits", m.GoLimitBytes)
 	}

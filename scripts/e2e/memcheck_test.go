@@ -22,6 +22,9 @@ type memStatus struct {
 		RSS      int64    `json:"rss_bytes"`
 		Heap     int64    `json:"heap_bytes"`
 		Go       int64    `json:"go_bytes"`
+		HeapFree int64    `json:"heap_free_bytes"`
+		Stacks   int64    `json:"stacks_bytes"`
+		Runtime  int64    `json:"runtime_bytes"`
 		GoLimit  int64    `json:"go_limit_bytes"`
 		Peak     int64    `json:"peak_bytes"`
 		Degraded []string `json:"degraded"`
