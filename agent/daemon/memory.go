@@ -24,6 +24,7 @@ type memory struct {
 	limited bool            // the Go memory limit and GC target were set from plan
 	overRSS bool            // the last sample found RSS above the budget
 	viewers int             // live viewers connected at the last sample
+	depart  departure       // giving back what a departed viewer's session used
 	down    budget.StepDown // run-time steps beyond the plan
 	extra   int             // down.Extra when plan was made
 }
@@ -129,6 +130,7 @@ func (d *Daemon) watchMemory(ctx context.Context) error {
 func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, res budget.Resident) budget.Plan {
 	log := d.log.With("part", "memory")
 	left := false // a live viewer left since the last sample
+	trim, release := false, false
 	rss := res.Total
 	if rss >= 0 {
 		s := d.memorySettings(cfg)
@@ -148,6 +150,7 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, res budget.Resi
 		// towards a step down (it is returned at the end of this tick).
 		left = connected < d.mem.viewers
 		d.mem.viewers = connected
+		trim, release = d.mem.depart.observe(connected, left)
 		dir := 0
 		if !left {
 			dir = d.mem.down.ObserveLive(charged, s, connected)
@@ -184,14 +187,13 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, res budget.Resi
 			limit = p.GoLimitLive
 		}
 		debug.SetMemoryLimit(limit)
-		if left {
-			// Back within the budget now rather than minutes later: the
-			// frame buffers the viewer's queue wrote to are dropped (the
-			// pipeline makes again the few it cycles through), then one
-			// full collection returns the freed pages to the kernel.
-			d.capture.TrimPool()
-			debug.FreeOSMemory()
-		}
+	}
+	// Back within the budget now rather than minutes later (departure).
+	if trim && d.deps.RuntimeLimits {
+		d.capture.TrimPool()
+	}
+	if release && d.deps.RuntimeLimits {
+		debug.FreeOSMemory()
 	}
 	// Changes of the parts' own sections restart them already; a new
 	// budget, picture or run-time step is this part's to act on.
@@ -202,6 +204,50 @@ func (d *Daemon) memoryTick(cfg config.Config, last budget.Plan, res budget.Resi
 		}
 	}
 	return p
+}
+
+// departureReleases is on how many samples, the departure's and those
+// after it, the memory part returns freed memory to the kernel after the
+// last live viewer left.
+const departureReleases = 3
+
+// departure gives back what a live viewer's session used once the last
+// viewer has left. On the sample that sees the departure it drops the
+// free frame buffers (capture.Pool.Trim: the viewer's queue made the
+// pipeline write to buffers below the few it cycles through; it makes
+// those again) and runs one full collection that returns the freed pages
+// to the kernel (debug.FreeOSMemory); the runtime itself keeps freed
+// pages as long as the heap is under its GC goal, which after a viewer
+// is most of the time. It releases again on the next samples
+// (departureReleases in all, 10 s apart), while no viewer is back: a
+// session's teardown outlives the sample that saw it end (the WebRTC
+// stack's goroutines close its transports and timers after the session
+// left the count, and what they held becomes garbage only then). In the
+// arm64 QEMU camera one release left 0.9 MB of such pages resident 30 s
+// later.
+type departure struct {
+	pending int // releases still to do
+}
+
+// observe is one sample: viewers connected now, and whether the count
+// fell since the last sample (the last viewer or one of several left).
+// It says whether to trim the frame pool and whether to release memory.
+func (dp *departure) observe(viewers int, left bool) (trim, release bool) {
+	switch {
+	case left && viewers > 0:
+		// One of several left: its share now, once; the others stream.
+		dp.pending = 1
+	case left:
+		dp.pending = departureReleases
+	case viewers > 0:
+		// A viewer streams (again): what its session uses is not garbage.
+		dp.pending = 0
+	}
+	if dp.pending == 0 {
+		return false, false
+	}
+	dp.pending--
+	return left, true
 }
 
 // restartsFor names the parts whose sizes differ between plans a and b.

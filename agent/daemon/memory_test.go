@@ -203,3 +203,34 @@ func TestDaemonMemoryStepDown(t *testing.T) {
 		t.Errorf("step-up logged %d times, want once", n)
 	}
 }
+
+// TestDeparture: after the last live viewer leaves, the memory part trims
+// the frame pool once and returns freed memory to the kernel on that
+// sample and the next ones (a session's teardown outlives the sample that
+// saw it end), until a viewer is back; when one of several leaves, once.
+func TestDeparture(t *testing.T) {
+	type step struct {
+		viewers       int
+		left          bool
+		trim, release bool
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"no viewer", []step{{0, false, false, false}, {0, false, false, false}}},
+		{"streaming", []step{{1, false, false, false}, {1, false, false, false}}},
+		{"last left", []step{{1, false, false, false}, {0, true, true, true}, {0, false, false, true}, {0, false, false, true},
+			{0, false, false, false}, {0, false, false, false}}},
+		{"back before the releases end", []step{{0, true, true, true}, {1, false, false, false}, {1, false, false, false}, {0, true, true, true}}},
+		{"one of two left", []step{{2, false, false, false}, {1, true, true, true}, {1, false, false, false}, {0, true, true, true}, {0, false, false, true}}},
+	} {
+		var dp departure
+		for i, s := range tc.steps {
+			trim, release := dp.observe(s.viewers, s.left)
+			if trim != s.trim || release != s.release {
+				t.Errorf("%s: sample %d (%d viewers, left %v): trim %v release %v, want %v %v", tc.name, i, s.viewers, s.left, trim, release, s.trim, s.release)
+			}
+		}
+	}
+}

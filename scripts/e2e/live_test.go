@@ -219,21 +219,21 @@ func guestRSS(t *testing.T, v *vm, when string) string {
 		heap = fmt.Sprintf("go heap %.1f MB, go total %.1f MB (heap objects %.1f, heap free %.1f, stacks %.1f, runtime %.1f)",
 			mbOf(m.Heap), mbOf(m.Go), mbOf(m.Heap), mbOf(m.HeapFree), mbOf(m.Stacks), mbOf(m.Runtime))
 	}
-	// Where the anonymous pages are, by mapping (the Go runtime names its
-	// own: "[anon: Go: heap]" and so on), with the part in transparent
-	// huge pages: name anonymous/huge kB.
-	maps := strings.TrimSpace(v.run(t, smapsByName, 0))
+	// Where the anonymous pages are: each mapping with 64 kB or more (the
+	// Go heap arena is the largest; the runtime's metadata, which it never
+	// unmaps, the next two), and the kernel's transparent huge page mode.
+	maps := strings.TrimSpace(v.run(t, anonMappings, 0))
 	return f("RSS", rss) + "; " + f("anonymous", anon) + "; " + f("file (driver buffers)", file) + "; " +
-		f("shmem (the binary's pages)", shmem) + "; then " + heap + "; anonymous kB by mapping (anon/in huge pages): " + maps
+		f("shmem (the binary's pages)", shmem) + "; then " + heap + "; anonymous kB by mapping: " + maps
 }
 
-// smapsByName sums the agent's anonymous and huge-page kB in the guest by
-// mapping name (the path, or the runtime's "[anon: Go: ...]" label), and
-// says the kernel's transparent huge page mode.
-const smapsByName = `awk '/^[0-9a-f]+-[0-9a-f]+ /{n=""; for(i=6;i<=NF;i++) n=n (i>6?" ":"") $i; if(n=="") n="[anon]"; next} ` +
-	`/^Anonymous:/{a[n]+=$2} /^AnonHugePages:/{h[n]+=$2} END{for(n in a) if(a[n]>0) printf "%s %d/%d; ", n, a[n], h[n]; print ""}' ` +
+// anonMappings lists the agent's anonymous mappings of 64 kB or more in the
+// guest (address range, name if any, anonymous kB; the kernel of the QEMU
+// camera does not show the runtime's "[anon: Go: ...]" names), and says
+// the kernel's transparent huge page mode.
+const anonMappings = `awk '/^[0-9a-f]+-[0-9a-f]+ /{r=$1; n=$6; next} /^Anonymous:/{if($2>=64) printf "%s %s %d; ", r, n, $2} END{print ""}' ` +
 	`/proc/$(cat /run/camera/camagent.pid)/smaps; ` +
-	`echo "thp $(cat /sys/kernel/mm/transparent_hugepage/enabled) max_ptes_none $(cat /sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none)"`
+	`echo "thp $(cat /sys/kernel/mm/transparent_hugepage/enabled)"`
 
 // rssSplitRE matches guestRSS's sample: VmRSS, RssAnon, RssFile and
 // RssShmem in kB.
