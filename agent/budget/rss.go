@@ -13,9 +13,9 @@ import (
 // the binary's code and read-only data the kernel paged in, a mapped
 // driver's buffers, and, when the binary lives in a RAM filesystem such as
 // an initramfs, its pages there); the rest, Anon, is the anonymous memory:
-// the Go heap and runtime, stacks. Clean file pages are the kernel's to
-// drop under pressure and read back; anonymous memory only the agent can
-// give back.
+// the Go heap and runtime, stacks. Clean file pages on a disk or flash are
+// the kernel's to drop under pressure and read back (a RAM filesystem's
+// are not); anonymous memory only the agent can give back.
 type Resident struct {
 	Total, File int64
 }
@@ -28,7 +28,10 @@ func (r Resident) Anon() int64 { return r.Total - r.File }
 // (Text and the driver's buffers). File pages beyond that allowance are
 // code the agent ran once (a live session pages in the WebRTC stack's
 // code, which stays resident after it ends): no step down would shrink
-// them, and the kernel reclaims them before it runs out.
+// them. On a camera whose binary is on flash they are clean page cache
+// the kernel reclaims before it runs out; where the binary lives in a RAM
+// filesystem (the QEMU camera's initramfs) they are shmem, not
+// reclaimable, but they take that RAM whether the agent maps them or not.
 func (r Resident) Charged(s Settings) int64 {
 	return r.Anon() + min(r.File, Text+s.driver())
 }
