@@ -121,6 +121,9 @@ type MemoryStatus struct {
 	HeapFreeBytes uint64 `json:"heap_free_bytes,omitempty"`
 	StacksBytes   uint64 `json:"stacks_bytes,omitempty"`
 	RuntimeBytes  uint64 `json:"runtime_bytes,omitempty"`
+	// GCCycles is how many collections the runtime has completed: over a
+	// Go memory limit the runtime has to exceed, it collects back to back.
+	GCCycles uint64 `json:"gc_cycles,omitempty"`
 	// GoLimitBytes and GCPercent are what the agent set (the Go memory
 	// limit, the GC target); 0 and 0 when it set nothing (tests).
 	GoLimitBytes int64 `json:"go_limit_bytes"`

@@ -302,7 +302,8 @@ func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
 
 // goClasses are the runtime/metrics classes readGoMemory reads, in the
 // order of its sums: the heap's objects, its held pages without objects,
-// stacks, then the runtime's own; and the total, and what was released.
+// stacks, then the runtime's own; the total, and what was released; and
+// the collections completed.
 var goClasses = [...]string{
 	"/memory/classes/heap/objects:bytes",
 	"/memory/classes/heap/free:bytes", "/memory/classes/heap/unused:bytes",
@@ -311,10 +312,12 @@ var goClasses = [...]string{
 	"/memory/classes/metadata/mspan/free:bytes", "/memory/classes/metadata/mspan/inuse:bytes",
 	"/memory/classes/metadata/other:bytes", "/memory/classes/profiling/buckets:bytes", "/memory/classes/other:bytes",
 	"/memory/classes/total:bytes", "/memory/classes/heap/released:bytes",
+	"/gc/cycles/total:gc-cycles",
 }
 
 // readGoMemory fills in what the Go runtime holds (mapped, less what it
-// returned to the kernel: what the Go memory limit counts), and its parts.
+// returned to the kernel: what the Go memory limit counts), its parts, and
+// the count of collections.
 func readGoMemory(ms *control.MemoryStatus) {
 	var samples [len(goClasses)]metrics.Sample
 	for i, name := range goClasses {
@@ -337,4 +340,5 @@ func readGoMemory(ms *control.MemoryStatus) {
 	ms.HeapBytes = u(0)
 	ms.HeapFreeBytes, ms.StacksBytes, ms.RuntimeBytes = sum(1, 3), sum(3, 5), sum(5, 12)
 	ms.GoBytes = u(12) - min(u(13), u(12))
+	ms.GCCycles = u(14)
 }

@@ -68,7 +68,7 @@ func TestDaemonMemoryBudget(t *testing.T) {
 	}
 	// The Go total in parts (runtime/metrics' classes, one snapshot): they
 	// add up to it exactly.
-	if m.StacksBytes == 0 || m.RuntimeBytes == 0 || m.HeapBytes+m.HeapFreeBytes+m.StacksBytes+m.RuntimeBytes != m.GoBytes {
+	if m.StacksBytes == 0 || m.RuntimeBytes == 0 || m.GCCycles == 0 || m.HeapBytes+m.HeapFreeBytes+m.StacksBytes+m.RuntimeBytes != m.GoBytes {
 		t.Errorf("go heap %d + free %d + stacks %d + runtime %d, want the go total %d", m.HeapBytes, m.HeapFreeBytes, m.StacksBytes, m.RuntimeBytes, m.GoBytes)
 	}
 	if m.GoLimitBytes != 0 {

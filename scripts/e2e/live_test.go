@@ -190,6 +190,10 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 func guestRSS(t *testing.T, v *vm, when string) string {
 	t.Helper()
 	const sample = `sleep 5; awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/{printf "%s %s ", $1, $2} END{print ""}' /proc/$(cat /run/camera/camagent.pid)/status`
+	// The collections over the samples: the Go runtime above its memory
+	// limit collects back to back.
+	var ms0 memStatus
+	decodeJSON(v.run(t, "camagent ctl status -json", 0), &ms0)
 	var rss, anon, file, shmem []float64
 	for range 6 {
 		m := rssSplitRE.FindStringSubmatch(v.runFor(t, sample, 0, commandWait+5*time.Second))
@@ -216,8 +220,8 @@ func guestRSS(t *testing.T, v *vm, when string) string {
 	var ms memStatus
 	if err := decodeJSON(v.run(t, "camagent ctl status -json", 0), &ms); err == nil {
 		m := ms.Memory
-		heap = fmt.Sprintf("go heap %.1f MB, go total %.1f MB (heap objects %.1f, heap free %.1f, stacks %.1f, runtime %.1f)",
-			mbOf(m.Heap), mbOf(m.Go), mbOf(m.Heap), mbOf(m.HeapFree), mbOf(m.Stacks), mbOf(m.Runtime))
+		heap = fmt.Sprintf("go heap %.1f MB, go total %.1f MB (heap objects %.1f, heap free %.1f, stacks %.1f, runtime %.1f; go limit %.1f MB; %d collections during the samples)",
+			mbOf(m.Heap), mbOf(m.Go), mbOf(m.Heap), mbOf(m.HeapFree), mbOf(m.Stacks), mbOf(m.Runtime), mbOf(m.GoLimit), m.GCCycles-ms0.Memory.GCCycles)
 	}
 	// Where the anonymous pages are: each mapping with 64 kB or more (the
 	// Go heap arena is the largest; the runtime's metadata, which it never

@@ -25,6 +25,7 @@ type memStatus struct {
 		HeapFree int64    `json:"heap_free_bytes"`
 		Stacks   int64    `json:"stacks_bytes"`
 		Runtime  int64    `json:"runtime_bytes"`
+		GCCycles int64    `json:"gc_cycles"`
 		GoLimit  int64    `json:"go_limit_bytes"`
 		Peak     int64    `json:"peak_bytes"`
 		Degraded []string `json:"degraded"`
