@@ -126,11 +126,15 @@ var ErrPoolEmpty = errors.New("capture: frame pool empty")
 var ErrFrameTooBig = errors.New("capture: frame larger than its pool buffer")
 
 // Pool holds a fixed number of frame buffers of one size; it never grows.
-// Free buffers are reused last in, first out: the buffer just returned is
-// the next one handed out, so buffers beyond what the pipeline holds at
-// once (the spare the budget keeps for a stalled consumer, the shell's
-// snapshot) are never written and stay out of the resident set (the kernel
-// maps a fresh heap page only when it is first touched).
+// A buffer is made when its frame is first handed out, not by NewPool, and
+// free frames are reused last in, first out: the frame just returned is the
+// next one handed out, so buffers beyond what the pipeline holds at once
+// (the spare the budget keeps for a stalled consumer, the shell's snapshot)
+// are never made. Made but unwritten, they would stay out of the resident
+// set yet count in the Go runtime's total, which the memory limit is
+// measured against: in the QEMU camera that put the runtime 2 MB over its
+// limit with nothing to collect, and it collected back to back (674 times
+// in 30 s).
 type Pool struct {
 	mu   sync.Mutex
 	free []*Frame // a stack: the top is the most recently returned
@@ -138,11 +142,12 @@ type Pool struct {
 	size int
 }
 
-// NewPool makes n buffers of size bytes each.
+// NewPool makes a pool of n frames whose buffers, of size bytes each, are
+// made on first use.
 func NewPool(n, size int) *Pool {
 	p := &Pool{free: make([]*Frame, 0, n), n: n, size: size}
 	for range n {
-		p.free = append(p.free, &Frame{buf: make([]byte, size), pool: p})
+		p.free = append(p.free, &Frame{pool: p})
 	}
 	return p
 }
@@ -170,7 +175,7 @@ func (p *Pool) Get() (*Frame, error) {
 	f := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
 	p.mu.Unlock()
-	if f.buf == nil { // dropped by Trim
+	if f.buf == nil { // first use, or dropped by Trim
 		f.buf = make([]byte, p.size)
 	}
 	f.refs.Store(1)

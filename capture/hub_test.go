@@ -60,6 +60,23 @@ func TestPoolReusesLast(t *testing.T) {
 	b.Release()
 }
 
+// TestPoolMakesBuffersOnFirstUse: NewPool makes no buffer (Trim finds none
+// to drop); Get makes one of the pool's size, and the frame keeps it.
+func TestPoolMakesBuffersOnFirstUse(t *testing.T) {
+	p := NewPool(4, 8)
+	if n := p.Trim(); n != 0 {
+		t.Fatalf("a new pool holds %d buffers, want none before the first Get", n)
+	}
+	f, err := p.Get()
+	if err != nil || len(f.Buffer()) != 8 {
+		t.Fatalf("first Get: %v, buffer of %d bytes, want 8", err, len(f.Buffer()))
+	}
+	f.Release()
+	if n := p.Trim(); n != 1 {
+		t.Fatalf("after one Get the pool holds %d buffers, want 1", n)
+	}
+}
+
 // TestPoolTrim: Trim drops the free frames' buffers and only theirs (a held
 // frame keeps its bytes); Get makes a dropped buffer again, of the pool's
 // size, and a pipeline cycling through it allocates nothing more.
