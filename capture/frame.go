@@ -107,6 +107,11 @@ type Frame struct {
 // Retain adds a holder of f.
 func (f *Frame) Retain() { f.refs.Add(1) }
 
+// Pool returns the pool f goes back to when its last holder releases it
+// (nil for a frame made outside a pool): what owns the capture loop trims
+// it (Runner.TrimPool).
+func (f *Frame) Pool() *Pool { return f.pool }
+
 // Release drops a holder of f; the last one returns the buffer to its pool.
 func (f *Frame) Release() {
 	switch n := f.refs.Add(-1); {

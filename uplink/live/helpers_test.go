@@ -50,13 +50,15 @@ type rig struct {
 	hub     *capture.Hub
 	srv     *live.Server
 	format  capture.Format
-	stop    func() // ends the server and the pump and waits for them
+	pool    atomic.Pointer[capture.Pool] // the frame pool of the source the pump plays now
+	stop    func()                       // ends the server and the pump and waits for them
 }
 
 // pump plays the source at 10 frames/s, opening it again (the next loop,
 // with later timestamps) at its end, and publishes every frame with the
 // source's own timestamp, as a camera's capture loop does.
-func pump(ctx context.Context, src capture.Source, open func(loop int) (capture.Source, error), hub *capture.Hub) {
+func pump(ctx context.Context, src capture.Source, open func(loop int) (capture.Source, error), hub *capture.Hub,
+	pool *atomic.Pointer[capture.Pool]) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for loop := 1; ; loop++ {
@@ -65,6 +67,7 @@ func pump(ctx context.Context, src capture.Source, open func(loop int) (capture.
 			if err != nil {
 				break
 			}
+			pool.Store(f.Pool())
 			hub.Publish(f)
 			f.Release()
 			select {
@@ -145,7 +148,7 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	go func() { srvDone <- r.srv.Run(ctx) }()
 	go func() {
 		defer close(pumpDone)
-		pump(ctx, first, o.source, r.hub)
+		pump(ctx, first, o.source, r.hub, &r.pool)
 	}()
 	var stopped bool
 	r.stop = func() {
