@@ -113,7 +113,8 @@
 //     boxes, score) by up to 12 cells into the cells beyond a quarter of
 //     the threshold (or 0.75 * NoiseK * noise), skipping a cell whose
 //     difference is under a third of a neighbour's (the blurred rim of a
-//     bright object, the trail it leaves), and gaps of a cell are closed;
+//     bright object, the trail it leaves), gaps of a cell are closed and
+//     the holes the mask then encloses are filled (in the zones);
 //     not in a frame that is shaken or where a travelling light was taken
 //     out (its soft edge would carry the growth). It never decides whether
 //     a region counts, so it raises no event.

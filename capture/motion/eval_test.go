@@ -261,6 +261,12 @@ func TestEvaluateScenes(t *testing.T) {
 			// a person as bright as the ground behind them).
 			t.Errorf("%s: event recall %.2f at night, want 1: truth spans %s, events %s", scene, sc.evR, spansText(sc.spans), spansText(sc.events))
 		}
+		if min, ok := minPixelF[scene]; ok && sc.px.fmeasure() < min {
+			t.Errorf("%s: pixel F %.3f, below the %.3f measured (a regression)", scene, sc.px.fmeasure(), min)
+		}
+		if scene == synth.DayNight && sc.px.recall() < 0.868 {
+			t.Errorf("%s: pixel recall %.3f, below the 0.868 measured (a regression)", scene, sc.px.recall())
+		}
 		if sc.evF < 0.95 {
 			if gap, ok := knownGaps[scene]; ok {
 				t.Logf("%s: event F1 %.2f < 0.95, a known gap (%s): truth spans %s, events %s", scene, sc.evF, gap, spansText(sc.spans), spansText(sc.events))
@@ -269,6 +275,16 @@ func TestEvaluateScenes(t *testing.T) {
 			t.Errorf("%s: event F1 %.2f < 0.95: truth spans %s, events %s", scene, sc.evF, spansText(sc.spans), spansText(sc.events))
 		}
 	}
+}
+
+// minPixelF is each scene's pixel F at 320x240 as measured (less 0.001 for
+// the rounding): the scenes are deterministic, so a change that costs one
+// of them pixel F fails here.
+var minPixelF = map[synth.Scene]float64{
+	synth.Static: 0.999, synth.Objects: 0.947, synth.LightChange: 0.965,
+	synth.DayNight: 0.921, synth.Flicker: 0.960, synth.Foliage: 0.950,
+	synth.Shake: 0.968, synth.Drift: 0.966, synth.Shadows: 0.763,
+	synth.Particles: 0.895,
 }
 
 // knownGaps are the scenes the detector does not pass yet, and why. The

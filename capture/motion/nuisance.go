@@ -558,7 +558,96 @@ func (d *Detector) extend() bool {
 		grew = grew || add != 0
 		mb[i] = w | add
 	}
+	if d.fillHoles(spare, ya, yb) {
+		grew = true
+	}
 	return grew
+}
+
+// fillHoles adds to shownMask the cells of rows y0..y1-1, in the zones,
+// that the mask encloses (no 4-connected path of cells outside it leads
+// to the rows' border), using out as scratch; it reports whether any
+// were added.
+func (d *Detector) fillHoles(out *bitmask, y0, y1 int) bool {
+	m, n := &d.shownMask, d.shownMask.words
+	// Seed: the free cells on the rectangle's border.
+	for y := y0; y < y1; y++ {
+		o, mr := out.row(y), m.row(y)
+		for i := range o {
+			free := ^mr[i]
+			if i == n-1 {
+				free &= m.last
+			}
+			switch {
+			case y == y0 || y == y1-1:
+				o[i] = free
+			default:
+				o[i] = 0
+				if i == 0 {
+					o[i] |= free & 1
+				}
+				if i == n-1 {
+					o[i] |= free & (m.last &^ (m.last >> 1))
+				}
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for pass := 0; pass < 2; pass++ {
+			for k := 0; k < y1-y0; k++ {
+				y := y0 + k
+				if pass == 1 {
+					y = y1 - 1 - k
+				}
+				o, mr := out.row(y), m.row(y)
+				for i := range o {
+					free := ^mr[i]
+					if i == n-1 {
+						free &= m.last
+					}
+					s := o[i]
+					if y > y0 {
+						s |= out.row(y - 1)[i]
+					}
+					if y < y1-1 {
+						s |= out.row(y + 1)[i]
+					}
+					if i > 0 {
+						s |= o[i-1] >> 63
+					}
+					if i < n-1 {
+						s |= o[i+1] << 63
+					}
+					s &= free
+					// Fill the runs of free cells holding a seed, up and down.
+					up := ((free + s) ^ free) & free
+					rf, rs := bits.Reverse64(free), bits.Reverse64(s)
+					down := bits.Reverse64(((rf + rs) ^ rf) & rf)
+					s |= up | down
+					if s != o[i] {
+						o[i] = s
+						changed = true
+					}
+				}
+			}
+		}
+	}
+	added := false
+	for y := y0; y < y1; y++ {
+		o, mr, z := out.row(y), m.row(y), d.zone.row(y)
+		for i := range o {
+			h := ^o[i] &^ mr[i] & z[i]
+			if i == n-1 {
+				h &= m.last
+			}
+			if h != 0 {
+				added = true
+				mr[i] |= h
+			}
+		}
+	}
+	return added
 }
 
 // extMask sets the rows y0..y1-1 of d.low to the cells the extension may

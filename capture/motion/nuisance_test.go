@@ -238,3 +238,44 @@ func TestCountBirths(t *testing.T) {
 		})
 	}
 }
+
+// TestFillHoles: the cells a mask encloses are added (also across a word
+// boundary), a bay open to the border and cells outside the zones are not.
+func TestFillHoles(t *testing.T) {
+	d, err := New(DefaultConfig(), rawFormat(capture.FormatGREY, 640, 480), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &d.shownMask
+	set := func(x0, y0, x1, y1 int) { // a ring of the rectangle's border cells
+		for y := y0; y <= y1; y++ {
+			for x := x0; x <= x1; x++ {
+				if y == y0 || y == y1 || x == x0 || x == x1 {
+					m.bits[y*m.words+x/64] |= 1 << uint(x&63)
+				}
+			}
+		}
+	}
+	set(60, 10, 70, 20) // hole of 9x9 across the word boundary at 64
+	set(5, 30, 15, 40)
+	m.bits[40*m.words] &^= 1 << 10 // a gap in its bottom: a bay, not a hole
+	set(30, 50, 34, 54)
+	d.zone.bits[52*d.zone.words] &^= 1 << 32 // the hole's centre is outside the zones
+	before := m.count()
+	if !d.fillHoles(&d.grow1, 0, d.g.gh) {
+		t.Fatal("fillHoles added nothing")
+	}
+	if got, want := m.count()-before, 81+8; got != want {
+		t.Errorf("added %d cells, want %d", got, want)
+	}
+	for _, c := range [][2]int{{61, 11}, {69, 19}, {63, 15}, {64, 15}, {31, 51}} {
+		if !m.get(c[0], c[1]) {
+			t.Errorf("enclosed cell %v not filled", c)
+		}
+	}
+	for _, c := range [][2]int{{10, 35}, {32, 52}, {71, 15}} {
+		if m.get(c[0], c[1]) {
+			t.Errorf("cell %v filled", c)
+		}
+	}
+}
