@@ -925,12 +925,19 @@ func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
 // so that no shift depends on the cell.
 func updateRun(c, b []uint16, thr, alpha, da int32) (word uint64) {
 	b = b[:len(c)]
+	alphaMove := alpha + da
+	// |diff| > thr as one unsigned comparison (thr >= 0): diff+thr wraps
+	// to above 2*thr when diff < -thr.
+	span := uint32(2 * thr)
 	for x, cv := range c {
 		bv := int32(b[x])
 		diff := int32(cv)<<4 - bv
-		bit := uint32(thr-(diff^diff>>31-diff>>31)) >> 31 // |diff| > thr
-		b[x] = uint16(bv + (diff*(alpha+da&-int32(bit))+2048)>>12)
-		word = word>>1 | uint64(bit)<<63
+		a, bit := alpha, uint64(0)
+		if uint32(diff+thr) > span {
+			a, bit = alphaMove, 1<<63
+		}
+		b[x] = uint16(bv + (diff*a+2048)>>12)
+		word = word>>1 | bit
 	}
 	return word >> uint(64-len(c))
 }
@@ -1029,16 +1036,22 @@ func (d *Detector) edgesKept() bool {
 	var n int64 // edges + kept<<32
 	// The cell two to the right, when in the same row (sampleRight).
 	// Most pairs are no edge of the background, and stop at the first test.
+	// The cell two down, for the samples above the last two rows: both
+	// pairs of those in one pass, then the right pairs of the rest.
 	right := d.sampleRight[:len(d.samples)]
-	for k, i := range d.samples {
-		if j := int(i) + 2; right[k] && absDiff(bg[i]>>4, bg[j]>>4) >= strong {
+	down := 2 * d.g.gw
+	above := int(d.sampleRows[max(d.g.gh-2, 0)])
+	for k, i := range d.samples[:above] {
+		b := bg[i] >> 4
+		if j := int(i) + 2; right[k] && absDiff(b, bg[j]>>4) >= strong {
+			n += edgeKept(bg, cur, int(i), j)
+		}
+		if j := int(i) + down; absDiff(b, bg[j]>>4) >= strong {
 			n += edgeKept(bg, cur, int(i), j)
 		}
 	}
-	// The cell two down, for the samples above the last two rows.
-	down := 2 * d.g.gw
-	for _, i := range d.samples[:d.sampleRows[max(d.g.gh-2, 0)]] {
-		if j := int(i) + down; absDiff(bg[i]>>4, bg[j]>>4) >= strong {
+	for k, i := range d.samples[above:] {
+		if j := int(i) + 2; right[above+k] && absDiff(bg[i]>>4, bg[j]>>4) >= strong {
 			n += edgeKept(bg, cur, int(i), j)
 		}
 	}
