@@ -145,6 +145,7 @@ type Pool struct {
 	free []*Frame // a stack: the top is the most recently returned
 	n    int
 	size int
+	made atomic.Int32 // buffers made and not dropped by Trim
 }
 
 // NewPool makes a pool of n frames whose buffers, of size bytes each, are
@@ -182,6 +183,7 @@ func (p *Pool) Get() (*Frame, error) {
 	p.mu.Unlock()
 	if f.buf == nil { // first use, or dropped by Trim
 		f.buf = make([]byte, p.size)
+		p.made.Add(1)
 	}
 	f.refs.Store(1)
 	f.Data = f.buf[:0]
@@ -205,8 +207,13 @@ func (p *Pool) Trim() int {
 			n++
 		}
 	}
+	p.made.Add(int32(-n))
 	return n
 }
+
+// Made returns how many buffers the pool holds now, free or handed out:
+// those made on first use and not dropped by Trim since.
+func (p *Pool) Made() int { return int(p.made.Load()) }
 
 func (p *Pool) put(f *Frame) {
 	p.mu.Lock()

@@ -71,9 +71,12 @@ func TestPoolMakesBuffersOnFirstUse(t *testing.T) {
 	if err != nil || len(f.Buffer()) != 8 {
 		t.Fatalf("first Get: %v, buffer of %d bytes, want 8", err, len(f.Buffer()))
 	}
+	if p.Made() != 1 {
+		t.Fatalf("Made = %d after one Get, want 1", p.Made())
+	}
 	f.Release()
-	if n := p.Trim(); n != 1 {
-		t.Fatalf("after one Get the pool holds %d buffers, want 1", n)
+	if n := p.Trim(); n != 1 || p.Made() != 0 {
+		t.Fatalf("after one Get the pool held %d buffers (want 1), Made %d after Trim (want 0)", n, p.Made())
 	}
 }
 

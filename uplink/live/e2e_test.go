@@ -354,13 +354,21 @@ var _ = context.Background
 func TestMemoryReturnsWhenViewersLeave(t *testing.T) {
 	ctx := testCtx(t)
 	r := newRig(t, rigOpts{source: synthSource(t, 640, 480)})
+	// The live heap less the source's frame pool: the viewer's queue makes
+	// the pool make buffers the pump alone never needs, which the agent's
+	// memory part trims on departure (capture.Runner.TrimPool); what is
+	// measured here is what the live server keeps.
 	heap := func() uint64 {
 		runtime.GC()
 		runtime.GC() // a second cycle empties the sync.Pools' victim caches
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
+		if p := r.pool.Load(); p != nil {
+			return m.HeapAlloc - uint64(p.Made()*p.BufferSize())
+		}
 		return m.HeapAlloc
 	}
+	waitFor(ctx, t, "the pump's first frame", func() bool { return r.pool.Load() != nil })
 	before := heap()
 	v, err := live.Dial(ctx, r.viewerConfig())
 	if err != nil {
@@ -385,13 +393,6 @@ func TestMemoryReturnsWhenViewersLeave(t *testing.T) {
 		}
 		return true
 	})
-	// The viewer's queue made the source's frame pool make buffers the
-	// pump alone never needs; the agent's memory part trims them when the
-	// last viewer leaves (capture.Runner.TrimPool), and so does this test:
-	// what is measured is what the live server keeps.
-	if p := r.pool.Load(); p != nil {
-		p.Trim()
-	}
 	after := heap()
 	t.Logf("live heap %d bytes before the viewer, %d after it left", before, after)
 	if after > before+512<<10 {
