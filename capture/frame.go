@@ -108,8 +108,8 @@ type Frame struct {
 func (f *Frame) Retain() { f.refs.Add(1) }
 
 // Pool returns the pool f goes back to when its last holder releases it
-// (nil for a frame made outside a pool): what owns the capture loop trims
-// it (Runner.TrimPool).
+// (nil for a frame made outside a pool), so that whoever plays a source
+// can see or trim the pool behind its frames.
 func (f *Frame) Pool() *Pool { return f.pool }
 
 // Release drops a holder of f; the last one returns the buffer to its pool.

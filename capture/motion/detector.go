@@ -908,14 +908,13 @@ func median16(h []uint16, n uint32) float64 {
 // updateFast compares and learns, the common case.
 func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
 	gw := d.g.gw
-	da := alphaMove - alpha
 	for y := range d.g.gh {
 		row := d.fg.row(y)
 		zr := d.zone.row(y)[:len(row)]
 		cur, bg := d.cur[y*gw:(y+1)*gw], d.bg[y*gw:(y+1)*gw]
 		for wi := range row {
 			x0 := wi * 64
-			row[wi] = updateRun(cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))], thr, alpha, da) & zr[wi]
+			row[wi] = updateRun(cur[x0:min(x0+64, len(cur))], bg[x0:min(x0+64, len(bg))], thr, alpha, alphaMove) & zr[wi]
 		}
 	}
 }
@@ -923,9 +922,8 @@ func (d *Detector) updateFast(thr, alpha, alphaMove int32) {
 // updateRun is updateFast for up to 64 cells: it returns their bits beyond
 // thr. It is branch-free per cell, and the bits are shifted in at the top,
 // so that no shift depends on the cell.
-func updateRun(c, b []uint16, thr, alpha, da int32) (word uint64) {
+func updateRun(c, b []uint16, thr, alpha, alphaMove int32) (word uint64) {
 	b = b[:len(c)]
-	alphaMove := alpha + da
 	// |diff| > thr as one unsigned comparison (thr >= 0): diff+thr wraps
 	// to above 2*thr when diff < -thr.
 	span := uint32(2 * thr)

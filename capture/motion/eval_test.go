@@ -261,8 +261,8 @@ func TestEvaluateScenes(t *testing.T) {
 			// a person as bright as the ground behind them).
 			t.Errorf("%s: event recall %.2f at night, want 1: truth spans %s, events %s", scene, sc.evR, spansText(sc.spans), spansText(sc.events))
 		}
-		if min, ok := minPixelF[scene]; ok && sc.px.fmeasure() < min {
-			t.Errorf("%s: pixel F %.3f, below the %.3f measured (a regression)", scene, sc.px.fmeasure(), min)
+		if floor, ok := minPixelF[scene]; ok && sc.px.fmeasure() < floor {
+			t.Errorf("%s: pixel F %.3f, below the %.3f measured (a regression)", scene, sc.px.fmeasure(), floor)
 		}
 		if scene == synth.DayNight && sc.px.recall() < 0.868 {
 			t.Errorf("%s: pixel recall %.3f, below the 0.868 measured (a regression)", scene, sc.px.recall())
