@@ -234,3 +234,28 @@ func TestDeparture(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionsEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		viewersBefore  int
+		acceptedBefore uint64
+		viewersNow     int
+		acceptedNow    uint64
+		ended          int
+	}{
+		{"no viewer", 0, 0, 0, 0, 0},
+		{"one streams", 1, 1, 1, 1, 0},
+		{"one joined", 0, 1, 1, 2, 0},
+		{"the last left", 1, 1, 0, 1, 1},
+		{"one came and went between the samples", 0, 1, 0, 2, 1},
+		{"two came and went, one stays", 1, 3, 1, 5, 2},
+		{"one left as another joined", 1, 3, 1, 4, 1},
+		{"the live server restarted: counts from 0", 1, 7, 0, 1, 2},
+		{"a session counted one sample late", 0, 1, 1, 1, 0},
+	} {
+		if got := sessionsEnded(tc.viewersBefore, tc.acceptedBefore, tc.viewersNow, tc.acceptedNow); got != tc.ended {
+			t.Errorf("%s: %d sessions ended, want %d", tc.name, got, tc.ended)
+		}
+	}
+}
