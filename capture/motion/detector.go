@@ -159,6 +159,10 @@ type Detector struct {
 	warm        int  // warm-up frames left
 	warming     bool // the current frame is part of the warm-up
 	warmShow    bool // report regions during this warm-up (the picture moved)
+	// noBridge: the frame's extension bridges no gap (rolling flicker was
+	// divided out, the picture drifts as a whole, or a global light change
+	// was less than bridgeLitTime ago; see bridge).
+	noBridge bool
 	// moved is the fraction of the grid changed when the current frame shows
 	// the whole picture moving (not a light change), else 0.
 	moved float64
@@ -176,6 +180,9 @@ type Detector struct {
 	// frames of swarmHold (swarmHold frames) since the last particle field.
 	persistSwarm     uint8
 	swarm, swarmHold uint16
+	// relit counts down the frames of bridgeLitTime after a global light
+	// change (see bridge); relitHold is that time in frames.
+	relit, relitHold uint16
 	bigCells         int32 // regions this large are no particle
 	filt             filterFlags
 	shown            bool // the current mask is reported (not warming up)
@@ -329,6 +336,7 @@ func New(cfg Config, f capture.Format, logger *slog.Logger) (*Detector, error) {
 	d.persist = uint8(min(max(math.Round(persistTime*fps), 2), 250))
 	d.persistSwarm = uint8(min(max(math.Round(swarmPersistTime*fps), 2), 250))
 	d.swarmHold = uint16(min(max(math.Round(swarmHoldTime*fps), 1), 1000))
+	d.relitHold = uint16(min(max(math.Round(bridgeLitTime*fps), 1), 1000))
 	d.births = make([]uint8, d.swarmHold)
 	d.bigCells = int32(max(1, math.Ceil(particleArea*float64(d.analysed))))
 	d.thr = float64(cfg.Threshold)
@@ -424,7 +432,7 @@ func (d *Detector) Process(f *capture.Frame) (Result, error) {
 	} else {
 		res.Brightness = d.brightness()
 	}
-	d.shown, d.moved = false, 0
+	d.shown, d.moved, d.noBridge = false, 0, false
 	learned := false
 	if reb := d.rebase.Swap(false); !d.started || reb {
 		d.recalibrate()
@@ -656,6 +664,7 @@ func bucket(diffQ4 int32) int32 {
 // compensated and whether the background was re-learned instead.
 func (d *Detector) compare() (light, recal bool) {
 	s := d.differences(false)
+	d.noBridge = math.Abs(s.p50) >= bridgeDrift
 	warming := d.warm > 0
 	if warming {
 		d.warm--
@@ -682,10 +691,17 @@ func (d *Detector) compare() (light, recal bool) {
 	}
 	if !warming && !moving && (s.sigma() >= bandGate || math.IsNaN(s.sigma()) || global(s)) && d.removeBands() {
 		// removeBands histogrammed the samples as it divided.
+		d.noBridge = true
 		d.sumHist(d.hist[:])
 		s = d.distribution()
 	}
 	light = !warming && !moving && global(s)
+	if light {
+		d.relit = d.relitHold
+	} else {
+		d.relit -= min(d.relit, d.step)
+	}
+	d.noBridge = d.noBridge || d.relit > 0
 	if warming && s.changed >= d.cfg.lightChange() && !d.edgesKept() {
 		// The picture keeps moving while the background is re-learned.
 		d.moved = s.changed

@@ -113,7 +113,12 @@
 //     boxes, score) by up to 12 cells into the cells beyond a quarter of
 //     the threshold (or 0.75 * NoiseK * noise), skipping a cell whose
 //     difference is under a third of a neighbour's (the blurred rim of a
-//     bright object, the trail it leaves), gaps of a cell are closed and
+//     bright object, the trail it leaves), then bridged across a gap of a
+//     cell to the parts of such cells of 15 cells or more it did not reach
+//     (a body below a band of clothes as dark as the ground at night; not
+//     in a frame whose rolling flicker was divided out, whose median
+//     difference is half a level or more, or within 1 s of a global light
+//     change), gaps of a cell are closed and
 //     the holes the mask then encloses are filled (in the zones);
 //     not in a frame that is shaken or where a travelling light was taken
 //     out (its soft edge would carry the growth). It never decides whether

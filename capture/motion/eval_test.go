@@ -264,8 +264,8 @@ func TestEvaluateScenes(t *testing.T) {
 		if floor, ok := minPixelF[scene]; ok && sc.px.fmeasure() < floor {
 			t.Errorf("%s: pixel F %.3f, below the %.3f measured (a regression)", scene, sc.px.fmeasure(), floor)
 		}
-		if scene == synth.DayNight && sc.px.recall() < 0.868 {
-			t.Errorf("%s: pixel recall %.3f, below the 0.868 measured (a regression)", scene, sc.px.recall())
+		if scene == synth.DayNight && sc.px.recall() < 0.882 {
+			t.Errorf("%s: pixel recall %.3f, below the 0.882 measured (a regression)", scene, sc.px.recall())
 		}
 		if sc.evF < 0.95 {
 			if gap, ok := knownGaps[scene]; ok {
@@ -281,10 +281,10 @@ func TestEvaluateScenes(t *testing.T) {
 // the rounding): the scenes are deterministic, so a change that costs one
 // of them pixel F fails here.
 var minPixelF = map[synth.Scene]float64{
-	synth.Static: 0.999, synth.Objects: 0.947, synth.LightChange: 0.965,
-	synth.DayNight: 0.921, synth.Flicker: 0.960, synth.Foliage: 0.950,
+	synth.Static: 0.999, synth.Objects: 0.948, synth.LightChange: 0.965,
+	synth.DayNight: 0.929, synth.Flicker: 0.960, synth.Foliage: 0.953,
 	synth.Shake: 0.968, synth.Drift: 0.966, synth.Shadows: 0.763,
-	synth.Particles: 0.895,
+	synth.Particles: 0.901,
 }
 
 // knownGaps are the scenes the detector does not pass yet, and why. The

@@ -1,6 +1,7 @@
 package motion
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/camagent/camagent/capture"
@@ -277,5 +278,86 @@ func TestFillHoles(t *testing.T) {
 		if m.get(c[0], c[1]) {
 			t.Errorf("cell %v filled", c)
 		}
+	}
+}
+
+func TestBridge(t *testing.T) {
+	type rect struct{ x0, y0, x1, y1 int } // cells, ends included
+	tests := []struct {
+		name  string
+		parts []rect // cells of d.low beside the extension
+		added int    // cells bridge adds
+	}{
+		// The kept region, as the extension grew it, is cells (10..60, 10..19).
+		{"a part below a gap of one row", []rect{{20, 21, 25, 23}}, 18},
+		{"a part beside a gap of one column, across a word boundary", []rect{{62, 10, 65, 14}}, 20},
+		{"a part below a gap of two rows: too far", []rect{{20, 22, 25, 24}}, 0},
+		{"a part of 14 cells: noise, or a trail", []rect{{20, 21, 26, 22}}, 0},
+		{"a far part joined to a near one", []rect{{20, 21, 22, 21}, {22, 22, 22, 40}}, 22},
+		{"two parts, one too far", []rect{{20, 21, 25, 23}, {5, 10, 7, 16}}, 18},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := New(DefaultConfig(), rawFormat(capture.FormatGREY, 640, 480), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &d.grow1
+			set := func(m *bitmask, r rect) {
+				for y := r.y0; y <= r.y1; y++ {
+					for x := r.x0; x <= r.x1; x++ {
+						m.bits[y*m.words+x/64] |= 1 << uint(x&63)
+					}
+				}
+			}
+			set(g, rect{10, 10, 60, 19}) // the kept region as the extension grew it
+			set(&d.low, rect{10, 10, 60, 19})
+			for _, p := range tt.parts {
+				set(&d.low, p)
+			}
+			before := g.count()
+			d.bridge(g, 0, d.g.gh)
+			if got := g.count() - before; got != tt.added {
+				t.Errorf("added %d cells, want %d", got, tt.added)
+			}
+			for y := range d.g.gh {
+				for x := range d.g.gw {
+					if g.get(x, y) && !d.low.get(x, y) {
+						t.Fatalf("cell (%d, %d) added outside the extension's cells", x, y)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBridge times the bridge on a 640x480 grid (160x120 cells) at
+// night: a kept region, a body below a gap of one row, and 1% of the grid
+// beyond the extension's threshold by noise.
+func BenchmarkBridge(b *testing.B) {
+	d, err := New(DefaultConfig(), rawFormat(capture.FormatGREY, 640, 480), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := func(m *bitmask, x0, y0, x1, y1 int) {
+		for y := y0; y <= y1; y++ {
+			for x := x0; x <= x1; x++ {
+				m.bits[y*m.words+x/64] |= 1 << uint(x&63)
+			}
+		}
+	}
+	kept := newBitmask(d.g.gw, d.g.gh)
+	set(&kept, 60, 20, 75, 40)
+	set(&d.low, 60, 20, 75, 40)
+	set(&d.low, 58, 42, 78, 90)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range d.g.gw * d.g.gh / 100 {
+		x, y := rng.IntN(d.g.gw), rng.IntN(d.g.gh)
+		d.low.bits[y*d.low.words+x/64] |= 1 << uint(x&63)
+	}
+	g := &d.grow1
+	for b.Loop() {
+		copy(g.bits, kept.bits)
+		d.bridge(g, 0, d.g.gh)
 	}
 }
