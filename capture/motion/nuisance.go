@@ -518,7 +518,8 @@ const (
 )
 
 // extend sets shownMask to the kept regions, extended when the frame allows
-// it, and reports whether the extension added cells.
+// it, and reports whether the regions must be labelled again from
+// shownMask: the extension added cells, or the bridge used d.reg.
 func (d *Detector) extend() bool {
 	r := d.reg
 	m := &d.shownMask
@@ -610,17 +611,17 @@ func (d *Detector) bridge(g *bitmask, y0, y1 int) bool {
 	morph(cand, g, 'D', d.morphTmp, y0, y1)
 	morph(near, cand, 'D', d.morphTmp, y0, y1)
 	// cand: the cells the extension may take that it did not reach.
-	any := false
+	some := false
 	clear(cand.bits)
 	for y := y0; y < y1; y++ {
 		c, low, gr := cand.row(y), d.low.row(y), g.row(y)
 		low, gr = low[:len(c)], gr[:len(c)]
 		for i := range c {
 			c[i] = low[i] &^ gr[i]
-			any = any || c[i] != 0
+			some = some || c[i] != 0
 		}
 	}
-	if !any {
+	if !some {
 		return false
 	}
 	r := d.reg

@@ -151,9 +151,11 @@ func checkLive(t *testing.T, v *vm, cloud *devCloud, device, shotPath string) {
 	do("stop live view", click("#live-stop"))
 	v.waitFor(t, regexp.MustCompile(`msg="live: session (ended|idle)[^"]*".*`), from, commandWait, "the camera's end of the live session")
 	after := guestRSS(t, v, "after the viewer left")
-	// A second session: what the first left behind (the runtime's records
-	// of its goroutines, one-time caches) is paid once, so the figure
-	// after the second is the first's, not higher.
+	// A second, short session (a few seconds, less than the memory part's
+	// 10 s between samples, which must still see it end: sessionsEnded):
+	// what the first left behind (the runtime's records of its goroutines,
+	// one-time caches) is paid once, so the figure after the second is the
+	// first's, not higher.
 	drawn, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`window.camagent.liveFrames`))
 	from = v.mark()
 	doLive("a second live session", click("button.live"), wait(fmt.Sprintf("window.camagent.liveFrames >= %d", drawn+10)))

@@ -195,16 +195,25 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 	v := boot(t, root, camera{arch: "arm64", initramfs: initramfs}, img, fwd, filepath.Join(logDir, "final.log"))
 	v.waitFor(t, firstFrameRE, 0, bootWait, "the agent's first frame (after the last cut)")
 	noteCheck(v, cuts+1)
+	// The uploader learns of the clips the store's recovery seals only when
+	// the recovery has run: until then it reports an empty queue, idle
+	// (a run at 09:00 UTC on 2026-12-05 took that for a drained backlog
+	// and powered off during the recovered clip's upload). So first the
+	// recovery's line, then an empty idle queue on two polls in a row.
+	v.waitFor(t, regexp.MustCompile(`msg="(recovered clips after an unclean stop|clip store checked)"`), 0, bootWait,
+		"the clip store's recovery (after the last cut)")
 	end := time.Now().Add(drainWait)
-	for {
+	for drained := 0; drained < 2; {
 		out := v.runFor(t, "sleep 2; camagent ctl -json uploads", 0, 2*commandWait)
 		var us struct {
 			State  string `json:"state"`
 			Queued int    `json:"queued"`
 		}
 		if err := decodeJSON(out, &us); err == nil && us.Queued == 0 && us.State == "idle" {
-			break
+			drained++
+			continue
 		}
+		drained = 0
 		if time.Now().After(end) {
 			t.Fatalf("the upload backlog did not drain within %v after the last cut:\n%s\n%s", drainWait, out, hintUpload)
 		}
