@@ -213,7 +213,7 @@ func (s *Store) Recover() (RecoveryReport, error) {
 	s.mu.Lock()
 	s.rescanLocked()
 	rep.Clips = len(s.index)
-	s.recovery = rep
+	s.recovery, s.checked = rep, true
 	s.changedLocked()
 	s.mu.Unlock()
 	if rep.Sealed+rep.Removed+rep.Completed+rep.Orphans+rep.Failed > 0 {

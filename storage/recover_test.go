@@ -281,3 +281,37 @@ func TestRecoverSealCutInTheRename(t *testing.T) {
 		})
 	}
 }
+
+// TestChecked: the store reports the card checked only once Recover has run,
+// and not again after the card was missing (another card may be in the slot)
+// until Recover runs on it.
+func TestChecked(t *testing.T) {
+	card := storagetest.NewCard(t, 0)
+	s, _ := newStore(t, card, storage.StoreConfig{})
+	steps := []struct {
+		name string
+		do   func()
+		want bool
+	}{
+		{"new store", func() {}, false},
+		{"a probe", func() { s.Check() }, false},
+		{"recovered", func() { mustRecover(t, s) }, true},
+		{"a probe of the same card", func() { s.Check() }, true},
+		{"the card taken out", func() { card.SetState(storage.StateMissing); s.Check() }, false},
+		{"a card back in", func() { card.SetState(storage.StateWritable); s.Check() }, false},
+		{"recovered again", func() { mustRecover(t, s) }, true},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := s.Checked(); got != st.want {
+			t.Errorf("after %s: Checked() = %v, want %v", st.name, got, st.want)
+		}
+	}
+}
+
+func mustRecover(t *testing.T, s *storage.Store) {
+	t.Helper()
+	if _, err := s.Recover(); err != nil {
+		t.Fatal(err)
+	}
+}

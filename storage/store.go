@@ -119,9 +119,12 @@ type Store struct {
 	busy      map[string]int        // the store's own changes going on, per folder
 	open      map[string]*progress  // clips being written, by name
 	recovery  RecoveryReport
-	thumbMu   sync.Mutex
-	thumb     jpegframe.Thumbnailer
-	subs      map[*Subscription]struct{} // Subscribe's subscriptions, under mu
+	// checked: a Recover has run since the store was made and since the
+	// card was last seen missing (it may be another card now).
+	checked bool
+	thumbMu sync.Mutex
+	thumb   jpegframe.Thumbnailer
+	subs    map[*Subscription]struct{} // Subscribe's subscriptions, under mu
 
 	bytesWritten atomic.Uint64
 	syncs        atomic.Uint64
@@ -205,8 +208,21 @@ func (s *Store) noteHealthLocked(h Health) Health {
 			s.ioErr = nil
 		}
 	}
+	if h.State == StateMissing {
+		s.checked = false
+	}
 	s.health = h
 	return h
+}
+
+// Checked reports whether the card's clips have been put in order (Recover)
+// since the store was made and since the card was last missing. Until then a
+// clip that a crash or power cut left unsealed is not among Pending: it joins
+// when Recover seals it.
+func (s *Store) Checked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checked
 }
 
 // noteWriteError records a failed write or sync and returns err.

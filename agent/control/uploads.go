@@ -37,6 +37,9 @@ func WriteUploads(w io.Writer, st upload.Status, now time.Time) error {
 		more = " (and more on the card)"
 	}
 	p("queued:\t%d clips, %s%s\n", st.Queued, ByteSize(st.QueuedBytes), more)
+	if st.Unchecked {
+		p("card:\tnot checked yet since the start: clips a power cut left open join the queue when the check seals them\n")
+	}
 	p("since start:\t%d clips uploaded, %s sent, last %s\n", st.Uploaded, ByteSize(st.BytesSent), Stamp(st.LastUpload))
 	if st.LastError != "" {
 		p("last error:\t%s %s: %s (%d failures in a row)\n", Stamp(st.LastErrorAt), Printable(st.LastCode),

@@ -50,6 +50,17 @@ func TestWriteUploads(t *testing.T) {
 			absent: []string{"cloud:"},
 		},
 		{
+			name:   "card not checked yet: the empty queue is not the end of the backlog",
+			st:     upload.Status{State: "idle", Unchecked: true},
+			want:   []string{"queued: 0 clips", "card: not checked yet since the start: clips a power cut left open join the queue"},
+			absent: []string{"blocked:"},
+		},
+		{
+			name:   "card checked: no card line",
+			st:     upload.Status{State: "idle"},
+			absent: []string{"card:"},
+		},
+		{
 			name:   "control bytes from the status are not printed raw",
 			st:     upload.Status{State: "busy", Busy: "cloud busy\x1b[2J"},
 			absent: []string{"\x1b"},

@@ -196,20 +196,21 @@ func powerCuts(t *testing.T, root, initramfs string, tools hostTools, fsName str
 	v.waitFor(t, firstFrameRE, 0, bootWait, "the agent's first frame (after the last cut)")
 	noteCheck(v, cuts+1)
 	// The uploader learns of the clips the store's recovery seals only when
-	// the recovery has run: until then it reports an empty queue, idle
-	// (a run at 09:00 UTC on 2026-12-05 took that for a drained backlog
-	// and powered off during the recovered clip's upload). So first the
-	// recovery's line, then an empty idle queue on two polls in a row.
-	v.waitFor(t, regexp.MustCompile(`msg="(recovered clips after an unclean stop|clip store checked)"`), 0, bootWait,
-		"the clip store's recovery (after the last cut)")
+	// the recovery has run: until then its queue is empty and it says the
+	// card is unchecked (a run at 09:00 UTC on 2026-12-05, before the
+	// status said so, took the empty queue for a drained backlog and
+	// powered off during the recovered clip's upload). So: a checked card
+	// and an empty idle queue, on two polls in a row (the uploader rescans
+	// just after the check).
 	end := time.Now().Add(drainWait)
 	for drained := 0; drained < 2; {
 		out := v.runFor(t, "sleep 2; camagent ctl -json uploads", 0, 2*commandWait)
 		var us struct {
-			State  string `json:"state"`
-			Queued int    `json:"queued"`
+			State     string `json:"state"`
+			Queued    int    `json:"queued"`
+			Unchecked bool   `json:"unchecked"`
 		}
-		if err := decodeJSON(out, &us); err == nil && us.Queued == 0 && us.State == "idle" {
+		if err := decodeJSON(out, &us); err == nil && us.Queued == 0 && us.State == "idle" && !us.Unchecked {
 			drained++
 			continue
 		}

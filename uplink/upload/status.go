@@ -40,6 +40,12 @@ type Status struct {
 	// retrying in 12s". The queue is kept; the wait is the ingest's
 	// Retry-After (capped at the backoff cap) plus jitter.
 	Busy string `json:"busy,omitempty"`
+	// Unchecked: the clip store has not yet put the card in order since
+	// the agent started (or since the card came back), so clips that a
+	// crash or power cut left unsealed are not in the queue yet; they join
+	// it when the check seals them. An empty queue then is not the end of
+	// the backlog.
+	Unchecked bool `json:"unchecked,omitempty"`
 }
 
 // stateBusy is Status.State while the ingest is at capacity.
@@ -62,11 +68,13 @@ type ItemStatus struct {
 // Status returns a snapshot of the queue and the uploader's state.
 func (u *Uploader) Status() Status {
 	now := u.clk.now()
+	unchecked := !u.store.Checked() // before u.mu: the store has its own lock
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	st := Status{State: u.state, Current: u.current, Queued: len(u.queue), Truncated: u.truncated,
 		Uploaded: u.uploaded, BytesSent: u.bytesSent, LastUpload: u.lastUpload, Failures: u.failures,
 		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked}
+	st.Unchecked = unchecked
 	if st.State == stateBusy {
 		st.Busy = fmt.Sprintf("cloud busy, retrying in %ds", int((max(u.nextAttempt.Sub(now), 0)+time.Second-1)/time.Second))
 	}

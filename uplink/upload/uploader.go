@@ -33,6 +33,10 @@ type Store interface {
 	Pending() ([]storage.ClipInfo, error)
 	// MarkUploaded records that a clip is uploaded.
 	MarkUploaded(name string) error
+	// Checked reports whether the store has put the card in order since it
+	// started: until then clips a power cut left unsealed are not pending
+	// yet, and the status says so (Status.Unchecked).
+	Checked() bool
 }
 
 // Defaults of Config.

@@ -665,3 +665,47 @@ func TestUploaderCloudBusy(t *testing.T) {
 		t.Errorf("status after the upload: busy %q, %d uploaded", st.Busy, st.Uploaded)
 	}
 }
+
+// TestStatusUncheckedUntilTheStoreRecovers: after a power cut the restarted
+// agent's queue is empty until the store has sealed the clip the cut left
+// open; the status says the card is not checked yet (so an operator, or a
+// test, does not take the empty queue for a drained backlog), and the clip
+// is uploaded once the check has sealed it.
+func TestStatusUncheckedUntilTheStoreRecovers(t *testing.T) {
+	env := ingesttest.Start(t, ingesttest.Options{})
+	cam := newCamera(t, env, "quinn")
+	start := t0.Add(time.Hour)
+	cw, err := cam.store.Create(storage.ClipSpec{Start: start, Event: 1, Track: mjpeg, FragmentDuration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 { // two whole fragments and part of a third
+		if err := cw.AddSample(fakeJPEG(1000, byte(i)), start.Add(time.Duration(i)*100*time.Millisecond), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The power goes: the writer is never sealed. The agent starts again
+	// with a new store on the same card.
+	s, err := storage.NewStore(storage.StoreConfig{Card: cam.card.Card, OnSeal: cam.seal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam.store = s
+	cam.reopen(t)
+	uploaded := make(chan string, 4)
+	u := cam.uploader(t, cam.client(t, nil), newFakeClock(), func(c *upload.Config) {
+		c.OnUploaded = func(n string) { uploaded <- n }
+	})
+	run(t, u)
+	if st := u.Status(); !st.Unchecked || st.Queued != 0 {
+		t.Errorf("before the store's check: unchecked %v, %d queued; want unchecked and nothing queued", st.Unchecked, st.Queued)
+	}
+	rep, err := s.Recover()
+	if err != nil || rep.Sealed != 1 {
+		t.Fatalf("Recover: %+v, %v; want one clip sealed", rep, err)
+	}
+	got := waitFor(t, uploaded, 1)
+	if st := u.Status(); st.Unchecked {
+		t.Errorf("after the store's check and the upload of %v: still unchecked", got)
+	}
+}
