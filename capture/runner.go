@@ -73,8 +73,10 @@ type Stats struct {
 	BadFrames uint64
 	// PoolSize is the source's frame pool, PoolUsed how many of its
 	// frames are held now (queued or being handled); 0 before the first
-	// frame.
-	PoolSize, PoolUsed int
+	// frame. PoolMade is how many of its buffers exist now (Pool.Made:
+	// made on first use, dropped by TrimPool), the frames' share of the
+	// agent's memory.
+	PoolSize, PoolUsed, PoolMade int
 }
 
 // Stats returns the current counters.
@@ -86,6 +88,7 @@ func (r *Runner) Stats() Stats {
 	if p := r.pool.Load(); p != nil {
 		st.PoolSize = p.Size()
 		st.PoolUsed = p.Size() - p.Available()
+		st.PoolMade = p.Made()
 	}
 	return st
 }

@@ -38,4 +38,13 @@ func TestRunnerPoolStats(t *testing.T) {
 	if src.pool.Available()+st.PoolUsed != size {
 		t.Errorf("pool accounting: %d free + %d used != %d", src.pool.Available(), st.PoolUsed, size)
 	}
+	// Buffers made: at least the held ones and the one capture reads into,
+	// never more than the pool; trimming leaves the held ones only.
+	if st.PoolMade <= depth || st.PoolMade > size {
+		t.Errorf("pool made %d buffers, want %d to %d", st.PoolMade, depth+1, size)
+	}
+	r.TrimPool()
+	if st := r.Stats(); st.PoolMade != depth {
+		t.Errorf("after TrimPool the pool holds %d buffers, want the %d the queue holds", st.PoolMade, depth)
+	}
 }

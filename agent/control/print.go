@@ -159,7 +159,11 @@ func writeMemory(p func(string, ...any), m *MemoryStatus) {
 			p("  pool %s\t%s of %s\n", Printable(pl.Name), ByteSize(uint64(max(pl.Used, 0))), ByteSize(uint64(max(pl.Size, 0))))
 			continue
 		}
-		p("  pool %s\t%d of %d %s\n", Printable(pl.Name), pl.Used, pl.Size, Printable(pl.Unit))
+		made := ""
+		if pl.Made > 0 {
+			made = fmt.Sprintf(" (%d made)", pl.Made)
+		}
+		p("  pool %s\t%d of %d %s%s\n", Printable(pl.Name), pl.Used, pl.Size, Printable(pl.Unit), made)
 	}
 }
 

@@ -15,7 +15,7 @@ func TestWriteStatusMemory(t *testing.T) {
 		HeapFreeBytes: 2 << 20, StacksBytes: 1 << 20, RuntimeBytes: 2 << 20, GoLimitBytes: 27 << 20, GCPercent: 50, PeakBytes: 30 << 20,
 		Degraded: []string{"recorder queue 8 -> 4", "gc target 100% -> 50%"},
 		Pools: []PoolStatus{
-			{Name: "frames", Used: 3, Size: 11, Unit: "frames"},
+			{Name: "frames", Used: 3, Size: 11, Unit: "frames", Made: 5},
 			{Name: "pre-roll", Used: 700 << 10, Size: 1 << 20, Unit: "bytes"},
 			{Name: "live viewers", Used: 0, Size: 1, Unit: "viewers"},
 		},
@@ -30,7 +30,7 @@ func TestWriteStatusMemory(t *testing.T) {
 		"limit 27.0 MiB, gc 50%", "plan peak 30.0 MiB",
 		"heap objects 9.0 MiB, heap free 2.0 MiB, stacks 1.0 MiB, runtime 2.0 MiB",
 		"recorder queue 8 -> 4, gc target 100% -> 50%",
-		"pool frames", "3 of 11 frames", "700.0 KiB of 1.0 MiB", "0 of 1 viewers",
+		"pool frames", "3 of 11 frames (5 made)", "700.0 KiB of 1.0 MiB", "0 of 1 viewers",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

@@ -143,6 +143,10 @@ type PoolStatus struct {
 	Size int64  `json:"size"`
 	// Unit is what Used and Size count: "frames", "bytes", "viewers", "messages".
 	Unit string `json:"unit"`
+	// Made, for a pool that makes its buffers on first use and drops free
+	// ones when memory is released (the frame pool), is how many buffers
+	// exist now: what the pool costs in memory, where Used is what is busy.
+	Made int64 `json:"made,omitempty"`
 }
 
 // PathMQTTEvents answers GET with an MQTTEventsResponse.

@@ -307,7 +307,8 @@ func (d *Daemon) memoryStatus(st *control.Status) *control.MemoryStatus {
 	readGoMemory(ms)
 	cs := d.capture.Stats()
 	if cs.PoolSize > 0 {
-		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "frames", Used: int64(cs.PoolUsed), Size: int64(cs.PoolSize), Unit: "frames"})
+		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "frames", Used: int64(cs.PoolUsed), Size: int64(cs.PoolSize), Unit: "frames",
+			Made: int64(cs.PoolMade)})
 	}
 	for _, q := range d.hub.Stats() {
 		ms.Pools = append(ms.Pools, control.PoolStatus{Name: "queue " + q.Name, Used: int64(q.Queued), Size: int64(q.Depth), Unit: "frames"})
