@@ -373,7 +373,7 @@ func logLoad(t *testing.T, v *vm, arch string) {
 	var out []string
 	found := func() bool { out = re.FindStringSubmatch(v.con.text(from)); return out != nil }
 	if err := v.await(5*time.Second+commandWait, found); err != nil {
-		t.Logf("agent load: no answer from the guest within %v; waiting longer", 5*time.Second+commandWait)
+		t.Logf("agent load: no answer from the guest within %v (%s); waiting longer", 5*time.Second+commandWait, v.silence())
 		if err := v.await(loadLate, found); err != nil {
 			v.fatalf(t, "agent load: the guest's shell did not answer within %v (%v)\n%s",
 				5*time.Second+commandWait+loadLate, err, v.tail())
@@ -714,8 +714,8 @@ func (v *vm) until(t *testing.T, limit time.Duration, what, hint string, found f
 	case errConsoleClosed:
 		v.fatalf(t, "waiting for %s: QEMU's console closed (exit: %v)%s\n%s", what, v.exitState(), hint, v.tail())
 	case errNotSeen:
-		v.fatalf(t, "waiting for %s: not seen within %v (QEMU started %v ago)%s\n%s",
-			what, limit, time.Since(v.started).Round(time.Second), hint, v.tail())
+		v.fatalf(t, "waiting for %s: not seen within %v (QEMU started %v ago; %s)%s\n%s",
+			what, limit, time.Since(v.started).Round(time.Second), v.silence(), hint, v.tail())
 	}
 }
 
@@ -834,6 +834,48 @@ func (v *vm) exitState() string {
 	}
 }
 
+// silence says, for a failure, how long the console has been silent and
+// how much CPU QEMU's process group has used since it started, which tells
+// a stalled guest (silent, QEMU idle) from a busy one and from a host that
+// gave QEMU no time.
+func (v *vm) silence() string {
+	s := fmt.Sprintf("console silent for %.1f s", v.con.silentFor().Seconds())
+	if cpu, err := groupCPU(v.cmd.Process.Pid); err == nil {
+		s += fmt.Sprintf(", QEMU used %.1f s of CPU in %.1f s", cpu.Seconds(), time.Since(v.started).Seconds())
+	}
+	return s
+}
+
+// groupCPU sums the user and system time of the processes in process group
+// pgid (USER_HZ 100, as on every Linux this runs on).
+func groupCPU(pgid int) (time.Duration, error) {
+	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return 0, err
+	}
+	var ticks int64
+	for _, p := range procs {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// The fields after the command's closing parenthesis: state (3),
+		// ppid, pgrp (5), ..., utime (14), stime (15).
+		i := bytes.LastIndexByte(raw, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(raw[i+1:]))
+		if len(f) < 13 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + st
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
+}
+
 // tail is the end of the console and QEMU's own error output, for failures.
 func (v *vm) tail() string {
 	lines := strings.Split(strings.TrimRight(v.con.text(0), "\n"), "\n")
@@ -851,6 +893,7 @@ func (v *vm) tail() string {
 type console struct {
 	mu     sync.Mutex
 	raw    []byte
+	last   time.Time     // when the guest last wrote
 	notify chan struct{} // closed and replaced on every change
 	eof    bool
 	done   chan struct{} // closed when read returns
@@ -868,6 +911,9 @@ func (c *console) read(r io.Reader) {
 		n, err := r.Read(buf)
 		c.mu.Lock()
 		c.raw = append(c.raw, buf[:n]...)
+		if n > 0 {
+			c.last = time.Now()
+		}
 		if err != nil {
 			c.eof = true
 		}
@@ -881,6 +927,16 @@ func (c *console) read(r io.Reader) {
 }
 
 func (c *console) wait() { <-c.done }
+
+// silentFor is how long the guest has written nothing on the console.
+func (c *console) silentFor() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last.IsZero() {
+		return 0
+	}
+	return time.Since(c.last)
+}
 
 func (c *console) len() int {
 	c.mu.Lock()
