@@ -367,13 +367,13 @@ func logLoad(t *testing.T, v *vm, arch string) {
 	// (CI once saw the mipsle guest silent for over 25 s here, on a shared
 	// host; the next steps check that the agent still works). A guest that
 	// never answers fails.
-	typed, re := v.command(cmd)
-	from, sent := v.mark(), time.Now()
-	v.send(t, typed)
+	sent, cpu0 := time.Now(), v.cpu()
+	from, re := v.enter(t, cmd)
 	var out []string
 	found := func() bool { out = re.FindStringSubmatch(v.con.text(from)); return out != nil }
 	if err := v.await(5*time.Second+commandWait, found); err != nil {
-		t.Logf("agent load: no answer from the guest within %v (%s); waiting longer", 5*time.Second+commandWait, v.silence())
+		t.Logf("agent load: no answer from the guest within %v (%s); waiting longer",
+			5*time.Second+commandWait, v.silence(sent, cpu0))
 		if err := v.await(loadLate, found); err != nil {
 			v.fatalf(t, "agent load: the guest's shell did not answer within %v (%v)\n%s",
 				5*time.Second+commandWait+loadLate, err, v.tail())
@@ -382,7 +382,7 @@ func logLoad(t *testing.T, v *vm, arch string) {
 	}
 	m := loadRE.FindStringSubmatch(out[1])
 	if m == nil {
-		t.Logf("agent load: unreadable %q", out)
+		t.Logf("agent load: unreadable %q", out[1])
 		return
 	}
 	a, _ := strconv.ParseFloat(m[1], 64)
@@ -710,12 +710,13 @@ func (v *vm) until(t *testing.T, limit time.Duration, what, hint string, found f
 	if hint != "" {
 		hint = "\n" + hint
 	}
+	began, cpu0 := time.Now(), v.cpu()
 	switch v.await(limit, found) {
 	case errConsoleClosed:
 		v.fatalf(t, "waiting for %s: QEMU's console closed (exit: %v)%s\n%s", what, v.exitState(), hint, v.tail())
 	case errNotSeen:
 		v.fatalf(t, "waiting for %s: not seen within %v (QEMU started %v ago; %s)%s\n%s",
-			what, limit, time.Since(v.started).Round(time.Second), v.silence(), hint, v.tail())
+			what, limit, time.Since(v.started).Round(time.Second), v.silence(began, cpu0), hint, v.tail())
 	}
 }
 
@@ -756,9 +757,7 @@ func (v *vm) run(t *testing.T, cmd string, want int) string {
 // runFor is run with a limit for a command that takes long (a sleep).
 func (v *vm) runFor(t *testing.T, cmd string, want int, limit time.Duration) string {
 	t.Helper()
-	typed, re := v.command(cmd)
-	from := v.mark()
-	v.send(t, typed)
+	from, re := v.enter(t, cmd)
 	m := v.waitFor(t, re, from, limit, "the output of "+cmd)
 	if m[2] != strconv.Itoa(want) {
 		v.fatalf(t, "%s: exit status %s, want %d\n%s\n%s", cmd, m[2], want, m[1], v.tail())
@@ -766,14 +765,18 @@ func (v *vm) runFor(t *testing.T, cmd string, want int, limit time.Duration) str
 	return kernelLineRE.ReplaceAllString(m[1], "")
 }
 
-// command returns the line to type for cmd, framed by numbered markers, and
-// the expression that finds its output and exit status on the console.
-func (v *vm) command(cmd string) (string, *regexp.Regexp) {
+// enter types cmd on the console shell, framed by numbered markers, and
+// returns the console offset it was typed at and the expression that finds
+// its output and exit status after it.
+func (v *vm) enter(t *testing.T, cmd string) (int, *regexp.Regexp) {
+	t.Helper()
 	v.seq++
 	begin, end := fmt.Sprintf("@@BEGIN-%d@@", v.seq), fmt.Sprintf("@@END-%d@@", v.seq)
 	// The quotes keep the console's echo of the typed line from matching.
 	typed := fmt.Sprintf(`echo "%s""%s"; %s; echo "%s""%s" $?`, begin[:4], begin[4:], cmd, end[:4], end[4:])
-	return typed, regexp.MustCompile(`(?s)` + regexp.QuoteMeta(begin) + `\n(.*?)` + regexp.QuoteMeta(end) + ` (\d+)\n`)
+	from := v.mark()
+	v.send(t, typed)
+	return from, regexp.MustCompile(`(?s)` + regexp.QuoteMeta(begin) + `\n(.*?)` + regexp.QuoteMeta(end) + ` (\d+)\n`)
 }
 
 func (v *vm) mark() int { return v.con.len() }
@@ -835,45 +838,46 @@ func (v *vm) exitState() string {
 }
 
 // silence says, for a failure, how long the console has been silent and
-// how much CPU QEMU's process group has used since it started, which tells
-// a stalled guest (silent, QEMU idle) from a busy one and from a host that
-// gave QEMU no time.
-func (v *vm) silence() string {
+// how much CPU QEMU used since began (when its CPU time was cpu0, negative
+// when unknown): a stalled guest is silent with QEMU idle, a busy one keeps
+// QEMU busy, and a host that gives QEMU no time shows little CPU for it.
+func (v *vm) silence(began time.Time, cpu0 time.Duration) string {
 	s := fmt.Sprintf("console silent for %.1f s", v.con.silentFor().Seconds())
-	if cpu, err := groupCPU(v.cmd.Process.Pid); err == nil {
-		s += fmt.Sprintf(", QEMU used %.1f s of CPU in %.1f s", cpu.Seconds(), time.Since(v.started).Seconds())
+	if cpu := v.cpu(); cpu >= 0 && cpu0 >= 0 {
+		s += fmt.Sprintf(", QEMU used %.1f s of CPU in the %.1f s since the wait began", (cpu - cpu0).Seconds(), time.Since(began).Seconds())
 	}
 	return s
 }
 
-// groupCPU sums the user and system time of the processes in process group
-// pgid (USER_HZ 100, as on every Linux this runs on).
-func groupCPU(pgid int) (time.Duration, error) {
-	procs, err := filepath.Glob("/proc/[0-9]*/stat")
+// cpu is the CPU time QEMU has used (scripts/qemu.sh boot execs it, so it
+// is the started process), or -1 when it cannot be read.
+func (v *vm) cpu() time.Duration {
+	d, err := processCPU(v.cmd.Process.Pid)
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
+// processCPU reads the user and system time of process pid from
+// /proc/PID/stat (USER_HZ 100, as on every Linux this runs on).
+func processCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
-	var ticks int64
-	for _, p := range procs {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// The fields after the command's closing parenthesis: state (3),
-		// ppid, pgrp (5), ..., utime (14), stime (15).
-		i := bytes.LastIndexByte(raw, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(raw[i+1:]))
-		if len(f) < 13 || f[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
+	// The fields after the command's closing parenthesis: state (3), ...,
+	// utime (14), stime (15).
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command", pid, len(f))
 	}
-	return time.Duration(ticks) * (time.Second / 100), nil
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(u+st) * (time.Second / 100), nil
 }
 
 // tail is the end of the console and QEMU's own error output, for failures.

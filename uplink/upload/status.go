@@ -73,8 +73,7 @@ func (u *Uploader) Status() Status {
 	defer u.mu.Unlock()
 	st := Status{State: u.state, Current: u.current, Queued: len(u.queue), Truncated: u.truncated,
 		Uploaded: u.uploaded, BytesSent: u.bytesSent, LastUpload: u.lastUpload, Failures: u.failures,
-		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked}
-	st.Unchecked = unchecked
+		LastError: u.lastErr, LastCode: u.lastCode, LastErrorAt: u.lastErrAt, Blocked: u.blocked, Unchecked: unchecked}
 	if st.State == stateBusy {
 		st.Busy = fmt.Sprintf("cloud busy, retrying in %ds", int((max(u.nextAttempt.Sub(now), 0)+time.Second-1)/time.Second))
 	}
